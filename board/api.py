@@ -1,0 +1,3 @@
+"""The JSON API."""
+
+routes: list = []

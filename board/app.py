@@ -1,0 +1,94 @@
+"""The app factory: one Starlette app per process, wired to the database, map and bus."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from board import api, db, geostore, open311, pages
+from board.dispositions import ADMINISTRATIVE, FIELD
+from board.lifecycle import LABELS
+from board.priorities import PRIORITY_LABELS
+from board.settings import ROOT, Settings
+from board.usecases import Dispatch
+
+NODE = ROOT / "node_modules"
+# The front-end libraries, installed from the npm registry by package.json, served as /vendor/…
+VENDOR = {
+    "htmx.min.js": NODE / "htmx.org" / "dist" / "htmx.min.js",
+    "ws.js": NODE / "htmx-ext-ws" / "dist" / "ws.js",
+    "sortable.min.js": NODE / "sortablejs" / "Sortable.min.js",
+    "leaflet": NODE / "leaflet" / "dist",
+}
+
+
+def _fmt_age(then: datetime, now: datetime | None = None) -> str:
+    seconds = int(((now or datetime.now(UTC)) - then).total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds // 86400}d"
+
+
+def _fmt_time(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def templates() -> Jinja2Templates:
+    t = Jinja2Templates(directory=str(ROOT / "templates"))
+    t.env.filters["age"] = _fmt_age
+    t.env.filters["when"] = _fmt_time
+    t.env.globals.update(
+        STATUS_LABELS={s.value: label for s, label in LABELS.items()},
+        PRIORITY_LABELS=PRIORITY_LABELS, FIELD_DISPOSITIONS=FIELD,
+        ADMIN_DISPOSITIONS=ADMINISTRATIVE,
+    )
+    return t
+
+
+def _vendor_mounts() -> list[Mount]:
+    missing = [str(p) for p in VENDOR.values() if not p.exists()]
+    if missing:
+        raise RuntimeError(f"front-end assets missing ({', '.join(missing)}): run `npm ci`")
+    mounts = [Mount("/vendor/leaflet", StaticFiles(directory=VENDOR["leaflet"]))]
+    return mounts
+
+
+def create_app(settings: Settings | None = None, dispatch: Dispatch | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    if dispatch is None:
+        engine = db.make_engine(settings.database_url)
+        db.migrate(engine)
+        geo = geostore.load(engine, settings.geo_dir, settings.route_max_distance_m)
+        dispatch = Dispatch(engine, geo)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+
+    app = Starlette(
+        routes=[
+            *pages.routes, *api.routes, *open311.routes,
+            *_vendor_mounts(),
+            Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),
+        ],
+        middleware=[Middleware(SessionMiddleware, secret_key=settings.secret_key,
+                               session_cookie="board_session", same_site="lax",
+                               https_only=settings.https_only, max_age=12 * 3600)],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.dispatch = dispatch
+    app.state.templates = templates()
+    return app

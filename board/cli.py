@@ -1,0 +1,160 @@
+"""The `board` command: serve, demo, migrate, geo load, users add, units add, tokens create.
+
+Every command that changes jobs or units goes through board.usecases, like the web does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from board import auth, db, geostore
+from board.geo import GeoDataMissing
+from board.settings import Settings
+from board.usecases import Invalid
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    engine = db.make_engine(settings.database_url)
+    db.migrate(engine)
+    return engine
+
+
+def dispatch(settings: Settings):  # type: ignore[no-untyped-def]
+    """The use cases, as the web app has them: every CLI write goes through here."""
+    from board.usecases import Dispatch
+
+    engine = _engine(settings)
+    return Dispatch(engine, geostore.load(engine, settings.geo_dir,
+                                          settings.route_max_distance_m))
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    _engine(settings)
+    print("schema up to date")
+    return 0
+
+
+def cmd_geo_load(args: argparse.Namespace, settings: Settings) -> int:
+    folder = Path(args.folder) if args.folder else settings.geo_dir
+    if folder is None:
+        print("give a folder holding precinct.geojson and sector.geojson", file=sys.stderr)
+        return 2
+    index = geostore.load_dir(_engine(settings), folder, settings.route_max_distance_m)
+    print(f"loaded {len(index.precincts())} precincts from {folder}")
+    return 0
+
+
+def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
+    user_id = auth.add_user(_engine(settings), args.username, args.password, args.role,
+                            args.precincts, args.name or "", args.unit)
+    print(f"user {args.username} ({args.role}, precincts {args.precincts}) id {user_id}")
+    return 0
+
+
+def cmd_units_add(args: argparse.Namespace, settings: Settings) -> int:
+    from board.access import SYSTEM
+
+    ev = dispatch(settings).add_unit(SYSTEM, args.callsign, args.precinct, args.sector)
+    print(f"unit {args.callsign} in the {args.precinct} id {ev['unit_id']}")
+    return 0
+
+
+def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
+    token = auth.create_token(_engine(settings), args.username, args.name)
+    print(token)
+    print("keep it: only its hash is stored", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    uvicorn.run("board.app:create_app", factory=True, host=args.host, port=args.port,
+                proxy_headers=True, log_level="info")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from board.demo import seed
+
+    seed(settings, reset=args.reset)
+    if args.no_serve:
+        return 0
+    return cmd_serve(args, settings)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="board", description="311 Dispatch Board")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_text)
+        sp.set_defaults(handler=handler)
+        return sp
+
+    for name, handler, text in (("serve", cmd_serve, "run the web app"),
+                                ("demo", cmd_demo, "load demo data, then serve")):
+        sp = add(name, handler, text)
+        sp.add_argument("--host", default="127.0.0.1")
+        sp.add_argument("--port", type=int, default=8000)
+        if name == "demo":
+            sp.add_argument("--reset", action="store_true", help="start from an empty database")
+            sp.add_argument("--no-serve", action="store_true", help="load the data and stop")
+    add("migrate", cmd_migrate, "create or upgrade the schema")
+    geo = sub.add_parser("geo", help="geography").add_subparsers(dest="geo_cmd", required=True)
+    gl = geo.add_parser("load", help="load precinct.geojson, sector.geojson from a folder")
+    gl.add_argument("folder", nargs="?")
+    gl.set_defaults(handler=cmd_geo_load)
+    users = sub.add_parser("users", help="people").add_subparsers(dest="users_cmd", required=True)
+    ua = users.add_parser("add", help="add a user")
+    ua.add_argument("username")
+    ua.add_argument("--role", required=True,
+                    choices=["officer", "supervisor", "commander", "admin", "wall"])
+    ua.add_argument("--precincts", required=True, help="e.g. 75 or 75,73 or * (citywide)")
+    ua.add_argument("--password", help="at least 8 characters (not for wall displays)")
+    ua.add_argument("--name", help="display name")
+    ua.add_argument("--unit", help="an officer's unit callsign")
+    ua.set_defaults(handler=cmd_users_add)
+    un = sub.add_parser("units", help="patrol units").add_subparsers(dest="units_cmd",
+                                                                      required=True)
+    uadd = un.add_parser("add", help="add a unit")
+    uadd.add_argument("callsign")
+    uadd.add_argument("--precinct", required=True)
+    uadd.add_argument("--sector")
+    uadd.set_defaults(handler=cmd_units_add)
+    tk = sub.add_parser("tokens", help="API tokens").add_subparsers(dest="tokens_cmd",
+                                                                     required=True)
+    tc = tk.add_parser("create", help="create a bearer token for a user")
+    tc.add_argument("username")
+    tc.add_argument("--name", default="api")
+    tc.set_defaults(handler=cmd_tokens_create)
+    for extend in EXTENSIONS:
+        extend(sub)
+    return p
+
+
+# Other modules add their commands here (intake: import-311, quarantine, replay).
+EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    from board import intake_cli  # noqa: F401  (registers its commands)
+
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args, Settings.from_env())
+    except Invalid as e:
+        print(f"board: {e}", file=sys.stderr)
+        return 2
+    except (auth.AuthError, ValueError, GeoDataMissing) as e:
+        print(f"board: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

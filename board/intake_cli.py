@@ -1,0 +1,1 @@
+"""Intake commands: import-311, quarantine, replay (see board.intake)."""

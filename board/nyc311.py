@@ -1,0 +1,536 @@
+"""Pure parsing layer of 311 intake: NYC Open Data rows -> `Request311` or `BadRow`.
+
+No database, no network. Two input shapes are accepted, mapped by header *name* (never by
+position):
+
+* the NYC Open Data CSV export ("Unique Key", "Created Date" as ``MM/DD/YYYY hh:mm:ss AM``, ...),
+  including older exports (before ~2015) which have no "Resolution Description" but extra
+  school / garage / ferry columns;
+* the Socrata JSON API of data set ``erm2-nwe9`` (``unique_key``, ``created_date`` as ISO 8601
+  floating time, ``location`` as an object, system fields such as ``:updated_at``).
+
+Every header is normalised (lowercase, runs of non-alphanumerics -> ``_``, ``_`` stripped at both
+ends) so that "X Coordinate (State Plane)" and ``x_coordinate_state_plane`` are the same column,
+then passed through the small `ALIASES` table.
+
+All timestamps without an explicit offset are New York local time (America/New_York, DST
+aware) and are returned as timezone-aware UTC datetimes.
+
+Text is untrusted: whitespace is stripped, control / bidi-override characters are removed and each
+value is capped at `MAX_TEXT` characters. HTML escaping is the templates' job, not ours.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "ALIASES",
+    "EXTRA_CELLS",
+    "MAX_TEXT",
+    "MEDIA_FIELDS",
+    "NEW_YORK",
+    "BadRow",
+    "Request311",
+    "clean_text",
+    "is_nypd",
+    "normalise_header",
+    "normalise_row",
+    "parse_datetime",
+    "parse_row",
+    "read_csv",
+    "read_json",
+    "read_rows",
+]
+
+NEW_YORK = ZoneInfo("America/New_York")
+MAX_TEXT = 2000
+MAX_KEY = 64
+MAX_MEDIA = 20
+
+#: Key under which `read_csv` puts cells beyond the header (a misaligned / corrupt line).
+EXTRA_CELLS = "__extra_cells__"
+
+#: Alternative spellings -> the canonical Socrata field name of data set erm2-nwe9.
+#: Kept deliberately small; every entry says where the spelling comes from.  Exact canonical
+#: names always win over an alias when a row carries both.
+ALIASES: dict[str, str] = {
+    # Third-party extracts of the same data set (e.g. the BigQuery public copy
+    # new_york.311_service_requests) and hand-made exports shorten these.
+    "x_coordinate": "x_coordinate_state_plane",
+    "y_coordinate": "y_coordinate_state_plane",
+    "taxi_pickup_location": "taxi_pick_up_location",
+    # Open311 GeoReport v2 names for the same concepts (status_notes is how 311 sends the
+    # resolution description; address / zipcode / lat / long are the request location).
+    "service_request_id": "unique_key",
+    "requested_datetime": "created_date",
+    "status_notes": "resolution_description",
+    "address": "incident_address",
+    "zipcode": "incident_zip",
+    "zip": "incident_zip",
+    "zip_code": "incident_zip",
+    "lat": "latitude",
+    "long": "longitude",
+    "lon": "longitude",
+    "lng": "longitude",
+}
+
+#: Fields that may hold complainant photo / media links (Socrata, Open311, ad-hoc exports).
+MEDIA_FIELDS = frozenset(
+    {
+        "media_url",
+        "media_urls",
+        "photo_url",
+        "photo_urls",
+        "image_url",
+        "image_urls",
+        "media",
+        "photo",
+        "photos",
+    }
+)
+
+_DATE_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p", "%m/%d/%Y")
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_LOCATION_PAIR = re.compile(r"^\(?\s*([^,()\s]+)\s*,\s*([^,()\s]+)\s*\)?$")
+_WKT_POINT = re.compile(r"^POINT\s*\(\s*(\S+)\s+(\S+)\s*\)$", re.IGNORECASE)
+_URL_SPLIT = re.compile(r"[\s,;|]+")
+# Bidi embedding / override / isolate characters: can visually disguise text.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+class BadRow(ValueError):
+    """A row that cannot become a request; `.reason` is short and human-readable."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Request311:
+    unique_key: str
+    created_at: datetime
+    closed_at: datetime | None
+    agency: str
+    complaint_type: str
+    descriptor: str
+    location_type: str
+    address: str
+    borough: str
+    zip: str
+    status: str
+    resolution: str
+    lat: float | None
+    lon: float | None
+    media_urls: tuple[str, ...] = ()
+    #: Every non-empty source field under its snake_case Socrata name (for the job page).
+    fields: dict[str, str] = field(default_factory=dict, hash=False)
+    updated_at: datetime | None = None
+
+
+# --------------------------------------------------------------------------- text helpers
+
+
+def normalise_header(name: str) -> str:
+    """'X Coordinate (State Plane)' -> 'x_coordinate_state_plane'; ':updated_at' -> 'updated_at'."""
+    return _NON_ALNUM.sub("_", str(name).lower()).strip("_")
+
+
+def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
+    """Untrusted text -> one stripped line without control characters, at most `limit` chars.
+
+    Tabs and line breaks become spaces; other control (Cc), surrogate (Cs) and bidi-override
+    characters are dropped. Internal runs of spaces are kept (311 addresses contain them).
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = _scalar_text(value)
+    out = []
+    for ch in value:
+        if ch in "\t\r\n\v\f\x85\u2028\u2029":
+            out.append(" ")
+        elif ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs"):
+            continue
+        else:
+            out.append(ch)
+    return "".join(out).strip()[:limit].rstrip()
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    # Socrata objects (location, url columns): keep them as compact JSON in `fields`.
+    try:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def normalise_row(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """Map a raw row to canonical field names, keeping the raw values.
+
+    Exact canonical names win over `ALIASES`; for duplicate names the first non-empty wins.
+    """
+    out: dict[str, Any] = {}
+    aliased: list[tuple[str, Any]] = []
+    for key, value in row.items():
+        if key is None or key == EXTRA_CELLS:
+            continue
+        name = normalise_header(key)
+        if not name:
+            continue
+        if name in ALIASES:
+            aliased.append((ALIASES[name], value))
+        elif _is_empty(out.get(name)):
+            out[name] = value
+    for name, value in aliased:
+        if _is_empty(out.get(name)):
+            out[name] = value
+    return out
+
+
+def _is_empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, dict | list | tuple):
+        return not value
+    return False
+
+
+def _agency_value(row: Mapping[Any, Any]) -> str | None:
+    for key, value in row.items():
+        if key is not None and normalise_header(key) == "agency":
+            return clean_text(value)
+    return None
+
+
+def is_nypd(row: Mapping[Any, Any]) -> bool:
+    """True when the row's agency column says NYPD (any case). No agency column -> False."""
+    agency = _agency_value(row)
+    return agency is not None and agency.casefold() == "nypd"
+
+
+# --------------------------------------------------------------------------- dates
+
+
+def parse_datetime(value: Any) -> datetime:
+    """Parse a 311 timestamp to aware UTC. Naive times are New York local time.
+
+    Accepts ``MM/DD/YYYY hh:mm:ss AM``, ``MM/DD/YYYY HH:MM:SS`` and ISO 8601 with or without
+    fractional seconds / ``Z`` / offset (an explicit offset is honoured). Raises ValueError.
+
+    DST: an ambiguous local time (the repeated hour in November) is taken as the first
+    occurrence (EDT); a non-existent one (the skipped hour in March) as standard time, which
+    is what `zoneinfo` does with ``fold=0``.
+    """
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = clean_text(value, 64)
+        if not text:
+            raise ValueError("empty")
+        dt = None
+        for fmt in _DATE_FORMATS:
+            try:
+                dt = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        if dt is None:
+            iso = text[:-1] + "+00:00" if text[-1:] in "zZ" else text
+            dt = datetime.fromisoformat(iso)  # ValueError if not ISO 8601
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=NEW_YORK)
+    return dt.astimezone(UTC)
+
+
+def _date(fields: Mapping[str, Any], name: str, label: str, required: bool) -> datetime | None:
+    raw = fields.get(name)
+    if _is_empty(raw):
+        if required:
+            raise BadRow(f"missing {label} date")
+        return None
+    try:
+        return parse_datetime(raw)
+    except (ValueError, OverflowError, TypeError):
+        raise BadRow(f"unparseable {label} date: {clean_text(raw, 80)!r}") from None
+
+
+# --------------------------------------------------------------------------- coordinates
+
+
+def _number(raw: Any, label: str) -> float | None:
+    if _is_empty(raw):
+        return None
+    if isinstance(raw, bool):
+        raise BadRow(f"non-numeric {label}: {raw!r}")
+    try:
+        value = float(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError):
+        raise BadRow(f"non-numeric {label}: {clean_text(raw, 80)!r}") from None
+    if not math.isfinite(value):
+        raise BadRow(f"non-numeric {label}: {clean_text(raw, 80)!r}")
+    return value
+
+
+def _location_pair(raw: Any) -> tuple[Any, Any] | None:
+    """A Location column/object -> (lat, lon) raw values, or None when it is empty."""
+    if _is_empty(raw):
+        return None
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("{"):
+            try:
+                raw = json.loads(text)
+            except ValueError:
+                raise BadRow(f"unparseable location: {clean_text(text, 80)!r}") from None
+        else:
+            m = _LOCATION_PAIR.match(text)
+            if m:
+                return m.group(1), m.group(2)
+            m = _WKT_POINT.match(text)
+            if m:  # WKT is x y, i.e. lon lat
+                return m.group(2), m.group(1)
+            raise BadRow(f"unparseable location: {clean_text(text, 80)!r}")
+    if isinstance(raw, Mapping):
+        if "latitude" in raw or "longitude" in raw:  # Socrata legacy location object
+            if _is_empty(raw.get("latitude")) and _is_empty(raw.get("longitude")):
+                return None
+            return raw.get("latitude"), raw.get("longitude")
+        coords = raw.get("coordinates")  # GeoJSON Point
+        if isinstance(coords, list | tuple) and len(coords) >= 2:
+            return coords[1], coords[0]
+    raise BadRow(f"unparseable location: {clean_text(raw, 80)!r}")
+
+
+def _coordinates(fields: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    lat = _number(fields.get("latitude"), "latitude")
+    lon = _number(fields.get("longitude"), "longitude")
+    if lat is None or lon is None:
+        pair = _location_pair(fields.get("location"))
+        if pair is not None:
+            lat = _number(pair[0], "latitude")
+            lon = _number(pair[1], "longitude")
+    if lat is not None and not -90.0 <= lat <= 90.0:
+        raise BadRow(f"latitude out of range: {lat!r}")
+    if lon is not None and not -180.0 <= lon <= 180.0:
+        raise BadRow(f"longitude out of range: {lon!r}")
+    if lat is None or lon is None:
+        return None, None  # no usable point: the job goes to the unrouted queue
+    return lat, lon
+
+
+# --------------------------------------------------------------------------- media
+
+
+def _media_urls(fields: Mapping[str, Any]) -> tuple[str, ...]:
+    found: list[str] = []
+    for name in sorted(MEDIA_FIELDS & fields.keys()):
+        for candidate in _url_candidates(fields[name]):
+            url = _safe_url(candidate)
+            if url and url not in found:
+                found.append(url)
+    return tuple(found[:MAX_MEDIA])
+
+
+def _url_candidates(raw: Any) -> Iterator[str]:
+    if raw is None:
+        return
+    if isinstance(raw, Mapping):  # Socrata "url" column: {"url": ..., "description": ...}
+        yield from _url_candidates(raw.get("url"))
+    elif isinstance(raw, list | tuple):
+        for item in raw:
+            yield from _url_candidates(item)
+    elif isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("["):
+            try:
+                yield from _url_candidates(json.loads(text))
+                return
+            except ValueError:
+                pass
+        yield from (part for part in _URL_SPLIT.split(text) if part)
+
+
+def _safe_url(candidate: str) -> str | None:
+    if len(candidate) > MAX_TEXT or candidate != clean_text(candidate):
+        return None
+    try:
+        parts = urlsplit(candidate)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return candidate
+
+
+# --------------------------------------------------------------------------- address
+
+
+def _address(text: Mapping[str, str]) -> str:
+    """A dispatchable address line.
+
+    The export's "Incident Address" holds only the street name for INTERSECTION and BLOCKFACE
+    rows and is empty for subway rows (whose line / platform sit in the bridge-highway columns),
+    so compose something an officer can use; the raw columns stay in `fields`.
+    """
+    address = text.get("incident_address", "")
+    kind = text.get("address_type", "").upper()
+    street = text.get("street_name", "") or address
+    s1, s2 = text.get("intersection_street_1", ""), text.get("intersection_street_2", "")
+    c1, c2 = text.get("cross_street_1", ""), text.get("cross_street_2", "")
+    if kind == "INTERSECTION" and s1 and s2:
+        return f"{s1} & {s2}"
+    if kind == "BLOCKFACE" and street and c1 and c2:
+        return f"{street} between {c1} and {c2}"
+    if address:
+        return address
+    if s1 and s2:
+        return f"{s1} & {s2}"
+    if street:
+        return street
+    parts = [
+        text.get(k, "")
+        for k in ("bridge_highway_name", "bridge_highway_direction", "bridge_highway_segment")
+    ]
+    parts = [p for p in parts if p]
+    if parts:
+        where = ", ".join(parts)
+        location_type = text.get("location_type", "")
+        return f"{location_type}: {where}" if location_type else where
+    return text.get("landmark", "")
+
+
+# --------------------------------------------------------------------------- parse
+
+
+def parse_row(row: Mapping[Any, Any]) -> Request311:
+    """Turn one CSV-export or Socrata-JSON row into a `Request311`; raise `BadRow` if unusable."""
+    if not isinstance(row, Mapping):
+        raise BadRow("row is not a mapping")
+    if row.get(EXTRA_CELLS):
+        raise BadRow("row has more cells than the header")
+    raw = normalise_row(row)
+    text = {name: clean_text(value) for name, value in raw.items()}
+    text = {name: value for name, value in text.items() if value}
+
+    if "unique_key" not in raw:
+        raise BadRow("missing unique key")
+    key = text.get("unique_key", "")
+    if not key:
+        raise BadRow("blank unique key")
+    if len(key) > MAX_KEY:
+        raise BadRow("unique key too long")
+
+    created = _date(raw, "created_date", "created", required=True)
+    assert created is not None
+    closed = _date(raw, "closed_date", "closed", required=False)
+    updated = _date(raw, "updated_at", "updated", required=False) or _date(
+        raw, "resolution_action_updated_date", "resolution updated", required=False
+    )
+    lat, lon = _coordinates(raw)
+
+    return Request311(
+        unique_key=key,
+        created_at=created,
+        closed_at=closed,
+        agency=text.get("agency", "").upper(),
+        complaint_type=text.get("complaint_type", ""),
+        descriptor=text.get("descriptor", ""),
+        location_type=text.get("location_type", ""),
+        address=_address(text),
+        borough=text.get("borough", ""),
+        zip=text.get("incident_zip", ""),
+        status=text.get("status", ""),
+        resolution=text.get("resolution_description", ""),
+        lat=lat,
+        lon=lon,
+        media_urls=_media_urls(raw),
+        fields=text,
+        updated_at=updated,
+    )
+
+
+# --------------------------------------------------------------------------- files
+
+
+def read_csv(path: str | Path) -> Iterator[dict[str, str]]:
+    """Rows of a CSV export as dicts keyed by header (BOM tolerated).
+
+    Cells beyond the header go under `EXTRA_CELLS` (parse_row rejects such rows); missing
+    trailing cells read as empty.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        yield from csv.DictReader(fh, restkey=EXTRA_CELLS, restval="")
+
+
+def read_json(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Rows of a Socrata JSON array, or of JSON lines (one object per line).
+
+    Raises ValueError (with the line number for JSON lines) on malformed JSON or a non-object
+    row: that is a broken file, not a bad row.
+    """
+    with open(path, encoding="utf-8-sig") as fh:
+        first = _first_char(fh)
+        if first == "[":
+            data = json.load(fh)
+            for index, item in enumerate(data):
+                if not isinstance(item, dict):
+                    raise ValueError(f"{path}: item {index} is not a JSON object")
+                yield item
+            return
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise ValueError(f"{path}: line {lineno}: invalid JSON ({exc})") from None
+            if not isinstance(item, dict):
+                raise ValueError(f"{path}: line {lineno}: not a JSON object")
+            yield item
+
+
+def _first_char(fh: Any) -> str:
+    """Peek at the first non-whitespace character of a text file, then rewind."""
+    while True:
+        chunk = fh.read(4096)
+        if not chunk:
+            fh.seek(0)
+            return ""
+        stripped = chunk.lstrip("\ufeff \t\r\n")
+        if stripped:
+            fh.seek(0)
+            return stripped[0]
+
+
+def read_rows(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Dispatch on suffix (.csv / .json / .jsonl / .ndjson), else sniff the first character."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return read_csv(path)
+    if suffix in (".json", ".jsonl", ".ndjson"):
+        return read_json(path)
+    with open(path, encoding="utf-8-sig") as fh:
+        first = _first_char(fh)
+    return read_json(path) if first in ("[", "{") else read_csv(path)

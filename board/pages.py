@@ -1,0 +1,3 @@
+"""HTML pages."""
+
+routes: list = []

@@ -1,0 +1,95 @@
+"""Priority and stage deadlines of a job, from rules on complaint type and descriptor.
+
+The most specific rule wins: (type, descriptor) over (type, any) over the default. Supervisors
+edit the rules; the defaults below are a starting point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+ANY = "*"
+PRIORITY_LABELS = {1: "P1 urgent", 2: "P2 high", 3: "P3 routine", 4: "P4 low"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    complaint_type: str
+    descriptor: str
+    priority: int
+    ack_minutes: int
+    arrive_minutes: int
+    close_minutes: int
+
+    def matches(self, complaint_type: str, descriptor: str) -> bool:
+        return self.complaint_type.casefold() == complaint_type.casefold() and (
+            self.descriptor == ANY or self.descriptor.casefold() == descriptor.casefold()
+        )
+
+
+DEFAULT_RULE = Rule(ANY, ANY, 3, 10, 45, 120)
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule("Blocked Driveway", "No Access", 1, 5, 20, 60),
+    Rule("Blocked Driveway", ANY, 2, 5, 30, 90),
+    Rule("Illegal Parking", "Blocked Hydrant", 2, 5, 30, 90),
+    Rule("Illegal Parking", "Double Parked Blocking Traffic", 2, 5, 30, 90),
+    Rule("Illegal Parking", ANY, 3, 10, 45, 120),
+    Rule("Traffic", "Drag Racing", 1, 5, 15, 60),
+    Rule("Illegal Fireworks", ANY, 2, 5, 30, 90),
+    Rule("Noise - Residential", "Banging/Pounding", 3, 10, 45, 120),
+    Rule("Noise - Residential", ANY, 3, 10, 45, 120),
+    Rule("Noise - Street/Sidewalk", "Loud Talking", 4, 15, 60, 180),
+    Rule("Noise - Residential", "Loud Talking", 4, 15, 60, 180),
+    Rule("Noise - Commercial", ANY, 3, 10, 45, 120),
+    Rule("Noise - Vehicle", ANY, 3, 10, 45, 120),
+    Rule("Encampment", ANY, 2, 10, 60, 240),
+    Rule("Abandoned Vehicle", ANY, 4, 30, 240, 1440),
+)
+
+
+def rule_for(rules: tuple[Rule, ...] | list[Rule], complaint_type: str, descriptor: str) -> Rule:
+    """The most specific matching rule; the default when none matches."""
+    exact = [r for r in rules if r.descriptor != ANY and r.matches(complaint_type, descriptor)]
+    if exact:
+        return exact[0]
+    general = [r for r in rules if r.descriptor == ANY and r.matches(complaint_type, descriptor)]
+    return general[0] if general else DEFAULT_RULE
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    acknowledge: datetime
+    arrive: datetime
+    close: datetime
+
+
+def deadlines(rule: Rule, received_at: datetime) -> Deadlines:
+    """Every stage runs from when the job came in: the caller waits from then, not from dispatch."""
+    return Deadlines(
+        received_at + timedelta(minutes=rule.ack_minutes),
+        received_at + timedelta(minutes=rule.arrive_minutes),
+        received_at + timedelta(minutes=rule.close_minutes),
+    )
+
+
+# The stage a job is in decides which deadline it can be late for.
+_STAGE = {
+    "new": ("acknowledge", "not acknowledged"),
+    "held": ("acknowledge", "not acknowledged"),
+    "assigned": ("acknowledge", "not acknowledged"),
+    "acknowledged": ("arrive", "not on scene"),
+    "en_route": ("arrive", "not on scene"),
+    "on_scene": ("close", "not closed"),
+}
+
+
+def overdue(status: str, due: Deadlines, now: datetime) -> str | None:
+    """What a job is late for ("not on scene"), or None; a closed job is never overdue."""
+    stage = _STAGE.get(status)
+    if stage is None:
+        return None
+    if now > due.close:
+        return "not closed"
+    return stage[1] if now > getattr(due, stage[0]) else None

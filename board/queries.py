@@ -1,0 +1,233 @@
+"""The read side: what each screen shows, always within the reader's precinct scope."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from board import db
+from board.access import Actor, Forbidden
+from board.flags import Fact, flags
+from board.lifecycle import LABELS, NEXT_STEP, OPEN, WORKING, Status
+from board.priorities import Deadlines, overdue
+from board.schema import events, jobs, units
+from board.usecases import NotFound
+
+RECENT_CLOSED = 15
+
+
+@dataclass(frozen=True)
+class Card:
+    """A job as every screen shows it: the job card, map marker and queue row read this."""
+
+    id: int
+    version: int
+    status: str
+    status_label: str
+    priority: int
+    complaint_type: str
+    descriptor: str
+    address: str
+    precinct: str | None
+    sector: str | None
+    lat: float | None
+    lon: float | None
+    received_at: datetime
+    created_at: datetime
+    unit_id: int | None
+    unit: str | None
+    stack_pos: int | None
+    photos: int
+    overdue: str | None
+    disposition: str | None
+    closed_at: datetime | None
+    external_key: str | None
+    flags: frozenset[str] = frozenset()
+
+    @property
+    def next_step(self) -> tuple[str, str] | None:
+        return NEXT_STEP.get(Status(self.status))
+
+    @property
+    def open(self) -> bool:
+        return Status(self.status) in OPEN
+
+
+def card(row: Any, now: datetime, callsign: str | None = None,
+         job_flags: frozenset[str] = frozenset()) -> Card:
+    due = Deadlines(row.ack_due, row.arrive_due, row.close_due)
+    return Card(
+        row.id, row.version, row.status, LABELS[Status(row.status)], row.priority,
+        row.complaint_type, row.descriptor, row.address, row.precinct, row.sector, row.lat,
+        row.lon, row.received_at, row.created_at, row.unit_id, callsign, row.stack_pos,
+        len(row.media or []), overdue(row.status, due, now), row.disposition, row.closed_at,
+        row.external_key, job_flags,
+    )
+
+
+def _callsigns(conn: sa.Connection, precinct: str | None) -> dict[int, str]:
+    q = sa.select(units.c.id, units.c.callsign)
+    if precinct is not None:
+        q = q.where(units.c.precinct == precinct)
+    return dict(conn.execute(q).all())
+
+
+def _flags_of(conn: sa.Connection, rows: list[Any]) -> dict[int, frozenset[str]]:
+    ids = [r.id for r in rows]
+    if not ids:
+        return {}
+    by_job: dict[int, list[Fact]] = defaultdict(list)
+    for e in conn.execute(sa.select(events.c.job_id, events.c.kind, events.c.at,
+                                    events.c.payload)
+                          .where(events.c.job_id.in_(ids)).order_by(events.c.seq)):
+        by_job[e.job_id].append(Fact(e.kind, e.at, e.payload or {}))
+    return {r.id: frozenset(flags(by_job[r.id], bool(r.media))) for r in rows}
+
+
+def check_precinct(actor: Actor, precinct: str | None) -> None:
+    if not actor.sees(precinct):
+        raise Forbidden("this is outside your precincts")
+
+
+@dataclass(frozen=True)
+class Lane:
+    id: int
+    version: int
+    callsign: str
+    sector: str | None
+    status: str
+    status_reason: str | None
+    lat: float | None
+    lon: float | None
+    jobs: list[Card]
+
+    @property
+    def activity(self) -> str:
+        """What the unit is doing: its own status, else what its top job says."""
+        if self.status != "available":
+            return self.status
+        return self.jobs[0].status if self.jobs else "available"
+
+
+@dataclass(frozen=True)
+class BoardView:
+    precinct: str | None
+    queue: list[Card]
+    lanes: list[Lane]
+    closed: list[Card]
+    unrouted: list[Card]
+
+    @property
+    def counters(self) -> dict[str, int]:
+        working = [c for lane in self.lanes for c in lane.jobs]
+        stage = defaultdict(int)
+        for c in working:
+            stage[c.status] += 1
+        return {
+            "unassigned": sum(1 for c in self.queue if c.status == "new"),
+            "held": sum(1 for c in self.queue if c.status == "held"),
+            "overdue": sum(1 for c in [*self.queue, *working] if c.overdue),
+            "assigned": stage["assigned"], "acknowledged": stage["acknowledged"],
+            "en_route": stage["en_route"], "on_scene": stage["on_scene"],
+            "closed": len(self.closed),
+            "units_available": sum(1 for lane in self.lanes if lane.activity == "available"),
+        }
+
+
+def board(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> BoardView:
+    check_precinct(actor, precinct)
+    with db.read(engine) as conn:
+        signs = _callsigns(conn, precinct)
+        open_rows = conn.execute(
+            sa.select(jobs).where(jobs.c.precinct == precinct,
+                                  jobs.c.status.in_([s.value for s in OPEN]))
+            .order_by(jobs.c.priority, jobs.c.received_at, jobs.c.id)
+        ).all()
+        closed_rows = conn.execute(
+            sa.select(jobs).where(jobs.c.precinct == precinct, jobs.c.status == "closed")
+            .order_by(jobs.c.closed_at.desc(), jobs.c.id.desc()).limit(RECENT_CLOSED)
+        ).all()
+        unit_rows = conn.execute(
+            sa.select(units).where(units.c.precinct == precinct, units.c.status != "off_duty")
+            .order_by(units.c.callsign)
+        ).all()
+        closed_flags = _flags_of(conn, closed_rows)
+        unrouted = unrouted_cards(conn, actor, now)
+    queue = [card(r, now) for r in open_rows if r.unit_id is None]
+    stacks: dict[int, list[Card]] = defaultdict(list)
+    for r in sorted((r for r in open_rows if r.unit_id is not None),
+                    key=lambda r: (r.stack_pos if r.stack_pos is not None else 1 << 30, r.id)):
+        stacks[r.unit_id].append(card(r, now, signs.get(r.unit_id)))
+    lanes = [Lane(u.id, u.version, u.callsign, u.sector, u.status, u.status_reason, u.lat, u.lon,
+                  stacks.get(u.id, [])) for u in unit_rows]
+    closed = [card(r, now, signs.get(r.unit_id), closed_flags.get(r.id, frozenset()))
+              for r in closed_rows]
+    return BoardView(precinct, queue, lanes, closed, unrouted)
+
+
+def unrouted_cards(conn: sa.Connection, actor: Actor, now: datetime) -> list[Card]:
+    """Jobs no precinct polygon took: only citywide users see (and route) them."""
+    if not actor.citywide:
+        return []
+    rows = conn.execute(
+        sa.select(jobs).where(jobs.c.precinct.is_(None),
+                              jobs.c.status.in_([s.value for s in OPEN]))
+        .order_by(jobs.c.priority, jobs.c.received_at)
+    ).all()
+    return [card(r, now) for r in rows]
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    card: Card
+    row: Any
+    timeline: list[Any]
+    unit: Any | None
+
+
+def job(engine: sa.Engine, actor: Actor, job_id: int, now: datetime) -> JobDetail:
+    with db.read(engine) as conn:
+        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        if row is None:
+            raise NotFound(f"no job {job_id}")
+        check_precinct(actor, row.precinct)
+        timeline = conn.execute(
+            sa.select(events).where(events.c.job_id == job_id).order_by(events.c.seq)).all()
+        unit = (conn.execute(sa.select(units).where(units.c.id == row.unit_id)).first()
+                if row.unit_id else None)
+    facts = [Fact(e.kind, e.at, e.payload or {}) for e in timeline]
+    job_flags = frozenset(flags(facts, bool(row.media)))
+    return JobDetail(card(row, now, unit.callsign if unit else None, job_flags), row, timeline,
+                     unit)
+
+
+@dataclass(frozen=True)
+class OfficerQueue:
+    unit: Any | None
+    jobs: list[Card]
+
+
+def officer_queue(engine: sa.Engine, actor: Actor, now: datetime) -> OfficerQueue:
+    """My unit's stack, top job first."""
+    if actor.unit_id is None:
+        return OfficerQueue(None, [])
+    with db.read(engine) as conn:
+        unit = conn.execute(sa.select(units).where(units.c.id == actor.unit_id)).first()
+        check_precinct(actor, unit.precinct)
+        rows = conn.execute(
+            sa.select(jobs).where(jobs.c.unit_id == unit.id,
+                                  jobs.c.status.in_([s.value for s in WORKING]))
+            .order_by(jobs.c.stack_pos, jobs.c.id)
+        ).all()
+    return OfficerQueue(unit, [card(r, now, unit.callsign) for r in rows])
+
+
+def precinct_units(engine: sa.Engine, actor: Actor, precinct: str) -> list[Any]:
+    check_precinct(actor, precinct)
+    with db.read(engine) as conn:
+        return conn.execute(sa.select(units).where(units.c.precinct == precinct)
+                            .order_by(units.c.callsign)).all()

@@ -1,0 +1,157 @@
+"""The tables. Alembic migrations under board/migrations create them; this is the Core view."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every engine (SQLite hands back naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored: times must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+units = sa.Table(
+    "units", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("callsign", sa.String(40), nullable=False, unique=True),
+    sa.Column("precinct", sa.String(8), nullable=False, index=True),
+    sa.Column("sector", sa.String(8)),
+    sa.Column("status", sa.String(20), nullable=False, default="available"),
+    sa.Column("status_reason", sa.String(200)),
+    sa.Column("lat", sa.Float),
+    sa.Column("lon", sa.Float),
+    sa.Column("position_at", UTCDateTime),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(80), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(120), nullable=False),
+    sa.Column("password_hash", sa.String(200)),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("precincts", sa.String(400), nullable=False),  # "75,73" or "*" for citywide
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id")),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+jobs = sa.Table(
+    "jobs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("external_key", sa.String(40), unique=True),
+    sa.Column("precinct", sa.String(8), index=True),
+    sa.Column("sector", sa.String(8)),
+    sa.Column("route_method", sa.String(12), nullable=False),
+    sa.Column("complaint_type", sa.String(120), nullable=False),
+    sa.Column("descriptor", sa.String(200), nullable=False, default=""),
+    sa.Column("location_type", sa.String(200), nullable=False, default=""),
+    sa.Column("address", sa.String(300), nullable=False, default=""),
+    sa.Column("borough", sa.String(40), nullable=False, default=""),
+    sa.Column("lat", sa.Float),
+    sa.Column("lon", sa.Float),
+    sa.Column("fields", sa.JSON, nullable=False, default=dict),
+    sa.Column("media", sa.JSON, nullable=False, default=list),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), index=True),
+    sa.Column("stack_pos", sa.Integer),
+    sa.Column("disposition", sa.String(40)),
+    sa.Column("summons_count", sa.Integer),
+    sa.Column("resolution", sa.Text),
+    sa.Column("administrative", sa.Boolean, nullable=False, default=False),
+    sa.Column("closed_at", UTCDateTime),
+    sa.Column("ack_due", UTCDateTime, nullable=False),
+    sa.Column("arrive_due", UTCDateTime, nullable=False),
+    sa.Column("close_due", UTCDateTime, nullable=False),
+    sa.Column("external_status", sa.String(40)),
+    sa.Column("version", sa.Integer, nullable=False, default=1),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+events = sa.Table(
+    "events", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), index=True),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), index=True),
+    sa.Column("precinct", sa.String(8), index=True),
+    sa.Column("actor_id", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("before", sa.String(20)),
+    sa.Column("after", sa.String(20)),
+    sa.Column("payload", sa.JSON, nullable=False, default=dict),
+)
+
+priority_rules = sa.Table(
+    "priority_rules", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("complaint_type", sa.String(120), nullable=False),
+    sa.Column("descriptor", sa.String(200), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("ack_minutes", sa.Integer, nullable=False),
+    sa.Column("arrive_minutes", sa.Integer, nullable=False),
+    sa.Column("close_minutes", sa.Integer, nullable=False),
+    sa.UniqueConstraint("complaint_type", "descriptor"),
+)
+
+geo_features = sa.Table(
+    "geo_features", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),  # precinct | sector | house
+    sa.Column("code", sa.String(10), nullable=False),
+    sa.Column("feature", sa.JSON, nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String(60), nullable=False),
+    sa.Column("external_key", sa.String(40)),
+    sa.Column("reason", sa.String(300), nullable=False),
+    sa.Column("raw", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime),
+)
+
+cursors = sa.Table(
+    "cursors", metadata,
+    sa.Column("name", sa.String(60), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

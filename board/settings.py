@@ -1,0 +1,51 @@
+"""Configuration from the environment, with defaults that run the embedded board."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_GEO = ROOT.parent / "shared" / "data" / "nyc"
+VAR = ROOT / "var"
+
+
+def _secret(var_dir: Path) -> str:
+    """A stable secret for the embedded default: made once, kept beside the database."""
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    geo_dir: Path | None
+    tile_url: str | None
+    route_max_distance_m: float
+    https_only: bool
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        var_dir = Path(env.get("BOARD_VAR_DIR", VAR))
+        geo = env.get("BOARD_GEO_DIR")
+        geo_dir = Path(geo) if geo else (SHARED_GEO if SHARED_GEO.is_dir() else None)
+        return cls(
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'board.db'}",
+            redis_url=env.get("REDIS_URL") or None,
+            secret_key=env.get("SECRET_KEY") or _secret(var_dir),
+            geo_dir=geo_dir,
+            tile_url=env.get("TILE_URL") or None,
+            route_max_distance_m=float(env.get("ROUTE_MAX_DISTANCE_M", "300")),
+            https_only=env.get("BOARD_HTTPS_ONLY", "") == "1",
+        )

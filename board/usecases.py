@@ -1,0 +1,526 @@
+"""The one write path. Every change to a job or a unit is a use case here.
+
+Each use case checks the actor's role and scope, validates the transition against the
+lifecycle, and writes the new state plus one append-only event in the same transaction. A job
+write names the version it was made against; a stale one is refused as a Conflict. Listeners
+hear about events only after their transaction has committed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from board import db
+from board.access import SYSTEM, Actor, Forbidden
+from board.dispositions import DispositionError, check_close
+from board.geo import GeoIndex
+from board.lifecycle import WORKING, Status, TransitionError, transition
+from board.priorities import DEFAULT_RULES, Rule, deadlines, rule_for
+from board.schema import events, jobs, priority_rules, units
+
+__all__ = ["Conflict", "Dispatch", "Forbidden", "Invalid", "NewJob", "NotFound", "TransitionError"]
+
+UNIT_STATUSES = ("available", "out_of_service", "off_duty")
+MAX_TEXT = 2000
+
+
+class NotFound(Exception):
+    pass
+
+
+class Invalid(Exception):
+    """Bad input, with a message per field."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class Conflict(Exception):
+    """A write made against a version that is no longer current."""
+
+    job_id: int
+    expected: int
+    current: int
+    by: str
+    kind: str
+    at: datetime | None
+
+    def __str__(self) -> str:
+        what = self.kind.replace("_", " ")
+        return (f"job {self.job_id} was changed by {self.by} ({what}) since you loaded it "
+                f"(version {self.expected}, now {self.current})")
+
+
+@dataclass(frozen=True)
+class NewJob:
+    complaint_type: str
+    descriptor: str = ""
+    location_type: str = ""
+    address: str = ""
+    borough: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    external_key: str | None = None
+    created_at: datetime | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    media: tuple[str, ...] = ()
+    external_status: str | None = None
+    description: str = ""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _text(value: str | None, name: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
+    text = "".join(ch for ch in (value or "") if ch.isprintable() or ch in "\n\t").strip()
+    if required and not text:
+        raise Invalid({name: "is required"})
+    if len(text) > limit:
+        raise Invalid({name: f"is longer than {limit} characters"})
+    return text
+
+
+class Dispatch:
+    """The use cases, bound to one database and one map."""
+
+    def __init__(self, engine: sa.Engine, geo: GeoIndex | None,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
+        self.engine = engine
+        self.geo = geo
+        self.clock = clock
+        self.listeners: list[Callable[[list[dict[str, Any]]], None]] = []
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _committed(self, evs: list[dict[str, Any]]) -> None:
+        for listener in self.listeners:
+            listener(evs)
+
+    def _event(self, conn: sa.Connection, actor: Actor, kind: str, *, job: Any = None,
+               unit_id: int | None = None, precinct: str | None = None,
+               before: str | None = None, after: str | None = None,
+               payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        row = {
+            "job_id": job.id if job is not None else None,
+            "unit_id": unit_id if unit_id is not None else (job.unit_id if job else None),
+            "precinct": precinct if precinct is not None else (job.precinct if job else None),
+            "actor_id": actor.id, "actor": actor.name, "source": actor.source,
+            "at": self.clock(), "kind": kind, "before": before, "after": after,
+            "payload": payload or {},
+        }
+        row["seq"] = conn.execute(events.insert().values(**row)).inserted_primary_key[0]
+        return row
+
+    def _job(self, conn: sa.Connection, job_id: int) -> Any:
+        job = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        return job
+
+    def _unit(self, conn: sa.Connection, unit_id: int) -> Any:
+        unit = conn.execute(sa.select(units).where(units.c.id == unit_id)).first()
+        if unit is None:
+            raise NotFound(f"no unit {unit_id}")
+        return unit
+
+    def _conflict(self, job: Any, expected: int) -> Conflict:
+        with db.read(self.engine) as conn:
+            last = conn.execute(
+                sa.select(events.c.actor, events.c.kind, events.c.at, jobs.c.version)
+                .join(jobs, jobs.c.id == events.c.job_id)
+                .where(events.c.job_id == job.id, events.c.after.is_not(None))
+                .order_by(events.c.seq.desc()).limit(1)
+            ).first()
+        if last is None:
+            return Conflict(job.id, expected, job.version, "someone", "change", None)
+        return Conflict(job.id, expected, last.version, last.actor, last.kind, last.at)
+
+    def _change(self, actor: Actor, action: str, job_id: int, version: int,
+                apply: Callable[[sa.Connection, Any], tuple[dict[str, Any], dict[str, Any]]]
+                | None = None) -> dict[str, Any]:
+        """Run one lifecycle action on a job: check, transition, write state and event."""
+        with db.write(self.engine) as conn:
+            job = self._job(conn, job_id)
+            actor.check(action, job.precinct, job.unit_id)
+            if job.version != version:
+                raise self._conflict(job, version)
+            after = transition(action, job.status)
+            changes, payload = apply(conn, job) if apply else ({}, {})
+            changes = {"status": after.value, **changes}
+            done = conn.execute(
+                jobs.update().where(jobs.c.id == job.id, jobs.c.version == version)
+                .values(**changes, version=version + 1, updated_at=self.clock())
+            )
+            if done.rowcount != 1:
+                raise Conflict(job.id, version, version + 1, "someone else", "change", None)
+            unit_id = changes.get("unit_id", job.unit_id)
+            ev = self._event(conn, actor, action, job=job, unit_id=unit_id,
+                             before=job.status, after=after.value, payload=payload)
+            if job.unit_id is not None:
+                self._restack(conn, job.unit_id)
+            if unit_id is not None and unit_id != job.unit_id:
+                self._restack(conn, unit_id)
+        self._committed([ev])
+        return ev
+
+    def _restack(self, conn: sa.Connection, unit_id: int) -> None:
+        """Number a unit's working jobs 0..n-1, keeping their order."""
+        rows = conn.execute(
+            sa.select(jobs.c.id, jobs.c.stack_pos).where(
+                jobs.c.unit_id == unit_id, jobs.c.status.in_([s.value for s in WORKING]))
+            .order_by(jobs.c.stack_pos, jobs.c.id)
+        ).all()
+        for pos, row in enumerate(rows):
+            if row.stack_pos != pos:
+                conn.execute(jobs.update().where(jobs.c.id == row.id).values(stack_pos=pos))
+
+    def _slot(self, conn: sa.Connection, unit_id: int, position: int | None, job_id: int) -> int:
+        """Make room at `position` in a unit's stack (the end when None); returns the slot."""
+        stack = conn.execute(
+            sa.select(jobs.c.id).where(
+                jobs.c.unit_id == unit_id, jobs.c.id != job_id,
+                jobs.c.status.in_([s.value for s in WORKING]))
+            .order_by(jobs.c.stack_pos, jobs.c.id)
+        ).scalars().all()
+        slot = len(stack) if position is None else max(0, min(position, len(stack)))
+        for pos, other in enumerate(stack):
+            want = pos if pos < slot else pos + 1
+            conn.execute(jobs.update().where(jobs.c.id == other).values(stack_pos=want))
+        return slot
+
+    def _usable_unit(self, conn: sa.Connection, unit_id: int, precinct: str | None) -> Any:
+        unit = self._unit(conn, unit_id)
+        if unit.precinct != precinct:
+            raise Invalid({"unit_id": f"{unit.callsign} is not a unit of this job's precinct"})
+        if unit.status != "available":
+            reason = f" ({unit.status_reason})" if unit.status_reason else ""
+            label = unit.status.replace("_", " ")
+            raise Invalid({"unit_id": f"{unit.callsign} is {label}{reason}"})
+        return unit
+
+    # -- supervisor moves ---------------------------------------------------------------------
+
+    def assign(self, actor: Actor, job_id: int, version: int, unit_id: int,
+               position: int | None = None) -> dict[str, Any]:
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            unit = self._usable_unit(conn, unit_id, job.precinct)
+            slot = self._slot(conn, unit.id, position, job.id)
+            return ({"unit_id": unit.id, "stack_pos": slot},
+                    {"unit": unit.callsign, "position": slot})
+        return self._change(actor, "assign", job_id, version, apply)
+
+    def reassign(self, actor: Actor, job_id: int, version: int, unit_id: int,
+                 position: int | None = None) -> dict[str, Any]:
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            if unit_id == job.unit_id:
+                raise Invalid({"unit_id": "the job is already on that unit; reorder it instead"})
+            unit = self._usable_unit(conn, unit_id, job.precinct)
+            old = self._unit(conn, job.unit_id)
+            slot = self._slot(conn, unit.id, position, job.id)
+            return ({"unit_id": unit.id, "stack_pos": slot},
+                    {"unit": unit.callsign, "from_unit": old.callsign, "from_unit_id": old.id,
+                     "position": slot})
+        return self._change(actor, "reassign", job_id, version, apply)
+
+    def unassign(self, actor: Actor, job_id: int, version: int, reason: str) -> dict[str, Any]:
+        reason = _text(reason, "reason", required=True, limit=300)
+
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            old = self._unit(conn, job.unit_id)
+            return ({"unit_id": None, "stack_pos": None},
+                    {"reason": reason, "from_unit": old.callsign, "from_unit_id": old.id})
+        return self._change(actor, "unassign", job_id, version, apply)
+
+    def reorder(self, actor: Actor, job_id: int, version: int, position: int) -> dict[str, Any]:
+        """Move a job within its unit's stack: the unit works its stack top down."""
+        with db.write(self.engine) as conn:
+            job = self._job(conn, job_id)
+            actor.check("reorder", job.precinct, job.unit_id)
+            if job.version != version:
+                raise self._conflict(job, version)
+            if job.unit_id is None or Status(job.status) not in WORKING:
+                raise Invalid({"job_id": "only a job on a unit's stack can be reordered"})
+            slot = self._slot(conn, job.unit_id, position, job.id)
+            conn.execute(jobs.update().where(jobs.c.id == job.id)
+                         .values(stack_pos=slot, version=version + 1, updated_at=self.clock()))
+            ev = self._event(conn, actor, "reorder", job=job, payload={"position": slot})
+        self._committed([ev])
+        return ev
+
+    def hold(self, actor: Actor, job_id: int, version: int, reason: str) -> dict[str, Any]:
+        reason = _text(reason, "reason", required=True, limit=300)
+        return self._change(actor, "hold", job_id, version, lambda c, j: ({}, {"reason": reason}))
+
+    def release(self, actor: Actor, job_id: int, version: int) -> dict[str, Any]:
+        return self._change(actor, "release", job_id, version)
+
+    def admin_close(self, actor: Actor, job_id: int, version: int, disposition: str,
+                    note: str = "") -> dict[str, Any]:
+        note = _text(note, "note")
+        try:
+            d = check_close(disposition, None, administrative=True)
+        except DispositionError as e:
+            raise Invalid({"disposition": str(e)}) from e
+
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            return ({"disposition": d.code, "resolution": d.resolution, "administrative": True,
+                     "summons_count": None, "closed_at": self.clock()},
+                    {"disposition": d.code, "resolution": d.resolution, "note": note,
+                     "administrative": True, "arrival_expected": False})
+        return self._change(actor, "admin_close", job_id, version, apply)
+
+    def reopen(self, actor: Actor, job_id: int, version: int, reason: str) -> dict[str, Any]:
+        reason = _text(reason, "reason", required=True, limit=300)
+        return self._change(actor, "reopen", job_id, version, lambda c, j: (
+            {"unit_id": None, "stack_pos": None, "disposition": None, "resolution": None,
+             "summons_count": None, "administrative": False, "closed_at": None},
+            {"reason": reason, "previous_disposition": j.disposition}))
+
+    def set_priority(self, actor: Actor, job_id: int, version: int,
+                     priority: int) -> dict[str, Any]:
+        if priority not in (1, 2, 3, 4):
+            raise Invalid({"priority": "must be 1 (urgent) to 4 (low)"})
+        return self._change(actor, "set_priority", job_id, version, lambda c, j: (
+            {"priority": priority}, {"from": j.priority, "to": priority}))
+
+    def route(self, actor: Actor, job_id: int, version: int, precinct: str,
+              sector: str | None = None) -> dict[str, Any]:
+        """Route an unrouted job by hand (citywide supervisors work that queue)."""
+        if self.geo is not None and precinct not in self.geo.precincts():
+            raise Invalid({"precinct": f"no precinct {precinct!r}"})
+        if sector and self.geo is not None and sector not in self.geo.sectors_of(precinct):
+            raise Invalid({"sector": f"{sector!r} is not a sector of the {precinct}"})
+        if not actor.sees(precinct):
+            raise Forbidden("you cannot route a job into a precinct outside your scope")
+        return self._change(actor, "route", job_id, version, lambda c, j: (
+            {"precinct": precinct, "sector": sector or None, "route_method": "manual"},
+            {"from": j.precinct, "precinct": precinct, "sector": sector}))
+
+    # -- the officer's steps ------------------------------------------------------------------
+
+    def acknowledge(self, actor: Actor, job_id: int, version: int) -> dict[str, Any]:
+        return self._change(actor, "acknowledge", job_id, version)
+
+    def en_route(self, actor: Actor, job_id: int, version: int) -> dict[str, Any]:
+        return self._change(actor, "en_route", job_id, version)
+
+    def on_scene(self, actor: Actor, job_id: int, version: int) -> dict[str, Any]:
+        return self._change(actor, "on_scene", job_id, version)
+
+    def close(self, actor: Actor, job_id: int, version: int, disposition: str,
+              summons_count: int | None = None, note: str = "") -> dict[str, Any]:
+        note = _text(note, "note")
+        try:
+            d = check_close(disposition, summons_count, administrative=False)
+        except DispositionError as e:
+            field_name = "summons_count" if "summons" in str(e) else "disposition"
+            raise Invalid({field_name: str(e)}) from e
+
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            return ({"disposition": d.code, "resolution": d.resolution,
+                     "summons_count": summons_count if d.summons else None,
+                     "administrative": False, "closed_at": self.clock()},
+                    {"disposition": d.code, "resolution": d.resolution, "note": note,
+                     "summons_count": summons_count if d.summons else None,
+                     "arrival_expected": d.arrival_expected})
+        return self._change(actor, "close", job_id, version, apply)
+
+    def note(self, actor: Actor, job_id: int, text: str) -> dict[str, Any]:
+        """A note changes no state, so it needs no version and never conflicts."""
+        text = _text(text, "text", required=True)
+        return self._record(actor, "note", job_id, {"text": text})
+
+    def view_photo(self, actor: Actor, job_id: int, index: int) -> dict[str, Any]:
+        with db.read(self.engine) as conn:
+            media = self._job(conn, job_id).media or []
+        if not 0 <= index < len(media):
+            raise Invalid({"index": "no such photo on this job"})
+        return self._record(actor, "view_photo", job_id, {"index": index, "url": media[index]})
+
+    def _record(self, actor: Actor, kind: str, job_id: int,
+                payload: dict[str, Any]) -> dict[str, Any]:
+        with db.write(self.engine) as conn:
+            job = self._job(conn, job_id)
+            actor.check(kind, job.precinct, job.unit_id)
+            transition(kind, job.status)
+            ev = self._event(conn, actor, kind, job=job, payload=payload)
+        self._committed([ev])
+        return ev
+
+    # -- units --------------------------------------------------------------------------------
+
+    def unit_status(self, actor: Actor, unit_id: int, version: int, status: str,
+                    reason: str = "") -> dict[str, Any]:
+        if status not in UNIT_STATUSES:
+            raise Invalid({"status": f"must be one of {', '.join(UNIT_STATUSES)}"})
+        reason = _text(reason, "reason", limit=200)
+        if status == "out_of_service" and not reason:
+            raise Invalid({"reason": "say why the unit is out of service"})
+        with db.write(self.engine) as conn:
+            unit = self._unit(conn, unit_id)
+            actor.check("unit_status", unit.precinct)
+            if unit.version != version:
+                raise Invalid({"version": f"{unit.callsign} changed since you loaded it; "
+                                          "look again"})
+            if status == unit.status:
+                raise Invalid({"status": f"{unit.callsign} is already {status.replace('_', ' ')}"})
+            conn.execute(units.update().where(units.c.id == unit.id).values(
+                status=status, status_reason=reason or None, version=version + 1,
+                updated_at=self.clock()))
+            ev = self._event(conn, actor, "unit_status", unit_id=unit.id, precinct=unit.precinct,
+                             before=None, after=None,
+                             payload={"unit": unit.callsign, "from": unit.status, "to": status,
+                                      "reason": reason})
+        self._committed([ev])
+        return ev
+
+    def add_unit(self, actor: Actor, callsign: str, precinct: str,
+                 sector: str | None = None) -> dict[str, Any]:
+        """Put a patrol unit on a precinct's board."""
+        callsign = _text(callsign, "callsign", required=True, limit=40)
+        precinct = str(precinct).strip()
+        if self.geo is not None and precinct not in self.geo.precincts():
+            raise Invalid({"precinct": f"no precinct {precinct!r}"})
+        if sector and self.geo is not None and sector not in self.geo.sectors_of(precinct):
+            raise Invalid({"sector": f"{sector!r} is not a sector of the {precinct}"})
+        if not (actor.may("add_unit") and actor.sees(precinct)):
+            raise Forbidden("you cannot add units to this precinct")
+        with db.write(self.engine) as conn:
+            if conn.execute(sa.select(units.c.id).where(units.c.callsign == callsign)).first():
+                raise Invalid({"callsign": f"unit {callsign} exists already"})
+            unit_id = conn.execute(units.insert().values(
+                callsign=callsign, precinct=precinct, sector=sector or None,
+                status="available", version=1, updated_at=self.clock(),
+            )).inserted_primary_key[0]
+            ev = self._event(conn, actor, "unit_added", unit_id=unit_id, precinct=precinct,
+                             payload={"unit": callsign, "sector": sector})
+        self._committed([ev])
+        return ev
+
+    def unit_position(self, actor: Actor, lat: float, lon: float) -> dict[str, Any]:
+        """An officer's browser reporting where the unit is (with the officer's consent)."""
+        if actor.unit_id is None:
+            raise Forbidden("only an officer with a unit reports a position")
+        if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90
+                and -180 <= lon <= 180):
+            raise Invalid({"lat": "position out of range"})
+        with db.write(self.engine) as conn:
+            unit = self._unit(conn, actor.unit_id)
+            actor.check("unit_position", unit.precinct)
+            conn.execute(units.update().where(units.c.id == unit.id).values(
+                lat=lat, lon=lon, position_at=self.clock()))
+            ev = self._event(conn, actor, "unit_position", unit_id=unit.id,
+                             precinct=unit.precinct, payload={"lat": lat, "lon": lon})
+        self._committed([ev])
+        return ev
+
+    # -- jobs coming in -----------------------------------------------------------------------
+
+    def rules(self) -> list[Rule]:
+        with db.read(self.engine) as conn:
+            rows = conn.execute(sa.select(priority_rules).order_by(priority_rules.c.id)).all()
+        if not rows:
+            return list(DEFAULT_RULES)
+        return [Rule(r.complaint_type, r.descriptor, r.priority, r.ack_minutes,
+                     r.arrive_minutes, r.close_minutes) for r in rows]
+
+    def set_rule(self, actor: Actor, rule: Rule) -> dict[str, Any]:
+        """Add or change a priority rule; it applies to jobs that come in from now on."""
+        if not actor.may("set_rule"):
+            raise Forbidden(f"a {actor.role.value} cannot edit priority rules")
+        errors = {}
+        if not rule.complaint_type.strip():
+            errors["complaint_type"] = "is required"
+        if rule.priority not in (1, 2, 3, 4):
+            errors["priority"] = "must be 1 to 4"
+        if not 0 < rule.ack_minutes <= rule.arrive_minutes <= rule.close_minutes:
+            errors["minutes"] = "need 0 < acknowledge ≤ arrive ≤ close"
+        if errors:
+            raise Invalid(errors)
+        current = self.rules()
+        with db.write(self.engine) as conn:
+            if not conn.execute(sa.select(sa.func.count()).select_from(priority_rules)).scalar():
+                conn.execute(priority_rules.insert(), [r.__dict__ for r in current])
+            key = (priority_rules.c.complaint_type == rule.complaint_type) & (
+                priority_rules.c.descriptor == rule.descriptor)
+            updated = conn.execute(priority_rules.update().where(key).values(**rule.__dict__))
+            if updated.rowcount == 0:
+                conn.execute(priority_rules.insert().values(**rule.__dict__))
+            ev = self._event(conn, actor, "set_rule", payload=dict(rule.__dict__))
+        self._committed([ev])
+        return ev
+
+    def _route(self, lat: float | None, lon: float | None) -> tuple[str | None, str | None, str]:
+        if self.geo is None:
+            return None, None, "unrouted"
+        r = self.geo.route(lat, lon)
+        return r.precinct, r.sector, r.method
+
+    def create_job(self, actor: Actor, new: NewJob, source: str | None = None,
+                   rules: Sequence[Rule] | None = None) -> dict[str, Any]:
+        """A job from 311, Open311 or by hand: routed, prioritised, put in its precinct's queue."""
+        if not actor.may("create_job") and actor is not SYSTEM and actor.source not in (
+                "intake", "open311"):
+            raise Forbidden(f"a {actor.role.value} cannot create jobs")
+        complaint = _text(new.complaint_type, "complaint_type", required=True, limit=120)
+        precinct, sector, method = self._route(new.lat, new.lon)
+        if actor.source == "web" and not actor.sees(precinct):
+            raise Forbidden("that location is outside your precincts")
+        rule = rule_for(tuple(rules) if rules is not None else tuple(self.rules()),
+                        complaint, new.descriptor)
+        now = self.clock()
+        due = deadlines(rule, now)
+        values = {
+            "source": source or actor.source, "external_key": new.external_key,
+            "precinct": precinct, "sector": sector, "route_method": method,
+            "complaint_type": complaint,
+            "descriptor": _text(new.descriptor, "descriptor", limit=200),
+            "location_type": _text(new.location_type, "location_type", limit=200),
+            "address": _text(new.address, "address", limit=300),
+            "borough": _text(new.borough, "borough", limit=40),
+            "lat": new.lat, "lon": new.lon, "fields": dict(new.fields), "media": list(new.media),
+            "created_at": new.created_at or now, "received_at": now,
+            "status": Status.NEW.value, "priority": rule.priority,
+            "ack_due": due.acknowledge, "arrive_due": due.arrive, "close_due": due.close,
+            "external_status": new.external_status, "version": 1, "updated_at": now,
+            "administrative": False,
+        }
+        if new.description:
+            values["fields"] = {**values["fields"], "description": _text(new.description, "d")}
+        with db.write(self.engine) as conn:
+            job_id = conn.execute(jobs.insert().values(**values)).inserted_primary_key[0]
+            job = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+            ev = self._event(conn, actor, "create", job=job, after=Status.NEW.value,
+                             payload={"route": method, "sector": sector,
+                                      "priority": rule.priority,
+                                      "external_key": new.external_key})
+        self._committed([ev])
+        return ev
+
+    def update_311_fields(self, actor: Actor, job_id: int, new: NewJob) -> dict[str, Any] | None:
+        """A changed 311 row updates the 311 fields only, never the dispatch history."""
+        with db.write(self.engine) as conn:
+            job = self._job(conn, job_id)
+            values = {
+                "complaint_type": new.complaint_type, "descriptor": new.descriptor,
+                "location_type": new.location_type, "address": new.address,
+                "borough": new.borough, "fields": dict(new.fields), "media": list(new.media),
+                "external_status": new.external_status,
+            }
+            changed = {k: v for k, v in values.items() if getattr(job, k) != v}
+            if not changed:
+                return None
+            conn.execute(jobs.update().where(jobs.c.id == job.id).values(**changed))
+            ev = self._event(conn, actor, "update_311", job=job,
+                             payload={"changed": sorted(changed)})
+        self._committed([ev])
+        return ev

@@ -1,0 +1,178 @@
+"""Fixtures shared by the whole suite.
+
+The suite runs on the embedded default (a fresh SQLite file per test) unless DATABASE_URL
+points at PostgreSQL, in which case every test starts from emptied tables there. `make test`
+runs it both ways.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+
+from board import auth, db
+from board.access import SYSTEM, Actor
+from board.geo import GeoIndex, load_geo
+from board.schema import metadata
+from board.usecases import Dispatch
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+GEO_DIR = SHARED / "nyc"
+HOUR_CSV = SHARED / "311" / "nyc311-2022-05-01-midnight-hour.csv"
+PASSWORD = "correct horse 311"
+PG_URL = os.environ.get("DATABASE_URL", "")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_passwords() -> Iterator[None]:
+    """Real argon2, cheap parameters: the suite creates many users."""
+    saved = auth._hasher
+    auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    auth._hasher = saved
+
+
+@pytest.fixture(scope="session")
+def geo() -> GeoIndex:
+    return load_geo(GEO_DIR)
+
+
+@pytest.fixture(scope="session")
+def _pg_engine() -> Iterator[sa.Engine | None]:
+    if not PG_URL:
+        yield None
+        return
+    engine = db.make_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    db.migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, _pg_engine: sa.Engine | None) -> str:
+    if _pg_engine is not None:
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        with _pg_engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        return PG_URL
+    return f"sqlite:///{tmp_path / 'board.db'}"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = db.make_engine(database_url)
+    db.migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> datetime:
+        self.now += timedelta(**kw)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def dispatch(engine: sa.Engine, geo: GeoIndex, clock: Clock) -> Dispatch:
+    return Dispatch(engine, geo, clock=clock)
+
+
+@dataclass
+class World:
+    """Two precincts, their units and people: what scope tests need."""
+
+    dispatch: Dispatch
+    units: dict[str, int]
+    actors: dict[str, Actor]
+
+    def unit(self, callsign: str) -> int:
+        return self.units[callsign]
+
+
+PEOPLE = {
+    # username: (role, precincts, unit callsign)
+    "sgt75": ("supervisor", "75", None),
+    "sgt120": ("supervisor", "120", None),
+    "off75a": ("officer", "75", "75-A"),
+    "off75b": ("officer", "75", "75-B"),
+    "off120": ("officer", "120", "120-A"),
+    "cmd": ("commander", "75,120", None),
+    "city": ("supervisor", "*", None),
+    "admin": ("admin", "*", None),
+    "wall75": ("wall", "75", None),
+}
+
+
+@pytest.fixture
+def world(dispatch: Dispatch) -> World:
+    engine = dispatch.engine
+    unit_ids = {cs: dispatch.add_unit(SYSTEM, cs, cs.split("-")[0])["unit_id"]
+                for cs in ("75-A", "75-B", "75-C", "120-A")}
+    actors = {}
+    for name, (role, precincts, unit) in PEOPLE.items():
+        uid = auth.add_user(engine, name, None if role == "wall" else PASSWORD, role, precincts,
+                            display_name=name.upper(), unit_callsign=unit)
+        actors[name] = auth.user_actor(engine, uid)
+    return World(dispatch, unit_ids, actors)
+
+
+def point_in(geo: GeoIndex, precinct: str) -> tuple[float, float]:
+    """A (lat, lon) well inside a precinct."""
+    from shapely.geometry import shape
+
+    p = shape(geo.precinct_feature(precinct)["geometry"]).representative_point()
+    return p.y, p.x
+
+
+def make_job(dispatch: Dispatch, precinct: str = "75", complaint: str = "Noise - Residential",
+             descriptor: str = "Loud Music/Party", media: tuple[str, ...] = (),
+             key: str | None = None) -> int:
+    from board.access import SYSTEM
+    from board.usecases import NewJob
+
+    lat, lon = point_in(dispatch.geo, precinct)
+    ev = dispatch.create_job(SYSTEM, NewJob(complaint, descriptor, address="1 TEST STREET",
+                                            lat=lat, lon=lon, media=media, external_key=key),
+                             source="manual")
+    return ev["job_id"]
+
+
+@pytest.fixture
+def app(dispatch: Dispatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    from board.app import create_app
+    from board.settings import Settings
+
+    settings = Settings.from_env({"DATABASE_URL": str(dispatch.engine.url),
+                                  "SECRET_KEY": "test-secret", "BOARD_VAR_DIR": str(tmp_path),
+                                  "BOARD_GEO_DIR": str(GEO_DIR)})
+    return create_app(settings, dispatch)
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    from starlette.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
