@@ -61,7 +61,8 @@ class Actor:
         if not self.sees(precinct):
             raise Forbidden("this is outside your precincts")
         if not self.may(action):
-            raise Forbidden(f"a {self.role.value} cannot {action.replace('_', ' ')}")
+            article = "an" if self.role.value[0] in "aeiou" else "a"
+            raise Forbidden(f"{article} {self.role.value} cannot {action.replace('_', ' ')}")
         if self.role is Role.OFFICER and action != "unit_position" and (
             self.unit_id is None or unit_id != self.unit_id
         ):

@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
@@ -57,12 +59,20 @@ def templates() -> Jinja2Templates:
     return t
 
 
-def _vendor_mounts() -> list[Mount]:
+def _vendor_mounts() -> list[BaseRoute]:
     missing = [str(p) for p in VENDOR.values() if not p.exists()]
     if missing:
         raise RuntimeError(f"front-end assets missing ({', '.join(missing)}): run `npm ci`")
-    mounts = [Mount("/vendor/leaflet", StaticFiles(directory=VENDOR["leaflet"]))]
-    return mounts
+    files = {name: path for name, path in VENDOR.items() if path.is_file()}
+
+    async def vendor_file(request: Request) -> Response:
+        path = files.get(request.path_params["name"])
+        if path is None:
+            return Response("not found", 404)
+        return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+
+    return [Mount("/vendor/leaflet", StaticFiles(directory=VENDOR["leaflet"])),
+            Route("/vendor/{name}", vendor_file)]
 
 
 def create_app(settings: Settings | None = None, dispatch: Dispatch | None = None) -> Starlette:

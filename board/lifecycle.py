@@ -36,6 +36,7 @@ _NEEDS = {
     "release": "only a held job can be released",
     "reopen": "only a closed job can be reopened",
     "set_priority": "a closed job's priority no longer matters",
+    "route": "a closed job stays where it was worked",
 }
 
 ALLOWED: dict[str, tuple[tuple[Status, ...], Status | None]] = {
@@ -52,6 +53,7 @@ ALLOWED: dict[str, tuple[tuple[Status, ...], Status | None]] = {
     "release": ((Status.HELD,), Status.NEW),
     "reopen": ((Status.CLOSED,), Status.NEW),
     "set_priority": (OPEN, None),
+    "route": (OPEN, None),
     "note": (tuple(Status), None),
     "view_photo": (tuple(Status), None),
 }
@@ -75,7 +77,7 @@ NEXT_STEP = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class TransitionError(Exception):
     action: str
     status: Status

@@ -1,3 +1,323 @@
-"""HTML pages."""
+"""The HTML pages: supervisor board, officer queue, job page, login. Server-rendered.
 
-routes: list = []
+Every form post goes through the same use cases as the API; a refused change comes back as a
+message on the page the user was on, with the current state rendered again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from board import auth, queries
+from board.access import Actor, Forbidden, Role
+from board.flags import FLAG_LABELS
+from board.lifecycle import TransitionError
+from board.usecases import Conflict, Dispatch, Invalid, NotFound
+
+Page = Callable[[Request, Actor], Awaitable[Response]]
+
+
+def _dispatch(request: Request) -> Dispatch:
+    return request.app.state.dispatch
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def flash(request: Request, kind: str, text: str) -> None:
+    request.session.setdefault("flash", []).append([kind, text])
+
+
+def render(request: Request, actor: Actor | None, name: str, status: int = 200,
+           **context: Any) -> Response:
+    flashes = request.session.pop("flash", [])
+    return request.app.state.templates.TemplateResponse(
+        request, name, {"actor": actor, "csrf": auth.csrf_token(request), "now": _now(),
+                        "flashes": flashes, "FLAG_LABELS": FLAG_LABELS,
+                        "tile_url": request.app.state.settings.tile_url, **context},
+        status_code=status)
+
+
+def _safe_next(value: str | None, default: str) -> str:
+    """Only same-site paths: a form's `next` must never send anyone elsewhere."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
+
+
+def page(handler: Page) -> Callable[[Request], Awaitable[Response]]:
+    """Log-in required; out-of-scope reads are 403, missing things 404."""
+    async def endpoint(request: Request) -> Response:
+        actor = await run_in_threadpool(auth.current_actor, request)
+        if actor is None:
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", 303)
+        try:
+            return await handler(request, actor)
+        except Forbidden as e:
+            return render(request, actor, "error.html", 403, message=str(e), code=403)
+        except NotFound as e:
+            return render(request, actor, "error.html", 404, message=str(e), code=404)
+    return endpoint
+
+
+def home_of(actor: Actor) -> str:
+    first = sorted(p for p in actor.precincts if p != "*")
+    if actor.role is Role.OFFICER:
+        return "/my"
+    if actor.role is Role.WALL and first:
+        return f"/wall/{first[0]}"
+    return f"/board/{first[0]}" if first else "/city"
+
+
+async def home(request: Request) -> Response:
+    actor = await run_in_threadpool(auth.current_actor, request)
+    return RedirectResponse(home_of(actor) if actor else "/login", 303)
+
+
+async def login(request: Request) -> Response:
+    if request.method == "GET":
+        return render(request, None, "login.html", next=request.query_params.get("next", ""),
+                      username="")
+    form = await request.form()
+    if not auth.csrf_ok(request, form.get("csrf")):
+        return render(request, None, "login.html", 403, next="", username="")
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    actor = await run_in_threadpool(auth.login, _dispatch(request).engine, username, password)
+    if actor is None or actor.role is Role.WALL:
+        flash(request, "error", "Wrong user name or password.")
+        return render(request, None, "login.html", 401, next=form.get("next", ""),
+                      username=username)
+    request.session.clear()
+    request.session["user_id"] = actor.id
+    return RedirectResponse(_safe_next(str(form.get("next", "")), home_of(actor)), 303)
+
+
+async def logout(request: Request) -> Response:
+    form = await request.form()
+    if auth.csrf_ok(request, form.get("csrf")):
+        request.session.clear()
+    return RedirectResponse("/login", 303)
+
+
+def _precincts_of(request: Request, actor: Actor) -> list[str]:
+    geo = _dispatch(request).geo
+    if actor.citywide:
+        return geo.precincts() if geo else []
+    return sorted(actor.precincts, key=lambda p: (len(p), p))
+
+
+@page
+async def board_page(request: Request, actor: Actor) -> Response:
+    precinct = request.path_params["precinct"]
+    view = await run_in_threadpool(queries.board, _dispatch(request).engine, actor, precinct,
+                                   _now())
+    mode = "supervisor" if actor.may("assign") else "view"
+    template = "partials/board_body.html" if request.headers.get("HX-Request") else "board.html"
+    return render(request, actor, template, view=view, precinct=precinct, mode=mode,
+                  units=view.lanes, precincts=_precincts_of(request, actor))
+
+
+@page
+async def geo_json(request: Request, actor: Actor) -> Response:
+    """Boundaries for the map: the precinct, its sectors and station house."""
+    precinct = request.path_params["precinct"]
+    queries.check_precinct(actor, precinct)
+    geo = _dispatch(request).geo
+    feature = geo.precinct_feature(precinct) if geo else None
+    if feature is None:
+        raise NotFound(f"no precinct {precinct}")
+    return JSONResponse({"precinct": feature, "sectors": geo.sector_features(precinct),
+                         "house": geo.station_house(precinct),
+                         "bounds": geo.precinct_bounds(precinct)})
+
+
+@page
+async def job_page(request: Request, actor: Actor) -> Response:
+    job_id = _int_or_404(request.path_params["job_id"])
+    detail = await run_in_threadpool(queries.job, _dispatch(request).engine, actor, job_id, _now())
+    units = []
+    if actor.may("assign") and detail.row.precinct:
+        units = await run_in_threadpool(queries.precinct_units, _dispatch(request).engine, actor,
+                                        detail.row.precinct)
+    return render(request, actor, "job.html", d=detail, c=detail.card, units=units,
+                  mode="view", next_url=f"/jobs/{job_id}")
+
+
+@page
+async def photo_page(request: Request, actor: Actor) -> Response:
+    """Opening a photo is recorded: QSTAT counts closes made without looking."""
+    job_id = _int_or_404(request.path_params["job_id"])
+    index = _int_or_404(request.path_params["index"])
+    detail = await run_in_threadpool(queries.job, _dispatch(request).engine, actor, job_id, _now())
+    media = detail.row.media or []
+    if not 0 <= index < len(media):
+        raise NotFound("no such photo")
+    if actor.may("view_photo") and (actor.role is not Role.OFFICER
+                                    or detail.row.unit_id == actor.unit_id):
+        await run_in_threadpool(_dispatch(request).view_photo, actor, job_id, index)
+    return render(request, actor, "photo.html", c=detail.card, url=media[index], index=index)
+
+
+@page
+async def officer_page(request: Request, actor: Actor) -> Response:
+    q = await run_in_threadpool(queries.officer_queue, _dispatch(request).engine, actor, _now())
+    return render(request, actor, "officer.html", q=q, mode="officer")
+
+
+def _int(value: Any, name: str = "id") -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise Invalid({name: "must be a whole number"}) from None
+
+
+def _opt_int(value: Any, name: str) -> int | None:
+    return None if value in (None, "") else _int(value, name)
+
+
+# Form posts: action name → how to call the use case with the form's fields.
+ACTIONS: dict[str, Callable[[Dispatch, Actor, int, Any], Any]] = {
+    "acknowledge": lambda d, a, j, f: d.acknowledge(a, j, _int(f.get("version"), "version")),
+    "en_route": lambda d, a, j, f: d.en_route(a, j, _int(f.get("version"), "version")),
+    "on_scene": lambda d, a, j, f: d.on_scene(a, j, _int(f.get("version"), "version")),
+    "close": lambda d, a, j, f: d.close(
+        a, j, _int(f.get("version"), "version"), str(f.get("disposition", "")),
+        _opt_int(f.get("summons_count"), "summons_count"), str(f.get("note", ""))),
+    "admin_close": lambda d, a, j, f: d.admin_close(
+        a, j, _int(f.get("version"), "version"), str(f.get("disposition", "")),
+        str(f.get("note", ""))),
+    "hold": lambda d, a, j, f: d.hold(a, j, _int(f.get("version"), "version"),
+                                      str(f.get("reason", ""))),
+    "release": lambda d, a, j, f: d.release(a, j, _int(f.get("version"), "version")),
+    "reopen": lambda d, a, j, f: d.reopen(a, j, _int(f.get("version"), "version"),
+                                          str(f.get("reason", ""))),
+    "priority": lambda d, a, j, f: d.set_priority(a, j, _int(f.get("version"), "version"),
+                                                  _int(f.get("priority"), "priority")),
+    "note": lambda d, a, j, f: d.note(a, j, str(f.get("text", ""))),
+    "route": lambda d, a, j, f: d.route(a, j, _int(f.get("version"), "version"),
+                                        str(f.get("precinct", "")).strip(),
+                                        str(f.get("sector", "")).strip() or None),
+}
+
+
+def move(d: Dispatch, actor: Actor, job_id: int, form: Any) -> Any:
+    """A drag (or "Assign to…"): to a unit's stack at a position, or back to the queue."""
+    version = _int(form.get("version"), "version")
+    target = str(form.get("unit_id", ""))
+    position = _opt_int(form.get("position"), "position")
+    current = _opt_int(form.get("from_unit"), "from_unit")
+    if target == "queue":
+        return d.unassign(actor, job_id, version, str(form.get("reason", "")))
+    unit_id = _int(target, "unit_id")
+    if current is None:
+        with_unit = queries.job(d.engine, actor, job_id, _now()).row.unit_id
+        current = with_unit
+    if current is None:
+        return d.assign(actor, job_id, version, unit_id, position)
+    if current == unit_id:
+        return d.reorder(actor, job_id, version, position or 0)
+    return d.reassign(actor, job_id, version, unit_id, position)
+
+
+async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
+                default_next: str) -> Response:
+    actor = await run_in_threadpool(auth.current_actor, request)
+    if actor is None:
+        return RedirectResponse("/login", 303)
+    form = await request.form()
+    sent = form.get("csrf") or request.headers.get("X-CSRF-Token")
+    if not auth.csrf_ok(request, sent):
+        raise HTTPException(403, "missing or stale form token: reload the page")
+    back = _safe_next(form.get("next") or _referer_path(request), default_next)
+    status = 200
+    try:
+        await run_in_threadpool(run, _dispatch(request), actor, form)
+    except Conflict as e:
+        flash(request, "conflict", f"Not saved: {e}. The page now shows the current state.")
+        status = 409
+    except (TransitionError, Invalid) as e:
+        flash(request, "error", f"Not saved: {e}")
+        status = 422
+    except Forbidden as e:
+        flash(request, "error", f"Not allowed: {e}")
+        status = 403
+    except NotFound as e:
+        flash(request, "error", str(e))
+        status = 404
+    if request.headers.get("HX-Request"):
+        # htmx callers re-fetch what they show; the status tells them whether it took.
+        return Response(status_code=204 if status == 200 else status,
+                        headers={"HX-Trigger": "board-changed"})
+    return RedirectResponse(back, 303)
+
+
+def _referer_path(request: Request) -> str | None:
+    ref = request.headers.get("referer", "")
+    host = request.headers.get("host", "")
+    prefix = f"{request.url.scheme}://{host}"
+    return ref[len(prefix):] if host and ref.startswith(prefix) else None
+
+
+async def job_action(request: Request) -> Response:
+    action = request.path_params["action"]
+    job_id = _int_or_404(request.path_params["job_id"])
+    if action not in ACTIONS:
+        raise HTTPException(404, "no such action")
+    return await _post(request, lambda d, a, f: ACTIONS[action](d, a, job_id, f),
+                       f"/jobs/{job_id}")
+
+
+async def job_move(request: Request) -> Response:
+    job_id = _int_or_404(request.path_params["job_id"])
+    return await _post(request, lambda d, a, f: move(d, a, job_id, f), f"/jobs/{job_id}")
+
+
+async def unit_status(request: Request) -> Response:
+    unit_id = _int_or_404(request.path_params["unit_id"])
+    return await _post(request, lambda d, a, f: d.unit_status(
+        a, unit_id, _int(f.get("version"), "version"), str(f.get("status", "")),
+        str(f.get("reason", ""))), "/")
+
+
+async def my_position(request: Request) -> Response:
+    return await _post(request, lambda d, a, f: d.unit_position(
+        a, _float(f.get("lat")), _float(f.get("lon"))), "/my")
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(str(value))
+    except ValueError:
+        raise Invalid({"position": "must be numbers"}) from None
+
+
+def _int_or_404(value: str) -> int:
+    if not value.isdigit():
+        raise HTTPException(404, "not found")
+    return int(value)
+
+
+routes = [
+    Route("/", home),
+    Route("/login", login, methods=["GET", "POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/board/{precinct}", board_page),
+    Route("/geo/{precinct}.json", geo_json),
+    Route("/jobs/{job_id}", job_page),
+    Route("/jobs/{job_id}/photos/{index}", photo_page),
+    Route("/jobs/{job_id}/act/{action}", job_action, methods=["POST"]),
+    Route("/jobs/{job_id}/move", job_move, methods=["POST"]),
+    Route("/units/{unit_id}/status", unit_status, methods=["POST"]),
+    Route("/my", officer_page),
+    Route("/my/position", my_position, methods=["POST"]),
+]

@@ -31,7 +31,7 @@ def worked(close_minute: float, **close_payload: Any) -> list[Fact]:
 
 def test_labels_cover_every_flag() -> None:
     assert set(FLAG_LABELS) == {"quick_close", "no_arrival", "photos_unviewed", "reopened"}
-    assert QUICK_CLOSE == timedelta(minutes=5)
+    assert timedelta(minutes=5) == QUICK_CLOSE
 
 
 def test_no_events_no_flags() -> None:

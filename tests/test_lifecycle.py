@@ -38,6 +38,7 @@ EXPECTED: dict[str, dict[Status, Status]] = {
     "reopen": {CLOSED: NEW},
     # status-preserving actions
     "set_priority": {s: s for s in (NEW, HELD, ASSIGNED, ACK, EN_ROUTE, ON_SCENE)},
+    "route": {s: s for s in (NEW, HELD, ASSIGNED, ACK, EN_ROUTE, ON_SCENE)},
     "note": {s: s for s in ALL},
     "view_photo": {s: s for s in ALL},
 }
@@ -56,6 +57,7 @@ REASONS = {
     "release": "only a held job can be released",
     "reopen": "only a closed job can be reopened",
     "set_priority": "a closed job's priority no longer matters",
+    "route": "a closed job stays where it was worked",
 }
 
 LABEL_TEXT = {
@@ -101,7 +103,7 @@ def test_the_table_has_the_expected_shape() -> None:
     assert set(EXPECTED["admin_close"]) == {NEW, HELD}
     assert set(EXPECTED["reopen"]) == {CLOSED}
     refused = sum(1 for a, s in CELLS if s not in EXPECTED[a])
-    assert refused == 54  # 14 actions x 7 statuses = 98 cells, 44 allowed
+    assert refused == 55  # 15 actions x 7 statuses = 105 cells, 50 allowed
 
 
 def test_refusal_messages_read_naturally() -> None:
@@ -132,8 +134,8 @@ def test_unknown_action_is_a_value_error_not_a_transition_error() -> None:
     with pytest.raises(ValueError, match="unknown action 'teleport'") as caught:
         transition("teleport", NEW)
     assert not isinstance(caught.value, TransitionError)
-    # "route" and "reorder" are actor permissions but not lifecycle actions
-    for action in ("route", "reorder", ""):
+    # "reorder" is an actor permission but not a lifecycle action
+    for action in ("reorder", ""):
         with pytest.raises(ValueError, match="unknown action"):
             transition(action, NEW)
 
@@ -181,12 +183,12 @@ def test_allowed_actions_match_the_table(status: Status) -> None:
 
 def test_allowed_actions_spelled_out() -> None:
     assert allowed_actions("new") == [
-        "assign", "admin_close", "hold", "set_priority", "note", "view_photo"]
+        "assign", "admin_close", "hold", "set_priority", "route", "note", "view_photo"]
     assert allowed_actions("held") == [
-        "assign", "admin_close", "release", "set_priority", "note", "view_photo"]
+        "assign", "admin_close", "release", "set_priority", "route", "note", "view_photo"]
     assert allowed_actions("assigned") == [
-        "reassign", "unassign", "acknowledge", "en_route", "close", "set_priority", "note",
-        "view_photo"]
+        "reassign", "unassign", "acknowledge", "en_route", "close", "set_priority", "route",
+        "note", "view_photo"]
     assert allowed_actions("on_scene") == [
-        "reassign", "unassign", "close", "set_priority", "note", "view_photo"]
+        "reassign", "unassign", "close", "set_priority", "route", "note", "view_photo"]
     assert allowed_actions("closed") == ["reopen", "note", "view_photo"]

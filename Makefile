@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` (the board with demo data) and `make test`.
+PY := .venv/bin/python
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: setup run test test-sqlite test-pg lint services browser clean
+
+setup: .venv/.installed node_modules/.installed
+
+.venv/.installed: requirements.lock pyproject.toml
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet --upgrade pip
+	.venv/bin/pip install --quiet -r requirements.lock
+	.venv/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+run: setup
+	.venv/bin/board demo
+
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+services:
+	bash scripts/services-up
+
+lint: setup
+	.venv/bin/ruff check board workers tests
+
+test-sqlite: setup browser
+	.venv/bin/pytest -q
+
+test-pg: setup browser services
+	DATABASE_URL=$(PG_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) .venv/bin/pytest -q
+
+# The whole suite on the embedded default, then on PostgreSQL + Redis.
+test: lint test-sqlite test-pg
+
+clean:
+	rm -rf .venv node_modules var

@@ -1,0 +1,44 @@
+// The supervisor board's glue: drag a job card between the queue and unit lanes.
+// The server decides what the move means (assign, reassign, reorder, back to queue).
+(function () {
+  "use strict";
+  const board = document.querySelector(".board");
+  if (!board || board.dataset.mode !== "supervisor" || !window.Sortable) return;
+  const precinct = board.dataset.precinct;
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+
+  function refresh() {
+    return htmx.ajax("GET", `/board/${encodeURIComponent(precinct)}`, { target: "#board-body", swap: "outerHTML" });
+  }
+
+  function onEnd(evt) {
+    const card = evt.item;
+    const to = evt.to.dataset.unitId, from = evt.from.dataset.unitId;
+    if (to === from && evt.oldIndex === evt.newIndex) return;
+    const body = new URLSearchParams({ csrf, version: card.dataset.version, unit_id: to,
+      position: String(evt.newIndex), from_unit: from === "queue" ? "" : from });
+    if (to === "queue") {
+      const reason = window.prompt("Why is this job going back to the queue?");
+      if (!reason) { refresh(); return; }
+      body.set("reason", reason);
+    }
+    fetch(`/jobs/${card.dataset.jobId}/move`, {
+      method: "POST", body, credentials: "same-origin",
+      headers: { "HX-Request": "true", "X-CSRF-Token": csrf },
+    }).finally(refresh);
+  }
+
+  function bind() {
+    document.querySelectorAll("#board-body .dropzone").forEach((zone) => {
+      if (zone._sortable) return;
+      zone._sortable = Sortable.create(zone, {
+        group: "jobs", animation: 120, draggable: ".job-card", filter: "select, input, button, a",
+        preventOnFilter: false, onEnd,
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", bind);
+  document.body.addEventListener("htmx:afterSettle", bind);
+  bind();
+  window.boardRefresh = refresh;
+})();
