@@ -32,7 +32,7 @@
     document.querySelectorAll("#board-body .dropzone").forEach((zone) => {
       if (zone._sortable) return;
       zone._sortable = Sortable.create(zone, {
-        group: "jobs", animation: 120, draggable: ".job-card", filter: "select, input, button, a",
+        group: "jobs", animation: 120, forceFallback: true, fallbackTolerance: 3, draggable: ".job-card", filter: "select, input, button, a",
         preventOnFilter: false, onEnd,
       });
     });

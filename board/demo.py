@@ -1,0 +1,67 @@
+"""Demo data for `make run`: people, a tour of units in a few precincts, the real 311 hour."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from board import auth, db, geostore
+from board.access import SYSTEM
+from board.schema import metadata, users
+from board.settings import ROOT, Settings
+from board.usecases import Dispatch
+
+DEMO_PASSWORD = "dispatch311"
+DEMO_PRECINCTS = ("75", "34", "43", "114")
+UNIT_LETTERS = ("A", "B", "C", "D")
+HOUR = ROOT.parent / "shared" / "data" / "311" / "nyc311-2022-05-01-midnight-hour.csv"
+
+# (user name, role, precincts, unit) — the logins the README lists.
+def demo_people() -> list[tuple[str, str, str, str | None]]:
+    people: list[tuple[str, str, str, str | None]] = []
+    for p in DEMO_PRECINCTS:
+        people.append((f"sgt{p}", "supervisor", p, None))
+        people += [(f"officer{p}{x.lower()}", "officer", p, f"{p}-{x}") for x in UNIT_LETTERS]
+    people += [("citywide", "supervisor", "*", None), ("commander", "commander", "*", None),
+               ("admin", "admin", "*", None)]
+    return people
+
+
+def _reset(engine: sa.Engine) -> None:
+    with db.write(engine) as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+def seed(settings: Settings, reset: bool = False, hour: Path = HOUR) -> Dispatch:
+    """Load the demo once; later runs keep what is there (use --reset to start over)."""
+    engine = db.make_engine(settings.database_url)
+    db.migrate(engine)
+    if reset:
+        _reset(engine)
+    dispatch = Dispatch(engine, geostore.load(engine, settings.geo_dir,
+                                              settings.route_max_distance_m))
+    with db.read(engine) as conn:
+        if conn.execute(sa.select(sa.func.count()).select_from(users)).scalar():
+            print("demo data already loaded (board demo --reset starts over)", file=sys.stderr)
+            return dispatch
+    for p in DEMO_PRECINCTS:
+        sectors = dispatch.geo.sectors_of(p) if dispatch.geo else []
+        for i, x in enumerate(UNIT_LETTERS):
+            dispatch.add_unit(SYSTEM, f"{p}-{x}", p, sectors[i % len(sectors)] if sectors else None)
+    for name, role, precincts, unit in demo_people():
+        auth.add_user(engine, name, DEMO_PASSWORD, role, precincts,
+                      display_name=name.capitalize(), unit_callsign=unit)
+    auth.add_user(engine, "wall75", None, "wall", "75", display_name="75 Pct wall display")
+    token = auth.create_token(engine, "wall75", "demo wall display")
+    print(f"wall display for the 75th: /wall/75?token={token}", file=sys.stderr)
+    if hour.exists():
+        from board.intake import import_file
+
+        counts = import_file(dispatch, hour)
+        print(f"imported the real 311 hour: {counts}", file=sys.stderr)
+    else:
+        print(f"no 311 sample at {hour}: the board starts empty", file=sys.stderr)
+    return dispatch

@@ -1,0 +1,81 @@
+"""A supervisor drags a job onto a unit; the officer works it on a phone; the timeline shows it.
+
+Real Chromium (Debian's /usr/bin/chromium) driven by Playwright against the app on a socket.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import browser_login, make_job
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+
+def drag(page, source, target) -> None:  # type: ignore[no-untyped-def]
+    """Press, move in steps, release: how a hand drags (SortableJS needs the moves)."""
+    a, b = source.locator(".what").bounding_box(), target.bounding_box()
+    page.mouse.move(a["x"] + 10, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(a["x"] + 20, a["y"] + a["height"] / 2 + 10, steps=3)
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=15)
+    page.mouse.up()
+
+
+def test_drag_assign_then_officer_works_the_job(world, dispatch, live_server, browser) -> None:
+    job = make_job(dispatch, "75", complaint="Blocked Driveway", descriptor="No Access")
+    other = make_job(dispatch, "75")
+    unit = world.unit("75-A")
+
+    sgt = browser_login(browser, live_server.url, "sgt75")
+    sgt.goto(f"{live_server.url}/board/75")
+    card = sgt.locator(f"#job-{job}")
+    assert card.locator(".prio").inner_text() == "P1"
+    # Both jobs are on the map, drawn from the cards' data attributes.
+    sgt.wait_for_function("document.getElementById('map').dataset.markers === '2'")
+
+    drag(sgt, card, sgt.locator(f"#unit-{unit} .stack"))
+    sgt.wait_for_selector(f"#unit-{unit} #job-{job}")
+    assert sgt.locator(f"#queue #job-{job}").count() == 0
+    assert sgt.locator(f"#queue #job-{other}").count() == 1
+
+    officer = browser_login(browser, live_server.url, "off75a", **PHONE)
+    officer.goto(f"{live_server.url}/my")
+    mine = officer.locator(f"#job-{job}")
+    assert "Blocked Driveway" in mine.inner_text()
+    assert officer.locator(f"#job-{other}").count() == 0
+    for step in ("Acknowledge", "En route", "On scene"):
+        officer.locator(f"#job-{job} button.big", has_text=step).click()
+        officer.wait_for_load_state("networkidle")
+    officer.select_option(f"#job-{job} select[name=disposition]", "summons_issued")
+    officer.fill(f"#job-{job} input[name=summons_count]", "1")
+    officer.fill(f"#job-{job} textarea[name=note]", "Driver moved the car, summons issued")
+    officer.locator(f"#job-{job} button", has_text="Close job").click()
+    officer.wait_for_load_state("networkidle")
+    assert officer.locator(f"#job-{job}").count() == 0
+    assert "No jobs assigned" in officer.inner_text("#my-queue")
+
+    sgt.goto(f"{live_server.url}/jobs/{job}")
+    steps = sgt.locator(".timeline li")
+    kinds = [steps.nth(i).get_attribute("data-kind") for i in range(steps.count())]
+    assert kinds == ["create", "assign", "acknowledge", "en_route", "on_scene", "close"]
+    actors = [steps.nth(i).locator(".ev-actor").inner_text() for i in range(steps.count())]
+    assert actors[1] == "by SGT75"
+    assert actors[2:] == ["by OFF75A"] * 4
+    assert "summons issued" in steps.nth(5).inner_text()
+    assert "The Police Department issued a summons" in sgt.inner_text(".fields")
+    sgt.context.close()
+    officer.context.close()
+
+
+def test_assign_without_dragging(world, dispatch, live_server, browser) -> None:
+    """The "Assign to…" control does what a drag does (WCAG 2.2 SC 2.5.7)."""
+    job = make_job(dispatch, "75")
+    unit = world.unit("75-B")
+    sgt = browser_login(browser, live_server.url, "sgt75")
+    sgt.goto(f"{live_server.url}/board/75")
+    sgt.select_option(f"#job-{job} .assign-to select", str(unit))
+    sgt.locator(f"#job-{job} .assign-to button").click()
+    sgt.wait_for_selector(f"#unit-{unit} #job-{job}")
+    sgt.context.close()
