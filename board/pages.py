@@ -249,11 +249,9 @@ async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
         flash(request, "error", f"Not saved: {e}")
         status = 422
     except Forbidden as e:
-        flash(request, "error", f"Not allowed: {e}")
-        status = 403
+        return render(request, actor, "error.html", 403, message=str(e), code=403)
     except NotFound as e:
-        flash(request, "error", str(e))
-        status = 404
+        return render(request, actor, "error.html", 404, message=str(e), code=404)
     if request.headers.get("HX-Request"):
         # htmx callers re-fetch what they show; the status tells them whether it took.
         return Response(status_code=204 if status == 200 else status,
@@ -307,7 +305,49 @@ def _int_or_404(value: str) -> int:
     return int(value)
 
 
+def _admin(actor: Actor) -> None:
+    if actor.role is not Role.ADMIN:
+        raise Forbidden("only an admin works the quarantine")
+
+
+@page
+async def quarantine_page(request: Request, actor: Actor) -> Response:
+    """Rows intake could not use, with the reason; the admin fixes and retries them."""
+    from board.intake import quarantine_rows
+
+    _admin(actor)
+    rows = await run_in_threadpool(quarantine_rows, _dispatch(request).engine)
+    return render(request, actor, "quarantine.html", rows=rows)
+
+
+def _retry(d: Dispatch, actor: Actor, quarantine_id: int, form: Any) -> Any:
+    import json
+
+    from board.intake import retry
+
+    _admin(actor)
+    text = str(form.get("raw", "")).strip()
+    try:
+        raw = json.loads(text) if text else None
+    except json.JSONDecodeError as e:
+        raise Invalid({"raw": f"not valid JSON: {e.msg} (line {e.lineno})"}) from None
+    if raw is not None and not isinstance(raw, dict):
+        raise Invalid({"raw": "must be a JSON object of column: value"})
+    outcome = retry(d, quarantine_id, raw)
+    if outcome.kind == "quarantined":
+        raise Invalid({"raw": f"still quarantined: {outcome.reason}"})
+    return outcome
+
+
+async def quarantine_retry(request: Request) -> Response:
+    quarantine_id = _int_or_404(request.path_params["quarantine_id"])
+    return await _post(request, lambda d, a, f: _retry(d, a, quarantine_id, f),
+                       "/admin/quarantine")
+
+
 routes = [
+    Route("/admin/quarantine", quarantine_page),
+    Route("/admin/quarantine/{quarantine_id}/retry", quarantine_retry, methods=["POST"]),
     Route("/", home),
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),

@@ -1,0 +1,165 @@
+"""The HTML pages: log-in, CSRF, the supervisor and officer flows by plain requests, and scope
+on every route and form."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+from conftest import PASSWORD, make_job
+
+from board.schema import events, jobs
+
+
+def login(client, username: str) -> str:  # type: ignore[no-untyped-def]
+    """Log in; returns the session's CSRF token."""
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": csrf,
+                                    "next": ""}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    landing = client.get(r.headers["location"]).text
+    return re.search(r'name="csrf-token" content="([^"]+)"', landing).group(1)
+
+
+def job_row(engine, job_id: int):  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+
+
+def event_count(engine) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(events)).scalar()
+
+
+def test_login_required_and_wrong_password(world, client) -> None:
+    r = client.get("/board/75", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    r = client.post("/login", data={"username": "sgt75", "password": "nope", "csrf": csrf})
+    assert r.status_code == 401 and "Wrong user name or password" in r.text
+    r = client.post("/login", data={"username": "sgt75", "password": PASSWORD, "csrf": "forged"})
+    assert r.status_code == 403
+
+
+def test_login_lands_on_the_right_page(world, client) -> None:
+    login(client, "off75a")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/my"
+
+
+def test_form_without_csrf_is_refused(world, dispatch, client) -> None:
+    job = make_job(dispatch, "75")
+    login(client, "sgt75")
+    r = client.post(f"/jobs/{job}/move", data={"version": 1, "unit_id": world.unit("75-A")})
+    assert r.status_code == 403
+    assert job_row(dispatch.engine, job).status == "new"
+
+
+def test_supervisor_and_officer_by_plain_requests(world, dispatch, app) -> None:
+    from starlette.testclient import TestClient
+
+    job = make_job(dispatch, "75", media=("https://example.org/photo.jpg",))
+    with TestClient(app) as sgt, TestClient(app) as off:
+        csrf = login(sgt, "sgt75")
+        board = sgt.get("/board/75").text
+        assert f'id="job-{job}"' in board and "Assign to" in board
+        r = sgt.post(f"/jobs/{job}/move", data={"csrf": csrf, "version": 1,
+                                                "unit_id": world.unit("75-A")})
+        assert r.status_code == 200  # followed back to the page, which shows the new state
+        assert job_row(dispatch.engine, job).status == "assigned"
+
+        ocsrf = login(off, "off75a")
+        queue = off.get("/my").text
+        assert f'id="job-{job}"' in queue and ">Acknowledge<" in queue
+        for step, version in (("acknowledge", 2), ("en_route", 3), ("on_scene", 4)):
+            r = off.post(f"/jobs/{job}/act/{step}", data={"csrf": ocsrf, "version": version})
+            assert r.status_code == 200
+        assert job_row(dispatch.engine, job).status == "on_scene"
+        photo = off.get(f"/jobs/{job}/photos/0")
+        assert photo.status_code == 200 and "https://example.org/photo.jpg" in photo.text
+        r = off.post(f"/jobs/{job}/act/close", data={"csrf": ocsrf, "version": 5,
+                                                     "disposition": "gone_on_arrival",
+                                                     "note": "quiet on arrival"})
+        row = job_row(dispatch.engine, job)
+        assert row.status == "closed" and row.disposition == "gone_on_arrival"
+        detail = sgt.get(f"/jobs/{job}").text
+        assert "upon arrival those responsible for the condition were gone" in detail
+        for kind in ("assign", "acknowledge", "en_route", "on_scene", "view_photo", "close"):
+            assert f'data-kind="{kind}"' in detail
+
+
+def test_stale_write_says_who_changed_it(world, dispatch, client) -> None:
+    job = make_job(dispatch, "75")
+    dispatch.assign(world.actors["city"], job, 1, world.unit("75-B"))
+    csrf = login(client, "sgt75")
+    r = client.post(f"/jobs/{job}/move", data={"csrf": csrf, "version": 1,
+                                               "unit_id": world.unit("75-A")})
+    assert "changed by CITY (assign)" in r.text
+    assert job_row(dispatch.engine, job).unit_id == world.unit("75-B")
+
+
+def test_hostile_text_is_escaped(world, dispatch, client) -> None:
+    job = make_job(dispatch, "75")
+    dispatch.note(world.actors["sgt75"], job, "<script>alert('x')</script>")
+    login(client, "sgt75")
+    page = client.get(f"/jobs/{job}").text
+    assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+
+
+def test_bad_next_cannot_redirect_offsite(world, dispatch, client) -> None:
+    job = make_job(dispatch, "75")
+    csrf = login(client, "sgt75")
+    r = client.post(f"/jobs/{job}/act/note", data={"csrf": csrf, "text": "hello",
+                                                   "next": "//evil.example/"},
+                    follow_redirects=False)
+    assert r.headers["location"] == f"/jobs/{job}"
+
+
+# Every page and form of the 75th, tried by people of the 120th (and read-only people).
+READS = ["/board/75", "/geo/75.json", "/jobs/{job}", "/jobs/{job}/photos/0"]
+WRITES = [
+    ("/jobs/{job}/move", {"version": 1, "unit_id": "{unit}"}),
+    ("/jobs/{job}/act/hold", {"version": 1, "reason": "x"}),
+    ("/jobs/{job}/act/admin_close", {"version": 1, "disposition": "duplicate"}),
+    ("/jobs/{job}/act/priority", {"version": 1, "priority": 1}),
+    ("/jobs/{job}/act/note", {"text": "x"}),
+    ("/jobs/{job}/act/acknowledge", {"version": 1}),
+    ("/jobs/{job}/act/close", {"version": 1, "disposition": "action_taken"}),
+    ("/units/{unit}/status", {"version": 1, "status": "out_of_service", "reason": "x"}),
+]
+
+
+@pytest.mark.parametrize("username", ["sgt120", "off120"])
+@pytest.mark.parametrize("path", READS)
+def test_other_precinct_cannot_read(world, dispatch, client, username: str, path: str) -> None:
+    job = make_job(dispatch, "75", media=("https://example.org/secret.jpg",))
+    before = event_count(dispatch.engine)
+    login(client, username)
+    r = client.get(path.format(job=job))
+    assert r.status_code == 403
+    assert "1 TEST STREET" not in r.text and "secret.jpg" not in r.text
+    assert event_count(dispatch.engine) == before  # no photo view recorded
+
+
+@pytest.mark.parametrize("username", ["sgt120", "off120", "cmd", "off75b"])
+@pytest.mark.parametrize(("path", "form"), WRITES)
+def test_no_write_out_of_scope_or_role(world, dispatch, client, username: str, path: str,
+                                       form: dict) -> None:
+    job = make_job(dispatch, "75")
+    dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+    unit = world.unit("75-A")
+    before = event_count(dispatch.engine)
+    csrf = login(client, username)
+    data = {k: str(v).format(job=job, unit=unit) for k, v in form.items()}
+    data["version"] = data.get("version") and "2"
+    r = client.post(path.format(job=job, unit=unit), data={**data, "csrf": csrf})
+    assert r.status_code in (403, 422) or "Not saved" in r.text
+    assert event_count(dispatch.engine) == before
+    assert job_row(dispatch.engine, job).version == 2
+
+
+def test_quarantine_page_is_for_admins(world, client) -> None:
+    login(client, "sgt75")
+    assert client.get("/admin/quarantine").status_code == 403
