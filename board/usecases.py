@@ -8,6 +8,7 @@ hear about events only after their transaction has committed.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from board.priorities import DEFAULT_RULES, Rule, deadlines, rule_for
 from board.schema import events, jobs, priority_rules, units
 
 __all__ = ["Conflict", "Dispatch", "Forbidden", "Invalid", "NewJob", "NotFound", "TransitionError"]
+
+log = logging.getLogger(__name__)
 
 UNIT_STATUSES = ("available", "out_of_service", "off_duty")
 MAX_TEXT = 2000
@@ -89,6 +92,21 @@ def _text(value: str | None, name: str, *, required: bool = False, limit: int = 
     return text
 
 
+def _fields_311(new: NewJob) -> dict[str, Any]:
+    """A job's 311 side, cleaned the same way when it is created and when 311 updates it."""
+    fields = dict(new.fields)
+    if new.description:
+        fields["description"] = _text(new.description, "description")
+    return {
+        "complaint_type": _text(new.complaint_type, "complaint_type", required=True, limit=120),
+        "descriptor": _text(new.descriptor, "descriptor", limit=200),
+        "location_type": _text(new.location_type, "location_type", limit=200),
+        "address": _text(new.address, "address", limit=300),
+        "borough": _text(new.borough, "borough", limit=40),
+        "fields": fields, "media": list(new.media), "external_status": new.external_status,
+    }
+
+
 class Dispatch:
     """The use cases, bound to one database and one map."""
 
@@ -102,8 +120,14 @@ class Dispatch:
     # -- plumbing -----------------------------------------------------------------------------
 
     def _committed(self, evs: list[dict[str, Any]]) -> None:
+        """Tell listeners; the write is committed, so a failing listener must not undo the
+        caller's success (live boards repair themselves from the events table)."""
         for listener in self.listeners:
-            listener(evs)
+            try:
+                listener(evs)
+            except Exception:
+                log.exception("event listener failed after commit of seq %s",
+                              [e["seq"] for e in evs])
 
     def _event(self, conn: sa.Connection, actor: Actor, kind: str, *, job: Any = None,
                unit_id: int | None = None, precinct: str | None = None,
@@ -120,11 +144,26 @@ class Dispatch:
         row["seq"] = conn.execute(events.insert().values(**row)).inserted_primary_key[0]
         return row
 
-    def _job(self, conn: sa.Connection, job_id: int) -> Any:
-        job = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+    def _job(self, conn: sa.Connection, job_id: int, *, lock: bool = False) -> Any:
+        query = sa.select(jobs).where(jobs.c.id == job_id)
+        job = conn.execute(query.with_for_update() if lock else query).first()
         if job is None:
             raise NotFound(f"no job {job_id}")
         return job
+
+    def _lock(self, conn: sa.Connection, job_id: int, unit_ids: Sequence[int | None]) -> Any:
+        """Lock the units whose stacks this write may renumber, then the job; return the job.
+
+        Always units first (by id), then the job: concurrent writers to the same job or the same
+        stack queue up in one order, so a stale write sees the new version and is a Conflict,
+        two jobs dropped on one unit at once get distinct stack positions, and crossing moves
+        cannot deadlock. (SQLite write transactions are serial already: FOR UPDATE is a no-op.)
+        """
+        ids = sorted({u for u in unit_ids if u is not None})
+        if ids:
+            conn.execute(sa.select(units.c.id).where(units.c.id.in_(ids))
+                         .order_by(units.c.id).with_for_update()).all()
+        return self._job(conn, job_id, lock=True)
 
     def _unit(self, conn: sa.Connection, unit_id: int) -> Any:
         unit = conn.execute(sa.select(units).where(units.c.id == unit_id)).first()
@@ -146,11 +185,12 @@ class Dispatch:
 
     def _change(self, actor: Actor, action: str, job_id: int, version: int,
                 apply: Callable[[sa.Connection, Any], tuple[dict[str, Any], dict[str, Any]]]
-                | None = None) -> dict[str, Any]:
+                | None = None, to_unit: int | None = None) -> dict[str, Any]:
         """Run one lifecycle action on a job: check, transition, write state and event."""
         with db.write(self.engine) as conn:
             job = self._job(conn, job_id)
             actor.check(action, job.precinct, job.unit_id)
+            job = self._lock(conn, job_id, (job.unit_id, to_unit))
             if job.version != version:
                 raise self._conflict(job, version)
             after = transition(action, job.status)
@@ -161,7 +201,7 @@ class Dispatch:
                 .values(**changes, version=version + 1, updated_at=self.clock())
             )
             if done.rowcount != 1:
-                raise Conflict(job.id, version, version + 1, "someone else", "change", None)
+                raise self._conflict(job, version)
             unit_id = changes.get("unit_id", job.unit_id)
             ev = self._event(conn, actor, action, job=job, unit_id=unit_id,
                              before=job.status, after=after.value, payload=payload)
@@ -216,7 +256,7 @@ class Dispatch:
             slot = self._slot(conn, unit.id, position, job.id)
             return ({"unit_id": unit.id, "stack_pos": slot},
                     {"unit": unit.callsign, "position": slot})
-        return self._change(actor, "assign", job_id, version, apply)
+        return self._change(actor, "assign", job_id, version, apply, to_unit=unit_id)
 
     def reassign(self, actor: Actor, job_id: int, version: int, unit_id: int,
                  position: int | None = None) -> dict[str, Any]:
@@ -229,7 +269,7 @@ class Dispatch:
             return ({"unit_id": unit.id, "stack_pos": slot},
                     {"unit": unit.callsign, "from_unit": old.callsign, "from_unit_id": old.id,
                      "position": slot})
-        return self._change(actor, "reassign", job_id, version, apply)
+        return self._change(actor, "reassign", job_id, version, apply, to_unit=unit_id)
 
     def unassign(self, actor: Actor, job_id: int, version: int, reason: str) -> dict[str, Any]:
         reason = _text(reason, "reason", required=True, limit=300)
@@ -245,6 +285,7 @@ class Dispatch:
         with db.write(self.engine) as conn:
             job = self._job(conn, job_id)
             actor.check("reorder", job.precinct, job.unit_id)
+            job = self._lock(conn, job_id, (job.unit_id,))
             if job.version != version:
                 raise self._conflict(job, version)
             if job.unit_id is None or Status(job.status) not in WORKING:
@@ -252,7 +293,9 @@ class Dispatch:
             slot = self._slot(conn, job.unit_id, position, job.id)
             conn.execute(jobs.update().where(jobs.c.id == job.id)
                          .values(stack_pos=slot, version=version + 1, updated_at=self.clock()))
-            ev = self._event(conn, actor, "reorder", job=job, payload={"position": slot})
+            # before/after as for set_priority: a versioned change, so a Conflict can name it
+            ev = self._event(conn, actor, "reorder", job=job, before=job.status,
+                             after=job.status, payload={"position": slot})
         self._committed([ev])
         return ev
 
@@ -301,9 +344,15 @@ class Dispatch:
             raise Invalid({"sector": f"{sector!r} is not a sector of the {precinct}"})
         if not actor.sees(precinct):
             raise Forbidden("you cannot route a job into a precinct outside your scope")
-        return self._change(actor, "route", job_id, version, lambda c, j: (
-            {"precinct": precinct, "sector": sector or None, "route_method": "manual"},
-            {"from": j.precinct, "precinct": precinct, "sector": sector}))
+
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            if job.unit_id is not None and precinct != job.precinct:
+                # it would sit on a unit of one precinct while on another's board: on neither
+                raise Invalid({"precinct": "a unit is working this job; return it to the queue "
+                                           "before routing it to another precinct"})
+            return ({"precinct": precinct, "sector": sector or None, "route_method": "manual"},
+                    {"from": job.precinct, "precinct": precinct, "sector": sector})
+        return self._change(actor, "route", job_id, version, apply)
 
     # -- the officer's steps ------------------------------------------------------------------
 
@@ -341,7 +390,10 @@ class Dispatch:
 
     def view_photo(self, actor: Actor, job_id: int, index: int) -> dict[str, Any]:
         with db.read(self.engine) as conn:
-            media = self._job(conn, job_id).media or []
+            job = self._job(conn, job_id)
+        # Scope first: how many photos a job has is not for eyes outside its precinct.
+        actor.check("view_photo", job.precinct, job.unit_id)
+        media = job.media or []
         if not 0 <= index < len(media):
             raise Invalid({"index": "no such photo on this job"})
         return self._record(actor, "view_photo", job_id, {"index": index, "url": media[index]})
@@ -471,9 +523,10 @@ class Dispatch:
         if not actor.may("create_job") and actor is not SYSTEM and actor.source not in (
                 "intake", "open311"):
             raise Forbidden(f"a {actor.role.value} cannot create jobs")
-        complaint = _text(new.complaint_type, "complaint_type", required=True, limit=120)
+        from311 = _fields_311(new)
+        complaint = from311["complaint_type"]
         precinct, sector, method = self._route(new.lat, new.lon)
-        if actor.source == "web" and not actor.sees(precinct):
+        if actor.source in ("web", "api") and not actor.sees(precinct):
             raise Forbidden("that location is outside your precincts")
         rule = rule_for(tuple(rules) if rules is not None else tuple(self.rules()),
                         complaint, new.descriptor)
@@ -481,21 +534,13 @@ class Dispatch:
         due = deadlines(rule, now)
         values = {
             "source": source or actor.source, "external_key": new.external_key,
-            "precinct": precinct, "sector": sector, "route_method": method,
-            "complaint_type": complaint,
-            "descriptor": _text(new.descriptor, "descriptor", limit=200),
-            "location_type": _text(new.location_type, "location_type", limit=200),
-            "address": _text(new.address, "address", limit=300),
-            "borough": _text(new.borough, "borough", limit=40),
-            "lat": new.lat, "lon": new.lon, "fields": dict(new.fields), "media": list(new.media),
+            "precinct": precinct, "sector": sector, "route_method": method, **from311,
+            "lat": new.lat, "lon": new.lon,
             "created_at": new.created_at or now, "received_at": now,
             "status": Status.NEW.value, "priority": rule.priority,
             "ack_due": due.acknowledge, "arrive_due": due.arrive, "close_due": due.close,
-            "external_status": new.external_status, "version": 1, "updated_at": now,
-            "administrative": False,
+            "version": 1, "updated_at": now, "administrative": False,
         }
-        if new.description:
-            values["fields"] = {**values["fields"], "description": _text(new.description, "d")}
         with db.write(self.engine) as conn:
             job_id = conn.execute(jobs.insert().values(**values)).inserted_primary_key[0]
             job = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
@@ -508,14 +553,12 @@ class Dispatch:
 
     def update_311_fields(self, actor: Actor, job_id: int, new: NewJob) -> dict[str, Any] | None:
         """A changed 311 row updates the 311 fields only, never the dispatch history."""
+        machine = actor is SYSTEM or actor.source in ("intake", "open311")
+        values = _fields_311(new)
         with db.write(self.engine) as conn:
             job = self._job(conn, job_id)
-            values = {
-                "complaint_type": new.complaint_type, "descriptor": new.descriptor,
-                "location_type": new.location_type, "address": new.address,
-                "borough": new.borough, "fields": dict(new.fields), "media": list(new.media),
-                "external_status": new.external_status,
-            }
+            if not machine:  # a person needs the right to enter 311 jobs, in the job's precinct
+                actor.check("create_job", job.precinct)
             changed = {k: v for k, v in values.items() if getattr(job, k) != v}
             if not changed:
                 return None
