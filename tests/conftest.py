@@ -8,6 +8,7 @@ runs it both ways.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,20 +58,32 @@ def _pg_engine() -> Iterator[sa.Engine | None]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file; each test starts from a copy (migrating each time is slow)."""
+    path = tmp_path_factory.mktemp("template") / "board.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    db.migrate(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, _pg_engine: sa.Engine | None) -> str:
+def database_url(tmp_path: Path, _pg_engine: sa.Engine | None, _sqlite_template: Path) -> str:
     if _pg_engine is not None:
         names = ", ".join(t.name for t in metadata.sorted_tables)
         with _pg_engine.begin() as conn:
             conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
         return PG_URL
+    shutil.copyfile(_sqlite_template, tmp_path / "board.db")
     return f"sqlite:///{tmp_path / 'board.db'}"
 
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[sa.Engine]:
-    engine = db.make_engine(database_url)
-    db.migrate(engine)
+    engine = db.make_engine(database_url)  # already migrated: the template, or the session's
     yield engine
     engine.dispose()
 
