@@ -305,6 +305,28 @@ def _int_or_404(value: str) -> int:
     return int(value)
 
 
+@page
+async def rules_page(request: Request, actor: Actor) -> Response:
+    """Priority rules and stage deadlines; supervisors change them for jobs to come."""
+    rules = await run_in_threadpool(_dispatch(request).rules)
+    return render(request, actor, "rules.html", rules=rules, editable=actor.may("set_rule"))
+
+
+def _set_rule(d: Dispatch, actor: Actor, form: Any) -> Any:
+    from board.priorities import ANY, Rule
+
+    return d.set_rule(actor, Rule(
+        str(form.get("complaint_type", "")).strip(),
+        str(form.get("descriptor", "")).strip() or ANY,
+        _int(form.get("priority"), "priority"), _int(form.get("ack_minutes"), "ack_minutes"),
+        _int(form.get("arrive_minutes"), "arrive_minutes"),
+        _int(form.get("close_minutes"), "close_minutes")))
+
+
+async def rules_post(request: Request) -> Response:
+    return await _post(request, _set_rule, "/rules")
+
+
 def _admin(actor: Actor) -> None:
     if actor.role is not Role.ADMIN:
         raise Forbidden("only an admin works the quarantine")
@@ -346,6 +368,8 @@ async def quarantine_retry(request: Request) -> Response:
 
 
 routes = [
+    Route("/rules", rules_page),
+    Route("/rules", rules_post, methods=["POST"]),
     Route("/admin/quarantine", quarantine_page),
     Route("/admin/quarantine/{quarantine_id}/retry", quarantine_retry, methods=["POST"]),
     Route("/", home),

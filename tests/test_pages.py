@@ -163,3 +163,27 @@ def test_no_write_out_of_scope_or_role(world, dispatch, client, username: str, p
 def test_quarantine_page_is_for_admins(world, client) -> None:
     login(client, "sgt75")
     assert client.get("/admin/quarantine").status_code == 403
+
+
+def test_supervisor_edits_a_priority_rule(world, dispatch, client) -> None:
+    csrf = login(client, "sgt75")
+    r = client.post("/rules", data={"csrf": csrf, "complaint_type": "Noise - Park",
+                                    "descriptor": "Loud Talking", "priority": 1,
+                                    "ack_minutes": 3, "arrive_minutes": 10,
+                                    "close_minutes": 30})
+    assert r.status_code == 200 and "Noise - Park" in r.text
+    job = make_job(dispatch, "75", complaint="Noise - Park", descriptor="Loud Talking")
+    assert job_row(dispatch.engine, job).priority == 1
+    bad = client.post("/rules", data={"csrf": csrf, "complaint_type": "X", "priority": 9,
+                                      "ack_minutes": 3, "arrive_minutes": 1,
+                                      "close_minutes": 30})
+    assert "Not saved" in bad.text
+
+
+def test_officer_cannot_edit_rules(world, client) -> None:
+    csrf = login(client, "off75a")
+    r = client.post("/rules", data={"csrf": csrf, "complaint_type": "Noise - Park",
+                                    "priority": 1, "ack_minutes": 3, "arrive_minutes": 10,
+                                    "close_minutes": 30})
+    assert r.status_code == 403
+    assert "Noise - Park" not in client.get("/rules").text
