@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 
 from starlette.applications import Starlette
@@ -15,7 +15,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from board import api, db, geostore, open311, pages
+from board import api, db, geostore, live, open311, pages
+from board.bus import make_bus
 from board.dispositions import ADMINISTRATIVE, FIELD
 from board.lifecycle import LABELS
 from board.priorities import PRIORITY_LABELS
@@ -85,11 +86,22 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        # The live hub: committed events → fragments → sockets (see board/live.py).
+        hub = live.make_hub(dispatch, app.state.templates.env, make_bus(settings.redis_url),
+                            settings.tile_url)
+        await hub.start()
+        app.state.hub = hub
+        dispatch.listeners.append(hub.committed)
+        try:
+            yield
+        finally:
+            with suppress(ValueError):
+                dispatch.listeners.remove(hub.committed)
+            await hub.stop()
 
     app = Starlette(
         routes=[
-            *pages.routes, *api.routes, *open311.routes,
+            *pages.routes, *live.routes, *api.routes, *open311.routes,
             *_vendor_mounts(),
             Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),
         ],

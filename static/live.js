@@ -1,0 +1,138 @@
+// Live updates: glue around the htmx ws extension. The server sends HTML fragments that htmx
+// swaps out-of-band by id; this file only keeps the LIVE / RECONNECTING indicator honest,
+// reconnects with capped exponential backoff and jitter, re-syncs the map after a swap,
+// fills the page's CSRF token into re-rendered forms and beeps for a newly assigned job.
+(function () {
+  "use strict";
+  const live = document.getElementById("live");
+  if (!live || !window.htmx) return;
+  const label = live.querySelector(".live-label");
+  const ageEl = live.querySelector(".live-age");
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  const STALE_MS = 45000;  // the server beats every 15 s: silence this long means a dead link
+  const state = { state: "connecting", lastMessage: 0, lastUpdate: Date.now(), messages: 0,
+                  updates: 0, opens: 0, beeps: 0, socket: null };
+  window.boardLive = state;
+
+  // Backoff: 0.5 s doubling to a 15 s cap, with jitter so a restarted server isn't stampeded.
+  htmx.config.wsReconnectDelay = function (retry) {
+    const cap = Math.min(15000, 500 * Math.pow(2, retry));
+    return cap / 2 + Math.random() * cap / 2;
+  };
+
+  function setState(s, text) {
+    state.state = s;
+    live.dataset.state = s;
+    label.textContent = text;
+    tick();
+  }
+
+  function ago(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return `${s}s`;
+    if (s < 3600) return `${Math.floor(s / 60)}m`;
+    return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  }
+
+  function tick() {
+    const now = Date.now();
+    ageEl.textContent = state.state === "live" ? `updated ${ago(now - state.lastUpdate)} ago`
+      : `last update ${ago(now - state.lastUpdate)} ago`;
+    if (state.state === "live" && state.lastMessage && now - state.lastMessage > STALE_MS && state.socket) {
+      setState("reconnecting", "RECONNECTING");
+      state.socket.reconnect();
+    }
+    const clock = document.getElementById("wall-clock");
+    if (clock) clock.textContent = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+  }
+  setInterval(tick, 1000);
+
+  function jobIds() {
+    return new Set(Array.from(document.querySelectorAll("#my-queue .job-card"), (c) => c.dataset.jobId));
+  }
+  let mine = jobIds();
+
+  // Sound for a newly assigned job (officers), with a mute toggle remembered on the device.
+  const toggle = document.getElementById("sound-toggle");
+  let audio = null;
+  function muted() { return localStorage.getItem("board.sound") === "off"; }
+  function showToggle() {
+    if (!toggle) return;
+    toggle.textContent = muted() ? "Sound off" : "Sound on";
+    toggle.setAttribute("aria-pressed", String(muted()));
+  }
+  if (toggle) {
+    toggle.addEventListener("click", () => {
+      localStorage.setItem("board.sound", muted() ? "on" : "off");
+      if (!muted()) unlock();
+      showToggle();
+    });
+    showToggle();
+  }
+  function unlock() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === "suspended") audio.resume();
+    } catch (e) { audio = null; }
+  }
+  document.addEventListener("pointerdown", unlock, { once: true });
+  function beep() {
+    if (muted()) return;
+    state.beeps += 1;
+    unlock();
+    if (!audio) return;
+    [0, 0.3].forEach((at) => {
+      const osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.value = 0.2;
+      osc.connect(gain).connect(audio.destination);
+      osc.start(audio.currentTime + at);
+      osc.stop(audio.currentTime + at + 0.18);
+    });
+  }
+
+  live.addEventListener("htmx:wsConnecting", () => {
+    if (state.state !== "connecting") setState("reconnecting", "RECONNECTING");
+  });
+  live.addEventListener("htmx:wsOpen", (e) => {
+    state.opens += 1;
+    state.socket = e.detail.socketWrapper;
+    state.lastMessage = Date.now();
+    setState("live", "LIVE");
+  });
+  live.addEventListener("htmx:wsClose", (e) => {
+    const code = e.detail.event && e.detail.event.code;
+    if (code === 4403) { setState("denied", "NOT ALLOWED"); return; }
+    if (code === 4401) {
+      // Session gone: reload (a wall display logs in again with its token; people see the login).
+      setState("reconnecting", "RECONNECTING");
+      setTimeout(() => window.location.reload(), 2000 + Math.random() * 3000);
+      return;
+    }
+    setState("reconnecting", "RECONNECTING");
+    if ([1006, 1011, 1012, 1013].indexOf(code) < 0 && e.detail.socketWrapper) {
+      // Closed "normally" by something in between (proxy, sleep): the extension would give up.
+      const wrapper = e.detail.socketWrapper;
+      setTimeout(() => wrapper.reconnect(), htmx.config.wsReconnectDelay(1));
+    }
+  });
+  live.addEventListener("htmx:wsAfterMessage", (e) => {
+    state.messages += 1;
+    state.lastMessage = Date.now();
+    if (state.state !== "live") setState("live", "LIVE");
+    const msg = e.detail.message || "";
+    if (msg.startsWith('<span id="live-beat"')) return;
+    state.updates += 1;
+    state.lastUpdate = Date.now();
+    document.querySelectorAll('input[name="csrf"]').forEach((i) => { if (!i.value) i.value = csrf; });
+    // Out-of-band swaps don't fire htmx:afterSettle: tell the map and the drag glue.
+    document.body.dispatchEvent(new CustomEvent("htmx:afterSettle", { detail: { live: true } }));
+    document.body.dispatchEvent(new CustomEvent("board:updated", { detail: { live: true } }));
+    const now = jobIds();
+    let fresh = false;
+    now.forEach((id) => { if (!mine.has(id)) fresh = true; });
+    mine = now;
+    if (fresh) beep();
+    tick();
+  });
+})();

@@ -1,0 +1,715 @@
+"""The JSON API: every use case by bearer token, scope on every endpoint, errors as JSON.
+
+Runs on SQLite and, with DATABASE_URL, on PostgreSQL (where an out-of-range integer or a NUL
+byte reaching the database would be a 500: the API must refuse those first).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from conftest import PASSWORD, PEOPLE, World, make_job, point_in
+
+from board import auth, queries
+from board.access import SYSTEM
+from board.api import ACTIONS, ENDPOINTS, MAX_BODY, PREFIX, openapi
+from board.dispositions import BY_CODE
+from board.schema import events, units
+
+PHOTOS = ("https://example.test/photo-0.jpg", "https://example.test/photo-1.jpg")
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tokens(world: World) -> dict[str, str]:
+    return {name: auth.create_token(world.dispatch.engine, name, "tests") for name in PEOPLE}
+
+
+@pytest.fixture
+def api(client, tokens):  # type: ignore[no-untyped-def]
+    """api(user, method, path, body) → response; body a dict (sent as JSON) or raw str/bytes."""
+
+    def call(user: str | None, method: str, path: str, body: Any = None,
+             headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        sent = {"Authorization": f"Bearer {tokens[user]}"} if user else {}
+        sent.update(headers or {})
+        if isinstance(body, str | bytes):
+            return client.request(method, PREFIX + path, content=body,
+                                  headers={"Content-Type": "application/json", **sent})
+        return client.request(method, PREFIX + path, json=body, headers=sent)
+
+    return call
+
+
+def assigned_job(world: World) -> int:
+    """A 75th job with two photos, on 75-A's stack (version 2)."""
+    job = make_job(world.dispatch, "75", media=PHOTOS)
+    world.dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+    return job
+
+
+def event_count(world: World) -> int:
+    with world.dispatch.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
+
+
+def fill(value: Any, ids: dict[str, Any]) -> Any:
+    """Put real ids in a case table's placeholders ("{job}", "UNIT_75B", …)."""
+    if isinstance(value, str):
+        if value in ids:
+            return ids[value]
+        if value.startswith("/"):  # a path; raw bodies are sent as they are
+            return value.format(**{k: v for k, v in ids.items() if k.isidentifier()})
+        return value
+    if isinstance(value, dict):
+        return {k: fill(v, ids) for k, v in value.items()}
+    return value
+
+
+def ids_of(world: World, job: int) -> dict[str, Any]:
+    lat, lon = point_in(world.dispatch.geo, "75")
+    lat120, lon120 = point_in(world.dispatch.geo, "120")
+    return {"job": job, "unit": world.unit("75-A"), "UNIT_75A": world.unit("75-A"),
+            "UNIT_75B": world.unit("75-B"), "LAT75": lat, "LON75": lon, "LAT120": lat120,
+            "LON120": lon120}
+
+
+def resolve(doc: dict[str, Any], ref: str) -> Any:
+    node: Any = doc
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def conforms(value: Any, schema: dict[str, Any], doc: dict[str, Any], at: str = "$") -> list[str]:
+    """Where a response differs from its documented schema. Documented objects are closed:
+    a key the document does not list is a difference too (so the document cannot lag)."""
+    if "$ref" in schema:
+        return conforms(value, resolve(doc, schema["$ref"]), doc, at)
+    if "oneOf" in schema:
+        fits = [s for s in schema["oneOf"] if not conforms(value, s, doc, at)]
+        return [] if len(fits) == 1 else [f"{at}: matches {len(fits)} of oneOf"]
+    problems = []
+    kinds = schema.get("type")
+    if kinds is not None:
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        python = {"string": str, "integer": int, "number": int | float, "boolean": bool,
+                  "null": type(None), "object": dict, "array": list}
+        ok = any(isinstance(value, python[k]) and not (
+            k in ("integer", "number") and isinstance(value, bool)) for k in kinds)
+        if not ok:
+            return [f"{at}: {value!r} is not {kinds}"]
+    if "enum" in schema and value not in schema["enum"]:
+        problems.append(f"{at}: {value!r} not in enum")
+    if "const" in schema and value != schema["const"]:
+        problems.append(f"{at}: {value!r} is not {schema['const']!r}")
+    if isinstance(value, dict) and "properties" in schema:
+        props = schema["properties"]
+        problems += [f"{at}: missing {k}" for k in schema.get("required", []) if k not in value]
+        if "additionalProperties" not in schema:
+            problems += [f"{at}: undocumented {k}" for k in value if k not in props]
+        for k, v in value.items():
+            if k in props:
+                problems += conforms(v, props[k], doc, f"{at}.{k}")
+    if isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for k, v in value.items():
+            problems += conforms(v, schema["additionalProperties"], doc, f"{at}.{k}")
+    if isinstance(value, list) and "items" in schema:
+        for i, v in enumerate(value):
+            problems += conforms(v, schema["items"], doc, f"{at}[{i}]")
+    return problems
+
+
+def check_schema(response: Any, name: str) -> None:
+    doc = openapi()
+    problems = conforms(response.json(), {"$ref": f"#/components/schemas/{name}"}, doc)
+    assert not problems, problems
+
+
+# -- the whole officer path -------------------------------------------------------------------
+
+
+def test_officer_path_over_the_api(api, world: World) -> None:
+    job = make_job(world.dispatch, "75", media=PHOTOS)
+    assigned = api("sgt75", "POST", f"/jobs/{job}/assign",
+                   {"version": 1, "unit_id": world.unit("75-A")})
+    assert assigned.status_code == 200, assigned.text
+    check_schema(assigned, "ActionResult")
+    assert assigned.json()["job"]["unit"] == "75-A"
+    assert assigned.json()["event"]["kind"] == "assign"
+
+    queue = api("off75a", "GET", "/me/queue")
+    assert queue.status_code == 200
+    check_schema(queue, "OfficerQueue")
+    assert queue.json()["unit"]["callsign"] == "75-A"
+    [card] = queue.json()["jobs"]
+    assert card["id"] == job and card["status"] == "assigned" and card["photos"] == 2
+    assert card["next_step"] == {"action": "acknowledge", "label": "Acknowledge"}
+
+    version = card["version"]
+    for step, status in (("acknowledge", "acknowledged"), ("en_route", "en_route"),
+                         ("on_scene", "on_scene")):
+        r = api("off75a", "POST", f"/jobs/{job}/{step}", {"version": version})
+        assert r.status_code == 200, r.text
+        assert r.json()["job"]["status"] == status
+        assert r.json()["job"]["version"] == version + 1
+        version += 1
+
+    photo = api("off75a", "POST", f"/jobs/{job}/view_photo", {"index": 1})
+    assert photo.status_code == 200 and photo.json()["event"]["payload"]["url"] == PHOTOS[1]
+    note = api("off75a", "POST", f"/jobs/{job}/note", {"text": "music off\nparty over"})
+    assert note.status_code == 200 and note.json()["job"]["version"] == version  # no change
+
+    moved = api("off75a", "POST", "/me/position", {"lat": 40.67, "lon": -73.88})
+    assert moved.status_code == 200, moved.text
+    check_schema(moved, "UnitResult")
+    assert (moved.json()["unit"]["lat"], moved.json()["unit"]["lon"]) == (40.67, -73.88)
+
+    closed = api("off75a", "POST", f"/jobs/{job}/close",
+                 {"version": version, "disposition": "summons_issued", "summons_count": 2,
+                  "note": "two summonses"})
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["job"]["status"] == "closed"
+    assert api("off75a", "GET", "/me/queue").json()["jobs"] == []
+
+    detail = api("sgt75", "GET", f"/jobs/{job}")
+    assert detail.status_code == 200
+    check_schema(detail, "JobDetail")
+    d = detail.json()
+    assert d["disposition"] == "summons_issued" and d["summons_count"] == 2
+    assert d["resolution"] == BY_CODE["summons_issued"].resolution
+    assert "quick_close" in d["flags"] and "no_arrival" not in d["flags"]
+    assert "photos_unviewed" not in d["flags"]
+    assert "reopen" in d["allowed_actions"] and "close" not in d["allowed_actions"]
+    timeline = d["timeline"]
+    assert [e["kind"] for e in timeline] == [
+        "create", "assign", "acknowledge", "en_route", "on_scene", "view_photo", "note", "close"]
+    assert [e["actor"] for e in timeline] == ["system", "SGT75"] + ["OFF75A"] * 6
+    assert {e["source"] for e in timeline[1:]} == {"api"}
+    ack = timeline[2]
+    assert (ack["before"], ack["after"]) == ("assigned", "acknowledged")
+    assert timeline[-1]["payload"]["note"] == "two summonses"
+    assert all(datetime.fromisoformat(e["at"]).tzinfo is not None for e in timeline)
+    assert [e["seq"] for e in timeline] == sorted(e["seq"] for e in timeline)
+
+
+def test_board_shows_queue_lanes_closed_and_counters(api, world: World) -> None:
+    queued = make_job(world.dispatch, "75")
+    stacked = assigned_job(world)
+    r = api("sgt75", "GET", "/precincts/75/board")
+    assert r.status_code == 200
+    check_schema(r, "Board")
+    b = r.json()
+    assert [c["id"] for c in b["queue"]] == [queued]
+    lanes = {lane["callsign"]: lane for lane in b["lanes"]}
+    assert set(lanes) == {"75-A", "75-B", "75-C"}
+    assert [c["id"] for c in lanes["75-A"]["jobs"]] == [stacked]
+    assert lanes["75-A"]["activity"] == "assigned"
+    assert b["counters"]["unassigned"] == 1 and b["counters"]["assigned"] == 1
+    assert b["unrouted"] == []
+    # commanders and the wall display read what is in their scope
+    assert api("cmd", "GET", "/precincts/120/board").status_code == 200
+    assert api("wall75", "GET", "/precincts/75/board").status_code == 200
+    units_r = api("sgt75", "GET", "/precincts/75/units")
+    check_schema(units_r, "UnitList")
+    assert [u["callsign"] for u in units_r.json()["units"]] == ["75-A", "75-B", "75-C"]
+
+
+def test_supervisor_moves(api, world: World) -> None:
+    a, b = world.unit("75-A"), world.unit("75-B")
+    first, second = make_job(world.dispatch, "75"), make_job(world.dispatch, "75")
+
+    def act(job: int, action: str, **body: Any) -> dict[str, Any]:
+        version = api("sgt75", "GET", f"/jobs/{job}").json()["version"]
+        r = api("sgt75", "POST", f"/jobs/{job}/{action}", {"version": version, **body})
+        assert r.status_code == 200, (action, r.text)
+        return r.json()["job"]
+
+    act(first, "assign", unit_id=a)
+    assert act(second, "assign", unit_id=a, position=0)["stack_pos"] == 0
+    assert act(first, "reorder", position=0)["stack_pos"] == 0
+    assert act(first, "reassign", unit_id=b)["unit"] == "75-B"
+    assert act(first, "unassign", reason="unit needed elsewhere")["status"] == "new"
+    assert act(first, "hold", reason="caller asked to wait")["status"] == "held"
+    assert act(first, "release")["status"] == "new"
+    assert act(first, "priority", priority=1)["priority"] == 1
+    assert act(first, "admin_close", disposition="duplicate")["status"] == "closed"
+    reopened = act(first, "reopen", reason="not a duplicate after all")
+    assert reopened["status"] == "new" and reopened["disposition"] is None
+    routed = api("city", "POST", f"/jobs/{first}/route",
+                 {"version": reopened["version"], "precinct": "120"})
+    assert routed.status_code == 200, routed.text
+    assert routed.json()["job"]["precinct"] == "120"
+    kinds = [e["kind"] for e in api("city", "GET", f"/jobs/{first}").json()["timeline"]]
+    assert kinds == ["create", "assign", "reorder", "reassign", "unassign", "hold", "release",
+                     "set_priority", "admin_close", "reopen", "route"]
+
+
+def test_create_job_by_hand(api, world: World) -> None:
+    lat, lon = point_in(world.dispatch.geo, "75")
+    r = api("sgt75", "POST", "/jobs", {
+        "complaint_type": "Blocked Driveway", "descriptor": "No Access",
+        "address": "100 PENNSYLVANIA AVENUE", "lat": lat, "lon": lon,
+        "description": "car across the driveway"})
+    assert r.status_code == 201, r.text
+    check_schema(r, "JobDetail")
+    job = r.json()
+    assert r.headers["location"] == f"{PREFIX}/jobs/{job['id']}"
+    assert (job["precinct"], job["status"], job["priority"]) == ("75", "new", 1)
+    assert job["fields"]["description"] == "car across the driveway"
+    assert job["timeline"][0]["kind"] == "create" and job["timeline"][0]["source"] == "api"
+    assert api("sgt75", "GET", f"/jobs/{job['id']}").json()["id"] == job["id"]
+
+
+def test_unit_status(api, world: World) -> None:
+    unit = world.unit("75-C")
+    out = api("sgt75", "POST", f"/units/{unit}/status",
+              {"version": 1, "status": "out_of_service", "reason": "flat tyre"})
+    assert out.status_code == 200, out.text
+    check_schema(out, "UnitResult")
+    assert out.json()["unit"]["status"] == "out_of_service"
+    assert out.json()["unit"]["status_reason"] == "flat tyre"
+    stale = api("sgt75", "POST", f"/units/{unit}/status", {"version": 1, "status": "available"})
+    assert stale.status_code == 422 and "version" in stale.json()["fields"]
+    back = api("sgt75", "POST", f"/units/{unit}/status", {"version": 2, "status": "available"})
+    assert back.status_code == 200 and back.json()["unit"]["status"] == "available"
+
+
+def test_rules_and_dispositions(api, world: World) -> None:
+    rules = api("off75a", "GET", "/rules")
+    assert rules.status_code == 200
+    check_schema(rules, "RuleList")
+    assert any(r["complaint_type"] == "Blocked Driveway" for r in rules.json()["rules"])
+    new = {"complaint_type": "Animal Abuse", "descriptor": "*", "priority": 1,
+           "ack_minutes": 5, "arrive_minutes": 15, "close_minutes": 60}
+    r = api("sgt75", "POST", "/rules", new)
+    assert r.status_code == 200, r.text
+    check_schema(r, "RuleResult")
+    assert new in api("sgt75", "GET", "/rules").json()["rules"]
+    job = make_job(world.dispatch, "75", complaint="Animal Abuse", descriptor="Neglected")
+    assert api("sgt75", "GET", f"/jobs/{job}").json()["priority"] == 1
+
+    d = api("wall75", "GET", "/dispositions")
+    assert d.status_code == 200
+    check_schema(d, "DispositionList")
+    codes = {x["code"]: x for x in d.json()["dispositions"]}
+    assert {"action_taken", "summons_issued", "no_evidence", "gone_on_arrival", "duplicate",
+            "not_police_jurisdiction"} <= set(codes)
+    assert codes["summons_issued"]["summons"] and codes["duplicate"]["administrative"]
+
+
+def test_my_queue_without_a_unit_is_empty(api, world: World) -> None:
+    r = api("sgt75", "GET", "/me/queue")
+    assert r.status_code == 200 and r.json() == {"unit": None, "jobs": []}
+
+
+# -- 409 ------------------------------------------------------------------------------------
+
+
+def test_stale_version_is_a_409_naming_who_changed_it(api, world: World) -> None:
+    job = make_job(world.dispatch, "75")
+    first = api("sgt75", "POST", f"/jobs/{job}/assign",
+                {"version": 1, "unit_id": world.unit("75-A")})
+    assert first.status_code == 200
+    before = event_count(world)
+    second = api("city", "POST", f"/jobs/{job}/assign",
+                 {"version": 1, "unit_id": world.unit("75-B")})
+    assert second.status_code == 409
+    check_schema(second, "ConflictError")
+    body = second.json()
+    assert body["error"] == "conflict"
+    assert (body["by"], body["kind"], body["your_version"], body["current_version"]) == (
+        "SGT75", "assign", 1, 2)
+    assert "SGT75" in body["detail"] and body["at"] is not None
+    assert event_count(world) == before
+    assert api("city", "GET", f"/jobs/{job}").json()["unit"] == "75-A"
+    # the same move against the current version goes through
+    again = api("city", "POST", f"/jobs/{job}/reassign",
+                {"version": body["current_version"], "unit_id": world.unit("75-B")})
+    assert again.status_code == 200 and again.json()["job"]["unit"] == "75-B"
+
+
+def test_a_step_the_status_does_not_allow_is_a_409(api, world: World) -> None:
+    job = make_job(world.dispatch, "75")
+    r = api("sgt75", "POST", f"/jobs/{job}/acknowledge", {"version": 1})
+    assert r.status_code == 409
+    check_schema(r, "TransitionError")
+    assert r.json()["error"] == "invalid_transition" and r.json()["status"] == "new"
+    assert "acknowledge" in r.json()["detail"]
+
+
+# -- 401 ------------------------------------------------------------------------------------
+
+PRIVATE = [ep for ep in ENDPOINTS if not ep.public]
+
+
+BAD_CREDENTIALS = [
+    {}, {"Authorization": "Bearer brd_not-a-real-token"}, {"Authorization": "Bearer "},
+    {"Authorization": "Basic c2d0NzU6Y29ycmVjdCBob3JzZQ=="}, {"Authorization": "brd_x"},
+    {"Authorization": "Bearer " + "x" * 5000},
+]
+
+
+@pytest.mark.parametrize("ep", PRIVATE, ids=[f"{e.method} {e.path}" for e in PRIVATE])
+def test_every_endpoint_needs_a_valid_bearer_token(client, ep) -> None:
+    path = PREFIX + ep.path.format(job_id=1, unit_id=1, precinct="75")
+    for headers in BAD_CREDENTIALS:
+        body = {"version": 1} if ep.body is not None else None
+        r = client.request(ep.method, path, json=body, headers=headers)
+        assert r.status_code == 401, headers
+        assert r.json()["error"] == "unauthorized"
+        assert r.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_401_comes_before_anything_about_the_request(client) -> None:
+    """Without a token nothing is validated or looked up: no probing for jobs or actions."""
+    for path, body in (("/jobs/999999/frobnicate", "{"), ("/jobs/abc/assign", "[]"),
+                       ("/jobs/1/assign", {"version": "x"})):
+        kw = {"content": body} if isinstance(body, str) else {"json": body}
+        assert client.post(PREFIX + path, **kw).status_code == 401
+
+
+def test_a_session_cookie_is_not_an_api_credential(client, api, world) -> None:
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    login = client.post("/login", data={"csrf": csrf, "username": "sgt75",
+                                        "password": PASSWORD}, follow_redirects=False)
+    assert login.status_code == 303
+    assert client.get("/board/75").status_code == 200  # the cookie works for pages
+    assert api(None, "GET", "/precincts/75/board").status_code == 401
+    assert api(None, "POST", "/jobs", {"complaint_type": "Noise"}).status_code == 401
+
+
+# -- 403: every endpoint out of scope ---------------------------------------------------------
+
+ACTION_BODIES: dict[str, dict[str, Any]] = {
+    "assign": {"version": 2, "unit_id": "UNIT_75B"},
+    "reassign": {"version": 2, "unit_id": "UNIT_75B"},
+    "unassign": {"version": 2, "reason": "needed elsewhere"},
+    "reorder": {"version": 2, "position": 0},
+    "acknowledge": {"version": 2},
+    "en_route": {"version": 2},
+    "on_scene": {"version": 2},
+    "close": {"version": 2, "disposition": "action_taken"},
+    "admin_close": {"version": 2, "disposition": "duplicate"},
+    "hold": {"version": 2, "reason": "wait"},
+    "release": {"version": 2},
+    "reopen": {"version": 2, "reason": "again"},
+    "priority": {"version": 2, "priority": 1},
+    "note": {"text": "a note"},
+    "route": {"version": 2, "precinct": "120"},
+    "view_photo": {"index": 0},
+}
+assert set(ACTION_BODIES) == {a.name for a in ACTIONS}
+OFFICER_STEPS = ["acknowledge", "en_route", "on_scene", "close", "note", "view_photo"]
+SUPERVISOR_ONLY = sorted(set(ACTION_BODIES) - set(OFFICER_STEPS))
+UNIT_BODY = {"version": 1, "status": "out_of_service", "reason": "flat tyre"}
+RULE_BODY = {"complaint_type": "Noise - Residential", "priority": 1, "ack_minutes": 1,
+             "arrive_minutes": 2, "close_minutes": 3}
+JOB_75 = {"complaint_type": "Noise - Residential", "lat": "LAT75", "lon": "LON75"}
+JOB_120 = {"complaint_type": "Noise - Residential", "lat": "LAT120", "lon": "LON120"}
+POSITION = {"lat": 40.67, "lon": -73.88}
+
+
+def _forbidden_cases() -> list[tuple[str, str, str, dict[str, Any] | None]]:
+    job_actions = [("POST", f"/jobs/{{job}}/{a}", b) for a, b in ACTION_BODIES.items()]
+    writes = [*job_actions, ("POST", "/jobs", JOB_75), ("POST", "/rules", RULE_BODY),
+              ("POST", "/units/{unit}/status", UNIT_BODY), ("POST", "/me/position", POSITION)]
+    cases = [
+        # a supervisor of the 120th: nothing of the 75th, by any endpoint
+        ("sgt120", "GET", "/precincts/75/board", None),
+        ("sgt120", "GET", "/precincts/75/units", None),
+        ("sgt120", "GET", "/jobs/{job}", None),
+        ("sgt120", "POST", "/units/{unit}/status", UNIT_BODY),
+        *[("sgt120", *c) for c in job_actions],
+        ("sgt75", "GET", "/precincts/120/board", None),
+        ("sgt75", "GET", "/precincts/120/units", None),
+        ("sgt75", "POST", "/jobs", JOB_120),
+        ("sgt75", "POST", "/me/position", POSITION),
+        # an officer of the 120th on a 75th job
+        ("off120", "GET", "/jobs/{job}", None),
+        *[("off120", "POST", f"/jobs/{{job}}/{a}", ACTION_BODIES[a]) for a in OFFICER_STEPS],
+        # an officer of the 75th on another unit's job
+        *[("off75b", "POST", f"/jobs/{{job}}/{a}", ACTION_BODIES[a]) for a in OFFICER_STEPS],
+        # an officer on their own job: only the officer's steps
+        *[("off75a", "POST", f"/jobs/{{job}}/{a}", ACTION_BODIES[a]) for a in SUPERVISOR_ONLY],
+        ("off75a", "POST", "/jobs", JOB_75),
+        ("off75a", "POST", "/rules", RULE_BODY),
+        ("off75a", "POST", "/units/{unit}/status", UNIT_BODY),
+    ]
+    # commanders and wall displays read, and never write
+    for who in ("cmd", "wall75"):
+        cases += [(who, *w) for w in writes]
+    return cases
+
+
+FORBIDDEN = _forbidden_cases()
+# What a refusal must not give away about the job, its unit or its people.
+SECRETS = ("TEST STREET", "Noise", "Loud", "75-A", "75-B", "example.test", "SGT75", "OFF75A",
+           "version", "assigned")
+
+
+@pytest.mark.parametrize(("user", "method", "path", "body"), FORBIDDEN,
+                         ids=[f"{u}-{m}-{p}" for u, m, p, _ in FORBIDDEN])
+def test_out_of_scope_is_403_for_every_endpoint(api, world, user, method, path, body) -> None:
+    job = assigned_job(world)
+    ids = ids_of(world, job)
+    before = (event_count(world), world.dispatch.rules(),
+              queries.job(world.dispatch.engine, SYSTEM, job, world.dispatch.clock()).row)
+    r = api(user, method, fill(path, ids), fill(body, ids))
+    assert r.status_code == 403, r.text
+    assert set(r.json()) == {"error", "detail"} and r.json()["error"] == "forbidden"
+    leaked = [s for s in SECRETS if s in r.text]
+    assert not leaked, r.text
+    after = (event_count(world), world.dispatch.rules(),
+             queries.job(world.dispatch.engine, SYSTEM, job, world.dispatch.clock()).row)
+    assert after == before
+
+
+def test_photo_count_does_not_leak_out_of_scope(api, world) -> None:
+    """An index past the last photo is 422 in scope, but 403 outside: no probing."""
+    job = assigned_job(world)
+    assert api("sgt75", "POST", f"/jobs/{job}/view_photo", {"index": 5}).status_code == 422
+    assert api("sgt120", "POST", f"/jobs/{job}/view_photo", {"index": 5}).status_code == 403
+    assert api("sgt120", "POST", f"/jobs/{job}/view_photo", {"index": 1}).status_code == 403
+
+
+# -- 404 and 405 ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("user", "method", "path"), [
+    ("sgt75", "GET", "/jobs/999999"),
+    ("sgt120", "GET", "/jobs/999999"),
+    ("sgt75", "GET", "/jobs/abc"),
+    ("sgt75", "GET", "/jobs/0"),
+    ("sgt75", "GET", "/jobs/-1"),
+    ("sgt75", "GET", "/jobs/99999999999999999999"),
+    ("sgt75", "GET", "/jobs/2147483648"),
+    ("sgt75", "POST", "/jobs/999999/acknowledge"),
+    ("sgt75", "POST", "/jobs/99999999999/note"),
+    ("sgt75", "POST", "/units/999999/status"),
+    ("sgt75", "POST", "/units/x/status"),
+    ("city", "GET", "/precincts/999/board"),
+    ("city", "GET", "/precincts/%00/board"),
+    ("city", "GET", "/precincts/75%3B--/units"),
+    ("city", "GET", "/precincts/123456789/board"),
+    ("sgt75", "GET", "/nowhere"),
+    ("sgt75", "GET", "/jobs/1/assign/more"),
+])
+def test_not_found_is_json_and_says_nothing(api, world, user, method, path) -> None:
+    assigned_job(world)
+    body = {"version": 1, "status": "off_duty"} if "/units/" in path else {"version": 1}
+    r = api(user, method, path, body if method == "POST" else None)
+    assert r.status_code == 404, r.text
+    assert set(r.json()) == {"error", "detail"} and r.json()["error"] == "not_found"
+    assert not [s for s in SECRETS if s in r.text]
+
+
+def test_wrong_method_is_json_405(api, world) -> None:
+    r = api("sgt75", "DELETE", "/jobs/1")
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    assert r.json()["error"] == "method_not_allowed"
+    assert api("sgt75", "PUT", "/rules").headers["allow"] == "GET, POST"
+
+
+# -- 422 ------------------------------------------------------------------------------------
+
+A = "/jobs/{job}/assign"
+INVALID = [
+    # (user, path, body, the field named)
+    ("sgt75", A, "{", "body"),
+    ("sgt75", A, '{"version": 1,', "body"),
+    ("sgt75", A, "[1, 2]", "body"),
+    ("sgt75", A, '"assign"', "body"),
+    ("sgt75", A, "null", "body"),
+    ("sgt75", A, b"\xff\xfe{}", "body"),
+    ("sgt75", A, '{"version": NaN, "unit_id": 1}', "body"),
+    ("sgt75", A, "[" * 100_000, "body"),
+    ("sgt75", A, '{"text": "' + "x" * MAX_BODY + '"}', "body"),
+    ("sgt75", A, {"version": "abc", "unit_id": "UNIT_75B"}, "version"),
+    ("sgt75", A, {"version": "2", "unit_id": "UNIT_75B"}, "version"),
+    ("sgt75", A, {"version": True, "unit_id": "UNIT_75B"}, "version"),
+    ("sgt75", A, {"version": 2.5, "unit_id": "UNIT_75B"}, "version"),
+    ("sgt75", A, {"version": 2**40, "unit_id": "UNIT_75B"}, "version"),
+    ("sgt75", A, {"version": 0, "unit_id": "UNIT_75B"}, "version"),
+    ("sgt75", A, {"unit_id": "UNIT_75B"}, "version"),
+    ("sgt75", A, {"version": None, "unit_id": "UNIT_75B"}, "version"),
+    ("sgt75", A, {"version": 2}, "unit_id"),
+    ("sgt75", A, {"version": 2, "unit_id": [1]}, "unit_id"),
+    ("sgt75", A, {"version": 2, "unit_id": 2**63}, "unit_id"),
+    ("sgt75", A, {"version": 2, "unit_id": "UNIT_75B", "colour": "red"}, "colour"),
+    ("sgt75", A, {"version": 2, "unit_id": "UNIT_75B", "position": -1}, "position"),
+    ("sgt75", "/jobs/{job}/frobnicate", {"version": 2}, "action"),
+    ("sgt75", "/jobs/{job}/close", {"version": 2, "disposition": "arrested"}, "disposition"),
+    ("sgt75", "/jobs/{job}/close", {"version": 2, "disposition": "duplicate"}, "disposition"),
+    ("sgt75", "/jobs/{job}/close", {"version": 2, "disposition": "summons_issued"},
+     "summons_count"),
+    ("sgt75", "/jobs/{job}/close", {"version": 2, "disposition": "summons_issued",
+                                    "summons_count": "two"}, "summons_count"),
+    ("sgt75", "/jobs/{job}/admin_close", {"version": 2, "disposition": "action_taken"},
+     "disposition"),
+    ("sgt75", "/jobs/{job}/priority", {"version": 2, "priority": 7}, "priority"),
+    ("sgt75", "/jobs/{job}/unassign", {"version": 2, "reason": "   "}, "reason"),
+    ("sgt75", "/jobs/{job}/unassign", {"version": 2}, "reason"),
+    ("sgt75", "/jobs/{job}/unassign", {"version": 2, "reason": "a\x00b"}, "reason"),
+    ("sgt75", "/jobs/{job}/hold", {"version": 2, "reason": "x" * 301}, "reason"),
+    ("sgt75", "/jobs/{job}/reorder", {"version": 2}, "position"),
+    ("sgt75", "/jobs/{job}/note", {"text": ""}, "text"),
+    ("sgt75", "/jobs/{job}/note", {"text": 42}, "text"),
+    ("sgt75", "/jobs/{job}/note", '{"text": "\\ud800"}', "text"),
+    ("city", "/jobs/{job}/route", {"version": 2, "precinct": "75; DROP TABLE jobs"}, "precinct"),
+    ("city", "/jobs/{job}/route", {"version": 2, "precinct": "999"}, "precinct"),
+    ("city", "/jobs/{job}/route", {"version": 2, "precinct": "75", "sector": "ZZ9"}, "sector"),
+    ("sgt75", "/jobs/{job}/view_photo", {"index": -1}, "index"),
+    ("sgt75", "/jobs/{job}/view_photo", {"index": 5}, "index"),
+    ("sgt75", "/jobs/{job}/view_photo", {}, "index"),
+    ("off75a", "/me/position", {"lat": "x", "lon": -73.9}, "lat"),
+    ("off75a", "/me/position", {"lat": 200, "lon": -73.9}, "lat"),
+    ("off75a", "/me/position", '{"lat": Infinity, "lon": -73.9}', "body"),
+    ("off75a", "/me/position", {"lat": 40.6}, "lon"),
+    ("off75a", "/me/position", {"lat": 40.6, "lon": 10**400}, "lon"),
+    ("sgt75", "/jobs", {}, "complaint_type"),
+    ("sgt75", "/jobs", {"complaint_type": "   "}, "complaint_type"),
+    ("sgt75", "/jobs", {"complaint_type": "x" * 121}, "complaint_type"),
+    ("sgt75", "/jobs", {"complaint_type": "Noise", "lat": 40.6}, "lon"),
+    ("sgt75", "/jobs", {"complaint_type": "Noise", "description": "a\x00b"}, "description"),
+    ("sgt75", "/units/{unit}/status", {"version": 1, "status": "asleep"}, "status"),
+    ("sgt75", "/units/{unit}/status", {"version": 1, "status": "out_of_service"}, "reason"),
+    ("sgt75", "/units/{unit}/status", {"version": "1", "status": "off_duty"}, "version"),
+    ("sgt75", "/rules", {**RULE_BODY, "ack_minutes": 9}, "minutes"),
+    ("sgt75", "/rules", {**RULE_BODY, "priority": 0}, "priority"),
+    ("sgt75", "/rules", {**RULE_BODY, "complaint_type": "x" * 121}, "complaint_type"),
+    ("sgt75", "/rules", {**RULE_BODY, "descriptor": "tab\there"}, "descriptor"),
+    ("sgt75", "/rules", {"priority": 1}, "complaint_type"),
+]
+
+
+@pytest.mark.parametrize(("user", "path", "body", "field"), INVALID,
+                         ids=[f"{i}-{c[1]}-{c[3]}" for i, c in enumerate(INVALID)])
+def test_bad_input_is_422_naming_the_field(api, world, user, path, body, field) -> None:
+    ids = ids_of(world, assigned_job(world))
+    before = event_count(world)
+    r = api(user, "POST", fill(path, ids), fill(body, ids))
+    assert r.status_code == 422, r.text
+    check_schema(r, "InvalidError")
+    assert field in r.json()["fields"], r.json()
+    assert event_count(world) == before
+
+
+def test_a_422_names_every_bad_field_at_once(api, world) -> None:
+    job = assigned_job(world)
+    r = api("sgt75", "POST", f"/jobs/{job}/assign", {"version": "x", "unit_id": None, "y": 1})
+    assert set(r.json()["fields"]) == {"version", "unit_id", "y"}
+
+
+@pytest.mark.parametrize("ep", [e for e in ENDPOINTS if e.body is not None],
+                         ids=[f"{e.method} {e.path}" for e in ENDPOINTS if e.body is not None])
+def test_no_field_value_makes_a_500(api, world, ep) -> None:
+    """Every body field of every endpoint, given every kind of wrong value: a 4xx, never a
+    crash (the test client re-raises a server error)."""
+    ids = ids_of(world, assigned_job(world))
+    path = ep.path.format(job_id=ids["job"], unit_id=ids["unit"], precinct="75")
+    base = {f.name: (f.enum[0] if f.enum else "75" if f.pattern else "x")
+            if f.kind == "string" else 1 for f in ep.body if f.required}
+    garbage = ["abc", "", "\x00", "x" * 5000, 1.5, -1, 0, 2**31, 2**64, -(2**63) - 1, True,
+               None, [], {}, {"$gt": ""}, 1e308]
+    for f in ep.body:
+        for value in garbage:
+            r = api("admin", ep.method, path, {**base, f.name: value})
+            assert r.status_code < 500, (f.name, value, r.text)
+
+
+# -- the OpenAPI document ---------------------------------------------------------------------
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if "$ref" in node else []
+        return own + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def test_openapi_document_is_served_and_well_formed(client) -> None:
+    r = client.get(PREFIX + "/openapi.json")  # no token needed to read the contract
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["openapi"] == "3.1.0"
+    assert doc["info"]["title"] and doc["info"]["version"]
+    assert doc["components"]["securitySchemes"]["bearerAuth"] == {
+        **doc["components"]["securitySchemes"]["bearerAuth"], "type": "http", "scheme": "bearer"}
+    assert doc["security"] == [{"bearerAuth": []}]
+    for ref in _refs(doc):  # every reference resolves
+        assert ref.startswith("#/") and resolve(doc, ref) is not None, ref
+    seen_ids = set()
+    for path, ops in doc["paths"].items():
+        assert path.startswith(PREFIX + "/")
+        params = set(re.findall(r"{(\w+)}", path))
+        for method, op in ops.items():
+            assert method in ("get", "post")
+            assert op["operationId"] not in seen_ids
+            seen_ids.add(op["operationId"])
+            assert op["summary"]
+            assert {p["name"] for p in op.get("parameters", []) if p["in"] == "path"} == params
+            assert all(p["required"] for p in op.get("parameters", []))
+            codes = set(op["responses"])
+            assert codes & {"200", "201"}
+            for response in op["responses"].values():
+                assert "$ref" in response or response["description"]
+            if op.get("security") == []:
+                assert path == PREFIX + "/openapi.json"
+                continue
+            assert "401" in codes
+            if "{job_id}" in path or "{unit_id}" in path or "{precinct}" in path:
+                assert "404" in codes
+            if method == "get":
+                continue
+            body = op["requestBody"]["content"]["application/json"]["schema"]
+            assert body["type"] == "object" and body["additionalProperties"] is False
+            assert set(body.get("required", [])) <= set(body["properties"])
+            assert "422" in codes
+            if path.startswith(PREFIX + "/jobs/{job_id}/") and "version" in body["properties"]:
+                assert "409" in codes and "version" in body["required"]
+    actions = {p.rsplit("/", 1)[1] for p in doc["paths"] if p.startswith(PREFIX + "/jobs/{")}
+    assert actions == {a.name for a in ACTIONS} | {"{job_id}"}
+
+
+def test_every_route_is_documented_and_every_documented_route_is_served(app, api, world):
+    [mount] = [r for r in app.routes if getattr(r, "path", None) == PREFIX]
+    served = {(PREFIX + route.path, m.lower()) for route in mount.routes
+              for m in route.endpoint.methods}
+    doc = openapi()
+    documented = {(path, m) for path, ops in doc["paths"].items() for m in ops}
+    assert served == documented
+    # and the router really answers each documented operation (not a no-route 404 or a 405)
+    job = assigned_job(world)
+    for path, method in sorted(documented):
+        url = path.removeprefix(PREFIX).format(job_id=job, unit_id=world.unit("75-A"),
+                                               precinct="75")
+        r = api("admin", method.upper(), url, {} if method == "post" else None)
+        assert r.status_code != 405, (method, path)
+        assert "no such endpoint" not in r.text, (method, path)
+
+
+def test_response_schemas_cover_error_bodies(api, world) -> None:
+    job = assigned_job(world)
+    check_schema(api("sgt120", "GET", f"/jobs/{job}"), "Error")
+    check_schema(api("sgt75", "GET", "/jobs/999999"), "Error")
+    check_schema(api(None, "GET", "/me/queue"), "Error")
+
+
+def test_unit_rows_come_back_as_documented(world) -> None:
+    """UNIT in the document lists exactly the unit columns the API returns (no more)."""
+    doc = openapi()
+    with world.dispatch.engine.connect() as conn:
+        row = conn.execute(sa.select(units)).first()
+    from board.api import unit_json
+
+    assert not conforms(unit_json(row), {"$ref": "#/components/schemas/Unit"}, doc)

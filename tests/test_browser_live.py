@@ -1,0 +1,249 @@
+"""Live updates in real Chromium: no one reloads a page.
+
+- two supervisors on one precinct: one drags, the other sees the card change lanes and its
+  marker change colour; the officer's queue gets the job (and the beep);
+- the wall display rides out a server restart and shows what changed while it was down;
+- two web processes (each its own app, Dispatch and hub) over PostgreSQL + Redis behave as one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from conftest import GEO_DIR, PASSWORD, PEOPLE, browser_login, make_job, start_server, stop_server
+from test_browser_dispatch import PHONE, drag
+
+from board import auth, db
+from board.access import SYSTEM
+from board.app import create_app
+from board.geo import GeoIndex
+from board.settings import Settings
+from board.usecases import Dispatch
+
+pytestmark = pytest.mark.browser
+
+NEW, ASSIGNED = "#d62828", "#f77f00"
+PG_URL = os.environ.get("DATABASE_URL", "")
+LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+
+
+def marker_colour(page, job: int) -> str | None:  # type: ignore[no-untyped-def]
+    return page.evaluate(
+        """(id) => { const m = window.boardMap.jobsLayer.getLayers()
+                       .find((l) => l.options.jobId === String(id));
+                     return m ? m.options.fillColor : null; }""", job)
+
+
+def wait_live(page, timeout: float = 10_000) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function("window.boardLive && window.boardLive.state === 'live'",
+                           timeout=timeout)
+
+
+def test_one_drags_the_other_sees_it(world, dispatch, live_server, browser) -> None:
+    job = make_job(dispatch, "75", complaint="Blocked Driveway", descriptor="No Access")
+    make_job(dispatch, "75")
+    unit = world.unit("75-A")
+    base = live_server.url
+
+    a = browser_login(browser, base, "sgt75")
+    b = browser_login(browser, base, "sgt75")
+    officer = browser_login(browser, base, "off75a", **PHONE)
+    a.goto(f"{base}/board/75")
+    b.goto(f"{base}/board/75")
+    officer.goto(f"{base}/my")
+    for p in (a, b, officer):
+        wait_live(p)
+    b.wait_for_function("document.getElementById('map').dataset.markers === '2'")
+    assert marker_colour(b, job) == NEW
+    assert b.locator(f"#queue #job-{job}").count() == 1
+    b.evaluate("window.__marker = 'no reload'")
+
+    t0 = time.monotonic()
+    drag(a, a.locator(f"#job-{job}"), a.locator(f"#unit-{unit} .stack"))
+    b.wait_for_selector(f"#unit-{unit} #job-{job}", timeout=5000)
+    took = time.monotonic() - t0
+    assert b.locator(f"#queue #job-{job}").count() == 0
+    b.wait_for_function(f"""() => {{ const m = window.boardMap.jobsLayer.getLayers()
+        .find((l) => l.options.jobId === '{job}');
+        return m && m.options.fillColor === '{ASSIGNED}'; }}""", timeout=5000)
+    assert b.evaluate("window.__marker") == "no reload"
+    assert b.locator("#live").get_attribute("data-state") == "live"
+    assert "updated" in b.inner_text("#live")
+    # The re-rendered forms carry this page's CSRF token again: B can act on the pushed card.
+    assert b.locator(f"#job-{job} input[name=csrf]").first.input_value() != ""
+
+    # The officer's queue got the job by itself, with the new-assignment sound.
+    officer.wait_for_selector(f"#my-queue #job-{job}", timeout=5000)
+    assert officer.evaluate("window.boardLive.beeps") == 1
+    # B's drag still works on the pushed DOM (the drag glue re-binds after a live swap).
+    drag(b, b.locator(f"#unit-{unit} #job-{job}"), b.locator(f"#unit-{world.unit('75-B')} .stack"))
+    a.wait_for_selector(f"#unit-{world.unit('75-B')} #job-{job}", timeout=5000)
+    officer.wait_for_selector(f"#my-queue #job-{job}", state="detached", timeout=5000)
+    # Pure latency: a use case commits → the other browser shows it.
+    other = b.locator(".job-card").first.get_attribute("data-job-id")
+    version = int(b.locator(f"#job-{other}").get_attribute("data-version"))
+    t1 = time.monotonic()
+    dispatch.set_priority(world.actors["sgt75"], int(other), version, 1)
+    b.wait_for_selector(f"#job-{other}[data-priority='1']", timeout=5000)
+    latency = time.monotonic() - t1
+    print(f"\ndrag on A → card in the lane on B: {took * 1000:.0f} ms (incl. the drag itself); "
+          f"commit → other browser: {latency * 1000:.0f} ms")
+    for p in (a, b, officer):
+        p.context.close()
+
+
+def test_officer_can_mute_the_sound(world, dispatch, live_server, browser) -> None:
+    job = make_job(dispatch, "75")
+    officer = browser_login(browser, live_server.url, "off75a", **PHONE)
+    officer.goto(f"{live_server.url}/my")
+    wait_live(officer)
+    officer.click("#sound-toggle")
+    assert officer.inner_text("#sound-toggle") == "Sound off"
+    dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+    officer.wait_for_selector(f"#my-queue #job-{job}", timeout=5000)
+    assert officer.evaluate("window.boardLive.beeps") == 0
+    officer.reload()
+    assert officer.inner_text("#sound-toggle") == "Sound off"  # remembered on the device
+    officer.context.close()
+
+
+def test_wall_display_recovers_from_a_server_restart(world, dispatch, app, browser) -> None:
+    token = auth.create_token(dispatch.engine, "wall75", "lobby")
+    job = make_job(dispatch, "75")
+    live = start_server(app)
+    port = int(live.url.rsplit(":", 1)[1])
+    ctx = browser.new_context(viewport={"width": 1600, "height": 900})
+    wall = ctx.new_page()
+    try:
+        wall.goto(f"{live.url}/wall/75?token={token}")
+        wait_live(wall)
+        count = "#wall-counters li[data-k=unassigned] b"
+        assert wall.inner_text(count) == "1"
+        wall.wait_for_function("document.getElementById('map').dataset.markers === '1'")
+
+        stop_server(live)
+        wall.wait_for_selector("#live[data-state=reconnecting]", timeout=10_000)
+        assert "RECONNECTING" in wall.inner_text("#live")
+        # While it is down: a new job comes in, another is assigned.
+        second = make_job(dispatch, "75", complaint="Illegal Parking", descriptor="Blocked Hydrant")
+        dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-C"))
+        time.sleep(1.0)
+
+        live = start_server(app, port)
+        wait_live(wall, timeout=25_000)
+        wall.wait_for_function(f"document.querySelector('#lanes #job-{job}') && "
+                               f"document.querySelector('#queue #job-{second}')", timeout=5000)
+        assert wall.inner_text(count) == "1"
+        assert wall.inner_text("#wall-counters li[data-k=assigned] b") == "1"
+        assert "assign" in wall.inner_text("#ticker")
+        wall.wait_for_function("document.getElementById('map').dataset.markers === '2'")
+        assert marker_colour(wall, job) == ASSIGNED
+        assert wall.evaluate("window.boardLive.opens") >= 2
+        # And it keeps going after the restart.
+        dispatch.hold(world.actors["sgt75"], second, 1, "waiting for callback")
+        wall.wait_for_function(
+            "document.querySelector('#wall-counters li[data-k=held] b').textContent === '1'",
+            timeout=5000)
+    finally:
+        ctx.close()
+        stop_server(live)
+
+
+# -- two web processes ------------------------------------------------------------------------
+
+
+def _schema_url(schema: str) -> str:
+    return f"{LOCAL_PG}?options=-csearch_path%3D{schema}"
+
+
+def _populate(dispatch: Dispatch) -> dict[str, int]:
+    units = {cs: dispatch.add_unit(SYSTEM, cs, cs.split("-")[0])["unit_id"]
+             for cs in ("75-A", "75-B", "75-C", "120-A")}
+    for name, (role, precincts, unit) in PEOPLE.items():
+        auth.add_user(dispatch.engine, name, None if role == "wall" else PASSWORD, role,
+                      precincts, display_name=name.upper(), unit_callsign=unit)
+    return units
+
+
+def test_two_web_processes_over_postgres_and_redis(world, dispatch, browser, geo: GeoIndex,
+                                                   tmp_path: Path) -> None:
+    """An action on process A reaches a browser on process B through Redis.
+
+    With DATABASE_URL (PostgreSQL) and REDIS_URL set, both processes use them; otherwise the
+    test brings its own: the local PostgreSQL (a schema of its own in db `test`) and Redis.
+    """
+    schema = None
+    if PG_URL.startswith("postgresql"):
+        url, units = PG_URL, world.units
+    else:
+        schema = f"live_two_{uuid.uuid4().hex[:8]}"
+        with sa.create_engine(LOCAL_PG.replace("postgresql://", "postgresql+psycopg://")
+                              ).begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        url = _schema_url(schema)
+        engine = db.make_engine(url)
+        db.migrate(engine)
+        units = _populate(Dispatch(engine, geo))
+        engine.dispose()
+
+    def process(name: str):  # type: ignore[no-untyped-def]
+        settings = Settings.from_env({"DATABASE_URL": url, "REDIS_URL": REDIS_URL,
+                                      "SECRET_KEY": f"secret-{name}",
+                                      "BOARD_VAR_DIR": str(tmp_path / name),
+                                      "BOARD_GEO_DIR": str(GEO_DIR)})
+        d = Dispatch(db.make_engine(url), geo)
+        return create_app(settings, d), d
+
+    app_a, d_a = process("a")
+    app_b, d_b = process("b")
+    server_a, server_b = start_server(app_a), start_server(app_b)
+    pages = []
+    try:
+        job = make_job(d_a, "75")
+        unit = units["75-A"]
+        a = browser_login(browser, server_a.url, "sgt75")
+        b = browser_login(browser, server_b.url, "sgt75")
+        officer_b = browser_login(browser, server_b.url, "off75a", **PHONE)
+        pages = [a, b, officer_b]
+        a.goto(f"{server_a.url}/board/75")
+        b.goto(f"{server_b.url}/board/75")
+        officer_b.goto(f"{server_b.url}/my")
+        for p in pages:
+            wait_live(p)
+        assert app_a.state.hub.bus.healthy and app_b.state.hub.bus.healthy
+        nudges_before = app_b.state.hub.nudges
+
+        t0 = time.monotonic()
+        drag(a, a.locator(f"#job-{job}"), a.locator(f"#unit-{unit} .stack"))
+        b.wait_for_selector(f"#unit-{unit} #job-{job}", timeout=5000)
+        took = time.monotonic() - t0
+        officer_b.wait_for_selector(f"#my-queue #job-{job}", timeout=5000)
+        assert app_b.state.hub.nudges > nudges_before  # it came over Redis
+        assert marker_colour(b, job) == ASSIGNED
+
+        # And the other way: the officer on B acknowledges; supervisor A sees it.
+        officer_b.locator(f"#job-{job} button.big", has_text="Acknowledge").click()
+        a.wait_for_selector(f"#job-{job}[data-status=acknowledged]", timeout=5000)
+        # A job made by a third party (a worker with no bus at all) still shows up: anti-entropy.
+        d_c = Dispatch(db.make_engine(url), geo)
+        third = make_job(d_c, "75")
+        b.wait_for_selector(f"#queue #job-{third}", timeout=6000)
+        d_c.engine.dispose()
+        print(f"\nprocess A drag → browser on process B: {took * 1000:.0f} ms")
+    finally:
+        for p in pages:
+            p.context.close()
+        stop_server(server_a)
+        stop_server(server_b)
+        d_a.engine.dispose()
+        d_b.engine.dispose()
+        if schema:
+            with sa.create_engine(LOCAL_PG.replace("postgresql://", "postgresql+psycopg://")
+                                  ).begin() as conn:
+                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")

@@ -1,0 +1,453 @@
+"""The live hub: render once per audience, bounded queues, scope at subscription, anti-entropy.
+
+The hub is driven directly with fake sockets (no browser, no network) for the properties of
+fan-out; the WebSocket routes are driven over a real socket (uvicorn) with the `websockets`
+client, every wait bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from conftest import PASSWORD, make_job
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from board import auth, live
+from board.access import SYSTEM
+from board.app import templates
+from board.bus import InProcessBus
+from board.live import Hub, Renderer, Subscriber
+from board.schema import events
+
+# -- fakes and helpers ------------------------------------------------------------------------
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    """asyncio.run in a thread of its own: Playwright's sync API keeps a loop on this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=120)
+
+
+class FakeSocket:
+    """Records what it is sent; `stuck` never finishes a send (a client that stopped reading)."""
+
+    def __init__(self, stuck: bool = False) -> None:
+        self.stuck = stuck
+        self.texts: list[str] = []
+        self.closed: int | None = None
+        self._never = asyncio.Event()
+
+    async def send_text(self, data: str) -> None:
+        if self.stuck:
+            await self._never.wait()
+        self.texts.append(data)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closed = code
+
+
+def make_hub(dispatch, **kw: Any) -> Hub:  # type: ignore[no-untyped-def]
+    """A hub wired like create_app wires it: the use cases' listener nudges it after commit."""
+    renderer = Renderer(dispatch.engine, dispatch.geo, templates().env,
+                        clock=lambda: datetime.now(UTC))
+    hub = Hub(renderer, InProcessBus(), **kw)
+    dispatch.listeners[:] = [hub.committed]
+    return hub
+
+
+async def until(pred, timeout: float = 5.0, step: float = 0.02) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(step)
+
+
+async def subscribe(hub: Hub, audience: live.Audience, socket: FakeSocket) -> Subscriber:
+    sub = Subscriber(socket, audience, hub.queue_size)
+    await hub.join(sub)
+    return sub
+
+
+BOARD75 = ("board", "75", "supervisor", False)
+BOARD120 = ("board", "120", "supervisor", False)
+
+
+# -- the hub, driven directly -----------------------------------------------------------------
+
+
+def test_render_once_send_many(world, dispatch) -> None:
+    """One event, 500 sockets on one board: one rendering, the same string on every socket."""
+    job = make_job(dispatch, "75")
+    unit = world.unit("75-A")
+
+    async def scenario() -> tuple[float, int]:
+        hub = make_hub(dispatch, queue_size=8)
+        await hub.start()
+        try:
+            socks = [FakeSocket() for _ in range(500)]
+            for s in socks:
+                await subscribe(hub, BOARD75, s)
+            assert hub.renders["board"] == 1  # snapshots come from the cache while current
+            await until(lambda: all(len(s.texts) == 1 for s in socks))
+            before = hub.renders["board"]
+            await asyncio.to_thread(dispatch.assign, world.actors["sgt75"], job, 1, unit)
+            t0 = time.perf_counter()
+            await until(lambda: all(len(s.texts) == 2 for s in socks))
+            elapsed = time.perf_counter() - t0
+            assert hub.renders["board"] - before == 1
+            first = socks[0].texts[1]
+            assert all(s.texts[1] is first for s in socks)  # the very same object
+            assert f'id="unit-{unit}"' in first and f'id="job-{job}"' in first
+            return elapsed, hub.renders["board"] - before
+        finally:
+            await hub.stop()
+
+    elapsed, renders = run(scenario())
+    print(f"\nfan-out: 1 event → 500 sockets: {renders} render, all delivered in "
+          f"{elapsed * 1000:.1f} ms (incl. commit→hub wake)")
+
+
+def test_slow_consumer_is_cut_off_others_keep_receiving(world, dispatch) -> None:
+    jobs_ = [make_job(dispatch, "75") for _ in range(12)]
+    sgt = world.actors["sgt75"]
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch, queue_size=4)
+        await hub.start()
+        try:
+            fast = [FakeSocket() for _ in range(3)]
+            slow = FakeSocket(stuck=True)
+            subs = [await subscribe(hub, BOARD75, s) for s in fast]
+            slow_sub = await subscribe(hub, BOARD75, slow)
+            for i, job in enumerate(jobs_):
+                await asyncio.to_thread(dispatch.hold, sgt, job, 1, f"wait {i}")
+                await hub.catch_up()
+            await until(lambda: all(len(s.texts) >= 1 + len(jobs_) for s in fast))
+            await until(lambda: slow.closed is not None)
+            assert slow.closed == live.CLOSE_SLOW
+            assert slow_sub.done.is_set() and slow_sub not in hub.audiences[BOARD75]
+            assert hub.kicked == 1
+            assert all(not s.done.is_set() for s in subs)
+            # The last fragment every healthy socket got shows every job held.
+            assert fast[0].texts[-1].count('data-status="held"') == len(jobs_)
+            assert slow_sub.queue.qsize() <= 4  # memory stayed bounded
+        finally:
+            await hub.stop()
+
+    run(scenario())
+
+
+def test_a_precinct_socket_never_gets_another_precincts_fragment(world, dispatch) -> None:
+    j75 = make_job(dispatch, "75")
+    j120 = make_job(dispatch, "120")
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch)
+        await hub.start()
+        try:
+            s75, s120, w120, my120 = FakeSocket(), FakeSocket(), FakeSocket(), FakeSocket()
+            await subscribe(hub, BOARD75, s75)
+            await subscribe(hub, BOARD120, s120)
+            await subscribe(hub, ("wall", "120"), w120)
+            await subscribe(hub, ("my", world.unit("120-A")), my120)
+            await until(lambda: all(s.texts for s in (s75, s120, w120, my120)))
+            sgt75 = world.actors["sgt75"]
+            await asyncio.to_thread(dispatch.assign, sgt75, j75, 1, world.unit("75-A"))
+            await asyncio.to_thread(dispatch.note, sgt75, j75, "secret 75 note")
+            await until(lambda: len(s75.texts) >= 2)
+            await hub.catch_up()
+            assert len(s120.texts) == 1 and len(w120.texts) == 1 and len(my120.texts) == 1
+            await asyncio.to_thread(dispatch.hold, world.actors["sgt120"], j120, 1, "wait")
+            await until(lambda: len(s120.texts) >= 2 and len(w120.texts) >= 2)
+            for text in [*s120.texts, *w120.texts, *my120.texts]:
+                assert f'id="job-{j75}"' not in text
+                assert 'data-precinct="75"' not in text
+                assert "75-A" not in text
+        finally:
+            await hub.stop()
+
+    run(scenario())
+
+
+def test_lost_publish_is_repaired_by_anti_entropy(world, dispatch) -> None:
+    """The commit happened, the nudge never did (crash between commit and publish)."""
+    job = make_job(dispatch, "75")
+    unit = world.unit("75-B")
+
+    async def scenario() -> float:
+        hub = make_hub(dispatch, anti_entropy_s=2.0)
+        await hub.start()
+        try:
+            sock = FakeSocket()
+            await subscribe(hub, BOARD75, sock)
+            await until(lambda: len(sock.texts) == 1)
+            hub.publish_enabled = False  # the listener is deaf: nothing is published
+            t0 = time.monotonic()
+            await asyncio.to_thread(dispatch.assign, world.actors["sgt75"], job, 1, unit)
+            await until(lambda: len(sock.texts) == 2, timeout=5)
+            took = time.monotonic() - t0
+            assert f'id="unit-{unit}"' in sock.texts[1]
+            lane = sock.texts[1].split(f'id="unit-{unit}"')[1].split("</section>")[0]
+            assert f'id="job-{job}"' in lane
+            return took
+        finally:
+            await hub.stop()
+
+    took = run(scenario())
+    assert took < 4.0
+    print(f"\nanti-entropy repaired a lost publish in {took:.2f} s")
+
+
+def test_a_skipped_sequence_number_is_picked_up_when_it_commits(world, dispatch) -> None:
+    """On PostgreSQL a transaction can commit seq n+2 before another commits n+1."""
+    job = make_job(dispatch, "75")
+
+    def insert(seq: int, text: str) -> None:
+        with dispatch.engine.begin() as conn:
+            conn.execute(events.insert().values(
+                seq=seq, job_id=job, precinct="75", actor="X", source="test",
+                at=datetime.now(UTC), kind="note", payload={"text": text}))
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch, anti_entropy_s=0.2)
+        await hub.start()
+        try:
+            wall = FakeSocket()
+            await subscribe(hub, ("wall", "75"), wall)
+            await until(lambda: len(wall.texts) == 1)
+            base = hub.last_seq
+            await asyncio.to_thread(insert, base + 2, "second")
+            await until(lambda: len(wall.texts) == 2)
+            assert base + 1 in hub.pending
+            await asyncio.to_thread(insert, base + 1, "first")
+            await until(lambda: len(wall.texts) == 3)
+            assert not hub.pending
+            assert f'data-seq="{base + 1}"' in wall.texts[2]
+        finally:
+            await hub.stop()
+
+    run(scenario())
+
+
+def test_officer_queue_and_city_counters_follow_events(world, dispatch) -> None:
+    job = make_job(dispatch, "75")
+    unit_a, unit_b = world.unit("75-A"), world.unit("75-B")
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch)
+        await hub.start()
+        try:
+            a, b, city, city120 = FakeSocket(), FakeSocket(), FakeSocket(), FakeSocket()
+            await subscribe(hub, ("my", unit_a), a)
+            await subscribe(hub, ("my", unit_b), b)
+            await subscribe(hub, ("city", frozenset({"*"})), city)
+            await subscribe(hub, ("city", frozenset({"120"})), city120)
+            await until(lambda: all(s.texts for s in (a, b, city, city120)))
+            assert 'id="city-75"' in city.texts[0] and 'id="city-75"' not in city120.texts[0]
+            sgt = world.actors["sgt75"]
+            await asyncio.to_thread(dispatch.assign, sgt, job, 1, unit_a)
+            await until(lambda: len(a.texts) == 2 and len(city.texts) == 2)
+            assert f'id="job-{job}"' in a.texts[1] and len(b.texts) == 1
+            row = re.search(r'id="city-75".*?</tr>', city.texts[1], re.S).group(0)
+            assert re.search(r'data-k="assigned">1<', row)
+            await asyncio.to_thread(dispatch.reassign, sgt, job, 2, unit_b)
+            await until(lambda: len(a.texts) == 3 and len(b.texts) == 2)
+            assert f'id="job-{job}"' not in a.texts[2]  # taken away from A
+            assert f'id="job-{job}"' in b.texts[1]
+            assert len(city120.texts) == 1  # never told about the 75th
+        finally:
+            await hub.stop()
+
+    run(scenario())
+
+
+def test_boards_are_pushed_when_time_alone_makes_a_job_overdue(world, dispatch, clock) -> None:
+    job = make_job(dispatch, "75")
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch)
+        hub.renderer.clock = clock
+        await hub.start()
+        try:
+            sock = FakeSocket()
+            await subscribe(hub, BOARD75, sock)
+            await until(lambda: len(sock.texts) == 1)
+            assert 'data-overdue=""' in sock.texts[0]
+            clock.advance(minutes=1)  # older, not yet late: nothing to push
+            await hub.refresh(lambda a: True, only_if_changed=True)
+            assert len(sock.texts) == 1
+            clock.advance(days=2)     # now late for every stage
+            await hub.refresh(lambda a: True, only_if_changed=True)
+            await until(lambda: len(sock.texts) == 2)
+            assert f'id="job-{job}"' in sock.texts[1] and "OVERDUE" in sock.texts[1]
+            await hub.refresh(lambda a: True, only_if_changed=True)
+            await asyncio.sleep(0.1)
+            assert len(sock.texts) == 2
+        finally:
+            await hub.stop()
+
+    run(scenario())
+
+
+# -- the WebSocket routes, over a real socket -------------------------------------------------
+
+
+def web_login(base: str, username: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=10)
+    page = client.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": csrf,
+                                    "next": ""})
+    assert r.status_code == 303, r.text
+    return client
+
+
+@contextmanager
+def socket(base: str, path: str, client: httpx.Client | None = None,
+           origin: str | None = None) -> Iterator[ClientConnection]:
+    headers = {}
+    if client is not None:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    headers["Origin"] = origin or base
+    with connect(base.replace("http://", "ws://") + path, additional_headers=headers,
+                 open_timeout=5, close_timeout=2) as ws:
+        yield ws
+
+
+def recv_until(ws: ClientConnection, pred, timeout: float = 5.0) -> str:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no matching message in time")
+        text = ws.recv(timeout=left)
+        if pred(text):
+            return text
+
+
+def closed_with(ws: ClientConnection, timeout: float = 5.0) -> int | None:
+    try:
+        while True:
+            ws.recv(timeout=timeout)
+    except ConnectionClosed as e:
+        return e.rcvd.code if e.rcvd else None
+
+
+def test_sockets_snapshot_then_live_updates(world, dispatch, live_server) -> None:
+    job = make_job(dispatch, "75")
+    sgt = web_login(live_server.url, "sgt75")
+    off = web_login(live_server.url, "off75a")
+    with socket(live_server.url, "/ws/board/75", sgt) as board, \
+            socket(live_server.url, "/ws/my", off) as my:
+        snap = board.recv(timeout=5)
+        assert snap.startswith('<div id="board-body"') and f'id="job-{job}"' in snap
+        assert "No jobs assigned" in my.recv(timeout=5)
+        t0 = time.monotonic()
+        dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+        text = recv_until(board, lambda t: t.startswith('<div id="board-body"'))
+        took = time.monotonic() - t0
+        lane = text.split(f'id="unit-{world.unit("75-A")}"')[1].split("</section>")[0]
+        assert f'id="job-{job}"' in lane
+        assert f'id="job-{job}"' in recv_until(my, lambda t: "my-queue" in t)
+        # A message from the client is never obeyed: it cannot widen the socket's scope.
+        board.send('{"precinct": "120", "subscribe": "/ws/board/120"}')
+        dispatch.hold(world.actors["sgt120"], make_job(dispatch, "120"), 1, "wait")
+        dispatch.note(world.actors["sgt75"], job, "hello")
+        text = recv_until(board, lambda t: t.startswith('<div id="board-body"'))
+        assert 'data-precinct="75"' in text and 'data-precinct="120"' not in text
+    print(f"\ncommit → board socket over uvicorn: {took * 1000:.1f} ms")
+    sgt.close()
+    off.close()
+
+
+@pytest.mark.parametrize(("username", "path", "code"), [
+    (None, "/ws/board/75", live.CLOSE_UNAUTHENTICATED),
+    ("sgt120", "/ws/board/75", live.CLOSE_FORBIDDEN),
+    ("off120", "/ws/board/75", live.CLOSE_FORBIDDEN),
+    ("sgt75", "/ws/wall/120", live.CLOSE_FORBIDDEN),
+    ("sgt75", "/ws/my", live.CLOSE_FORBIDDEN),         # not on a unit
+    ("off75a", "/ws/city", live.CLOSE_FORBIDDEN),
+    ("cmd", "/ws/board/76", live.CLOSE_FORBIDDEN),
+])
+def test_subscription_is_authorized(world, live_server, username, path, code) -> None:
+    client = web_login(live_server.url, username) if username else None
+    with socket(live_server.url, path, client) as ws:
+        assert closed_with(ws) == code
+
+
+def test_cross_site_socket_is_refused(world, live_server) -> None:
+    sgt = web_login(live_server.url, "sgt75")
+    with socket(live_server.url, "/ws/board/75", sgt, origin="http://evil.example") as ws:
+        assert closed_with(ws) == live.CLOSE_FORBIDDEN
+
+
+def test_wall_token_logs_in_the_display_for_its_precinct_only(world, dispatch,
+                                                              live_server) -> None:
+    token = auth.create_token(dispatch.engine, "wall75", "lobby screen")
+    client = httpx.Client(base_url=live_server.url, timeout=10)
+    page = client.get(f"/wall/75?token={token}")
+    assert page.status_code == 200 and 'id="wall-body"' in page.text
+    assert f"/ws/wall/75?token={token}" in page.text
+    assert client.get("/wall/120").status_code == 403
+    assert client.get(f"/wall/120?token={token}").status_code == 403
+    assert client.get("/board/75").status_code == 200  # read-only view
+    assert client.get("/wall/75?token=brd_forged").status_code == 403
+    sgt_token = auth.create_token(dispatch.engine, "sgt75", "not a wall")
+    assert httpx.get(f"{live_server.url}/wall/75?token={sgt_token}").status_code == 403
+    with socket(live_server.url, f"/ws/wall/75?token={token}") as ws:
+        assert 'id="wall-body"' in ws.recv(timeout=5)
+    with socket(live_server.url, f"/ws/wall/120?token={token}") as ws:
+        assert closed_with(ws) == live.CLOSE_FORBIDDEN
+    with socket(live_server.url, "/ws/wall/75", client) as ws:  # the session works too
+        assert 'id="wall-body"' in ws.recv(timeout=5)
+    client.close()
+
+
+def test_city_page_for_commanders(world, dispatch, live_server) -> None:
+    make_job(dispatch, "75")
+    cmd = web_login(live_server.url, "cmd")
+    page = cmd.get("/city")
+    assert page.status_code == 200
+    assert 'id="city-75"' in page.text and 'id="city-120"' in page.text
+    assert 'id="city-76"' not in page.text  # only the commander's precincts
+    off = web_login(live_server.url, "off75a")
+    assert off.get("/city").status_code == 403
+
+
+def test_tour_start() -> None:
+    ny = live.TOUR_TZ
+    at = datetime(2026, 7, 1, 16, 30, tzinfo=ny)
+    assert live.tour_start(at).astimezone(ny).hour == 15
+    at = datetime(2026, 7, 1, 3, 0, tzinfo=ny)
+    start = live.tour_start(at).astimezone(ny)
+    assert (start.day, start.hour) == (30, 23)
+
+
+def test_event_count_helper_sanity(dispatch) -> None:
+    """The hub starts at the newest event: it never replays history on start."""
+    make_job(dispatch, "75")
+
+    async def scenario() -> int:
+        hub = make_hub(dispatch)
+        await hub.start()
+        try:
+            return hub.last_seq
+        finally:
+            await hub.stop()
+
+    with dispatch.engine.connect() as conn:
+        newest = conn.execute(sa.select(sa.func.max(events.c.seq))).scalar()
+    assert run(scenario()) == newest
+    assert SYSTEM.citywide
