@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from board import api, db, geostore, live, open311, pages
+from board import api, geostore, live, open311, pages
 from board.bus import make_bus
 from board.dispositions import ADMINISTRATIVE, FIELD
 from board.lifecycle import LABELS
@@ -79,10 +79,7 @@ def _vendor_mounts() -> list[BaseRoute]:
 def create_app(settings: Settings | None = None, dispatch: Dispatch | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     if dispatch is None:
-        engine = db.make_engine(settings.database_url)
-        db.migrate(engine)
-        geo = geostore.load(engine, settings.geo_dir, settings.route_max_distance_m)
-        dispatch = Dispatch(engine, geo)
+        dispatch = geostore.open_dispatch(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

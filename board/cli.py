@@ -26,11 +26,15 @@ def _engine(settings: Settings):  # type: ignore[no-untyped-def]
 
 def dispatch(settings: Settings):  # type: ignore[no-untyped-def]
     """The use cases, as the web app has them: every CLI write goes through here."""
-    from board.usecases import Dispatch
+    d = geostore.open_dispatch(settings)
+    if settings.redis_url:
+        # Boards hear a worker's events at once; without Redis they catch up by anti-entropy.
+        from board.bus import SyncPublisher
+        from board.live import announcements
 
-    engine = _engine(settings)
-    return Dispatch(engine, geostore.load(engine, settings.geo_dir,
-                                          settings.route_max_distance_m))
+        publisher = SyncPublisher(settings.redis_url)
+        d.listeners.append(lambda evs: publisher.publish(announcements(evs)))
+    return d
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:

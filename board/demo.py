@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from board import auth, db, geostore
+from board import auth, db
 from board.access import SYSTEM
 from board.schema import metadata, users
 from board.settings import ROOT, Settings
@@ -37,12 +37,14 @@ def _reset(engine: sa.Engine) -> None:
 
 def seed(settings: Settings, reset: bool = False, hour: Path = HOUR) -> Dispatch:
     """Load the demo once; later runs keep what is there (use --reset to start over)."""
-    engine = db.make_engine(settings.database_url)
-    db.migrate(engine)
+    from board.cli import dispatch as open_dispatch
+
     if reset:
+        engine = db.make_engine(settings.database_url)
+        db.migrate(engine)
         _reset(engine)
-    dispatch = Dispatch(engine, geostore.load(engine, settings.geo_dir,
-                                              settings.route_max_distance_m))
+    dispatch = open_dispatch(settings)
+    engine = dispatch.engine
     with db.read(engine) as conn:
         if conn.execute(sa.select(sa.func.count()).select_from(users)).scalar():
             print("demo data already loaded (board demo --reset starts over)", file=sys.stderr)

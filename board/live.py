@@ -113,6 +113,15 @@ def event_channels(ev: dict[str, Any]) -> set[str]:
             | {f"unit:{u}" for u in units} | {"city"})
 
 
+def announcements(evs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(channel, message) pairs that wake every hub whose audiences these events touch."""
+    channels: set[str] = set()
+    for ev in evs:
+        channels |= event_channels(ev)
+    seq = max((ev["seq"] for ev in evs), default=0)
+    return [(c, json.dumps({"seq": seq})) for c in sorted(channels)]
+
+
 def _sees(scope: frozenset[str], precinct: str | None) -> bool:
     return precinct is not None and (CITYWIDE in scope or precinct in scope)
 
@@ -342,11 +351,7 @@ class Hub:
     def committed(self, evs: list[dict[str, Any]]) -> None:
         if not self.publish_enabled:
             return
-        channels: set[str] = set()
-        for ev in evs:
-            channels |= event_channels(ev)
-        seq = max((ev["seq"] for ev in evs), default=0)
-        self.bus.publish_threadsafe((c, json.dumps({"seq": seq})) for c in sorted(channels))
+        self.bus.publish_threadsafe(announcements(evs))
         self.wake_threadsafe()
 
     def wake_threadsafe(self) -> None:

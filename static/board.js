@@ -12,9 +12,15 @@
   }
 
   function onEnd(evt) {
+    delete document.body.dataset.dragging;
     const card = evt.item;
     const to = evt.to.dataset.unitId, from = evt.from.dataset.unitId;
-    if (to === from && evt.oldIndex === evt.newIndex) return;
+    const live = window.boardLive;
+    if (to === from && evt.oldIndex === evt.newIndex) {
+      if (live && live.missed) { live.missed = false; refresh(); }  // pushes held back during the drag
+      return;
+    }
+    if (live) live.missed = false;
     const body = new URLSearchParams({ csrf, version: card.dataset.version, unit_id: to,
       position: String(evt.newIndex), from_unit: from === "queue" ? "" : from });
     if (to === "queue") {
@@ -34,11 +40,13 @@
       zone._sortable = Sortable.create(zone, {
         group: "jobs", animation: 120, forceFallback: true, fallbackTolerance: 3, draggable: ".job-card", filter: "select, input, button, a",
         preventOnFilter: false, onEnd,
+        onStart: () => { document.body.dataset.dragging = "1"; },
       });
     });
   }
   document.addEventListener("DOMContentLoaded", bind);
   document.body.addEventListener("htmx:afterSettle", bind);
+  document.body.addEventListener("board:updated", bind);
   bind();
   window.boardRefresh = refresh;
 })();

@@ -116,7 +116,36 @@
       setTimeout(() => wrapper.reconnect(), htmx.config.wsReconnectDelay(1));
     }
   });
+  // A push replaces whole regions: never under a drag in progress (the drop re-fetches the
+  // board), and keep what the user was typing in a form that gets re-rendered.
+  let kept = [];
+  function dirtyFields() {
+    return Array.from(document.querySelectorAll("[id] input:not([type=hidden]), [id] textarea, [id] select"))
+      .filter((f) => (f.tagName === "SELECT" ? !Array.from(f.options).some((o) => o.selected && o.defaultSelected)
+        : f.value !== f.defaultValue) || f === document.activeElement)
+      .map((f) => ({ owner: f.closest("[id]").id, name: f.name, value: f.value, focus: f === document.activeElement }));
+  }
+  live.addEventListener("htmx:wsBeforeMessage", (e) => {
+    if (document.body.dataset.dragging) {
+      state.missed = true;
+      e.preventDefault();
+      return;
+    }
+    kept = dirtyFields();
+  });
+  function restore() {
+    kept.forEach((k) => {
+      const owner = document.getElementById(k.owner);
+      const field = owner && k.name && owner.querySelector(`[name="${CSS.escape(k.name)}"]`);
+      if (!field) return;
+      field.value = k.value;
+      if (k.focus) field.focus();
+    });
+    kept = [];
+  }
+
   live.addEventListener("htmx:wsAfterMessage", (e) => {
+    restore();
     state.messages += 1;
     state.lastMessage = Date.now();
     if (state.state !== "live") setState("live", "LIVE");
@@ -126,7 +155,6 @@
     state.lastUpdate = Date.now();
     document.querySelectorAll('input[name="csrf"]').forEach((i) => { if (!i.value) i.value = csrf; });
     // Out-of-band swaps don't fire htmx:afterSettle: tell the map and the drag glue.
-    document.body.dispatchEvent(new CustomEvent("htmx:afterSettle", { detail: { live: true } }));
     document.body.dispatchEvent(new CustomEvent("board:updated", { detail: { live: true } }));
     const now = jobIds();
     let fresh = false;
