@@ -28,7 +28,11 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 GEO_DIR = SHARED / "nyc"
 HOUR_CSV = SHARED / "311" / "nyc311-2022-05-01-midnight-hour.csv"
 PASSWORD = "correct horse 311"
-PG_URL = os.environ.get("DATABASE_URL", "")
+# On PostgreSQL each test session works in a schema of its own, so runs can share a server.
+PG_SCHEMA = f"test_{os.getpid()}"
+_PG_BASE = os.environ.get("DATABASE_URL", "")
+PG_URL = (f"{_PG_BASE}{'&' if '?' in _PG_BASE else '?'}options=-csearch_path%3D{PG_SCHEMA}"
+          if _PG_BASE else "")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -50,12 +54,17 @@ def _pg_engine() -> Iterator[sa.Engine | None]:
     if not PG_URL:
         yield None
         return
+    admin = db.make_engine(_PG_BASE)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE")
+        conn.exec_driver_sql(f"CREATE SCHEMA {PG_SCHEMA}")
     engine = db.make_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     db.migrate(engine)
     yield engine
     engine.dispose()
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE")
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import GEO_DIR, PASSWORD, PEOPLE, browser_login, make_job, start_server, stop_server
+from conftest import (
+    GEO_DIR,
+    PASSWORD,
+    PEOPLE,
+    PG_URL,
+    browser_login,
+    make_job,
+    start_server,
+    stop_server,
+)
 from test_browser_dispatch import PHONE, drag
 
 from board import auth, db
@@ -28,7 +37,6 @@ from board.usecases import Dispatch
 pytestmark = pytest.mark.browser
 
 NEW, ASSIGNED = "#d62828", "#f77f00"
-PG_URL = os.environ.get("DATABASE_URL", "")
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
 
