@@ -1,0 +1,542 @@
+"""311 intake (board.intake): the real hour, idempotence, updates, quarantine, files, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from conftest import GEO_DIR, HOUR_CSV, make_job
+
+from board import cli, db, intake
+from board.access import SYSTEM
+from board.intake import FileError, import_file, quarantine_rows, retry, retry_all
+from board.nyc311 import normalise_header
+from board.schema import events, jobs, quarantine
+from board.usecases import Invalid, NotFound
+
+OLD_HEADER = [
+    # A pre-2015 export: other columns, other order, no "Resolution Description".
+    "Created Date", "Unique Key", "Closed Date", "Agency", "Agency Name", "Complaint Type",
+    "Descriptor", "Location Type", "Incident Zip", "Incident Address", "Street Name",
+    "Cross Street 1", "Cross Street 2", "Intersection Street 1", "Intersection Street 2",
+    "Address Type", "City", "Landmark", "Facility Type", "Status", "Due Date",
+    "Resolution Action Updated Date", "Community Board", "Borough",
+    "X Coordinate (State Plane)", "Y Coordinate (State Plane)", "Park Facility Name",
+    "Park Borough", "School Name", "School Number", "School Region", "School Code",
+    "School Phone Number", "School Address", "School City", "School State", "School Zip",
+    "School Not Found", "School or Citywide Complaint", "Vehicle Type", "Taxi Company Borough",
+    "Taxi Pick Up Location", "Bridge Highway Name", "Bridge Highway Direction", "Road Ramp",
+    "Bridge Highway Segment", "Garage Lot Name", "Ferry Direction", "Ferry Terminal Name",
+    "Location", "Longitude", "Latitude",
+]  # fmt: skip
+
+
+def hour_rows() -> list[dict[str, str]]:
+    with open(HOUR_CSV, encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], header: list[str] | None = None) -> Path:
+    header = header or list(rows[0].keys())
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=header, restval="", extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def socrata_json(rows: list[dict[str, str]]) -> list[dict[str, object]]:
+    """The same rows as the Socrata API serves them: snake_case, ISO dates, nulls omitted."""
+    out = []
+    for row in rows:
+        item: dict[str, object] = {}
+        for key, value in row.items():
+            if not value:
+                continue
+            name = normalise_header(key)
+            if name.endswith("_date"):
+                value = datetime.strptime(value, "%m/%d/%Y %I:%M:%S %p").strftime(
+                    "%Y-%m-%dT%H:%M:%S.000")
+            item[name] = value
+        if "latitude" in item:
+            item["location"] = {"latitude": item["latitude"], "longitude": item["longitude"],
+                                "human_address": '{"address": "", "city": ""}'}
+        out.append(item)
+    return out
+
+
+def counts_of(c: intake.Counts) -> dict[str, int]:
+    return c.as_dict()
+
+
+def table_count(engine: sa.Engine, table: sa.Table, *where: object) -> int:
+    with db.read(engine) as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar()
+
+
+# --------------------------------------------------------------------------- the real hour
+
+
+def test_real_hour_imports_with_exact_counts(dispatch):
+    rows = hour_rows()
+    nypd = [r for r in rows if r["Agency"].strip().upper() == "NYPD"]
+    no_point = [r for r in nypd if not r["Latitude"].strip() or not r["Longitude"].strip()]
+    # worked out from the file itself
+    assert (len(rows), len(nypd), len(no_point)) == (924, 885, 9)
+
+    started = time.perf_counter()
+    counts = import_file(dispatch, HOUR_CSV)
+    elapsed = time.perf_counter() - started
+    print(f"\nreal hour import on {dispatch.engine.dialect.name}: {elapsed:.2f}s")
+    assert counts_of(counts) == {
+        "rows": 924, "new": 885, "updated": 0, "unchanged": 0,
+        "skipped_not_nypd": 924 - 885, "quarantined": 0, "unrouted": 9,
+    }
+
+    engine = dispatch.engine
+    with db.read(engine) as conn:
+        got = conn.execute(sa.select(jobs)).all()
+        creates = conn.execute(sa.select(events).where(events.c.kind == "create")).all()
+    assert len(got) == 885
+    assert {j.external_key for j in got} == {r["Unique Key"] for r in nypd}
+    assert Counter(j.route_method for j in got) == {"inside": 876, "unrouted": 9}
+    assert {j.external_key for j in got if j.precinct is None} == {
+        r["Unique Key"] for r in no_point}
+    assert all(j.source == "nyc311" and j.status == "new" and j.version == 1 for j in got)
+    assert len(creates) == 885
+    assert {(e.actor, e.source) for e in creates} == {("311 import", "intake")}
+    assert Counter(j.complaint_type for j in got)["Blocked Driveway"] == 38
+
+    job = next(j for j in got if j.external_key == "54049402")
+    assert job.created_at == datetime(2022, 5, 1, 4, 0, 3, tzinfo=UTC)  # 12:00:03 AM EDT
+    assert (job.precinct, job.sector, job.address) == ("44", "44C", "1006 GERARD AVENUE")
+    assert job.external_status == "In Progress"
+    assert job.fields["created_date"] == "2022-05-01T00:00:03-04:00"
+    assert "location" not in job.fields and job.fields["community_board"] == "04 BRONX"
+
+
+def test_second_import_changes_nothing(dispatch):
+    import_file(dispatch, HOUR_CSV)
+    engine = dispatch.engine
+    before = table_count(engine, events)
+    with db.read(engine) as conn:
+        snapshot = conn.execute(sa.select(jobs).order_by(jobs.c.id)).all()
+    counts = import_file(dispatch, HOUR_CSV)
+    assert counts_of(counts) == {"rows": 924, "new": 0, "updated": 0, "unchanged": 885,
+                                 "skipped_not_nypd": 39, "quarantined": 0, "unrouted": 0}
+    assert table_count(engine, events) == before
+    with db.read(engine) as conn:
+        assert conn.execute(sa.select(jobs).order_by(jobs.c.id)).all() == snapshot
+
+
+def test_socrata_json_of_the_same_rows_is_the_same_jobs(dispatch, tmp_path):
+    rows = hour_rows()
+    import_file(dispatch, HOUR_CSV)
+    path = tmp_path / "hour.json"
+    path.write_text(json.dumps(socrata_json(rows)))
+    counts = import_file(dispatch, path)
+    # different date formats and a location object, same 311 content: nothing changes
+    assert (counts.new, counts.updated, counts.unchanged) == (0, 0, 885)
+    lines = tmp_path / "hour.jsonl"
+    lines.write_text("\n".join(json.dumps(r) for r in socrata_json(rows)))
+    assert import_file(dispatch, lines).unchanged == 885
+
+
+def test_changed_row_updates_311_fields_never_the_dispatch_history(world, tmp_path):
+    dispatch = world.dispatch
+    rows = [r for r in hour_rows() if r["Agency"] == "NYPD"][:20]
+    key = "54049402"
+    assert any(r["Unique Key"] == key for r in rows)
+    import_file(dispatch, write_csv(tmp_path / "a.csv", rows))
+    with db.read(dispatch.engine) as conn:
+        job = conn.execute(sa.select(jobs).where(jobs.c.external_key == key)).one()
+    # the board works the job: it is in the 44th, so add a unit there
+    unit = dispatch.add_unit(SYSTEM, "44-A", "44")["unit_id"]
+    dispatch.assign(SYSTEM, job.id, 1, unit)
+    dispatch.set_priority(SYSTEM, job.id, 2, 1)
+
+    changed = [dict(r) for r in rows]
+    for r in changed:
+        if r["Unique Key"] == key:
+            r.update({"Status": "Closed", "Closed Date": "05/01/2022 12:40:00 AM",
+                      "Resolution Description": "The Police Department responded to the "
+                      "complaint and took action to fix the condition.",
+                      "Descriptor": "Banging/Pounding", "Latitude": "40.7", "Longitude": "-74.0"})
+    counts = import_file(dispatch, write_csv(tmp_path / "b.csv", changed))
+    assert (counts.new, counts.updated, counts.unchanged) == (0, 1, 19)
+
+    with db.read(dispatch.engine) as conn:
+        after = conn.execute(sa.select(jobs).where(jobs.c.id == job.id)).one()
+        evs = conn.execute(sa.select(events).where(events.c.job_id == job.id)
+                           .order_by(events.c.seq)).all()
+    assert after.external_status == "Closed"
+    assert after.descriptor == "Banging/Pounding"
+    assert after.fields["resolution_description"].startswith("The Police Department responded")
+    # dispatch state untouched: still assigned to the same unit, same priority, same version,
+    # same place (a 311 update never re-routes a job somebody is working)
+    assert (after.status, after.unit_id, after.priority, after.version) == (
+        "assigned", unit, 1, 3)
+    assert (after.precinct, after.lat) == (job.precinct, job.lat)
+    assert [e.kind for e in evs] == ["create", "assign", "set_priority", "update_311"]
+    assert evs[-1].payload["changed"] == ["descriptor", "external_status", "fields"]
+    assert evs[-1].source == "intake"
+    # and the changed file again: a no-op
+    again = import_file(dispatch, write_csv(tmp_path / "c.csv", changed))
+    assert (again.updated, again.unchanged) == (0, 20)
+
+
+def test_older_column_layout_imports_by_header_name(dispatch, tmp_path):
+    rows = [r for r in hour_rows() if r["Agency"] == "NYPD"][:50]
+    import_file(dispatch, write_csv(tmp_path / "new.csv", rows))
+    with db.read(dispatch.engine) as conn:
+        modern = {j.external_key: j for j in conn.execute(sa.select(jobs))}
+
+    old_rows = [{**r, "School Name": "Unspecified", "School Not Found": "N"} for r in rows]
+    for r in old_rows:
+        r["Unique Key"] = "OLD" + r["Unique Key"]
+    counts = import_file(dispatch, write_csv(tmp_path / "old.csv", old_rows, OLD_HEADER))
+    assert (counts.new, counts.quarantined, counts.skipped_not_nypd) == (50, 0, 0)
+    with db.read(dispatch.engine) as conn:
+        old = {j.external_key: j for j in conn.execute(
+            sa.select(jobs).where(jobs.c.external_key.like("OLD%")))}
+    assert len(old) == 50
+    for key, job in modern.items():
+        o = old["OLD" + key]
+        assert (o.created_at, o.complaint_type, o.descriptor, o.address, o.lat, o.lon,
+                o.precinct, o.sector, o.priority) == (
+            job.created_at, job.complaint_type, job.descriptor, job.address, job.lat, job.lon,
+            job.precinct, job.sector, job.priority)
+        assert o.fields["school_name"] == "Unspecified"
+        assert "resolution_description" not in o.fields
+
+
+# --------------------------------------------------------------------------- bad rows
+
+
+def good(key: str, **changes: str) -> dict[str, str]:
+    row = next(r for r in hour_rows() if r["Unique Key"] == "54049402")
+    return {**row, "Unique Key": key, **changes}
+
+
+def bad_rows_file(tmp_path: Path) -> Path:
+    """One of each kind of bad row, with good ones around them."""
+    header = list(hour_rows()[0].keys())
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(header)
+
+    def put(row: dict[str, str]) -> None:
+        w.writerow([row.get(h, "") for h in header])
+
+    put(good("90000001"))
+    put(good(""))                                                        # blank key
+    put(good("90000002", **{"Created Date": "31/31/2022 99:00:00 XM"}))  # bad date
+    put(good("90000003", **{"Created Date": ""}))                        # no created date
+    put(good("90000004", **{"Latitude": "140.5"}))                       # off the world
+    put(good("90000005", **{"Longitude": "-273.9"}))                     # off the world
+    put(good("90000006", **{"Longitude": "west-ish"}))                   # not a number
+    put(good("90000007", **{"Closed Date": "yesterday"}))                # bad closed date
+    put(good("9" * 41))                                                  # key too long
+    put(good("90000008", **{"Complaint Type": "  "}))                    # no complaint type
+    put(good("90000009", Agency="DSNY", **{"Created Date": "garbage"}))  # not ours: skipped
+    put(good("90000010", **{"Latitude": "", "Longitude": "", "Location": ""}))  # unrouted
+    w.writerow([*[good("90000011").get(h, "") for h in header], "stray", "cells"])  # misaligned
+    put(good("90000012"))
+    path = tmp_path / "bad.csv"
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return path
+
+
+EXPECTED_REASONS = {
+    "blank unique key",
+    "unparseable created date: '31/31/2022 99:00:00 XM'",
+    "missing created date",
+    "latitude out of range: 140.5",
+    "longitude out of range: -273.9",
+    "non-numeric longitude: 'west-ish'",
+    "unparseable closed date: 'yesterday'",
+    "unique key longer than 40 characters",
+    "missing complaint type",
+    "row has more cells than the header",
+}
+
+
+def test_every_kind_of_bad_row_is_quarantined_and_the_rest_imported(dispatch, tmp_path):
+    path = bad_rows_file(tmp_path)
+    counts = import_file(dispatch, path)
+    assert counts_of(counts) == {"rows": 14, "new": 3, "updated": 0, "unchanged": 0,
+                                 "skipped_not_nypd": 1, "quarantined": 10, "unrouted": 1}
+    assert set(counts.reasons) == EXPECTED_REASONS
+    with db.read(dispatch.engine) as conn:
+        keys = set(conn.execute(sa.select(jobs.c.external_key)).scalars())
+    assert keys == {"90000001", "90000010", "90000012"}
+
+    rows = quarantine_rows(dispatch.engine)
+    assert {r.reason for r in rows} == EXPECTED_REASONS
+    assert all(r.source == "file:bad.csv" and r.resolved_at is None for r in rows)
+    by_reason = {r.reason: r for r in rows}
+    assert by_reason["missing created date"].external_key == "90000003"
+    assert by_reason["blank unique key"].external_key is None
+    assert by_reason["latitude out of range: 140.5"].raw["Latitude"] == "140.5"
+    assert by_reason["row has more cells than the header"].raw["__extra_cells__"] == [
+        "stray", "cells"]
+
+    # the same file again: nothing new, and the quarantine does not fill up with copies
+    again = import_file(dispatch, path)
+    assert (again.new, again.unchanged, again.quarantined) == (0, 3, 10)
+    assert table_count(dispatch.engine, quarantine) == 10
+
+
+def test_quarantine_retry_after_an_edit_and_after_an_upstream_fix(dispatch, tmp_path):
+    import_file(dispatch, bad_rows_file(tmp_path))
+    rows = {r.reason: r for r in quarantine_rows(dispatch.engine)}
+
+    # still bad as stored: stays, same reason
+    date_row = rows["missing created date"]
+    assert retry(dispatch, date_row.id).kind == "quarantined"
+    # an admin's edit that is still wrong: the edit is kept with the new reason
+    edited = {**date_row.raw, "Created Date": "not a date"}
+    outcome = retry(dispatch, date_row.id, edited)
+    assert (outcome.kind, outcome.reason) == ("quarantined", "unparseable created date: "
+                                                             "'not a date'")
+    row = next(r for r in quarantine_rows(dispatch.engine) if r.id == date_row.id)
+    assert row.raw["Created Date"] == "not a date" and row.resolved_at is None
+    # the right fix: a job, and the row is resolved
+    fixed = {**date_row.raw, "Created Date": "05/01/2022 12:30:00 AM"}
+    outcome = retry(dispatch, date_row.id, fixed)
+    assert outcome.kind == "new" and outcome.job_id
+    with db.read(dispatch.engine) as conn:
+        job = conn.execute(sa.select(jobs).where(jobs.c.id == outcome.job_id)).one()
+    assert (job.external_key, job.created_at) == (
+        "90000003", datetime(2022, 5, 1, 4, 30, tzinfo=UTC))
+    resolved = {r.id: r for r in quarantine_rows(dispatch.engine, include_resolved=True)}
+    assert resolved[date_row.id].resolved_at == dispatch.clock()
+    assert date_row.id not in {r.id for r in quarantine_rows(dispatch.engine)}
+    with pytest.raises(Invalid):
+        retry(dispatch, date_row.id)
+    with pytest.raises(NotFound):
+        retry(dispatch, 999_999)
+
+    # the city fixes a row upstream: the next import resolves its quarantine entry by itself
+    lat_row = rows["latitude out of range: 140.5"]
+    path = write_csv(tmp_path / "fixed.csv", [good("90000004")])
+    assert import_file(dispatch, path).new == 1
+    assert lat_row.id not in {r.id for r in quarantine_rows(dispatch.engine)}
+
+    # retry --all: rows still bad stay, the count says so
+    left = len(quarantine_rows(dispatch.engine))
+    done = retry_all(dispatch)
+    assert done == {"quarantined": left}
+    assert len(quarantine_rows(dispatch.engine)) == left
+
+
+def test_json_rows_media_urls_and_a_non_object_row(dispatch, tmp_path):
+    row = socrata_json([good("90000100")])[0]
+    row["media_url"] = "https://311.example/photos/1.jpg"
+    row[":updated_at"] = "2022-05-01T04:10:00.000Z"
+    row[":id"] = "row-abc"
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(row) + "\n" + json.dumps({**row, "unique_key": "90000101",
+                                                         "media_url": "javascript:alert(1)"}))
+    counts = import_file(dispatch, path)
+    assert counts.new == 2
+    with db.read(dispatch.engine) as conn:
+        media = dict(conn.execute(sa.select(jobs.c.external_key, jobs.c.media)).all())
+        fields = conn.execute(sa.select(jobs.c.fields)
+                              .where(jobs.c.external_key == "90000100")).scalar()
+    assert media == {"90000100": ["https://311.example/photos/1.jpg"], "90000101": []}
+    assert "updated_at" not in fields and "id" not in fields  # Socrata system fields
+
+    # a row that is not an object (only possible through the batch API: files refuse it)
+    outcomes = intake.Intake(dispatch).batch([["not", "a", "row"]])
+    assert outcomes[0].kind == "quarantined" and outcomes[0].reason == "row is not a JSON object"
+
+
+def test_a_key_created_meanwhile_by_another_writer_is_not_duplicated(dispatch, monkeypatch):
+    job_id = make_job(dispatch, "75", key="90000200")
+    feed = intake.Intake(dispatch)
+    real = feed._existing
+    calls: list[list[str | None]] = []
+
+    def blind_first(keys: list[str | None]) -> dict:
+        # the batch's look-up misses the job, as if it were created a moment later
+        calls.append(list(keys))
+        return {} if len(calls) == 1 else real(keys)
+
+    monkeypatch.setattr(feed, "_existing", blind_first)
+    outcome = feed.batch([good("90000200")])[0]
+    assert outcome.kind == "updated" and outcome.job_id == job_id
+    assert table_count(dispatch.engine, jobs) == 1
+
+
+def test_progress_is_reported_every_n_rows(dispatch, tmp_path):
+    # the hour's rows as another agency's: read and counted, but nothing to write
+    rows = [{**r, "Agency": "DOT"} for r in hour_rows()]
+    seen: list[int] = []
+    counts = import_file(dispatch, write_csv(tmp_path / "dot.csv", rows), batch_size=100,
+                         progress=lambda c: seen.append(c.rows), progress_every=300)
+    assert seen == [300, 600, 900]
+    assert (counts.rows, counts.skipped_not_nypd, counts.new) == (924, 924, 0)
+
+
+# --------------------------------------------------------------------------- broken files
+
+
+def assert_nothing_written(engine: sa.Engine) -> None:
+    assert table_count(engine, jobs) == 0
+    assert table_count(engine, quarantine) == 0
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("trunc.json", '[{"unique_key": "1", "agency": "NYPD"}, {"unique_', "malformed JSON"),
+    ("bad.jsonl", '{"unique_key": "1", "agency": "NYPD", "created_date": "2022-05-01"}\n'
+                  '{"unique_key": "2", "agency": "NYPD", "created_date": "2022-05-01"}\n'
+                  "{oops\n", "line 3: invalid JSON"),
+    ("items.json", '[{"unique_key": "1", "agency": "NYPD"}, 42]', "item 1 is not a JSON object"),
+    ("noagency.csv", "Name,Value\nfoo,1\n", "no Agency column"),
+    ("deep.json", "[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
+])
+def test_broken_files_stop_with_a_clear_error_and_write_nothing(dispatch, tmp_path, name,
+                                                                content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(FileError, match=message):
+        import_file(dispatch, path)
+    assert_nothing_written(dispatch.engine)
+
+
+def test_runaway_csv_cell_and_binary_and_missing_files(dispatch, tmp_path):
+    rows = [r for r in hour_rows() if r["Agency"] == "NYPD"][:5]
+    path = write_csv(tmp_path / "runaway.csv", rows)
+    text = path.read_text()
+    # an unbalanced quote swallows the rest of the file into one giant cell
+    path.write_text(text + 'x,"' + "y" * 200_000 + "\n")
+    with pytest.raises(FileError, match=r"broken CSV after 5 rows: field larger than field "
+                                        r"limit"):
+        import_file(dispatch, path)
+    binary = tmp_path / "latin1.csv"
+    binary.write_bytes("Unique Key,Agency\n1,NYPD caf\xe9\n".encode("latin-1"))
+    with pytest.raises(FileError, match="not UTF-8"):
+        import_file(dispatch, binary)
+    with pytest.raises(FileError, match="no such file"):
+        import_file(dispatch, tmp_path / "nope.csv")
+    with pytest.raises(FileError, match="is a directory"):
+        import_file(dispatch, tmp_path)
+    assert_nothing_written(dispatch.engine)
+
+
+def test_an_empty_file_imports_nothing(dispatch, tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "empty.json").write_text("[]")
+    assert import_file(dispatch, tmp_path / "empty.csv").rows == 0
+    assert import_file(dispatch, tmp_path / "empty.json").rows == 0
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+@pytest.fixture
+def board_env(monkeypatch, database_url, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("BOARD_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("BOARD_GEO_DIR", str(GEO_DIR))
+    monkeypatch.setenv("SECRET_KEY", "test-secret")
+
+
+def test_cli_import_quarantine_and_retry(board_env, engine, tmp_path, capsys):
+    assert cli.main(["import-311", str(HOUR_CSV), "--progress-every", "400"]) == 0
+    out, err = capsys.readouterr()
+    assert "new 885, updated 0, unchanged 0, skipped not nypd 39, quarantined 0, unrouted 9" in out
+    assert err.count("import-311: rows ") == 2  # 400 and 800
+
+    assert cli.main(["import-311", str(bad_rows_file(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "quarantined 10" in out and "quarantined 1: missing created date" in out
+    assert cli.main(["quarantine", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "reason: missing created date" in listing and "file:bad.csv" in listing
+    assert cli.main(["quarantine", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 10
+    qid = next(r["id"] for r in rows if r["reason"] == "missing created date")
+    assert cli.main(["quarantine", "retry", str(qid)]) == 1
+    assert "still bad: missing created date" in capsys.readouterr().out
+    assert cli.main(["quarantine", "retry", str(qid), "--set",
+                     "Created Date=05/01/2022 12:31:00 AM"]) == 0
+    assert "new (job " in capsys.readouterr().out
+    assert cli.main(["quarantine", "retry", "--all"]) == 0
+    assert capsys.readouterr().out.strip() == "quarantined 9"
+    assert cli.main(["quarantine", "retry", str(qid), "--set", "oops"]) == 2
+    assert cli.main(["quarantine", "retry"]) == 2
+    assert cli.main(["quarantine", "list", "--all", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 10
+
+
+def test_cli_broken_file_is_exit_2_with_a_message(board_env, engine, tmp_path, capsys):
+    path = tmp_path / "broken.json"
+    path.write_text('[{"unique_key": "1"')
+    assert cli.main(["import-311", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "malformed JSON" in err and "nothing was imported" in err
+    assert "Traceback" not in err
+    assert cli.main(["import-311", str(tmp_path / "missing.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert table_count(engine, jobs) == 0
+
+
+def test_cli_writes_are_announced_to_the_boards_when_redis_is_set(board_env, engine, tmp_path,
+                                                                  monkeypatch, capsys):
+    published: list[list[tuple[str, str]]] = []
+
+    class FakePublisher:
+        def __init__(self, url: str, prefix: str | None = None) -> None:
+            assert url == "redis://127.0.0.1:6379/5"
+
+        def publish(self, messages) -> None:  # type: ignore[no-untyped-def]
+            published.append(list(messages))
+
+    monkeypatch.setattr("board.bus.SyncPublisher", FakePublisher)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/5")
+    rows = [r for r in hour_rows() if r["Unique Key"] in ("54049402", "54046813")]
+    assert cli.main(["import-311", str(write_csv(tmp_path / "two.csv", rows))]) == 0
+    # one nudge per committed event, on the channels the live hub listens to
+    assert len(published) == 2
+    channels = {channel for batch in published for channel, _ in batch}
+    assert {"precinct:44", "precinct:26", "city"} <= channels
+    seqs = sorted(json.loads(data)["seq"] for batch in published for _, data in batch)
+    assert set(seqs) == {1, 2}
+
+
+def test_odd_text_is_cut_to_fit_and_stays_idempotent(dispatch, tmp_path):
+    rows = [
+        {"unique_key": "1", "agency": "NYPD", "created_date": "2022-05-01T00:00:00",
+         "complaint_type": "T" * 500, "descriptor": "\u00a0loud\u200d music\x00",
+         "incident_address": "A" * 5000, "latitude": 40.7, "longitude": -73.9,
+         "status": "S" * 80, "odd": {"nested": [1, None, "\u0000"]}},
+        {"unique_key": {"not": "a string"}, "agency": "NYPD",
+         "created_date": "2022-05-01T00:00:00", "complaint_type": "Traffic"},
+        {"unique_key": "2\x00", "agency": "NYPD", "created_date": "bad\x00date",
+         "complaint_type": "Traffic"},
+    ]
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(rows))
+    first = import_file(dispatch, path)
+    assert (first.new, first.quarantined) == (2, 1)
+    with db.read(dispatch.engine) as conn:
+        job = conn.execute(sa.select(jobs).where(jobs.c.external_key == "1")).one()
+    # cut to the columns (PostgreSQL enforces them), control characters gone
+    assert (len(job.complaint_type), len(job.address), len(job.external_status)) == (
+        120, 300, 40)
+    assert job.descriptor == "loud music"
+    # … and what was stored is what the next import compares against: a no-op
+    again = import_file(dispatch, path)
+    assert (again.new, again.updated, again.unchanged, again.quarantined) == (0, 0, 2, 1)
+    assert table_count(dispatch.engine, quarantine) == 1
+    assert table_count(dispatch.engine, events) == 2
