@@ -236,8 +236,8 @@ def make_bus(redis_url: str | None) -> Bus:
 class SyncPublisher:
     """For processes with no event loop (workers, the CLI): publish nudges synchronously.
 
-    Attach `SyncPublisher(url).listener` to a `Dispatch` so boards hear the worker's events at
-    once; without it they still converge by anti-entropy within seconds.
+    `board.cli.dispatch` attaches `publish(live.announcements(evs))` as a listener, so boards
+    hear a worker's events at once; without it they still converge by anti-entropy.
     """
 
     def __init__(self, url: str, prefix: str | None = None) -> None:
