@@ -3,7 +3,9 @@ PY := .venv/bin/python
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: setup run test test-sqlite test-pg lint services browser clean
+REPLAY_PREFIX ?= R$(shell date +%H%M%S)-
+
+.PHONY: setup run replay test test-sqlite test-pg lint services browser clean
 
 setup: .venv/.installed node_modules/.installed
 
@@ -20,6 +22,10 @@ node_modules/.installed: package.json package-lock.json
 
 run: setup
 	.venv/bin/board demo
+
+replay: setup
+	.venv/bin/board replay ../shared/data/311/nyc311-2022-05-01-midnight-hour.csv --speed 60 \
+		--simulate-officers --key-prefix $(REPLAY_PREFIX)
 
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
