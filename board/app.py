@@ -19,6 +19,7 @@ from board import api, geostore, live, open311, pages
 from board.bus import make_bus
 from board.dispositions import ADMINISTRATIVE, FIELD
 from board.lifecycle import LABELS
+from board.nyc311 import NEW_YORK
 from board.priorities import PRIORITY_LABELS
 from board.settings import ROOT, Settings
 from board.usecases import Dispatch
@@ -45,7 +46,8 @@ def _fmt_age(then: datetime, now: datetime | None = None) -> str:
 
 
 def _fmt_time(value: datetime | None) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
+    """Times as the precinct reads them: New York local time, whatever the server's zone."""
+    return value.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
 def templates() -> Jinja2Templates:

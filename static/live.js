@@ -43,7 +43,7 @@
       state.socket.reconnect();
     }
     const clock = document.getElementById("wall-clock");
-    if (clock) clock.textContent = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+    if (clock) clock.textContent = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: "America/New_York" });
   }
   setInterval(tick, 1000);
 
