@@ -34,7 +34,7 @@ services:
 	bash scripts/services-up
 
 lint: setup
-	.venv/bin/ruff check board workers tests
+	.venv/bin/ruff check board workers tests bench
 
 test-sqlite: setup browser
 	.venv/bin/pytest -q

@@ -79,3 +79,38 @@ def test_assign_without_dragging(world, dispatch, live_server, browser) -> None:
     sgt.locator(f"#job-{job} .assign-to button").click()
     sgt.wait_for_selector(f"#unit-{unit} #job-{job}")
     sgt.context.close()
+
+
+def test_officer_shares_position_with_consent(world, dispatch, live_server, browser) -> None:
+    """Nothing is sent until the officer says so; then the unit shows where it reported."""
+    import sqlalchemy as sa
+
+    from board.schema import units
+
+    officer = browser_login(browser, live_server.url, "off75a", **PHONE,
+                            geolocation={"latitude": 40.6712, "longitude": -73.8803},
+                            permissions=["geolocation"])
+    officer.goto(f"{live_server.url}/my")
+    officer.wait_for_timeout(300)
+
+    def unit_row():  # type: ignore[no-untyped-def]
+        with dispatch.engine.connect() as conn:
+            return conn.execute(sa.select(units).where(units.c.callsign == "75-A")).first()
+
+    assert unit_row().lat is None
+    officer.click("#share-position")
+    officer.wait_for_function("() => document.getElementById('share-position')"
+                              ".getAttribute('aria-pressed') === 'true'")
+    for _ in range(50):
+        if unit_row().lat is not None:
+            break
+        officer.wait_for_timeout(100)
+    row = unit_row()
+    assert (round(row.lat, 4), round(row.lon, 4)) == (40.6712, -73.8803)
+
+    sgt = browser_login(browser, live_server.url, "sgt75")
+    sgt.goto(f"{live_server.url}/board/75")
+    lane = sgt.locator(f"#unit-{world.unit('75-A')}")
+    assert lane.get_attribute("data-lat") == str(row.lat)
+    officer.context.close()
+    sgt.context.close()
