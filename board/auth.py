@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import HTTPConnection
 
 from board import db
-from board.access import Actor, Role, parse_precincts
+from board.access import CITYWIDE, Actor, Role, parse_precincts
 from board.schema import api_tokens, units, users
 
 _hasher = PasswordHasher()
@@ -45,6 +45,11 @@ def add_user(engine: sa.Engine, username: str, password: str | None, role: str, 
                 sa.select(units.c.id).where(units.c.callsign == unit_callsign)).scalar()
             if unit_id is None:
                 raise AuthError(f"no unit {unit_callsign}")
+            unit_precinct = conn.execute(
+                sa.select(units.c.precinct).where(units.c.id == unit_id)).scalar()
+            if CITYWIDE not in scope and unit_precinct not in scope:
+                raise AuthError(f"unit {unit_callsign} is in the {unit_precinct}, outside "
+                                f"the user's precincts")
         if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
             raise AuthError(f"user {username} exists already")
         return conn.execute(users.insert().values(

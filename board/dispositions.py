@@ -84,6 +84,9 @@ FIELD = [d for d in DISPOSITIONS if not d.administrative]
 ADMINISTRATIVE = [d for d in DISPOSITIONS if d.administrative]
 
 
+MAX_SUMMONSES = 99
+
+
 class DispositionError(ValueError):
     pass
 
@@ -97,9 +100,9 @@ def check_close(code: str, summons_count: int | None, *, administrative: bool) -
         kind = "an administrative" if d.administrative else "a field"
         raise DispositionError(f"{d.label!r} is {kind} disposition")
     if d.summons:
-        if summons_count is None or summons_count < 1:
+        if summons_count is None or not 1 <= summons_count <= MAX_SUMMONSES:
             raise DispositionError(
-                "a summons disposition needs the number of summonses (1 or more)")
+                f"a summons disposition needs the number of summonses (1 to {MAX_SUMMONSES})")
     elif summons_count:
         raise DispositionError(f"{d.label!r} records no summonses")
     return d

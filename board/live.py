@@ -51,7 +51,7 @@ from board.flags import FLAG_LABELS
 from board.lifecycle import OPEN, WORKING, Status
 from board.pages import page, render
 from board.priorities import Deadlines, overdue
-from board.schema import events, jobs
+from board.schema import events, jobs, units
 
 log = logging.getLogger("board.live")
 
@@ -66,6 +66,9 @@ CLOSE_SLOW = 1013        # try again later: cut off for not keeping up
 CLOSE_RESTART = 1012     # service restart
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+
+
+READ_LIMIT = 2000  # events read per catch-up round
 
 
 def _now() -> datetime:
@@ -415,7 +418,8 @@ class Hub:
                 await asyncio.wait_for(self._wake.wait(), self.anti_entropy_s)
             self._wake.clear()
             try:
-                await self.catch_up()
+                while await self.catch_up() >= READ_LIMIT:  # far behind: keep reading
+                    pass
                 if time.monotonic() - last_refresh >= self.refresh_s:
                     last_refresh = time.monotonic()
                     await self.refresh(lambda a: a[0] in ("wall", "city"))
@@ -493,6 +497,8 @@ class Hub:
             group.discard(sub)
             if not group:
                 del self.audiences[sub.audience]
+                self._cache.pop(sub.audience, None)
+                self._sent.pop(sub.audience, None)
                 gone = before - self._channels()
                 if gone:
                     loop.create_task(self.bus.unsubscribe(*gone))
@@ -526,7 +532,7 @@ class Hub:
             cond = sa.or_(cond, events.c.seq.in_(sorted(self.pending)))
         with db.read(self.engine) as conn:
             rows = conn.execute(sa.select(*cols).where(cond).order_by(events.c.seq)
-                                .limit(2000)).mappings().all()
+                                .limit(READ_LIMIT)).mappings().all()
         out = []
         for row in rows:
             seq = row["seq"]
@@ -583,6 +589,10 @@ def _audience(kind: str, actor: Actor, ws: WebSocket) -> Audience:
     if kind == "my":
         if actor.unit_id is None:
             raise Forbidden("you are not on a unit")
+        with db.read(ws.app.state.dispatch.engine) as conn:  # one row, once per subscription
+            precinct = conn.execute(sa.select(units.c.precinct)
+                                    .where(units.c.id == actor.unit_id)).scalar()
+        queries.check_precinct(actor, precinct)
         return ("my", actor.unit_id)
     if actor.role not in (Role.COMMANDER, Role.ADMIN, Role.SUPERVISOR):
         raise Forbidden("the citywide view is for commanders")

@@ -157,7 +157,7 @@ async def job_page(request: Request, actor: Actor) -> Response:
 async def photo_page(request: Request, actor: Actor) -> Response:
     """Opening a photo is recorded: QSTAT counts closes made without looking."""
     job_id = _int_or_404(request.path_params["job_id"])
-    index = _int_or_404(request.path_params["index"])
+    index = _int_or_404(request.path_params["index"], least=0)
     detail = await run_in_threadpool(queries.job, _dispatch(request).engine, actor, job_id, _now())
     media = detail.row.media or []
     if not 0 <= index < len(media):
@@ -174,11 +174,16 @@ async def officer_page(request: Request, actor: Actor) -> Response:
     return render(request, actor, "officer.html", q=q, mode="officer")
 
 
+INT_MAX = 2**31 - 1  # what an INTEGER column holds on PostgreSQL
+
+
 def _int(value: Any, name: str = "id") -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        raise Invalid({name: "must be a whole number"}) from None
+    text = str(value).strip()
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 10
+            and abs(int(text)) <= INT_MAX):
+        raise Invalid({name: "must be a whole number"})
+    return int(text)
 
 
 def _opt_int(value: Any, name: str) -> int | None:
@@ -294,13 +299,14 @@ async def my_position(request: Request) -> Response:
 
 def _float(value: Any) -> float:
     try:
-        return float(str(value))
+        return float(str(value))  # the use case refuses NaN, infinities and off-globe values
     except ValueError:
         raise Invalid({"position": "must be numbers"}) from None
 
 
-def _int_or_404(value: str) -> int:
-    if not value.isdigit():
+def _int_or_404(value: str, least: int = 1) -> int:
+    if not (value.isascii() and value.isdigit() and len(value) <= 10
+            and least <= int(value) <= INT_MAX):
         raise HTTPException(404, "not found")
     return int(value)
 

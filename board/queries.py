@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from board import db
-from board.access import Actor, Forbidden
+from board.access import Actor, Forbidden, Role
 from board.flags import Fact, flags
 from board.lifecycle import LABELS, NEXT_STEP, OPEN, WORKING, Status
 from board.priorities import Deadlines, overdue
@@ -195,6 +195,8 @@ def job(engine: sa.Engine, actor: Actor, job_id: int, now: datetime) -> JobDetai
         if row is None:
             raise NotFound(f"no job {job_id}")
         check_precinct(actor, row.precinct)
+        if actor.role is Role.WALL:
+            raise Forbidden("a wall display shows the board, not a job's details")
         timeline = conn.execute(
             sa.select(events).where(events.c.job_id == job_id).order_by(events.c.seq)).all()
         unit = (conn.execute(sa.select(units).where(units.c.id == row.unit_id)).first()

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from board import db
-from board.access import SYSTEM, Actor, Forbidden
+from board.access import Actor, Forbidden
 from board.dispositions import DispositionError, check_close
 from board.geo import GeoIndex
 from board.lifecycle import WORKING, Status, TransitionError, transition
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 UNIT_STATUSES = ("available", "out_of_service", "off_duty")
 MAX_TEXT = 2000
+MAX_MINUTES = 525_600  # a year: a deadline further out is a typo
 
 
 class NotFound(Exception):
@@ -492,10 +493,12 @@ class Dispatch:
         errors = {}
         if not rule.complaint_type.strip():
             errors["complaint_type"] = "is required"
+        if len(rule.complaint_type) > 120 or len(rule.descriptor) > 200:
+            errors["complaint_type"] = "type up to 120, descriptor up to 200 characters"
         if rule.priority not in (1, 2, 3, 4):
             errors["priority"] = "must be 1 to 4"
-        if not 0 < rule.ack_minutes <= rule.arrive_minutes <= rule.close_minutes:
-            errors["minutes"] = "need 0 < acknowledge ≤ arrive ≤ close"
+        if not 0 < rule.ack_minutes <= rule.arrive_minutes <= rule.close_minutes <= MAX_MINUTES:
+            errors["minutes"] = f"need 0 < acknowledge ≤ arrive ≤ close ≤ {MAX_MINUTES}"
         if errors:
             raise Invalid(errors)
         current = self.rules()
@@ -520,13 +523,14 @@ class Dispatch:
     def create_job(self, actor: Actor, new: NewJob, source: str | None = None,
                    rules: Sequence[Rule] | None = None) -> dict[str, Any]:
         """A job from 311, Open311 or by hand: routed, prioritised, put in its precinct's queue."""
-        if not actor.may("create_job") and actor is not SYSTEM and actor.source not in (
-                "intake", "open311"):
+        person = actor.id is not None  # intake and replay run as machine actors without one
+        if person and not actor.may("create_job"):
             raise Forbidden(f"a {actor.role.value} cannot create jobs")
         from311 = _fields_311(new)
         complaint = from311["complaint_type"]
         precinct, sector, method = self._route(new.lat, new.lon)
-        if actor.source in ("web", "api") and not actor.sees(precinct):
+        # Nobody files into another precinct; a job no polygon takes goes to the unrouted queue.
+        if person and precinct is not None and not actor.sees(precinct):
             raise Forbidden("that location is outside your precincts")
         rule = rule_for(tuple(rules) if rules is not None else tuple(self.rules()),
                         complaint, new.descriptor)
@@ -553,7 +557,7 @@ class Dispatch:
 
     def update_311_fields(self, actor: Actor, job_id: int, new: NewJob) -> dict[str, Any] | None:
         """A changed 311 row updates the 311 fields only, never the dispatch history."""
-        machine = actor is SYSTEM or actor.source in ("intake", "open311")
+        machine = actor.id is None  # intake and the poller; never a person's token
         values = _fields_311(new)
         with db.write(self.engine) as conn:
             job = self._job(conn, job_id)

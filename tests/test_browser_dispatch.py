@@ -114,3 +114,26 @@ def test_officer_shares_position_with_consent(world, dispatch, live_server, brow
     assert lane.get_attribute("data-lat") == str(row.lat)
     officer.context.close()
     sgt.context.close()
+
+
+def test_311_text_on_the_map_is_text_not_markup(world, dispatch, live_server, browser) -> None:
+    """A hostile address reaches the marker tooltip as text: nothing in it runs."""
+    from conftest import point_in
+
+    from board.access import SYSTEM
+    from board.usecases import NewJob
+
+    lat, lon = point_in(dispatch.geo, "75")
+    hostile = '<img src=x onerror="window.__pwned=1">'
+    job = dispatch.create_job(SYSTEM, NewJob("Noise - Residential", "Loud Music/Party",
+                                             address=hostile, lat=lat, lon=lon))["job_id"]
+    sgt = browser_login(browser, live_server.url, "sgt75")
+    sgt.goto(f"{live_server.url}/board/75")
+    sgt.wait_for_function("document.getElementById('map').dataset.markers === '1'")
+    sgt.evaluate("window.boardMap.jobsLayer.getLayers()[0].openTooltip()")
+    tooltip = sgt.locator(".leaflet-tooltip", has_text="#")
+    tooltip.wait_for()
+    assert hostile in tooltip.inner_text()
+    assert sgt.evaluate("window.__pwned") is None
+    assert hostile in sgt.locator(f"#job-{job} .where").inner_text()
+    sgt.context.close()

@@ -451,3 +451,17 @@ def test_event_count_helper_sanity(dispatch) -> None:
         newest = conn.execute(sa.select(sa.func.max(events.c.seq))).scalar()
     assert run(scenario()) == newest
     assert SYSTEM.citywide
+
+
+def test_officer_queue_socket_checks_the_units_precinct(world, dispatch, live_server) -> None:
+    """An officer whose scope no longer covers their unit's precinct gets no queue stream."""
+
+    from board.schema import users
+
+    make_job(dispatch, "75")
+    off = web_login(live_server.url, "off75a")
+    with dispatch.engine.begin() as conn:  # an admin moved the officer to the 120th
+        conn.execute(users.update().where(users.c.username == "off75a").values(precincts="120"))
+    with socket(live_server.url, "/ws/my", off) as ws:
+        assert closed_with(ws) == live.CLOSE_FORBIDDEN
+    off.close()

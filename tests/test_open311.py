@@ -199,10 +199,14 @@ def test_api_key_errors_are_403_in_the_spec_format(client, world, keys):
     assert errors_of(client.get(f"{V2}/resolutions.json"), 403) == "api_key is required"
     assert "may not read" in errors_of(client.get(
         f"{V2}/resolutions.json", params={"api_key": keys["wall75"]}), 403)
-    # an officer's key may file (the job is routed by its place, not by the officer's scope)
-    assert file_request(client, keys["off75a"], **place).status_code == 200
+    # a key acts as its person: an officer files nothing, a supervisor only in their precinct
+    assert file_request(client, keys["off75a"], **place).status_code == 403
+    lat120, lon120 = point_in(world.dispatch.geo, "120")
+    elsewhere = {**place, "lat": str(lat120), "long": str(lon120)}
+    assert file_request(client, keys["sgt75"], **elsewhere).status_code == 403
+    assert file_request(client, keys["sgt75"], **place).status_code == 200
     with db.read(world.dispatch.engine) as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(jobs)).scalar() == 1
+        assert conn.execute(sa.select(jobs.c.precinct)).scalars().all() == ["75"]
 
 
 @pytest.mark.parametrize("fields,message", [

@@ -187,3 +187,50 @@ def test_officer_cannot_edit_rules(world, client) -> None:
                                     "close_minutes": 30})
     assert r.status_code == 403
     assert "Noise - Park" not in client.get("/rules").text
+
+
+@pytest.mark.parametrize("path", ["/jobs/%C2%B2", "/jobs/99999999999999999999", "/jobs/0",
+                                  "/jobs/1/photos/%C2%B2", "/jobs/1/photos/99999999999"])
+def test_odd_ids_are_404_not_500(world, dispatch, client, path: str) -> None:
+    make_job(dispatch, "75", media=("https://example.org/a.jpg",))
+    login(client, "sgt75")
+    assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize(("path", "form"), [
+    ("/jobs/{job}/move", {"version": 1, "unit_id": "99999999999999999999"}),
+    ("/jobs/{job}/move", {"version": "²", "unit_id": "1"}),
+    ("/jobs/{job}/act/priority", {"version": 1, "priority": "99999999999"}),
+    ("/rules", {"complaint_type": "Noise - Park", "priority": 1, "ack_minutes": 1,
+                "arrive_minutes": 2, "close_minutes": 1000000000000}),
+    ("/rules", {"complaint_type": "N" * 500, "priority": 1, "ack_minutes": 1,
+                "arrive_minutes": 2, "close_minutes": 3}),
+])
+def test_odd_numbers_in_forms_are_refused_not_500(world, dispatch, client, path: str,
+                                                  form: dict) -> None:
+    job = make_job(dispatch, "75")
+    csrf = login(client, "sgt75")
+    r = client.post(path.format(job=job), data={**form, "csrf": csrf})
+    assert r.status_code == 200 and "Not saved" in r.text
+    assert job_row(dispatch.engine, job).version == 1
+    assert make_job(dispatch, "75", complaint="Noise - Park")  # rules still work
+
+
+def test_a_summons_count_has_a_ceiling(world, dispatch, client) -> None:
+    job = make_job(dispatch, "75")
+    dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+    csrf = login(client, "off75a")
+    r = client.post(f"/jobs/{job}/act/close", data={"csrf": csrf, "version": 2,
+                                                    "disposition": "summons_issued",
+                                                    "summons_count": "99999999999"})
+    assert "Not saved" in r.text and job_row(dispatch.engine, job).status == "assigned"
+
+
+def test_wall_display_session_cannot_open_job_details(world, dispatch, client) -> None:
+    from board.auth import create_token
+
+    job = make_job(dispatch, "75", media=("https://example.org/caller.jpg",))
+    token = create_token(dispatch.engine, "wall75", "lobby")
+    assert client.get(f"/wall/75?token={token}").status_code == 200
+    r = client.get(f"/jobs/{job}")
+    assert r.status_code == 403 and "caller.jpg" not in r.text
