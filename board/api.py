@@ -31,7 +31,8 @@ from starlette.types import Receive, Scope, Send
 from board import auth, queries
 from board.access import Actor, Forbidden
 from board.dispositions import ADMINISTRATIVE, DISPOSITIONS, FIELD
-from board.lifecycle import ALLOWED, TransitionError
+from board.lifecycle import TransitionError
+from board.lifecycle import allowed_actions as lifecycle_allowed
 from board.priorities import ANY, Rule
 from board.usecases import UNIT_STATUSES, Conflict, Dispatch, Invalid, NewJob, NotFound
 
@@ -269,9 +270,7 @@ API_NAME = {"set_priority": "priority"}
 def allowed_actions(actor: Actor, row: Any) -> list[str]:
     """What this actor may do to this job now: lifecycle and role and scope agree."""
     names = []
-    for action, (sources, _) in ALLOWED.items():
-        if row.status not in sources:
-            continue
+    for action in lifecycle_allowed(row.status):
         try:
             actor.check(action, row.precinct, row.unit_id)
         except Forbidden:

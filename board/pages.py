@@ -220,13 +220,10 @@ def move(d: Dispatch, actor: Actor, job_id: int, form: Any) -> Any:
     version = _int(form.get("version"), "version")
     target = str(form.get("unit_id", ""))
     position = _opt_int(form.get("position"), "position")
-    current = _opt_int(form.get("from_unit"), "from_unit")
     if target == "queue":
         return d.unassign(actor, job_id, version, str(form.get("reason", "")))
     unit_id = _int(target, "unit_id")
-    if current is None:
-        with_unit = queries.job(d.engine, actor, job_id, _now()).row.unit_id
-        current = with_unit
+    current = queries.job(d.engine, actor, job_id, _now()).row.unit_id  # never the client's word
     if current is None:
         return d.assign(actor, job_id, version, unit_id, position)
     if current == unit_id:

@@ -238,6 +238,13 @@ class Dispatch:
             conn.execute(jobs.update().where(jobs.c.id == other).values(stack_pos=want))
         return slot
 
+    def _check_place(self, precinct: str, sector: str | None) -> None:
+        """A precinct (and sector of it) that the map knows."""
+        if self.geo is not None and precinct not in self.geo.precincts():
+            raise Invalid({"precinct": f"no precinct {precinct!r}"})
+        if sector and self.geo is not None and sector not in self.geo.sectors_of(precinct):
+            raise Invalid({"sector": f"{sector!r} is not a sector of the {precinct}"})
+
     def _usable_unit(self, conn: sa.Connection, unit_id: int, precinct: str | None) -> Any:
         unit = self._unit(conn, unit_id)
         if unit.precinct != precinct:
@@ -339,10 +346,7 @@ class Dispatch:
     def route(self, actor: Actor, job_id: int, version: int, precinct: str,
               sector: str | None = None) -> dict[str, Any]:
         """Route an unrouted job by hand (citywide supervisors work that queue)."""
-        if self.geo is not None and precinct not in self.geo.precincts():
-            raise Invalid({"precinct": f"no precinct {precinct!r}"})
-        if sector and self.geo is not None and sector not in self.geo.sectors_of(precinct):
-            raise Invalid({"sector": f"{sector!r} is not a sector of the {precinct}"})
+        self._check_place(precinct, sector)
         if not actor.sees(precinct):
             raise Forbidden("you cannot route a job into a precinct outside your scope")
 
@@ -441,10 +445,7 @@ class Dispatch:
         """Put a patrol unit on a precinct's board."""
         callsign = _text(callsign, "callsign", required=True, limit=40)
         precinct = str(precinct).strip()
-        if self.geo is not None and precinct not in self.geo.precincts():
-            raise Invalid({"precinct": f"no precinct {precinct!r}"})
-        if sector and self.geo is not None and sector not in self.geo.sectors_of(precinct):
-            raise Invalid({"sector": f"{sector!r} is not a sector of the {precinct}"})
+        self._check_place(precinct, sector)
         if not (actor.may("add_unit") and actor.sees(precinct)):
             raise Forbidden("you cannot add units to this precinct")
         with db.write(self.engine) as conn:

@@ -22,7 +22,7 @@
     }
     if (live) live.missed = false;
     const body = new URLSearchParams({ csrf, version: card.dataset.version, unit_id: to,
-      position: String(evt.newIndex), from_unit: from === "queue" ? "" : from });
+      position: String(evt.newIndex) });
     if (to === "queue") {
       const reason = window.prompt("Why is this job going back to the queue?");
       if (!reason) { refresh(); return; }
