@@ -253,12 +253,7 @@ class Renderer:
     def city(self, scope: frozenset[str]) -> str:
         now = self.clock()
         rows = city_counters(self.engine, self.geo, scope, now)
-        total = defaultdict(int)
-        for r in rows:
-            for k, v in r.items():
-                if k != "precinct":
-                    total[k] += v
-        return self._render("partials/city_counters.html", rows=rows, total=total)
+        return self._render("partials/city_counters.html", rows=rows, total=totals(rows))
 
 
 def city_counters(engine: sa.Engine, geo: Any, scope: frozenset[str],
@@ -295,6 +290,16 @@ def city_counters(engine: sa.Engine, geo: Any, scope: frozenset[str],
             table[p]["closed_tour"] = n
     return [{"precinct": p, **table[p]}
             for p in sorted(table, key=lambda p: (len(p), p))]
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """The citywide line under the precincts' counters."""
+    total: dict[str, int] = defaultdict(int)
+    for r in rows:
+        for k, v in r.items():
+            if k != "precinct":
+                total[k] += v
+    return total
 
 
 # -- the hub ----------------------------------------------------------------------------------
@@ -672,12 +677,7 @@ async def city_page(request: Request) -> Response:
         hub = _hub(request)
         rows = await run_in_threadpool(city_counters, hub.engine, hub.renderer.geo,
                                        actor.precincts, _now())
-        total: dict[str, int] = defaultdict(int)
-        for r in rows:
-            for k, v in r.items():
-                if k != "precinct":
-                    total[k] += v
-        return render(request, actor, "city.html", rows=rows, total=total)
+        return render(request, actor, "city.html", rows=rows, total=totals(rows))
     return await show(request)
 
 
