@@ -78,8 +78,11 @@ def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    uvicorn.run("board.app:create_app", factory=True, host=args.host, port=args.port,
-                proxy_headers=True, log_level="info")
+    from board.app import create_app
+
+    # Built here, not by uvicorn's factory, so a missing map or database says so plainly.
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True,
+                log_level="info")
     return 0
 
 

@@ -119,6 +119,9 @@ def _precincts_of(request: Request, actor: Actor) -> list[str]:
 @page
 async def board_page(request: Request, actor: Actor) -> Response:
     precinct = request.path_params["precinct"]
+    geo = _dispatch(request).geo
+    if geo is not None and precinct not in geo.precincts():
+        raise NotFound(f"no precinct {precinct}")
     view = await run_in_threadpool(queries.board, _dispatch(request).engine, actor, precinct,
                                    _now())
     mode = "supervisor" if actor.may("assign") else "view"

@@ -1,0 +1,74 @@
+"""The `board` command: set-up commands, the demo, and plain errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from conftest import GEO_DIR, HOUR_CSV
+
+from board import auth, cli
+from board.demo import DEMO_PASSWORD, DEMO_PRECINCTS, seed
+from board.schema import events, jobs, units, users
+from board.settings import Settings
+
+
+def _env(monkeypatch, database_url: str, tmp_path, geo=GEO_DIR) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("BOARD_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("BOARD_GEO_DIR", str(geo))
+    monkeypatch.setenv("SECRET_KEY", "test-secret")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+
+def test_setup_commands(monkeypatch, database_url, engine, tmp_path, capsys) -> None:
+    _env(monkeypatch, database_url, tmp_path)
+    assert cli.main(["migrate"]) == 0
+    assert cli.main(["geo", "load", str(GEO_DIR)]) == 0
+    assert "loaded 78 precincts" in capsys.readouterr().out
+    assert cli.main(["units", "add", "75-Z", "--precinct", "75", "--sector", "75A"]) == 0
+    assert cli.main(["units", "add", "75-Z", "--precinct", "75"]) == 2  # exists already
+    assert "exists already" in capsys.readouterr().err
+    assert cli.main(["units", "add", "999-A", "--precinct", "999"]) == 2
+    assert "no precinct '999'" in capsys.readouterr().err
+    assert cli.main(["users", "add", "pat", "--role", "officer", "--precincts", "75",
+                     "--unit", "75-Z", "--password", "long enough"]) == 0
+    assert cli.main(["users", "add", "lee", "--role", "officer", "--precincts", "120",
+                     "--unit", "75-Z", "--password", "long enough"]) == 2
+    assert "outside the user's precincts" in capsys.readouterr().err
+    assert cli.main(["users", "add", "short", "--role", "supervisor", "--precincts", "75",
+                     "--password", "abc"]) == 2
+    capsys.readouterr()
+    assert cli.main(["tokens", "create", "pat", "--name", "phone"]) == 0
+    token = capsys.readouterr().out.strip()
+    actor = auth.token_actor(engine, token)
+    assert actor is not None and actor.name == "pat" and actor.unit_id is not None
+    with engine.connect() as conn:
+        added = conn.execute(sa.select(events.c.kind, events.c.source)
+                             .where(events.c.kind == "unit_added")).all()
+    assert len(added) == 1  # the unit went through the use cases, with an event
+
+
+def test_missing_geography_is_a_plain_message(monkeypatch, database_url, engine, tmp_path,
+                                              capsys) -> None:
+    empty = tmp_path / "nogeo"
+    empty.mkdir()
+    _env(monkeypatch, database_url, tmp_path, geo=empty)
+    assert cli.main(["units", "add", "75-Z", "--precinct", "75"]) == 2
+    err = capsys.readouterr().err
+    assert "precinct.geojson" in err and "BOARD_GEO_DIR" in err and "Police Precincts" in err
+
+
+def test_demo_loads_people_units_and_the_real_hour(database_url, engine, tmp_path) -> None:
+    settings = Settings.from_env({"DATABASE_URL": database_url, "SECRET_KEY": "x",
+                                  "BOARD_VAR_DIR": str(tmp_path), "BOARD_GEO_DIR": str(GEO_DIR)})
+    seed(settings, hour=HOUR_CSV)
+    with engine.connect() as conn:
+        n_jobs = conn.execute(sa.select(sa.func.count()).select_from(jobs)).scalar()
+        n_units = conn.execute(sa.select(sa.func.count()).select_from(units)).scalar()
+        people = conn.execute(sa.select(sa.func.count()).select_from(users)).scalar()
+    assert n_jobs == 885 and n_units == 4 * len(DEMO_PRECINCTS)
+    assert auth.login(engine, "sgt75", DEMO_PASSWORD) is not None
+    assert auth.login(engine, "officer75a", DEMO_PASSWORD).unit_id is not None
+    seed(settings, hour=HOUR_CSV)  # a second start keeps what is there
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(users)).scalar() == people
+        assert conn.execute(sa.select(sa.func.count()).select_from(jobs)).scalar() == 885
