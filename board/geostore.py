@@ -25,6 +25,8 @@ def store(engine: sa.Engine, index: GeoIndex) -> int:
         for f in feats
     ]
     with db.write(engine) as conn:
+        if conn.dialect.name == "postgresql":  # web processes starting together take turns
+            conn.exec_driver_sql("LOCK TABLE geo_features IN ACCESS EXCLUSIVE MODE")
         conn.execute(geo_features.delete())
         conn.execute(geo_features.insert(), rows)
     return len(rows)

@@ -3,16 +3,20 @@
 - two supervisors on one precinct: one drags, the other sees the card change lanes and its
   marker change colour; the officer's queue gets the job (and the beep);
 - the wall display rides out a server restart and shows what changed while it was down;
-- two web processes (each its own app, Dispatch and hub) over PostgreSQL + Redis behave as one.
+- two `board serve` OS processes over PostgreSQL + Redis behave as one board.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from conftest import (
@@ -25,13 +29,12 @@ from conftest import (
     start_server,
     stop_server,
 )
+from redis import Redis
 from test_browser_dispatch import PHONE, drag
 
-from board import auth, db
+from board import auth, db, geostore
 from board.access import SYSTEM
-from board.app import create_app
 from board.geo import GeoIndex
-from board.settings import Settings
 from board.usecases import Dispatch
 
 pytestmark = pytest.mark.browser
@@ -39,6 +42,7 @@ pytestmark = pytest.mark.browser
 NEW, ASSIGNED = "#d62828", "#f77f00"
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def marker_colour(page, job: int) -> str | None:  # type: ignore[no-untyped-def]
@@ -179,12 +183,40 @@ def _populate(dispatch: Dispatch) -> dict[str, int]:
     return units
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _serve(url: str, port: int, tmp_path: Path) -> subprocess.Popen:
+    """`board serve` as its own OS process, as the Procfile runs it."""
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL,
+           "SECRET_KEY": "shared-by-all-web-processes", "BOARD_GEO_DIR": str(GEO_DIR),
+           "BOARD_VAR_DIR": str(tmp_path / f"var{port}")}
+    proc = subprocess.Popen([sys.executable, "-m", "board.cli", "serve", "--port", str(port)],
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=open(tmp_path / f"serve{port}.log", "w"))  # noqa: SIM115
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError((tmp_path / f"serve{port}.log").read_text()[-2000:])
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/login", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"board serve on {port} did not come up")
+
+
 def test_two_web_processes_over_postgres_and_redis(world, dispatch, browser, geo: GeoIndex,
                                                    tmp_path: Path) -> None:
     """An action on process A reaches a browser on process B through Redis.
 
-    With DATABASE_URL (PostgreSQL) and REDIS_URL set, both processes use them; otherwise the
-    test brings its own: the local PostgreSQL (a schema of its own in db `test`) and Redis.
+    Two `board serve` OS processes on two ports. With DATABASE_URL (PostgreSQL) and REDIS_URL
+    set, both use them; otherwise the test brings its own: the local PostgreSQL (a schema of
+    its own in db `test`) and Redis.
     """
     schema = None
     if PG_URL.startswith("postgresql"):
@@ -199,58 +231,59 @@ def test_two_web_processes_over_postgres_and_redis(world, dispatch, browser, geo
         db.migrate(engine)
         units = _populate(Dispatch(engine, geo))
         engine.dispose()
+    writer = Dispatch(db.make_engine(url), geo)
+    geostore.store(writer.engine, geo)
 
-    def process(name: str):  # type: ignore[no-untyped-def]
-        settings = Settings.from_env({"DATABASE_URL": url, "REDIS_URL": REDIS_URL,
-                                      "SECRET_KEY": f"secret-{name}",
-                                      "BOARD_VAR_DIR": str(tmp_path / name),
-                                      "BOARD_GEO_DIR": str(GEO_DIR)})
-        d = Dispatch(db.make_engine(url), geo)
-        return create_app(settings, d), d
-
-    app_a, d_a = process("a")
-    app_b, d_b = process("b")
-    server_a, server_b = start_server(app_a), start_server(app_b)
-    pages = []
+    redis = Redis.from_url(REDIS_URL)
+    heard = redis.pubsub()
+    heard.psubscribe("board:*precinct:75")
+    procs, pages = [], []
     try:
-        job = make_job(d_a, "75")
+        port_a, port_b = _free_port(), _free_port()
+        procs = [_serve(url, port_a, tmp_path), _serve(url, port_b, tmp_path)]
+        url_a, url_b = f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}"
+        job = make_job(writer, "75")
         unit = units["75-A"]
-        a = browser_login(browser, server_a.url, "sgt75")
-        b = browser_login(browser, server_b.url, "sgt75")
-        officer_b = browser_login(browser, server_b.url, "off75a", **PHONE)
+        a = browser_login(browser, url_a, "sgt75")
+        b = browser_login(browser, url_b, "sgt75")
+        officer_b = browser_login(browser, url_b, "off75a", **PHONE)
         pages = [a, b, officer_b]
-        a.goto(f"{server_a.url}/board/75")
-        b.goto(f"{server_b.url}/board/75")
-        officer_b.goto(f"{server_b.url}/my")
+        a.goto(f"{url_a}/board/75")
+        b.goto(f"{url_b}/board/75")
+        officer_b.goto(f"{url_b}/my")
         for p in pages:
             wait_live(p)
-        assert app_a.state.hub.bus.healthy and app_b.state.hub.bus.healthy
-        nudges_before = app_b.state.hub.nudges
+        while heard.get_message(timeout=0.1):  # forget the subscription confirmations
+            pass
 
         t0 = time.monotonic()
         drag(a, a.locator(f"#job-{job}"), a.locator(f"#unit-{unit} .stack"))
         b.wait_for_selector(f"#unit-{unit} #job-{job}", timeout=5000)
         took = time.monotonic() - t0
         officer_b.wait_for_selector(f"#my-queue #job-{job}", timeout=5000)
-        assert app_b.state.hub.nudges > nudges_before  # it came over Redis
         assert marker_colour(b, job) == ASSIGNED
+        nudge = heard.get_message(timeout=2)
+        assert nudge and nudge["type"] == "pmessage"  # process A announced it on Redis
 
         # And the other way: the officer on B acknowledges; supervisor A sees it.
         officer_b.locator(f"#job-{job} button.big", has_text="Acknowledge").click()
         a.wait_for_selector(f"#job-{job}[data-status=acknowledged]", timeout=5000)
         # A job made by a third party (a worker with no bus at all) still shows up: anti-entropy.
-        d_c = Dispatch(db.make_engine(url), geo)
-        third = make_job(d_c, "75")
+        third = make_job(writer, "75")
         b.wait_for_selector(f"#queue #job-{third}", timeout=6000)
-        d_c.engine.dispose()
         print(f"\nprocess A drag → browser on process B: {took * 1000:.0f} ms")
     finally:
         for p in pages:
             p.context.close()
-        stop_server(server_a)
-        stop_server(server_b)
-        d_a.engine.dispose()
-        d_b.engine.dispose()
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        heard.close()
+        redis.close()
+        writer.engine.dispose()
         if schema:
             with sa.create_engine(LOCAL_PG.replace("postgresql://", "postgresql+psycopg://")
                                   ).begin() as conn:
