@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from board import auth, queries
+from board import auth, db, queries
 from board.access import Actor, Forbidden, Role
 from board.flags import FLAG_LABELS
 from board.lifecycle import TransitionError
@@ -128,6 +128,20 @@ async def board_page(request: Request, actor: Actor) -> Response:
     template = "partials/board_body.html" if request.headers.get("HX-Request") else "board.html"
     return render(request, actor, template, view=view, precinct=precinct, mode=mode,
                   units=view.lanes, precincts=_precincts_of(request, actor))
+
+
+@page
+async def unrouted_page(request: Request, actor: Actor) -> Response:
+    """Jobs no precinct polygon took (no or far-off coordinates): citywide eyes route them."""
+    if not actor.citywide:
+        raise Forbidden("the unrouted queue is for citywide supervisors")
+
+    def read() -> list[queries.Card]:
+        with db.read(_dispatch(request).engine) as conn:
+            return queries.unrouted_cards(conn, actor, _now())
+    cards = await run_in_threadpool(read)
+    return render(request, actor, "unrouted.html", cards=cards,
+                  precincts=_precincts_of(request, actor))
 
 
 @page
@@ -383,6 +397,7 @@ routes = [
     Route("/logout", logout, methods=["POST"]),
     Route("/board/{precinct}", board_page),
     Route("/geo/{precinct}.json", geo_json),
+    Route("/unrouted", unrouted_page),
     Route("/jobs/{job_id}", job_page),
     Route("/jobs/{job_id}/photos/{index}", photo_page),
     Route("/jobs/{job_id}/act/{action}", job_action, methods=["POST"]),

@@ -234,3 +234,22 @@ def test_wall_display_session_cannot_open_job_details(world, dispatch, client) -
     assert client.get(f"/wall/75?token={token}").status_code == 200
     r = client.get(f"/jobs/{job}")
     assert r.status_code == 403 and "caller.jpg" not in r.text
+
+
+def test_citywide_supervisor_routes_an_unrouted_job(world, dispatch, client) -> None:
+    from board.access import SYSTEM
+    from board.usecases import NewJob
+
+    job = dispatch.create_job(SYSTEM, NewJob("Encampment", "N/A", address="SUBWAY STATION",
+                                             lat=None, lon=None))["job_id"]
+    csrf = login(client, "sgt75")
+    assert client.get("/unrouted").status_code == 403
+    client.cookies.clear()
+    csrf = login(client, "city")
+    page = client.get("/unrouted").text
+    assert f'id="job-{job}"' in page and "SUBWAY STATION" in page
+    r = client.post(f"/jobs/{job}/act/route", data={"csrf": csrf, "version": 1,
+                                                    "precinct": "75", "next": "/unrouted"})
+    assert r.status_code == 200 and "Every job is routed" in r.text
+    row = job_row(dispatch.engine, job)
+    assert (row.precinct, row.route_method, row.status) == ("75", "manual", "new")
