@@ -89,7 +89,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from board.demo import seed
 
-    seed(settings, reset=args.reset)
+    seed(settings, reset=args.reset, base_url=f"http://{args.host}:{args.port}")
     if args.no_serve:
         return 0
     return cmd_serve(args, settings)

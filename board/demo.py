@@ -35,7 +35,8 @@ def _reset(engine: sa.Engine) -> None:
             conn.execute(table.delete())
 
 
-def seed(settings: Settings, reset: bool = False, hour: Path = HOUR) -> Dispatch:
+def seed(settings: Settings, reset: bool = False, hour: Path = HOUR,
+         base_url: str = "http://127.0.0.1:8000") -> Dispatch:
     """Load the demo once; later runs keep what is there (use --reset to start over)."""
     from board.cli import dispatch as open_dispatch
 
@@ -58,7 +59,7 @@ def seed(settings: Settings, reset: bool = False, hour: Path = HOUR) -> Dispatch
                       display_name=name.capitalize(), unit_callsign=unit)
     auth.add_user(engine, "wall75", None, "wall", "75", display_name="75 Pct wall display")
     token = auth.create_token(engine, "wall75", "demo wall display")
-    print(f"wall display for the 75th: /wall/75?token={token}", file=sys.stderr)
+    print(f"wall display for the 75th: {base_url}/wall/75?token={token}", file=sys.stderr)
     if hour.exists():
         from board.intake import import_file
 
