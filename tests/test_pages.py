@@ -73,6 +73,7 @@ def test_supervisor_and_officer_by_plain_requests(world, dispatch, app) -> None:
         ocsrf = login(off, "off75a")
         queue = off.get("/my").text
         assert f'id="job-{job}"' in queue and ">Acknowledge<" in queue
+        assert '<small class="unit-status">Assigned</small>' in queue  # what the unit is doing
         for step, version in (("acknowledge", 2), ("en_route", 3), ("on_scene", 4)):
             r = off.post(f"/jobs/{job}/act/{step}", data={"csrf": ocsrf, "version": version})
             assert r.status_code == 200
