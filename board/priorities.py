@@ -76,8 +76,8 @@ def deadlines(rule: Rule, received_at: datetime) -> Deadlines:
 
 # The stage a job is in decides which deadline it can be late for.
 _STAGE = {
-    "new": ("acknowledge", "not acknowledged"),
-    "held": ("acknowledge", "not acknowledged"),
+    "new": ("acknowledge", "not dispatched"),
+    "held": ("acknowledge", "not dispatched"),
     "assigned": ("acknowledge", "not acknowledged"),
     "acknowledged": ("arrive", "not on scene"),
     "en_route": ("arrive", "not on scene"),

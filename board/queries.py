@@ -47,6 +47,7 @@ class Card:
     closed_at: datetime | None
     external_key: str | None
     flags: frozenset[str] = frozenset()
+    borough: str = ""
 
     @property
     def next_step(self) -> tuple[str, str] | None:
@@ -65,7 +66,7 @@ def card(row: Any, now: datetime, callsign: str | None = None,
         row.complaint_type, row.descriptor, row.address, row.precinct, row.sector, row.lat,
         row.lon, row.received_at, row.created_at, row.unit_id, callsign, row.stack_pos,
         len(row.media or []), overdue(row.status, due, now), row.disposition, row.closed_at,
-        row.external_key, job_flags,
+        row.external_key, job_flags, row.borough or "",
     )
 
 

@@ -190,7 +190,14 @@ class Dispatch:
         """Run one lifecycle action on a job: check, transition, write state and event."""
         with db.write(self.engine) as conn:
             job = self._job(conn, job_id)
-            actor.check(action, job.precinct, job.unit_id)
+            try:
+                actor.check(action, job.precinct, job.unit_id)
+            except Forbidden:
+                # Acting on a stale screen (an officer tapping a job just reassigned away):
+                # say who changed it, as long as the job is one the actor may read.
+                if actor.sees(job.precinct) and job.version != version:
+                    raise self._conflict(job, version) from None
+                raise
             job = self._lock(conn, job_id, (job.unit_id, to_unit))
             if job.version != version:
                 raise self._conflict(job, version)

@@ -31,6 +31,7 @@
     const s = Math.max(0, Math.round(ms / 1000));
     if (s < 60) return `${s}s`;
     if (s < 3600) return `${Math.floor(s / 60)}m`;
+    if (s >= 86400) return `${Math.floor(s / 86400)}d`;
     return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
   }
 
@@ -46,6 +47,15 @@
     if (clock) clock.textContent = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: "America/New_York" });
   }
   setInterval(tick, 1000);
+
+  // Ages count up between pushes (a push only comes when something changes).
+  function ages() {
+    const now = Date.now();
+    document.querySelectorAll(".age[data-since]").forEach((el) => {
+      el.textContent = `${ago(now - 1000 * Number(el.dataset.since))} old`;
+    });
+  }
+  setInterval(ages, 15000);
 
   function jobIds() {
     return new Set(Array.from(document.querySelectorAll("#my-queue .job-card"), (c) => c.dataset.jobId));

@@ -887,3 +887,17 @@ def test_listeners_hear_each_event_after_commit(dispatch: Dispatch, world: World
         row = stored[ev["seq"]]
         assert (row.kind, row.actor, row.before, row.after, row.payload) == (
             ev["kind"], ev["actor"], ev["before"], ev["after"], ev["payload"])
+
+
+def test_officer_on_a_stale_screen_is_told_who_moved_the_job(world, dispatch) -> None:
+    """The job was reassigned away while the officer's phone still showed it."""
+    job = make_job(dispatch, "75")
+    dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+    dispatch.reassign(world.actors["sgt75"], job, 2, world.unit("75-B"))
+    with pytest.raises(Conflict) as e:
+        dispatch.acknowledge(world.actors["off75a"], job, 2)
+    assert "SGT75" in str(e.value) and "reassign" in str(e.value)
+    with pytest.raises(Forbidden):  # with the current version it is plainly not theirs
+        dispatch.acknowledge(world.actors["off75a"], job, 3)
+    with pytest.raises(Forbidden):  # and another precinct never learns who did what
+        dispatch.acknowledge(world.actors["off120"], job, 2)
