@@ -288,3 +288,24 @@ def test_two_web_processes_over_postgres_and_redis(world, dispatch, browser, geo
             with sa.create_engine(LOCAL_PG.replace("postgresql://", "postgresql+psycopg://")
                                   ).begin() as conn:
                 conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_an_open_job_page_follows_the_job(world, dispatch, live_server, browser) -> None:
+    """A supervisor reading a job sees the officer acknowledge it without reloading."""
+    job = make_job(dispatch, "75")
+    dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+    sgt = browser_login(browser, live_server.url, "sgt75")
+    sgt.goto(f"{live_server.url}/jobs/{job}")
+    wait_live(sgt)
+    assert sgt.locator(".timeline li").count() == 2
+    dispatch.acknowledge(world.actors["off75a"], job, 2)
+    sgt.wait_for_selector('.timeline li[data-kind="acknowledge"]', timeout=5000)
+    assert "Acknowledged" in sgt.inner_text(f".job-page #job-{job} .status")
+    # While the sergeant is typing a note, the page says so instead of reloading under them.
+    sgt.wait_for_function("window.boardLive && window.boardLive.state === 'live'")
+    sgt.fill("textarea[name=text]", "half a note")
+    dispatch.en_route(world.actors["off75a"], job, 3)
+    sgt.wait_for_selector("#job-changed:not([hidden])", timeout=5000)
+    assert sgt.input_value("textarea[name=text]") == "half a note"
+    assert not sgt.locator("#board-body").is_visible()  # the board it follows stays offstage
+    sgt.context.close()

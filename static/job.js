@@ -1,0 +1,18 @@
+// The job page follows its precinct's live board: when this job's version moves on, show the
+// new state at once (or, if the user is typing, say so and let them choose when).
+(function () {
+  "use strict";
+  const pageEl = document.querySelector(".job-page[data-job-id]");
+  if (!pageEl) return;
+  const banner = document.getElementById("job-changed");
+  function typing() {
+    return Array.from(document.querySelectorAll(".job-page textarea, .job-page input:not([type=hidden])"))
+      .some((f) => f.value !== f.defaultValue);
+  }
+  document.body.addEventListener("board:updated", () => {
+    const card = document.querySelector(`#board-body #job-${pageEl.dataset.jobId}`);
+    if (!card || card.dataset.version === pageEl.dataset.version) return;
+    if (typing()) { banner.hidden = false; return; }
+    window.location.reload();
+  });
+})();
