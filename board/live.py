@@ -394,17 +394,24 @@ class Hub:
         group = self.audiences.get(sub.audience)
         if group is None or sub not in group:
             return
+        gone = self._remove(sub)
+        if sub.sender is not None:
+            sub.sender.cancel()
+        if gone:
+            await self.bus.unsubscribe(*gone)
+
+    def _remove(self, sub: Subscriber) -> set[str]:
+        """Take a socket out of its audience; returns the channels nobody listens to now."""
+        group = self.audiences.get(sub.audience)
+        if group is None or sub not in group:
+            return set()
         before = self._channels()
         group.discard(sub)
         if not group:
             del self.audiences[sub.audience]
             self._cache.pop(sub.audience, None)
             self._sent.pop(sub.audience, None)
-        gone = before - self._channels()
-        if sub.sender is not None:
-            sub.sender.cancel()
-        if gone:
-            await self.bus.unsubscribe(*gone)
+        return before - self._channels()
 
     def _channels(self) -> set[str]:
         return {c for a, subs in self.audiences.items() if subs for c in channels_of(a)}
@@ -496,17 +503,9 @@ class Hub:
         if sub.sender is not None:
             sub.sender.cancel()
         loop = asyncio.get_running_loop()
-        group = self.audiences.get(sub.audience)
-        if group is not None:
-            before = self._channels()
-            group.discard(sub)
-            if not group:
-                del self.audiences[sub.audience]
-                self._cache.pop(sub.audience, None)
-                self._sent.pop(sub.audience, None)
-                gone = before - self._channels()
-                if gone:
-                    loop.create_task(self.bus.unsubscribe(*gone))
+        gone = self._remove(sub)
+        if gone:
+            loop.create_task(self.bus.unsubscribe(*gone))
         loop.create_task(sub.close(code))
 
     async def _render(self, audience: Audience) -> str:

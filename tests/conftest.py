@@ -28,6 +28,23 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 GEO_DIR = SHARED / "nyc"
 HOUR_CSV = SHARED / "311" / "nyc311-2022-05-01-midnight-hour.csv"
 PASSWORD = "correct horse 311"
+
+OLD_HEADER = [
+    # A pre-2015 NYC Open Data export: other columns, other order, no Resolution Description
+    "Created Date", "Unique Key", "Closed Date", "Agency", "Agency Name", "Complaint Type",
+    "Descriptor", "Location Type", "Incident Zip", "Incident Address", "Street Name",
+    "Cross Street 1", "Cross Street 2", "Intersection Street 1", "Intersection Street 2",
+    "Address Type", "City", "Landmark", "Facility Type", "Status", "Due Date",
+    "Resolution Action Updated Date", "Community Board", "Borough",
+    "X Coordinate (State Plane)", "Y Coordinate (State Plane)", "Park Facility Name",
+    "Park Borough", "School Name", "School Number", "School Region", "School Code",
+    "School Phone Number", "School Address", "School City", "School State", "School Zip",
+    "School Not Found", "School or Citywide Complaint", "Vehicle Type", "Taxi Company Borough",
+    "Taxi Pick Up Location", "Bridge Highway Name", "Bridge Highway Direction", "Road Ramp",
+    "Bridge Highway Segment", "Garage Lot Name", "Ferry Direction", "Ferry Terminal Name",
+    "Location", "Longitude", "Latitude",
+]  # fmt: skip
+
 # On PostgreSQL each test session works in a schema of its own, so runs can share a server.
 PG_SCHEMA = f"test_{os.getpid()}"
 _PG_BASE = os.environ.get("DATABASE_URL", "")

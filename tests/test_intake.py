@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import GEO_DIR, HOUR_CSV, make_job
+from conftest import GEO_DIR, HOUR_CSV, OLD_HEADER, make_job
 
 from board import cli, db, intake
 from board.access import SYSTEM
@@ -20,22 +20,6 @@ from board.intake import FileError, import_file, quarantine_rows, retry, retry_a
 from board.nyc311 import normalise_header
 from board.schema import events, jobs, quarantine
 from board.usecases import Invalid, NotFound
-
-OLD_HEADER = [
-    # A pre-2015 export: other columns, other order, no "Resolution Description".
-    "Created Date", "Unique Key", "Closed Date", "Agency", "Agency Name", "Complaint Type",
-    "Descriptor", "Location Type", "Incident Zip", "Incident Address", "Street Name",
-    "Cross Street 1", "Cross Street 2", "Intersection Street 1", "Intersection Street 2",
-    "Address Type", "City", "Landmark", "Facility Type", "Status", "Due Date",
-    "Resolution Action Updated Date", "Community Board", "Borough",
-    "X Coordinate (State Plane)", "Y Coordinate (State Plane)", "Park Facility Name",
-    "Park Borough", "School Name", "School Number", "School Region", "School Code",
-    "School Phone Number", "School Address", "School City", "School State", "School Zip",
-    "School Not Found", "School or Citywide Complaint", "Vehicle Type", "Taxi Company Borough",
-    "Taxi Pick Up Location", "Bridge Highway Name", "Bridge Highway Direction", "Road Ramp",
-    "Bridge Highway Segment", "Garage Lot Name", "Ferry Direction", "Ferry Terminal Name",
-    "Location", "Longitude", "Latitude",
-]  # fmt: skip
 
 
 def hour_rows() -> list[dict[str, str]]:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import OLD_HEADER
 
 from board.nyc311 import (
     MAX_TEXT,
@@ -279,21 +280,6 @@ def test_read_json_array_and_json_lines(tmp_path):
 
 # --------------------------------------------------------------------------- older exports
 
-OLD_HEADER = [
-    # pre-2015 column set: no Resolution Description; school / garage / ferry columns
-    "Created Date", "Unique Key", "Closed Date", "Agency", "Agency Name", "Complaint Type",
-    "Descriptor", "Location Type", "Incident Zip", "Incident Address", "Street Name",
-    "Cross Street 1", "Cross Street 2", "Intersection Street 1", "Intersection Street 2",
-    "Address Type", "City", "Landmark", "Facility Type", "Status", "Due Date",
-    "Resolution Action Updated Date", "Community Board", "Borough",
-    "X Coordinate (State Plane)", "Y Coordinate (State Plane)", "Park Facility Name",
-    "Park Borough", "School Name", "School Number", "School Region", "School Code",
-    "School Phone Number", "School Address", "School City", "School State", "School Zip",
-    "School Not Found", "School or Citywide Complaint", "Vehicle Type", "Taxi Company Borough",
-    "Taxi Pick Up Location", "Bridge Highway Name", "Bridge Highway Direction", "Road Ramp",
-    "Bridge Highway Segment", "Garage Lot Name", "Ferry Direction", "Ferry Terminal Name",
-    "Location", "Longitude", "Latitude",
-]  # fmt: skip
 
 
 def old_export(rows: list[dict[str, str]]) -> str:
