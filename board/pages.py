@@ -240,7 +240,7 @@ def move(d: Dispatch, actor: Actor, job_id: int, form: Any) -> Any:
     if target == "queue":
         return d.unassign(actor, job_id, version, str(form.get("reason", "")))
     unit_id = _int(target, "unit_id")
-    current = queries.job(d.engine, actor, job_id, _now()).row.unit_id  # never the client's word
+    current = queries.job_unit(d.engine, actor, job_id)
     if current is None:
         return d.assign(actor, job_id, version, unit_id, position)
     if current == unit_id:

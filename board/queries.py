@@ -208,6 +208,17 @@ def job(engine: sa.Engine, actor: Actor, job_id: int, now: datetime) -> JobDetai
                      unit)
 
 
+def job_unit(engine: sa.Engine, actor: Actor, job_id: int) -> int | None:
+    """The unit that has a job now: what a drag means depends on it, not on the client."""
+    with db.read(engine) as conn:
+        row = conn.execute(sa.select(jobs.c.precinct, jobs.c.unit_id)
+                           .where(jobs.c.id == job_id)).first()
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    check_precinct(actor, row.precinct)
+    return row.unit_id
+
+
 @dataclass(frozen=True)
 class OfficerQueue:
     unit: Any | None
