@@ -93,6 +93,9 @@ jobs = sa.Table(
     sa.Column("summons_count", sa.Integer),
     sa.Column("resolution", sa.Text),
     sa.Column("administrative", sa.Boolean, nullable=False, default=False),
+    # A row the city had already closed when it was imported: a closed job with the 311
+    # created/closed times and resolution, never dispatched (no assignment or arrival data).
+    sa.Column("history", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Column("closed_at", UTCDateTime),
     sa.Column("ack_due", UTCDateTime, nullable=False),
     sa.Column("arrive_due", UTCDateTime, nullable=False),
