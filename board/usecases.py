@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from board import db
 from board.access import Actor, Forbidden
-from board.dispositions import DispositionError, check_close
+from board.dispositions import BY_RESOLUTION, DispositionError, check_close
 from board.geo import GeoIndex
 from board.lifecycle import WORKING, Status, TransitionError, transition
 from board.priorities import DEFAULT_RULES, Rule, deadlines, rule_for
@@ -78,6 +78,9 @@ class NewJob:
     media: tuple[str, ...] = ()
     external_status: str | None = None
     description: str = ""
+    #: Set for a request the city had already closed: the job is history (see create_jobs).
+    closed_at: datetime | None = None
+    resolution: str = ""
 
 
 def _utcnow() -> datetime:
@@ -134,16 +137,37 @@ class Dispatch:
                unit_id: int | None = None, precinct: str | None = None,
                before: str | None = None, after: str | None = None,
                payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        row = {
-            "job_id": job.id if job is not None else None,
+        row = self._event_row(actor, kind, job=job, unit_id=unit_id, precinct=precinct,
+                              before=before, after=after, payload=payload)
+        return self._insert_events(conn, [row])[0]
+
+    def _event_row(self, actor: Actor, kind: str, *, job: Any = None, job_id: int | None = None,
+                   unit_id: int | None = None, precinct: str | None = None,
+                   before: str | None = None, after: str | None = None,
+                   payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """An event as it will be written (no seq yet)."""
+        return {
+            "job_id": job.id if job is not None else job_id,
             "unit_id": unit_id if unit_id is not None else (job.unit_id if job else None),
             "precinct": precinct if precinct is not None else (job.precinct if job else None),
             "actor_id": actor.id, "actor": actor.name, "source": actor.source,
             "at": self.clock(), "kind": kind, "before": before, "after": after,
             "payload": payload or {},
         }
-        row["seq"] = conn.execute(events.insert().values(**row)).inserted_primary_key[0]
-        return row
+
+    def _insert_events(self, conn: sa.Connection,
+                       rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append events (one statement for a batch); each row gets its seq, in order."""
+        if len(rows) == 1:
+            row = rows[0]
+            row["seq"] = conn.execute(events.insert().values(**row)).inserted_primary_key[0]
+        elif rows:
+            seqs = conn.execute(events.insert().returning(events.c.seq,
+                                                          sort_by_parameter_order=True),
+                                rows).scalars().all()
+            for row, seq in zip(rows, seqs, strict=True):
+                row["seq"] = seq
+        return rows
 
     def _job(self, conn: sa.Connection, job_id: int, *, lock: bool = False) -> Any:
         query = sa.select(jobs).where(jobs.c.id == job_id)
@@ -531,18 +555,53 @@ class Dispatch:
     def create_job(self, actor: Actor, new: NewJob, source: str | None = None,
                    rules: Sequence[Rule] | None = None) -> dict[str, Any]:
         """A job from 311, Open311 or by hand: routed, prioritised, put in its precinct's queue."""
+        return self.create_jobs(actor, [new], source, rules)[0]
+
+    def create_jobs(self, actor: Actor, batch: Sequence[NewJob], source: str | None = None,
+                    rules: Sequence[Rule] | None = None) -> list[dict[str, Any]]:
+        """Jobs as `create_job` makes each, N jobs and N events in one transaction (intake).
+
+        A NewJob with `closed_at` is history: a request the city had already closed. It becomes
+        a closed job with the 311 created / closed times and resolution, the disposition whose
+        public text that resolution is (else none), no unit, and one `history` event: never in a
+        dispatch queue, never overdue. Only the 311 intake (a machine actor) records history.
+        Every job is checked before anything is written: one refused job refuses the batch.
+        """
+        if not batch:
+            return []
         person = actor.id is not None  # intake and replay run as machine actors without one
         if person and not actor.may("create_job"):
             raise Forbidden(f"a {actor.role.value} cannot create jobs")
+        rules = tuple(rules) if rules is not None else tuple(self.rules())
+        now = self.clock()
+        planned = [self._plan_job(actor, new, source, rules, now) for new in batch]
+        with db.write(self.engine) as conn:
+            rows = [values for values, _ in planned]
+            if len(rows) == 1:
+                ids = [conn.execute(jobs.insert().values(**rows[0])).inserted_primary_key[0]]
+            else:
+                ids = conn.execute(jobs.insert().returning(jobs.c.id,
+                                                           sort_by_parameter_order=True),
+                                   rows).scalars().all()
+            evs = self._insert_events(conn, [
+                self._event_row(actor, "history" if values["history"] else "create",
+                                job_id=job_id, precinct=values["precinct"],
+                                after=values["status"], payload=payload)
+                for job_id, (values, payload) in zip(ids, planned, strict=True)])
+        self._committed(evs)
+        return evs
+
+    def _plan_job(self, actor: Actor, new: NewJob, source: str | None, rules: tuple[Rule, ...],
+                  now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A new job's row and its event's payload: validated, routed, prioritised; no I/O."""
+        person = actor.id is not None
         from311 = _fields_311(new)
         complaint = from311["complaint_type"]
         precinct, sector, method = self._route(new.lat, new.lon)
         # Nobody files into another precinct; a job no polygon takes goes to the unrouted queue.
         if person and precinct is not None and not actor.sees(precinct):
             raise Forbidden("that location is outside your precincts")
-        rule = rule_for(tuple(rules) if rules is not None else tuple(self.rules()),
-                        complaint, new.descriptor)
-        now = self.clock()
+        rule = rule_for(rules, complaint, new.descriptor)
         due = deadlines(rule, now)
         values = {
             "source": source or actor.source, "external_key": new.external_key,
@@ -551,17 +610,35 @@ class Dispatch:
             "created_at": new.created_at or now, "received_at": now,
             "status": Status.NEW.value, "priority": rule.priority,
             "ack_due": due.acknowledge, "arrive_due": due.arrive, "close_due": due.close,
-            "version": 1, "updated_at": now, "administrative": False,
+            "version": 1, "updated_at": now, "administrative": False, "history": False,
+            "closed_at": None, "resolution": None, "disposition": None,
         }
-        with db.write(self.engine) as conn:
-            job_id = conn.execute(jobs.insert().values(**values)).inserted_primary_key[0]
-            job = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
-            ev = self._event(conn, actor, "create", job=job, after=Status.NEW.value,
-                             payload={"route": method, "sector": sector,
-                                      "priority": rule.priority,
-                                      "external_key": new.external_key})
-        self._committed([ev])
-        return ev
+        payload = {"route": method, "sector": sector, "priority": rule.priority,
+                   "external_key": new.external_key}
+        if new.closed_at is not None:
+            values, payload = self._history(person, new, rule, values, payload)
+        return values, payload
+
+    def _history(self, person: bool, new: NewJob, rule: Rule, values: dict[str, Any],
+                 payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A job the city had already closed (the `jobs.history` contract)."""
+        if person:
+            raise Forbidden("history comes from the city's 311 data, not from a person")
+        created, closed = new.created_at, new.closed_at
+        assert closed is not None
+        if created is None:
+            raise Invalid({"created_at": "a closed 311 request needs its created time"})
+        if closed < created:
+            raise Invalid({"closed_at": "is before the request's created time"})
+        resolution = _text(new.resolution, "resolution") or None
+        d = BY_RESOLUTION.get(" ".join((resolution or "").split()))
+        due = deadlines(rule, created)
+        values = {**values, "status": Status.CLOSED.value, "history": True, "closed_at": closed,
+                  "resolution": resolution, "disposition": d.code if d else None,
+                  "ack_due": due.acknowledge, "arrive_due": due.arrive, "close_due": due.close}
+        payload = {**payload, "disposition": values["disposition"], "resolution": resolution,
+                   "created_at": created.isoformat(), "closed_at": closed.isoformat()}
+        return values, payload
 
     def update_311_fields(self, actor: Actor, job_id: int, new: NewJob) -> dict[str, Any] | None:
         """A changed 311 row updates the 311 fields only, never the dispatch history."""
