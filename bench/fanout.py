@@ -28,7 +28,8 @@ from board.app import templates  # noqa: E402
 from board.auth import add_user, user_actor  # noqa: E402
 from board.bus import InProcessBus  # noqa: E402
 from board.intake import import_file  # noqa: E402
-from board.live import Hub, Renderer, Subscriber  # noqa: E402
+from board.live.hub import Hub, Subscriber  # noqa: E402
+from board.live.render import Renderer  # noqa: E402
 from board.settings import SHARED_GEO  # noqa: E402
 from board.usecases import Dispatch  # noqa: E402
 

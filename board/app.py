@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # The live hub: committed events → fragments → sockets (see board/live.py).
+        # The live hub: committed events → fragments → sockets (see board/live/).
         hub = live.make_hub(dispatch, app.state.templates.env, make_bus(settings.redis_url),
                             settings.tile_url)
         await hub.start()

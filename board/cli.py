@@ -30,7 +30,7 @@ def dispatch(settings: Settings):  # type: ignore[no-untyped-def]
     if settings.redis_url:
         # Boards hear a worker's events at once; without Redis they catch up by anti-entropy.
         from board.bus import SyncPublisher
-        from board.live import announcements
+        from board.live.audiences import announcements
 
         publisher = SyncPublisher(settings.redis_url)
         d.listeners.append(lambda evs: publisher.publish(announcements(evs)))

@@ -23,11 +23,14 @@ from conftest import PASSWORD, make_job
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from board import auth, live
+from board import auth
 from board.access import SYSTEM
 from board.app import templates
 from board.bus import InProcessBus
-from board.live import Hub, Renderer, Subscriber
+from board.live import hub as live
+from board.live.audiences import Audience
+from board.live.hub import Hub, Subscriber
+from board.live.render import TOUR_TZ, Renderer, tour_start
 from board.schema import events
 
 # -- fakes and helpers ------------------------------------------------------------------------
@@ -74,7 +77,7 @@ async def until(pred, timeout: float = 5.0, step: float = 0.02) -> None:  # type
         await asyncio.sleep(step)
 
 
-async def subscribe(hub: Hub, audience: live.Audience, socket: FakeSocket) -> Subscriber:
+async def subscribe(hub: Hub, audience: Audience, socket: FakeSocket) -> Subscriber:
     sub = Subscriber(socket, audience, hub.queue_size)
     await hub.join(sub)
     return sub
@@ -427,11 +430,11 @@ def test_city_page_for_commanders(world, dispatch, live_server) -> None:
 
 
 def test_tour_start() -> None:
-    ny = live.TOUR_TZ
+    ny = TOUR_TZ
     at = datetime(2026, 7, 1, 16, 30, tzinfo=ny)
-    assert live.tour_start(at).astimezone(ny).hour == 15
+    assert tour_start(at).astimezone(ny).hour == 15
     at = datetime(2026, 7, 1, 3, 0, tzinfo=ny)
-    start = live.tour_start(at).astimezone(ny)
+    start = tour_start(at).astimezone(ny)
     assert (start.day, start.hour) == (30, 23)
 
 

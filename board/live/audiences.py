@@ -1,0 +1,70 @@
+"""Who hears what: audiences, the bus channels they listen on, and which events touch them.
+
+An audience is what one rendering serves; every socket in it gets the same bytes:
+  ("board", precinct, mode, citywide)  partials/board_body.html    /ws/board/{precinct}
+  ("my", unit_id)                      partials/my_queue.html      /ws/my
+  ("wall", precinct)                   partials/wall_body.html     /ws/wall/{precinct}
+  ("city", scope)                      partials/city_counters.html /ws/city
+
+No I/O here: the hub and the publishers (web and CLI) both decide with these functions.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from board.access import CITYWIDE
+
+Audience = tuple[Any, ...]
+
+
+def channels_of(audience: Audience) -> set[str]:
+    kind = audience[0]
+    if kind == "board":
+        return {f"precinct:{audience[1]}", *(["precinct:-"] if audience[3] else [])}
+    if kind == "wall":
+        return {f"precinct:{audience[1]}"}
+    if kind == "my":
+        return {f"unit:{audience[1]}"}
+    return {"city"}
+
+
+def touched(ev: Any) -> tuple[set[str | None], set[int]]:
+    payload = ev["payload"] or {}
+    precincts: set[str | None] = {ev["precinct"]}
+    if ev["kind"] == "route":
+        precincts |= {payload.get("precinct"), payload.get("from")}
+    units = {u for u in (ev["unit_id"], payload.get("from_unit_id")) if isinstance(u, int)}
+    return precincts, units
+
+
+def event_channels(ev: dict[str, Any]) -> set[str]:
+    """Where a committed event is announced."""
+    precincts, units = touched(ev)
+    return ({f"precinct:{p if p else '-'}" for p in precincts}
+            | {f"unit:{u}" for u in units} | {"city"})
+
+
+def announcements(evs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(channel, message) pairs that wake every hub whose audiences these events touch."""
+    channels: set[str] = set()
+    for ev in evs:
+        channels |= event_channels(ev)
+    seq = max((ev["seq"] for ev in evs), default=0)
+    return [(c, json.dumps({"seq": seq})) for c in sorted(channels)]
+
+
+def sees(scope: frozenset[str], precinct: str | None) -> bool:
+    return precinct is not None and (CITYWIDE in scope or precinct in scope)
+
+
+def affected(audience: Audience, precincts: set[str | None], units: set[int]) -> bool:
+    kind = audience[0]
+    if kind == "board":
+        return audience[1] in precincts or (audience[3] and None in precincts)
+    if kind == "wall":
+        return audience[1] in precincts
+    if kind == "my":
+        return audience[1] in units
+    return any(sees(audience[1], p) for p in precincts)

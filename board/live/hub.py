@@ -1,0 +1,346 @@
+"""The live hub: committed events → rendered fragments → every subscribed WebSocket.
+
+One hub per web process. It hears nudges on the bus, then reads the committed events after its
+last sequence number from the events table (the outbox), works out which audiences they touch,
+renders each touched fragment ONCE per audience and puts the same string on every subscribed
+socket's bounded queue; one sender task per socket drains it. A socket whose queue is full is
+cut off (close 1013, "try again later"): the client reconnects and gets a full snapshot, which
+is what every (re)connect gets. Every `anti_entropy_s` the hub reads the events table anyway,
+so an event whose nudge was lost (a crash between commit and publish, a Redis outage) reaches
+the boards within seconds. Sequence numbers skipped by a concurrent transaction still in flight
+are watched until they commit (or for `gap_s`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+
+from board import db
+from board.bus import Bus
+from board.live.audiences import Audience, affected, announcements, channels_of, touched
+from board.live.render import Renderer
+from board.schema import events
+
+log = logging.getLogger("board.live")
+
+HEARTBEAT_ID = "live-beat"
+_AGES = re.compile(r'<span class="age"[^>]*>[^<]*</span>')
+
+# Close codes: the htmx ws extension reconnects (with backoff) on 1006/1011/1012/1013.
+CLOSE_SLOW = 1013        # try again later: cut off for not keeping up
+CLOSE_RESTART = 1012     # service restart
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+READ_LIMIT = 2000  # events read per catch-up round
+
+
+class Socket(Protocol):
+    async def send_text(self, data: str) -> None: ...
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class Subscriber:
+    """One socket: a bounded queue of fragments and the task that sends them in order."""
+
+    def __init__(self, socket: Socket, audience: Audience, maxsize: int) -> None:
+        self.socket = socket
+        self.audience = audience
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
+        self.done = asyncio.Event()
+        self.close_code: int | None = None
+        self.sent = 0
+        self.sender: asyncio.Task[None] | None = None
+
+    def offer(self, text: str) -> bool:
+        if self.done.is_set():
+            return True
+        try:
+            self.queue.put_nowait(text)
+            return True
+        except asyncio.QueueFull:
+            return False
+
+    async def run(self) -> None:
+        try:
+            while True:
+                text = await self.queue.get()
+                await self.socket.send_text(text)
+                self.sent += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the peer is gone
+            self.done.set()
+
+    async def close(self, code: int) -> None:
+        """Stop sending and close the socket; bounded even if the peer never reads."""
+        if self.close_code is None:
+            self.close_code = code
+        if self.sender is not None and self.sender is not asyncio.current_task():
+            self.sender.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.socket.close(code), 1.0)
+        self.done.set()
+
+
+class Hub:
+    def __init__(self, renderer: Renderer, bus: Bus, *, queue_size: int = 64,
+                 anti_entropy_s: float = 2.0, heartbeat_s: float = 15.0,
+                 refresh_s: float = 30.0, gap_s: float = 10.0) -> None:
+        self.renderer = renderer
+        self.engine = renderer.engine
+        self.bus = bus
+        self.queue_size = queue_size
+        self.anti_entropy_s = anti_entropy_s
+        self.heartbeat_s = heartbeat_s
+        self.refresh_s = refresh_s
+        self.gap_s = gap_s
+        self.audiences: dict[Audience, set[Subscriber]] = defaultdict(set)
+        self.last_seq = 0
+        self.pending: dict[int, float] = {}      # skipped seq → give up at (monotonic)
+        self.renders: Counter[str] = Counter()   # audience kind → renders, for figures & tests
+        self.kicked = 0
+        self.nudges = 0                          # bus messages heard
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._cache: dict[Audience, tuple[int, float, str]] = {}
+        self._sent: dict[Audience, str] = {}     # last pushed, minus ages
+        self.publish_enabled = True              # tests turn it off to lose nudges
+
+    # lifecycle
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.last_seq = await run_in_threadpool(self._max_seq)
+        await self.bus.start(self._on_bus)
+        self._tasks = [asyncio.create_task(self._run(), name="live-hub"),
+                       asyncio.create_task(self._beat(), name="live-heartbeat")]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 5)
+        self._tasks = []
+        subs = [s for group in self.audiences.values() for s in group]
+        await asyncio.gather(*(s.close(CLOSE_RESTART) for s in subs), return_exceptions=True)
+        self.audiences.clear()
+        await self.bus.stop()
+        self.loop = None
+
+    # the write side calls this, after commit, from any thread
+
+    def committed(self, evs: list[dict[str, Any]]) -> None:
+        if not self.publish_enabled:
+            return
+        self.bus.publish_threadsafe(announcements(evs))
+        self.wake_threadsafe()
+
+    def wake_threadsafe(self) -> None:
+        loop, wake = self.loop, self._wake
+        if loop is None or wake is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(wake.set)
+
+    def _on_bus(self, channel: str, data: str) -> None:
+        self.nudges += 1
+        if self._wake is not None:
+            self._wake.set()
+
+    # subscriptions
+
+    async def join(self, sub: Subscriber) -> None:
+        """Snapshot first, then every later change: both go through the hub lock in order."""
+        assert self._lock is not None
+        async with self._lock:
+            text = await self._snapshot(sub.audience)
+            self._sent.setdefault(sub.audience, _AGES.sub("", text))
+            sub.offer(text)
+            before = self._channels()
+            self.audiences[sub.audience].add(sub)
+            new = self._channels() - before
+        sub.sender = asyncio.create_task(sub.run(), name="live-sender")
+        if new:
+            await self.bus.subscribe(*new)
+
+    async def leave(self, sub: Subscriber) -> None:
+        group = self.audiences.get(sub.audience)
+        if group is None or sub not in group:
+            return
+        gone = self._remove(sub)
+        if sub.sender is not None:
+            sub.sender.cancel()
+        if gone:
+            await self.bus.unsubscribe(*gone)
+
+    def _remove(self, sub: Subscriber) -> set[str]:
+        """Take a socket out of its audience; returns the channels nobody listens to now."""
+        group = self.audiences.get(sub.audience)
+        if group is None or sub not in group:
+            return set()
+        before = self._channels()
+        group.discard(sub)
+        if not group:
+            del self.audiences[sub.audience]
+            self._cache.pop(sub.audience, None)
+            self._sent.pop(sub.audience, None)
+        return before - self._channels()
+
+    def _channels(self) -> set[str]:
+        return {c for a, subs in self.audiences.items() if subs for c in channels_of(a)}
+
+    @property
+    def sockets(self) -> int:
+        return sum(len(s) for s in self.audiences.values())
+
+    # the loop
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        last_refresh = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.anti_entropy_s)
+            self._wake.clear()
+            try:
+                while await self.catch_up() >= READ_LIMIT:  # far behind: keep reading
+                    pass
+                if time.monotonic() - last_refresh >= self.refresh_s:
+                    last_refresh = time.monotonic()
+                    await self.refresh(lambda a: a[0] in ("wall", "city"))
+                    # Boards and queues have forms in them: push only when time alone changed
+                    # what they show (a job went overdue), not every minute of an age.
+                    await self.refresh(lambda a: a[0] in ("board", "my"), only_if_changed=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the database may be down: try again next tick
+                log.exception("live catch-up failed")
+                await asyncio.sleep(min(self.anti_entropy_s, 1.0))
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            beat = (f'<span id="{HEARTBEAT_ID}" hidden data-seq="{self.last_seq}" '
+                    f'data-at="{int(time.time())}"></span>')
+            self._fan_out(list(self.audiences), beat)
+
+    async def catch_up(self) -> int:
+        """Read committed events after the last seen; re-render what they touched."""
+        assert self._lock is not None
+        async with self._lock:
+            evs = await run_in_threadpool(self._read_new)
+            if not evs:
+                return 0
+            precincts: set[str | None] = set()
+            units: set[int] = set()
+            for ev in evs:
+                p, u = touched(ev)
+                precincts |= p
+                units |= u
+            hit = [a for a in list(self.audiences)
+                   if self.audiences.get(a) and affected(a, precincts, units)]
+            for audience in hit:
+                await self._broadcast(audience)
+            return len(evs)
+
+    async def refresh(self, which: Callable[[Audience], bool],
+                      only_if_changed: bool = False) -> None:
+        """Re-render audiences whose view changes with time alone (ages, overdue, tour)."""
+        assert self._lock is not None
+        async with self._lock:
+            for audience in [a for a in list(self.audiences) if which(a)]:
+                await self._broadcast(audience, only_if_changed)
+
+    async def _broadcast(self, audience: Audience, only_if_changed: bool = False) -> None:
+        text = await self._render(audience)
+        key = _AGES.sub("", text)
+        if only_if_changed and self._sent.get(audience) == key:
+            return
+        self._sent[audience] = key
+        self._fan_out([audience], text)
+
+    def _fan_out(self, audiences: Iterable[Audience], text: str) -> None:
+        for audience in audiences:
+            for sub in list(self.audiences.get(audience, ())):
+                if sub.done.is_set():
+                    continue
+                if not sub.offer(text):
+                    self.kick(sub, CLOSE_SLOW)
+
+    def kick(self, sub: Subscriber, code: int) -> None:
+        """Cut a socket off without waiting for it: the others never wait for a slow one."""
+        self.kicked += 1
+        log.info("cutting off a slow %s socket (queue full)", sub.audience[0])
+        sub.done.set()
+        sub.close_code = code
+        if sub.sender is not None:
+            sub.sender.cancel()
+        loop = asyncio.get_running_loop()
+        gone = self._remove(sub)
+        if gone:
+            loop.create_task(self.bus.unsubscribe(*gone))
+        loop.create_task(sub.close(code))
+
+    async def _render(self, audience: Audience) -> str:
+        text = await run_in_threadpool(self.renderer.render, audience)
+        self.renders[audience[0]] += 1
+        self._cache[audience] = (self.last_seq, time.monotonic(), text)
+        return text
+
+    async def _snapshot(self, audience: Audience) -> str:
+        cached = self._cache.get(audience)
+        if cached and cached[0] == self.last_seq and time.monotonic() - cached[1] < 5:
+            return cached[2]
+        return await self._render(audience)
+
+    # the outbox reads
+
+    def _max_seq(self) -> int:
+        with db.read(self.engine) as conn:
+            return conn.execute(sa.select(sa.func.max(events.c.seq))).scalar() or 0
+
+    def _read_new(self) -> list[dict[str, Any]]:
+        cols = (events.c.seq, events.c.job_id, events.c.unit_id, events.c.precinct,
+                events.c.kind, events.c.payload)
+        now = time.monotonic()
+        self.pending = {s: t for s, t in self.pending.items() if t > now}
+        cond = events.c.seq > self.last_seq
+        if self.pending:
+            cond = sa.or_(cond, events.c.seq.in_(sorted(self.pending)))
+        with db.read(self.engine) as conn:
+            rows = conn.execute(sa.select(*cols).where(cond).order_by(events.c.seq)
+                                .limit(READ_LIMIT)).mappings().all()
+        out = []
+        for row in rows:
+            seq = row["seq"]
+            if seq in self.pending:
+                del self.pending[seq]
+            elif seq > self.last_seq:
+                # A transaction that took an earlier number may not have committed yet.
+                for missing in range(self.last_seq + 1, min(seq, self.last_seq + 500)):
+                    self.pending[missing] = now + self.gap_s
+                self.last_seq = seq
+            out.append(dict(row))
+        return out
+
+
+def of(conn: HTTPConnection) -> Hub:
+    """The web process's hub (one per app)."""
+    return conn.app.state.hub

@@ -1,0 +1,153 @@
+"""Reads a view from the database and renders the partial an audience sees.
+
+The same partials the pages render; the hub calls these in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from jinja2 import Environment
+
+from board import db, queries
+from board.access import CITYWIDE, Actor, Role
+from board.flags import FLAG_LABELS
+from board.lifecycle import OPEN, WORKING, Status
+from board.live.audiences import Audience, sees
+from board.priorities import Deadlines, overdue
+from board.schema import events, jobs
+
+TOUR_TZ = ZoneInfo("America/New_York")
+TICKER = 12
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def tour_start(now: datetime) -> datetime:
+    """NYPD tours: 23:00–07:00, 07:00–15:00, 15:00–23:00, local time."""
+    local = now.astimezone(TOUR_TZ)
+    start_hour = max((h for h in (7, 15, 23) if local.hour >= h), default=None)
+    if start_hour is None:
+        day = local - timedelta(days=1)
+        start = day.replace(hour=23, minute=0, second=0, microsecond=0)
+    else:
+        start = local.replace(hour=start_hour, minute=0, second=0, microsecond=0)
+    return start.astimezone(UTC)
+
+
+@dataclass
+class Renderer:
+    """Reads a view from the database and renders its partial: run in a worker thread."""
+
+    engine: sa.Engine
+    geo: Any
+    env: Environment
+    tile_url: str | None = None
+    clock: Callable[[], datetime] = utcnow
+
+    def _render(self, name: str, **context: Any) -> str:
+        ctx = {"actor": None, "csrf": "", "now": self.clock(), "flashes": [],
+               "FLAG_LABELS": FLAG_LABELS, "tile_url": self.tile_url, **context}
+        return self.env.get_template(name).render(ctx).strip()
+
+    def render(self, audience: Audience) -> str:
+        kind = audience[0]
+        if kind == "board":
+            return self.board(*audience[1:])
+        if kind == "my":
+            return self.my(audience[1])
+        if kind == "wall":
+            return self.wall(audience[1])
+        return self.city(audience[1])
+
+    def board(self, precinct: str, mode: str, citywide: bool) -> str:
+        role = Role.SUPERVISOR if mode == "supervisor" else Role.COMMANDER
+        who = Actor(None, "live", role, frozenset({CITYWIDE} if citywide else {precinct}))
+        view = queries.board(self.engine, who, precinct, self.clock())
+        return self._render("partials/board_body.html", view=view, precinct=precinct, mode=mode,
+                            units=view.lanes)
+
+    def my(self, unit_id: int) -> str:
+        who = Actor(None, "live", Role.OFFICER, frozenset({CITYWIDE}), unit_id)
+        q = queries.officer_queue(self.engine, who, self.clock())
+        return self._render("partials/my_queue.html", q=q, mode="officer")
+
+    def wall(self, precinct: str) -> str:
+        now = self.clock()
+        who = Actor(None, "live", Role.WALL, frozenset({precinct}))
+        view = queries.board(self.engine, who, precinct, now)
+        with db.read(self.engine) as conn:
+            closed_tour = conn.execute(
+                sa.select(sa.func.count()).select_from(jobs).where(
+                    jobs.c.precinct == precinct, jobs.c.status == "closed",
+                    jobs.c.closed_at >= tour_start(now))).scalar() or 0
+            ticker = conn.execute(
+                sa.select(events.c.seq, events.c.at, events.c.kind, events.c.job_id,
+                          events.c.actor, events.c.payload, events.c.after,
+                          jobs.c.complaint_type)
+                .select_from(events.outerjoin(jobs, jobs.c.id == events.c.job_id))
+                .where(events.c.precinct == precinct,
+                       events.c.kind.not_in(["view_photo", "unit_position"]))
+                .order_by(events.c.seq.desc()).limit(TICKER)).all()
+        return self._render("partials/wall_body.html", view=view, precinct=precinct,
+                            mode="view", units=view.lanes, closed_tour=closed_tour,
+                            ticker=ticker, tz=TOUR_TZ)
+
+    def city(self, scope: frozenset[str]) -> str:
+        now = self.clock()
+        rows = city_counters(self.engine, self.geo, scope, now)
+        return self._render("partials/city_counters.html", rows=rows, total=totals(rows))
+
+
+def city_counters(engine: sa.Engine, geo: Any, scope: frozenset[str],
+                  now: datetime) -> list[dict[str, Any]]:
+    """Every precinct in scope: unassigned, overdue, open by stage, closed this tour."""
+    keys = ("unassigned", "held", "overdue", *(s.value for s in WORKING), "closed_tour")
+    with db.read(engine) as conn:
+        open_rows = conn.execute(
+            sa.select(jobs.c.precinct, jobs.c.status, jobs.c.unit_id, jobs.c.ack_due,
+                      jobs.c.arrive_due, jobs.c.close_due)
+            .where(jobs.c.precinct.is_not(None), jobs.c.status.in_([s.value for s in OPEN]))
+        ).all()
+        closed = dict(conn.execute(
+            sa.select(jobs.c.precinct, sa.func.count()).where(
+                jobs.c.precinct.is_not(None), jobs.c.status == "closed",
+                jobs.c.closed_at >= tour_start(now)).group_by(jobs.c.precinct)).all())
+    known = set(geo.precincts()) if geo is not None else set()
+    names = {p for p in known | {r.precinct for r in open_rows} | set(closed) if sees(scope, p)}
+    table = {p: dict.fromkeys(keys, 0) for p in names}
+    for r in open_rows:
+        if r.precinct not in table:
+            continue
+        row = table[r.precinct]
+        if r.status == Status.NEW.value and r.unit_id is None:
+            row["unassigned"] += 1
+        elif r.status == Status.HELD.value:
+            row["held"] += 1
+        elif r.status in row:
+            row[r.status] += 1
+        if overdue(r.status, Deadlines(r.ack_due, r.arrive_due, r.close_due), now):
+            row["overdue"] += 1
+    for p, n in closed.items():
+        if p in table:
+            table[p]["closed_tour"] = n
+    return [{"precinct": p, **table[p]}
+            for p in sorted(table, key=lambda p: (len(p), p))]
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """The citywide line under the precincts' counters."""
+    total: dict[str, int] = defaultdict(int)
+    for r in rows:
+        for k, v in r.items():
+            if k != "precinct":
+                total[k] += v
+    return total

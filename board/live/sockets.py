@@ -1,0 +1,114 @@
+"""The WebSocket routes: who may subscribe to which audience, decided once at subscription.
+
+Authorization comes from the session cookie (or a wall device token); nothing a client sends is
+read except to notice the close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from board import auth, db, queries
+from board.access import Actor, Forbidden, Role
+from board.live import hub as live_hub
+from board.live.audiences import Audience
+from board.live.hub import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Subscriber
+from board.schema import units
+
+
+def _same_origin(ws: WebSocket) -> bool:
+    """Cookies ride along on a cross-site socket too: only our own pages may open one."""
+    origin = ws.headers.get("origin")
+    return origin is None or urlparse(origin).netloc == ws.headers.get("host", "")
+
+
+async def _socket_actor(ws: WebSocket) -> Actor | None:
+    token = ws.query_params.get("token")
+    engine = ws.app.state.dispatch.engine
+    if token:
+        actor = await run_in_threadpool(auth.token_actor, engine, token, "wall")
+        return actor if actor and actor.role is Role.WALL else None
+    if "session" not in ws.scope:
+        return None
+    return await run_in_threadpool(auth.current_actor, ws)
+
+
+def _audience(kind: str, actor: Actor, ws: WebSocket) -> Audience:
+    """What this actor may watch here, or Forbidden: decided once, at subscription."""
+    if kind == "board":
+        precinct = ws.path_params["precinct"]
+        queries.check_precinct(actor, precinct)
+        mode = "supervisor" if actor.may("assign") else "view"
+        return ("board", precinct, mode, actor.citywide)
+    if kind == "wall":
+        precinct = ws.path_params["precinct"]
+        queries.check_precinct(actor, precinct)
+        return ("wall", precinct)
+    if kind == "my":
+        if actor.unit_id is None:
+            raise Forbidden("you are not on a unit")
+        with db.read(ws.app.state.dispatch.engine) as conn:  # one row, once per subscription
+            precinct = conn.execute(sa.select(units.c.precinct)
+                                    .where(units.c.id == actor.unit_id)).scalar()
+        queries.check_precinct(actor, precinct)
+        return ("my", actor.unit_id)
+    if actor.role not in (Role.COMMANDER, Role.ADMIN, Role.SUPERVISOR):
+        raise Forbidden("the citywide view is for commanders")
+    return ("city", actor.precincts)
+
+
+def _socket(kind: str) -> Callable[[WebSocket], Any]:
+    async def endpoint(ws: WebSocket) -> None:
+        await ws.accept()
+        if not _same_origin(ws):
+            await ws.close(CLOSE_FORBIDDEN)
+            return
+        actor = await _socket_actor(ws)
+        if actor is None:
+            await ws.close(CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            audience = _audience(kind, actor, ws)
+        except Forbidden:
+            await ws.close(CLOSE_FORBIDDEN)
+            return
+        hub = live_hub.of(ws)
+        sub = Subscriber(ws, audience, hub.queue_size)
+        await hub.join(sub)
+
+        async def drain() -> None:
+            # Client messages are read only to notice the close; they are never obeyed.
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                while True:
+                    msg = await ws.receive()
+                    if msg["type"] == "websocket.disconnect":
+                        return
+
+        reader = asyncio.create_task(drain())
+        done = asyncio.create_task(sub.done.wait())
+        try:
+            await asyncio.wait({reader, done}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reader.cancel()
+            done.cancel()
+            await hub.leave(sub)
+            if sub.sender is not None:
+                sub.sender.cancel()
+    return endpoint
+
+
+routes: list[BaseRoute] = [
+    WebSocketRoute("/ws/board/{precinct}", _socket("board")),
+    WebSocketRoute("/ws/wall/{precinct}", _socket("wall")),
+    WebSocketRoute("/ws/my", _socket("my")),
+    WebSocketRoute("/ws/city", _socket("city")),
+]
