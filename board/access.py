@@ -56,6 +56,11 @@ class Actor:
             return action in OFFICER_ACTIONS
         return False  # commanders and wall displays only read
 
+    def may_set_rules(self) -> bool:
+        """Priority rules apply citywide, so only citywide eyes (admins, citywide supervisors)
+        change them; a precinct supervisor reads them."""
+        return self.may("set_rule") and self.citywide
+
     def check(self, action: str, precinct: str | None, unit_id: int | None = None) -> None:
         """Refuse an action out of role or out of scope; officers act only on their unit's jobs."""
         if not self.sees(precinct):

@@ -34,7 +34,15 @@ from board.dispositions import ADMINISTRATIVE, DISPOSITIONS, FIELD
 from board.lifecycle import TransitionError
 from board.lifecycle import allowed_actions as lifecycle_allowed
 from board.priorities import ANY, Rule
-from board.usecases import UNIT_STATUSES, Conflict, Dispatch, Invalid, NewJob, NotFound
+from board.usecases import (
+    UNIT_STATUSES,
+    Conflict,
+    Dispatch,
+    Invalid,
+    NewJob,
+    NotFound,
+    UnitConflict,
+)
 
 PREFIX = "/api/v1"
 MAX_BODY = 64 * 1024
@@ -532,7 +540,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "UnitResult", (401, 403, 422), body=(required(LAT), required(LON))),
     Endpoint("POST", "/units/{unit_id}/status", "unit_status", "units",
              "Put a unit out of service (with a reason), off duty or back to available.",
-             unit_status, "UnitResult", (401, 403, 404, 422), body=(
+             unit_status, "UnitResult", (401, 403, 404, 409, 422), body=(
                  Field("version", "integer", "The unit version this change is made against.",
                        required=True, minimum=1),
                  Field("status", "string", "The unit's new status.", required=True,
@@ -629,6 +637,11 @@ def error_response(exc: Exception) -> JSONResponse | None:
     if isinstance(exc, Conflict):
         return JSONResponse({
             "error": "conflict", "detail": str(exc), "job_id": exc.job_id, "by": exc.by,
+            "kind": exc.kind, "at": _iso(exc.at), "your_version": exc.expected,
+            "current_version": exc.current}, 409)
+    if isinstance(exc, UnitConflict):
+        return JSONResponse({
+            "error": "conflict", "detail": str(exc), "unit_id": exc.unit_id, "by": exc.by,
             "kind": exc.kind, "at": _iso(exc.at), "your_version": exc.expected,
             "current_version": exc.current}, 409)
     if isinstance(exc, TransitionError):
@@ -824,6 +837,12 @@ SCHEMAS: dict[str, Any] = {
         "kind": _t("string", description="what they did"), "at": NTIME,
         "your_version": _t("integer"), "current_version": _t("integer"),
     }),
+    "UnitConflictError": _obj({
+        "error": _t("string", const="conflict"), "detail": _t("string"),
+        "unit_id": _t("integer"), "by": _t("string", description="who changed it"),
+        "kind": _t("string", description="what they did"), "at": NTIME,
+        "your_version": _t("integer"), "current_version": _t("integer"),
+    }),
     "TransitionError": _obj({
         "error": _t("string", const="invalid_transition"), "detail": _t("string"),
         "action": _t("string"), "status": _t("string"),
@@ -846,7 +865,8 @@ ERROR_RESPONSES = {
     409: ("Conflict", _error(
         "A stale version (who changed it, and the current version) or a step the job's "
         "status does not allow.",
-        {"oneOf": [_ref("ConflictError"), _ref("TransitionError")]})),
+        {"oneOf": [_ref("ConflictError"), _ref("UnitConflictError"),
+                   _ref("TransitionError")]})),
     422: ("Invalid", _error("Bad input: malformed JSON, wrong types, missing or unknown "
                             "fields, refused values; one message per field.",
                             _ref("InvalidError"))),

@@ -21,7 +21,7 @@ from board import auth, db, queries
 from board.access import Actor, Forbidden, Role
 from board.flags import FLAG_LABELS
 from board.lifecycle import TransitionError
-from board.usecases import Conflict, Dispatch, Invalid, NotFound
+from board.usecases import Conflict, Dispatch, Invalid, NotFound, UnitConflict
 
 Page = Callable[[Request, Actor], Awaitable[Response]]
 
@@ -261,7 +261,7 @@ async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
     status = 200
     try:
         await run_in_threadpool(run, _dispatch(request), actor, form)
-    except Conflict as e:
+    except (Conflict, UnitConflict) as e:
         flash(request, "conflict", f"Not saved: {e}. The page now shows the current state.")
         status = 409
     except (TransitionError, Invalid) as e:
@@ -329,7 +329,7 @@ def _int_or_404(value: str, least: int = 1) -> int:
 async def rules_page(request: Request, actor: Actor) -> Response:
     """Priority rules and stage deadlines; supervisors change them for jobs to come."""
     rules = await run_in_threadpool(_dispatch(request).rules)
-    return render(request, actor, "rules.html", rules=rules, editable=actor.may("set_rule"))
+    return render(request, actor, "rules.html", rules=rules, editable=actor.may_set_rules())
 
 
 def _set_rule(d: Dispatch, actor: Actor, form: Any) -> Any:

@@ -25,7 +25,8 @@ from board.lifecycle import WORKING, Status, TransitionError, transition
 from board.priorities import DEFAULT_RULES, Rule, deadlines, rule_for
 from board.schema import events, jobs, priority_rules, units
 
-__all__ = ["Conflict", "Dispatch", "Forbidden", "Invalid", "NewJob", "NotFound", "TransitionError"]
+__all__ = ["Conflict", "Dispatch", "Forbidden", "Invalid", "NewJob", "NotFound", "TransitionError",
+           "UnitConflict"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,23 @@ class Conflict(Exception):
     def __str__(self) -> str:
         what = self.kind.replace("_", " ")
         return (f"job {self.job_id} was changed by {self.by} ({what}) since you loaded it "
+                f"(version {self.expected}, now {self.current})")
+
+
+@dataclass
+class UnitConflict(Exception):
+    """A unit status change made against a unit version that is no longer current."""
+
+    unit_id: int
+    callsign: str
+    expected: int
+    current: int
+    by: str
+    kind: str
+    at: datetime | None
+
+    def __str__(self) -> str:
+        return (f"unit {self.callsign} was changed by {self.by} since you loaded it "
                 f"(version {self.expected}, now {self.current})")
 
 
@@ -456,20 +474,35 @@ class Dispatch:
         with db.write(self.engine) as conn:
             unit = self._unit(conn, unit_id)
             actor.check("unit_status", unit.precinct)
+            # Lock the row, then compare: parallel writers queue up and all but one see the
+            # new version (as job writes do in _lock); on SQLite the write lock is taken already.
+            unit = conn.execute(sa.select(units).where(units.c.id == unit_id)
+                                .with_for_update()).first()
             if unit.version != version:
-                raise Invalid({"version": f"{unit.callsign} changed since you loaded it; "
-                                          "look again"})
+                raise self._unit_conflict(conn, unit, version)
             if status == unit.status:
                 raise Invalid({"status": f"{unit.callsign} is already {status.replace('_', ' ')}"})
-            conn.execute(units.update().where(units.c.id == unit.id).values(
+            done = conn.execute(units.update().where(
+                units.c.id == unit.id, units.c.version == version).values(
                 status=status, status_reason=reason or None, version=version + 1,
                 updated_at=self.clock()))
+            if done.rowcount != 1:
+                raise self._unit_conflict(conn, unit, version)
             ev = self._event(conn, actor, "unit_status", unit_id=unit.id, precinct=unit.precinct,
                              before=None, after=None,
                              payload={"unit": unit.callsign, "from": unit.status, "to": status,
                                       "reason": reason})
         self._committed([ev])
         return ev
+
+    def _unit_conflict(self, conn: sa.Connection, unit: Any, expected: int) -> UnitConflict:
+        """Name who changed the unit last: its version moves only with unit_status events."""
+        last = conn.execute(
+            sa.select(events.c.actor, events.c.kind, events.c.at)
+            .where(events.c.unit_id == unit.id, events.c.kind == "unit_status")
+            .order_by(events.c.seq.desc()).limit(1)).first()
+        by, kind, at = (last.actor, last.kind, last.at) if last else ("someone", "change", None)
+        return UnitConflict(unit.id, unit.callsign, expected, unit.version, by, kind, at)
 
     def add_unit(self, actor: Actor, callsign: str, precinct: str,
                  sector: str | None = None) -> dict[str, Any]:
@@ -520,8 +553,9 @@ class Dispatch:
 
     def set_rule(self, actor: Actor, rule: Rule) -> dict[str, Any]:
         """Add or change a priority rule; it applies to jobs that come in from now on."""
-        if not actor.may("set_rule"):
-            raise Forbidden(f"a {actor.role.value} cannot edit priority rules")
+        if not actor.may_set_rules():
+            raise Forbidden("priority rules are citywide: only admins and citywide supervisors "
+                            "edit them")
         errors = {}
         if not rule.complaint_type.strip():
             errors["complaint_type"] = "is required"
@@ -598,8 +632,9 @@ class Dispatch:
         from311 = _fields_311(new)
         complaint = from311["complaint_type"]
         precinct, sector, method = self._route(new.lat, new.lon)
-        # Nobody files into another precinct; a job no polygon takes goes to the unrouted queue.
-        if person and precinct is not None and not actor.sees(precinct):
+        # Nobody files into another precinct, and only citywide eyes file into the unrouted
+        # queue (no or far-off coordinates): refused here, before anything is written.
+        if person and not actor.sees(precinct):
             raise Forbidden("that location is outside your precincts")
         rule = rule_for(rules, complaint, new.descriptor)
         due = deadlines(rule, now)

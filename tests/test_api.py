@@ -18,7 +18,7 @@ from board import auth, queries
 from board.access import SYSTEM
 from board.api import ACTIONS, ENDPOINTS, MAX_BODY, PREFIX, openapi
 from board.dispositions import BY_CODE
-from board.schema import events, units
+from board.schema import events, jobs, units
 
 PHOTOS = ("https://example.test/photo-0.jpg", "https://example.test/photo-1.jpg")
 
@@ -267,6 +267,32 @@ def test_create_job_by_hand(api, world: World) -> None:
     assert api("sgt75", "GET", f"/jobs/{job['id']}").json()["id"] == job["id"]
 
 
+@pytest.mark.parametrize("where", ["other_precinct", "far_away", "nowhere"])
+def test_refused_create_writes_nothing(api, world: World, where: str) -> None:
+    """A precinct supervisor filing outside the precinct, far from every precinct or with no
+    coordinates is refused before anything is written; retries add nothing (defect 2)."""
+    lat, lon = point_in(world.dispatch.geo, "120")
+    body = {"complaint_type": "Illegal Parking", "descriptor": "Blocked Hydrant"}
+    if where == "other_precinct":
+        body |= {"lat": lat, "lon": lon}
+    elif where == "far_away":
+        body |= {"lat": 41.5, "lon": -75.0}
+    with world.dispatch.engine.connect() as conn:
+        jobs_before = conn.execute(sa.select(sa.func.count()).select_from(jobs)).scalar()
+    before = event_count(world)
+    for _ in range(3):
+        r = api("sgt75", "POST", "/jobs", body)
+        assert r.status_code == 403, r.text
+        assert r.json()["error"] == "forbidden"
+    with world.dispatch.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(jobs)).scalar() == jobs_before
+    assert event_count(world) == before
+    # a citywide supervisor files the same job into the unrouted queue
+    if where != "other_precinct":
+        made = api("city", "POST", "/jobs", body)
+        assert made.status_code == 201 and made.json()["precinct"] is None
+
+
 def test_unit_status(api, world: World) -> None:
     unit = world.unit("75-C")
     out = api("sgt75", "POST", f"/units/{unit}/status",
@@ -276,7 +302,8 @@ def test_unit_status(api, world: World) -> None:
     assert out.json()["unit"]["status"] == "out_of_service"
     assert out.json()["unit"]["status_reason"] == "flat tyre"
     stale = api("sgt75", "POST", f"/units/{unit}/status", {"version": 1, "status": "available"})
-    assert stale.status_code == 422 and "version" in stale.json()["fields"]
+    assert stale.status_code == 409 and stale.json()["unit_id"] == unit
+    assert stale.json()["by"] == "SGT75" and stale.json()["current_version"] == 2
     back = api("sgt75", "POST", f"/units/{unit}/status", {"version": 2, "status": "available"})
     assert back.status_code == 200 and back.json()["unit"]["status"] == "available"
 
@@ -288,7 +315,9 @@ def test_rules_and_dispositions(api, world: World) -> None:
     assert any(r["complaint_type"] == "Blocked Driveway" for r in rules.json()["rules"])
     new = {"complaint_type": "Animal Abuse", "descriptor": "*", "priority": 1,
            "ack_minutes": 5, "arrive_minutes": 15, "close_minutes": 60}
-    r = api("sgt75", "POST", "/rules", new)
+    refused = api("sgt75", "POST", "/rules", new)  # rules are citywide (defect 6)
+    assert refused.status_code == 403 and new not in api("sgt75", "GET", "/rules").json()["rules"]
+    r = api("city", "POST", "/rules", new)
     assert r.status_code == 200, r.text
     check_schema(r, "RuleResult")
     assert new in api("sgt75", "GET", "/rules").json()["rules"]
@@ -432,6 +461,7 @@ def _forbidden_cases() -> list[tuple[str, str, str, dict[str, Any] | None]]:
         ("sgt75", "GET", "/precincts/120/units", None),
         ("sgt75", "POST", "/jobs", JOB_120),
         ("sgt75", "POST", "/me/position", POSITION),
+        ("sgt75", "POST", "/rules", RULE_BODY),  # rules are citywide
         # an officer of the 120th on a 75th job
         ("off120", "GET", "/jobs/{job}", None),
         *[("off120", "POST", f"/jobs/{{job}}/{a}", ACTION_BODIES[a]) for a in OFFICER_STEPS],
@@ -582,11 +612,11 @@ INVALID = [
     ("sgt75", "/units/{unit}/status", {"version": 1, "status": "asleep"}, "status"),
     ("sgt75", "/units/{unit}/status", {"version": 1, "status": "out_of_service"}, "reason"),
     ("sgt75", "/units/{unit}/status", {"version": "1", "status": "off_duty"}, "version"),
-    ("sgt75", "/rules", {**RULE_BODY, "ack_minutes": 9}, "minutes"),
-    ("sgt75", "/rules", {**RULE_BODY, "priority": 0}, "priority"),
-    ("sgt75", "/rules", {**RULE_BODY, "complaint_type": "x" * 121}, "complaint_type"),
-    ("sgt75", "/rules", {**RULE_BODY, "descriptor": "tab\there"}, "descriptor"),
-    ("sgt75", "/rules", {"priority": 1}, "complaint_type"),
+    ("city", "/rules", {**RULE_BODY, "ack_minutes": 9}, "minutes"),
+    ("city", "/rules", {**RULE_BODY, "priority": 0}, "priority"),
+    ("city", "/rules", {**RULE_BODY, "complaint_type": "x" * 121}, "complaint_type"),
+    ("city", "/rules", {**RULE_BODY, "descriptor": "tab\there"}, "descriptor"),
+    ("city", "/rules", {"priority": 1}, "complaint_type"),
 ]
 
 

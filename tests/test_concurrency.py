@@ -14,7 +14,7 @@ from conftest import World, make_job
 
 from board import auth
 from board.access import SYSTEM, Actor
-from board.schema import events, jobs
+from board.schema import events, jobs, units
 from board.usecases import Conflict, Dispatch
 
 JOIN_TIMEOUT = 60
@@ -205,3 +205,38 @@ def test_a_race_does_not_block_other_jobs(dispatch: Dispatch, world: World,
     assert [(r.unit_id, r.version) for r in rows] == [(u, 2) for _a, u in eight]
     for unit in {u for _a, u in eight}:
         stack_is_numbered(dispatch, unit)
+
+
+def test_parallel_unit_status_requests_one_wins(world: World, live_server) -> None:  # type: ignore[no-untyped-def]
+    """20 parallel POST /units/<id>/status against version 1 over real HTTP: one 200, the rest
+    409 naming the winner; one event, version 2 (issue 10, defect 3)."""
+    import httpx
+
+    token = auth.create_token(world.dispatch.engine, "sgt75", "race")
+    unit = world.unit("75-C")
+    barrier = threading.Barrier(20)
+    answers: list[httpx.Response] = []
+
+    def post() -> None:
+        with httpx.Client(base_url=live_server.url, timeout=JOIN_TIMEOUT) as http:
+            barrier.wait(timeout=JOIN_TIMEOUT)
+            answers.append(http.post(f"/api/v1/units/{unit}/status", json={
+                "version": 1, "status": "out_of_service", "reason": "race"},
+                headers={"Authorization": f"Bearer {token}"}))
+
+    threads = [threading.Thread(target=post, daemon=True) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=JOIN_TIMEOUT)
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200] + [409] * 19, codes
+    for r in answers:
+        if r.status_code == 409:
+            assert (r.json()["by"], r.json()["unit_id"], r.json()["current_version"]) == (
+                "SGT75", unit, 2)
+    with world.dispatch.engine.connect() as conn:
+        version = conn.execute(sa.select(units.c.version).where(units.c.id == unit)).scalar()
+        written = conn.execute(sa.select(sa.func.count()).select_from(events).where(
+            events.c.unit_id == unit, events.c.kind == "unit_status")).scalar()
+    assert (version, written) == (2, 1)

@@ -166,8 +166,21 @@ def test_quarantine_page_is_for_admins(world, client) -> None:
     assert client.get("/admin/quarantine").status_code == 403
 
 
-def test_supervisor_edits_a_priority_rule(world, dispatch, client) -> None:
+def test_precinct_supervisor_reads_rules_but_cannot_change_them(world, client) -> None:
+    """Rules apply citywide: a precinct supervisor's post is refused and no form is offered
+    (issue 10, defect 6)."""
     csrf = login(client, "sgt75")
+    page = client.get("/rules")
+    assert page.status_code == 200 and 'action="/rules"' not in page.text
+    r = client.post("/rules", data={"csrf": csrf, "complaint_type": "Noise - Park",
+                                    "priority": 1, "ack_minutes": 3, "arrive_minutes": 10,
+                                    "close_minutes": 30})
+    assert r.status_code == 403
+    assert "Noise - Park" not in client.get("/rules").text
+
+
+def test_citywide_supervisor_edits_a_priority_rule(world, dispatch, client) -> None:
+    csrf = login(client, "city")
     r = client.post("/rules", data={"csrf": csrf, "complaint_type": "Noise - Park",
                                     "descriptor": "Loud Talking", "priority": 1,
                                     "ack_minutes": 3, "arrive_minutes": 10,
@@ -210,7 +223,7 @@ def test_odd_ids_are_404_not_500(world, dispatch, client, path: str) -> None:
 def test_odd_numbers_in_forms_are_refused_not_500(world, dispatch, client, path: str,
                                                   form: dict) -> None:
     job = make_job(dispatch, "75")
-    csrf = login(client, "sgt75")
+    csrf = login(client, "city")
     r = client.post(path.format(job=job), data={**form, "csrf": csrf})
     assert r.status_code == 200 and "Not saved" in r.text
     assert job_row(dispatch.engine, job).version == 1

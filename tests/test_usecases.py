@@ -16,7 +16,7 @@ from board.dispositions import BY_CODE
 from board.lifecycle import TransitionError
 from board.priorities import Rule
 from board.schema import events, jobs, units
-from board.usecases import Conflict, Dispatch, Invalid, NewJob
+from board.usecases import Conflict, Dispatch, Invalid, NewJob, UnitConflict
 
 PHOTOS = ("https://example.org/p/1.jpg", "https://example.org/p/2.jpg")
 
@@ -585,7 +585,8 @@ def test_unit_status_out_of_service_and_back(dispatch: Dispatch, world: World) -
     refused(dispatch, Invalid, lambda: dispatch.reassign(sgt, other, 2, b))
 
     # a stale unit version is refused too
-    refused(dispatch, Invalid, lambda: dispatch.unit_status(sgt, b, v, "available"))
+    err = refused(dispatch, UnitConflict, lambda: dispatch.unit_status(sgt, b, v, "available"))
+    assert (err.by, err.current) == ("SGT75", v + 1) and "75-B" in str(err)
     dispatch.unit_status(sgt, b, v + 1, "available")
     row = unit_row(dispatch, b)
     assert (row.status, row.status_reason) == ("available", None)
@@ -901,3 +902,11 @@ def test_officer_on_a_stale_screen_is_told_who_moved_the_job(world, dispatch) ->
         dispatch.acknowledge(world.actors["off75a"], job, 3)
     with pytest.raises(Forbidden):  # and another precinct never learns who did what
         dispatch.acknowledge(world.actors["off120"], job, 2)
+
+
+def test_only_citywide_eyes_change_rules(dispatch: Dispatch, world: World) -> None:
+    """Rules apply to every precinct: a precinct supervisor cannot rewrite them (defect 6)."""
+    rule = Rule("Noise - Residential", "", 1, 5, 10, 20)
+    refused(dispatch, Forbidden, lambda: dispatch.set_rule(world.actors["sgt75"], rule))
+    assert dispatch.set_rule(world.actors["city"], rule)["kind"] == "set_rule"
+    assert dispatch.set_rule(world.actors["admin"], rule)["actor"] == "ADMIN"
