@@ -5,7 +5,7 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
 REPLAY_PREFIX ?= R$(shell date +%H%M%S)-
 
-.PHONY: setup run replay test test-sqlite test-pg lint services browser clean
+.PHONY: setup run replay test test-sqlite test-pg lint services browser clean bench
 
 setup: .venv/.installed node_modules/.installed
 
@@ -44,6 +44,18 @@ test-pg: setup browser services
 
 # The whole suite on the embedded default, then on PostgreSQL + Redis.
 test: lint test-sqlite test-pg
+
+# Benchmarks (not part of `make test`): each prints its figures and its ratio to a baseline
+# measured in the same run, and records them in bench/results.json (see BENCHMARKS.md).
+# Add a benchmark by adding its script to BENCH.
+BENCH ?= bench/fanout.py
+
+.venv/.bench-installed: .venv/.installed pyproject.toml
+	.venv/bin/pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: setup services .venv/.bench-installed
+	@set -e; for b in $(BENCH); do echo "== $$b"; $(PY) $$b; done
 
 clean:
 	rm -rf .venv node_modules var
