@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
@@ -78,6 +79,16 @@ def _vendor_mounts() -> list[BaseRoute]:
             Route("/vendor/{name}", vendor_file)]
 
 
+def _start_deadlines(dispatch: Dispatch) -> threading.Event:
+    """The embedded default's deadline worker: a thread of `board serve` (workers/deadlines.py)."""
+    from workers.deadlines import DeadlineWorker
+
+    stop = threading.Event()
+    threading.Thread(target=DeadlineWorker(dispatch).run_forever, args=(stop,),
+                     name="deadlines", daemon=True).start()
+    return stop
+
+
 def create_app(settings: Settings | None = None, dispatch: Dispatch | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     if dispatch is None:
@@ -91,9 +102,12 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
         await hub.start()
         app.state.hub = hub
         dispatch.listeners.append(hub.committed)
+        deadlines = _start_deadlines(dispatch) if settings.embedded_deadlines else None
         try:
             yield
         finally:
+            if deadlines is not None:
+                deadlines.set()
             with suppress(ValueError):
                 dispatch.listeners.remove(hub.committed)
             await hub.stop()

@@ -86,6 +86,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_deadlines(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from workers.deadlines import DeadlineWorker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    worker = DeadlineWorker(dispatch(settings), interval=args.interval)
+    if args.once:
+        print(f"{worker.run_once()} overdue event(s) written")
+        return 0
+    worker.run_forever()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from board.demo import seed
 
@@ -113,6 +127,9 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--reset", action="store_true", help="start from an empty database")
             sp.add_argument("--no-serve", action="store_true", help="load the data and stop")
     add("migrate", cmd_migrate, "create or upgrade the schema")
+    dl = add("deadlines", cmd_deadlines, "the deadline worker: overdue events as deadlines pass")
+    dl.add_argument("--interval", type=float, default=5.0, help="longest pause between checks (s)")
+    dl.add_argument("--once", action="store_true", help="one pass, then stop")
     geo = sub.add_parser("geo", help="geography").add_subparsers(dest="geo_cmd", required=True)
     gl = geo.add_parser("load", help="load precinct.geojson, sector.geojson from a folder")
     gl.add_argument("folder", nargs="?")

@@ -72,3 +72,18 @@ def autogenerate(engine: sa.Engine, message: str) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.revision(cfg, message=message, autogenerate=True)
+
+
+def insert_new(conn: sa.Connection, table: sa.Table, values: dict) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on either engine; True when the row was written.
+
+    On PostgreSQL a concurrent insert of the same key waits for the first transaction and then
+    writes nothing, so the database (not the callers) decides who was first.
+    """
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    key = list(table.primary_key.columns)[0]
+    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return conn.execute(stmt).first() is not None

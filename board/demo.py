@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from board import auth, db
+from board import appendonly, auth, db
 from board.access import SYSTEM
 from board.schema import metadata, users
 from board.settings import ROOT, Settings
@@ -32,7 +32,7 @@ def demo_people() -> list[tuple[str, str, str, str | None]]:
 def _reset(engine: sa.Engine) -> None:
     with db.write(engine) as conn:
         for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
+            appendonly.wipe(conn, table)
 
 
 def seed(settings: Settings, reset: bool = False, hour: Path = HOUR,

@@ -14,6 +14,8 @@ FLAG_LABELS = {
     "no_arrival": "Closed without arriving on scene",
     "photos_unviewed": "Closed without viewing the caller's photos",
     "reopened": "Reopened",
+    "overdue": "Went overdue",
+    "administrative": "Closed administratively",
 }
 
 
@@ -26,26 +28,59 @@ class Fact:
     payload: dict[str, Any]
 
 
-def flags(events: Iterable[Fact], has_photos: bool) -> set[str]:
-    """Flags of a job's latest close (and whether it was ever reopened), in event order."""
-    result: set[str] = set()
+@dataclass
+class Progress:
+    """Where a job's current round of work stands (since its last reopen)."""
+
     assigned_at: datetime | None = None
-    arrived = viewed = False
-    for e in events:
+    arrived: bool = False
+    viewed: bool = False
+
+    def see(self, e: Fact) -> None:
         if e.kind in ("assign", "reassign"):
-            assigned_at = e.at if e.kind == "assign" or assigned_at is None else assigned_at
+            # a reassignment keeps the first assignment's clock: the job was not new again
+            self.assigned_at = e.at if e.kind == "assign" or self.assigned_at is None \
+                else self.assigned_at
         elif e.kind == "on_scene":
-            arrived = True
+            self.arrived = True
         elif e.kind == "view_photo":
-            viewed = True
+            self.viewed = True
+        elif e.kind == "reopen":
+            self.assigned_at, self.arrived = None, False
+
+
+def progress(events: Iterable[Fact]) -> Progress:
+    p = Progress()
+    for e in events:
+        p.see(e)
+    return p
+
+
+def close_flags(p: Progress, at: datetime, arrival_expected: bool, has_photos: bool) -> set[str]:
+    """What a field close at `at` would be flagged for, given the job's progress."""
+    result = set()
+    if p.assigned_at is not None and at - p.assigned_at <= QUICK_CLOSE:
+        result.add("quick_close")
+    if not p.arrived and arrival_expected:
+        result.add("no_arrival")
+    if has_photos and not p.viewed:
+        result.add("photos_unviewed")
+    return result
+
+
+def flags(events: Iterable[Fact], has_photos: bool) -> set[str]:
+    """Flags of a job's latest close (and whether it was ever reopened or overdue)."""
+    result: set[str] = set()
+    overdue = False
+    p = Progress()
+    for e in events:
+        p.see(e)
+        if e.kind == "overdue":
+            overdue = True
         elif e.kind == "reopen":
             result = {"reopened"}
-            assigned_at, arrived = None, False
         elif e.kind == "close":
-            if assigned_at is not None and e.at - assigned_at <= QUICK_CLOSE:
-                result.add("quick_close")
-            if not arrived and e.payload.get("arrival_expected", True):
-                result.add("no_arrival")
-            if has_photos and not viewed:
-                result.add("photos_unviewed")
-    return result
+            result |= close_flags(p, e.at, e.payload.get("arrival_expected", True), has_photos)
+        elif e.kind == "admin_close":
+            result.add("administrative")
+    return result | ({"overdue"} if overdue else set())

@@ -93,3 +93,22 @@ def overdue(status: str, due: Deadlines, now: datetime) -> str | None:
     if now > due.close:
         return "not closed"
     return stage[1] if now > getattr(due, stage[0]) else None
+
+
+# Overdue events: a stage is late when its deadline passed before the job got past it.
+# (The names are the event payload's: {"stage": "ack" | "arrive" | "close"}.)
+STAGES = ("ack", "arrive", "close")
+STAGE_STATUSES = {  # a job in these statuses has not got past the stage yet
+    "ack": ("new", "held", "assigned"),
+    "arrive": ("new", "held", "assigned", "acknowledged", "en_route"),
+    "close": ("new", "held", "assigned", "acknowledged", "en_route", "on_scene"),
+}
+
+
+def stage_due(stage: str, due: Deadlines) -> datetime:
+    return {"ack": due.acknowledge, "arrive": due.arrive, "close": due.close}[stage]
+
+
+def late_stages(status: str, due: Deadlines, now: datetime) -> list[str]:
+    """The stages whose deadline has passed while the job (in `status`) had not got past them."""
+    return [s for s in STAGES if status in STAGE_STATUSES[s] and now > stage_due(s, due)]

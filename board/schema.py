@@ -158,3 +158,53 @@ cursors = sa.Table(
     sa.Column("value", sa.String(200), nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# Accountability (issue 7). Each table below is written only by board.usecases.
+
+# One row per job and stage that went overdue, written in the transaction of its `overdue`
+# event: the primary key is what makes "once per job and stage" hold for any number of workers.
+overdue_marks = sa.Table(
+    "overdue_marks", metadata,
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("stage", sa.String(8), primary_key=True),  # ack | arrive | close
+    sa.Column("seq", sa.Integer, nullable=False),  # the overdue event
+)
+
+# The review queue: a job whose latest close carried flags, until a supervisor records a
+# finding. Kept by the write path (close, admin close, review) so counting it is one index read.
+review_queue = sa.Table(
+    "review_queue", metadata,
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("precinct", sa.String(8), index=True),
+    sa.Column("close_seq", sa.Integer, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=False),
+    sa.Column("flags", sa.JSON, nullable=False),
+    sa.Column("review_seq", sa.Integer),  # NULL: still to review
+)
+
+# Close policies, per precinct or citywide ("*"); every change is also a `set_policy` event.
+policies = sa.Table(
+    "policies", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("scope", sa.String(8), nullable=False),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("minutes", sa.Integer),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("updated_by", sa.String(120), nullable=False),
+    sa.UniqueConstraint("scope", "kind"),
+)
+
+# The precinct's command log: append-only (triggers refuse UPDATE and DELETE); a correction is a
+# new entry naming the one it corrects.
+command_log = sa.Table(
+    "command_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("precinct", sa.String(8), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor_id", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("corrects_id", sa.Integer, sa.ForeignKey("command_log.id")),
+    sa.Index("ix_command_log_precinct_at", "precinct", "at"),
+)

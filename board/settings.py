@@ -33,6 +33,9 @@ class Settings:
     tile_url: str | None
     route_max_distance_m: float
     https_only: bool
+    #: Run the deadline worker inside `board serve`: the embedded default's one process does it
+    #: all; with DATABASE_URL the Procfile's `deadlines:` process does (DEADLINE_WORKER=1|0).
+    embedded_deadlines: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -48,4 +51,6 @@ class Settings:
             tile_url=env.get("TILE_URL") or None,
             route_max_distance_m=float(env.get("ROUTE_MAX_DISTANCE_M", "300")),
             https_only=env.get("BOARD_HTTPS_ONLY", "") == "1",
+            embedded_deadlines=env.get("DEADLINE_WORKER",
+                                       "0" if env.get("DATABASE_URL") else "1") == "1",
         )

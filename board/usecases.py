@@ -22,8 +22,16 @@ from board.access import Actor, Forbidden
 from board.dispositions import BY_RESOLUTION, DispositionError, check_close
 from board.geo import GeoIndex
 from board.lifecycle import WORKING, Status, TransitionError, transition
-from board.priorities import DEFAULT_RULES, Rule, deadlines, rule_for
-from board.schema import events, jobs, priority_rules, units
+from board.priorities import (
+    DEFAULT_RULES,
+    STAGES,
+    Deadlines,
+    Rule,
+    deadlines,
+    late_stages,
+    rule_for,
+)
+from board.schema import events, jobs, overdue_marks, priority_rules, units
 
 __all__ = ["Conflict", "Dispatch", "Forbidden", "Invalid", "NewJob", "NotFound", "TransitionError",
            "UnitConflict"]
@@ -37,6 +45,10 @@ MAX_MINUTES = 525_600  # a year: a deadline further out is a typo
 
 class NotFound(Exception):
     pass
+
+
+class _AlreadyMarked(Exception):
+    """Rolls back an overdue event whose (job, stage) another worker has just written."""
 
 
 class Invalid(Exception):
@@ -459,6 +471,37 @@ class Dispatch:
             actor.check(kind, job.precinct, job.unit_id)
             transition(kind, job.status)
             ev = self._event(conn, actor, kind, job=job, payload=payload)
+        self._committed([ev])
+        return ev
+
+    # -- deadlines -----------------------------------------------------------------------------
+
+    def mark_overdue(self, actor: Actor, job_id: int, stage: str) -> dict[str, Any] | None:
+        """Record that a job missed a stage deadline: one `overdue` event per job and stage.
+
+        The (job, stage) primary key of overdue_marks, written in the event's transaction,
+        decides: a second worker, or the same one after a restart, writes nothing. Returns the
+        event, or None when the job is not (or no longer) late for that stage or already marked.
+        """
+        if stage not in STAGES:
+            raise Invalid({"stage": f"must be one of {', '.join(STAGES)}"})
+        if actor.id is not None:
+            raise Forbidden("overdue is recorded by the deadline worker, not by a person")
+        try:
+            with db.write(self.engine) as conn:
+                job = self._job(conn, job_id, lock=True)
+                due = Deadlines(job.ack_due, job.arrive_due, job.close_due)
+                if job.history or stage not in late_stages(job.status, due, self.clock()):
+                    return None
+                mark = (overdue_marks.c.job_id == job.id) & (overdue_marks.c.stage == stage)
+                if conn.execute(sa.select(overdue_marks.c.seq).where(mark)).first():
+                    return None
+                ev = self._event(conn, actor, "overdue", job=job, payload={"stage": stage})
+                if not db.insert_new(conn, overdue_marks,
+                                     {"job_id": job.id, "stage": stage, "seq": ev["seq"]}):
+                    raise _AlreadyMarked  # another worker got there first: roll back our event
+        except _AlreadyMarked:
+            return None
         self._committed([ev])
         return ev
 

@@ -30,7 +30,8 @@ def worked(close_minute: float, **close_payload: Any) -> list[Fact]:
 
 
 def test_labels_cover_every_flag() -> None:
-    assert set(FLAG_LABELS) == {"quick_close", "no_arrival", "photos_unviewed", "reopened"}
+    assert set(FLAG_LABELS) == {"quick_close", "no_arrival", "photos_unviewed", "reopened",
+                                "overdue", "administrative"}
     assert timedelta(minutes=5) == QUICK_CLOSE
 
 
@@ -208,9 +209,15 @@ def test_reopened_stays_through_later_reopens() -> None:
 
 
 def test_an_administrative_close_raises_no_field_flags() -> None:
-    # admin_close is its own event kind: no quick close, no arrival or photo flags
+    # admin_close is its own event kind: no quick close, no arrival or photo flags, only its own
     events = [ev("admin_close", 1, disposition="duplicate", arrival_expected=False)]
-    assert flags(events, has_photos=True) == set()
+    assert flags(events, has_photos=True) == {"administrative"}
+
+
+def test_went_overdue_is_a_flag_that_outlives_a_reopen() -> None:
+    events = [ev("overdue", 0, stage="ack"), *worked(20), ev("reopen", 30)]
+    assert flags(events, has_photos=False) == {"overdue", "reopened"}
+    assert flags(worked(20), has_photos=False) == set()
 
 
 def test_flags_accepts_any_iterable() -> None:
