@@ -18,10 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from board import db
-from board.access import Actor, Forbidden
+from board.access import Actor, Forbidden, Role
 from board.dispositions import BY_RESOLUTION, DispositionError, check_close
+from board.flags import Fact, flags, progress
 from board.geo import GeoIndex
 from board.lifecycle import WORKING, Status, TransitionError, transition
+from board.policies import CITYWIDE, Policy, PolicyError, in_effect, refusals
+from board.policies import check as check_policy
 from board.priorities import (
     DEFAULT_RULES,
     STAGES,
@@ -31,7 +34,16 @@ from board.priorities import (
     late_stages,
     rule_for,
 )
-from board.schema import events, jobs, overdue_marks, priority_rules, units
+from board.schema import (
+    command_log,
+    events,
+    jobs,
+    overdue_marks,
+    policies,
+    priority_rules,
+    review_queue,
+    units,
+)
 
 __all__ = ["Conflict", "Dispatch", "Forbidden", "Invalid", "NewJob", "NotFound", "TransitionError",
            "UnitConflict"]
@@ -39,6 +51,7 @@ __all__ = ["Conflict", "Dispatch", "Forbidden", "Invalid", "NewJob", "NotFound",
 log = logging.getLogger(__name__)
 
 UNIT_STATUSES = ("available", "out_of_service", "off_duty")
+FINDINGS = {"no_issue": "No issue", "spoken_to": "Officer spoken to", "reopened": "Reopened"}
 MAX_TEXT = 2000
 MAX_MINUTES = 525_600  # a year: a deadline further out is a typo
 
@@ -139,6 +152,16 @@ def _fields_311(new: NewJob) -> dict[str, Any]:
         "borough": _text(new.borough, "borough", limit=40),
         "fields": fields, "media": list(new.media), "external_status": new.external_status,
     }
+
+
+def _policy_rows(conn: sa.Connection) -> list[Policy]:
+    rows = conn.execute(sa.select(policies).order_by(policies.c.scope, policies.c.kind)).all()
+    return [Policy(r.kind, r.enabled, r.minutes, r.scope) for r in rows]
+
+
+def active_policies(conn: sa.Connection, precinct: str | None) -> list[Policy]:
+    """The close policies in effect for a precinct (a handful of rows: read whole)."""
+    return in_effect(_policy_rows(conn), precinct)
 
 
 class Dispatch:
@@ -267,12 +290,33 @@ class Dispatch:
             unit_id = changes.get("unit_id", job.unit_id)
             ev = self._event(conn, actor, action, job=job, unit_id=unit_id,
                              before=job.status, after=after.value, payload=payload)
+            self._review_queue(conn, job, ev)
             if job.unit_id is not None:
                 self._restack(conn, job.unit_id)
             if unit_id is not None and unit_id != job.unit_id:
                 self._restack(conn, unit_id)
         self._committed([ev])
         return ev
+
+    def _review_queue(self, conn: sa.Connection, job: Any, ev: dict[str, Any]) -> None:
+        """A close with flags puts the job in its precinct's review queue; a reopen takes it
+        out (its next close comes back flagged "reopened")."""
+        if ev["kind"] == "reopen":
+            conn.execute(review_queue.delete().where(review_queue.c.job_id == job.id))
+            return
+        if ev["kind"] not in ("close", "admin_close"):
+            return
+        found = flags(self._facts(conn, job.id), bool(job.media))
+        conn.execute(review_queue.delete().where(review_queue.c.job_id == job.id))
+        if found:
+            conn.execute(review_queue.insert().values(
+                job_id=job.id, precinct=job.precinct, close_seq=ev["seq"], closed_at=ev["at"],
+                flags=sorted(found), review_seq=None))
+
+    def _facts(self, conn: sa.Connection, job_id: int) -> list[Fact]:
+        rows = conn.execute(sa.select(events.c.kind, events.c.at, events.c.payload)
+                            .where(events.c.job_id == job_id).order_by(events.c.seq)).all()
+        return [Fact(r.kind, r.at, r.payload or {}) for r in rows]
 
     def _restack(self, conn: sa.Connection, unit_id: int) -> None:
         """Number a unit's working jobs 0..n-1, keeping their order."""
@@ -441,6 +485,12 @@ class Dispatch:
             raise Invalid({field_name: str(e)}) from e
 
         def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            refused = refusals(active_policies(conn, job.precinct),
+                               progress(self._facts(conn, job.id)), self.clock(),
+                               arrival_expected=d.arrival_expected,
+                               has_photos=bool(job.media), note=note)
+            if refused:
+                raise Invalid({"policy": "; ".join(refused)})
             return ({"disposition": d.code, "resolution": d.resolution,
                      "summons_count": summons_count if d.summons else None,
                      "administrative": False, "closed_at": self.clock()},
@@ -473,6 +523,97 @@ class Dispatch:
             ev = self._event(conn, actor, kind, job=job, payload=payload)
         self._committed([ev])
         return ev
+
+    # -- accountability: review findings, close policies, the command log --------------------
+
+    def review(self, actor: Actor, job_id: int, version: int, finding: str,
+               comment: str) -> dict[str, Any]:
+        """A supervisor's finding on a flagged close; "reopened" also reopens the job."""
+        if finding not in FINDINGS:
+            raise Invalid({"finding": f"must be one of {', '.join(FINDINGS)}"})
+        comment = _text(comment, "comment", required=True)
+        with db.write(self.engine) as conn:
+            job = self._job(conn, job_id)
+            actor.check("review", job.precinct)
+            job = self._lock(conn, job_id, ())
+            if job.version != version:
+                raise self._conflict(job, version)
+            pending = conn.execute(sa.select(review_queue.c.close_seq).where(
+                review_queue.c.job_id == job.id, review_queue.c.review_seq.is_(None))).first()
+            if job.status != Status.CLOSED.value or pending is None:
+                raise Invalid({"finding": "this job is not waiting for review"})
+            evs = [self._event(conn, actor, "review", job=job,
+                               payload={"finding": finding, "comment": comment})]
+            conn.execute(review_queue.update().where(review_queue.c.job_id == job.id)
+                         .values(review_seq=evs[0]["seq"]))
+            if finding == "reopened":
+                after = transition("reopen", job.status)
+                conn.execute(jobs.update().where(jobs.c.id == job.id).values(
+                    status=after.value, unit_id=None, stack_pos=None, disposition=None,
+                    resolution=None, summons_count=None, administrative=False,
+                    closed_at=None, version=version + 1, updated_at=self.clock()))
+                evs.append(self._event(conn, actor, "reopen", job=job, before=job.status,
+                                       after=after.value,
+                                       payload={"reason": f"review: {comment}",
+                                                "previous_disposition": job.disposition,
+                                                "review_seq": evs[0]["seq"]}))
+                self._review_queue(conn, job, evs[-1])
+        self._committed(evs)
+        return evs[0]
+
+    def policies(self) -> list[Policy]:
+        """Every policy setting, citywide and per precinct (enabled or not)."""
+        with db.read(self.engine) as conn:
+            return _policy_rows(conn)
+
+    def set_policy(self, actor: Actor, scope: str, kind: str, enabled: bool,
+                   minutes: int | None = None) -> dict[str, Any]:
+        """An admin turns a close policy on or off, citywide ("*") or for one precinct."""
+        if actor.role is not Role.ADMIN:
+            raise Forbidden("only an admin changes close policies")
+        scope = str(scope).strip() or CITYWIDE
+        if scope != CITYWIDE:
+            self._check_place(scope, None)
+        try:
+            p = check_policy(kind, enabled, minutes, scope)
+        except PolicyError as e:
+            raise Invalid({"policy": str(e)}) from e
+        values = {"enabled": p.enabled, "minutes": p.minutes, "updated_at": self.clock(),
+                  "updated_by": actor.name}
+        with db.write(self.engine) as conn:
+            key = (policies.c.scope == p.scope) & (policies.c.kind == p.kind)
+            if conn.execute(policies.update().where(key).values(**values)).rowcount == 0:
+                conn.execute(policies.insert().values(scope=p.scope, kind=p.kind, **values))
+            ev = self._event(conn, actor, "set_policy",
+                             precinct=None if p.scope == CITYWIDE else p.scope,
+                             payload={"scope": p.scope, "kind": p.kind, "enabled": p.enabled,
+                                      "minutes": p.minutes})
+        self._committed([ev])
+        return ev
+
+    def log_entry(self, actor: Actor, precinct: str, text: str,
+                  corrects: int | None = None) -> dict[str, Any]:
+        """A line in the precinct's command log; a correction names the entry it corrects.
+
+        The entry lives in its own append-only table; the `log_entry` event written beside it
+        (no job, the precinct, the entry's id) is only the outbox that tells live boards.
+        """
+        text = _text(text, "text", required=True, limit=4000)
+        actor.check("log_entry", precinct)
+        with db.write(self.engine) as conn:
+            if corrects is not None:
+                old = conn.execute(sa.select(command_log.c.precinct).where(
+                    command_log.c.id == corrects)).first()
+                if old is None or old.precinct != precinct:
+                    raise Invalid({"corrects": f"no entry {corrects} in this precinct's log"})
+            now = self.clock()
+            entry_id = conn.execute(command_log.insert().values(
+                precinct=precinct, at=now, actor_id=actor.id, actor=actor.name, text=text,
+                corrects_id=corrects)).inserted_primary_key[0]
+            ev = self._event(conn, actor, "log_entry", precinct=precinct,
+                             payload={"entry": entry_id, "corrects": corrects})
+        self._committed([ev])
+        return {**ev, "entry_id": entry_id}
 
     # -- deadlines -----------------------------------------------------------------------------
 

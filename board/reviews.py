@@ -1,0 +1,76 @@
+"""The review queue's read side: flagged closes waiting for a supervisor's finding.
+
+The write path keeps `review_queue` (close, admin close, reopen, review), so the queue and its
+count are index reads, not a scan of every closed job's events.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from board import db
+from board.access import Actor, Forbidden, Role
+from board.queries import Card, card, check_precinct
+from board.schema import events, jobs, review_queue, units
+
+READERS = (Role.SUPERVISOR, Role.COMMANDER, Role.ADMIN)
+PAGE = 200
+
+
+def check_reader(actor: Actor, precinct: str) -> None:
+    """Supervisors, commanders and admins of the precinct; officers and walls never."""
+    check_precinct(actor, precinct)
+    if actor.role not in READERS:
+        raise Forbidden("the review queue is for supervisors and commanders")
+
+
+@dataclass(frozen=True)
+class Pending:
+    card: Card
+    row: Any
+    flags: list[str]
+    closed_at: datetime
+    timeline: list[Any]
+
+
+def _waiting(precincts: Iterable[str] | None) -> sa.Select:
+    q = (sa.select(review_queue.c.job_id).join(jobs, jobs.c.id == review_queue.c.job_id)
+         .where(review_queue.c.review_seq.is_(None), jobs.c.status == "closed"))
+    return q if precincts is None else q.where(review_queue.c.precinct.in_(list(precincts)))
+
+
+def pending(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> list[Pending]:
+    """The precinct's flagged closes still to review, oldest close first."""
+    check_reader(actor, precinct)
+    with db.read(engine) as conn:
+        rows = conn.execute(
+            sa.select(jobs, review_queue.c.flags, review_queue.c.closed_at.label("queued_at"),
+                      units.c.callsign)
+            .select_from(review_queue.join(jobs, jobs.c.id == review_queue.c.job_id)
+                         .outerjoin(units, units.c.id == jobs.c.unit_id))
+            .where(review_queue.c.precinct == precinct, review_queue.c.review_seq.is_(None),
+                   jobs.c.status == "closed")
+            .order_by(review_queue.c.closed_at, jobs.c.id).limit(PAGE)).all()
+        timelines: dict[int, list[Any]] = defaultdict(list)
+        if rows:
+            for e in conn.execute(sa.select(events).where(
+                    events.c.job_id.in_([r.id for r in rows])).order_by(events.c.seq)):
+                timelines[e.job_id].append(e)
+    return [Pending(card(r, now, r.callsign, frozenset(r.flags)), r, list(r.flags),
+                    r.queued_at, timelines[r.id]) for r in rows]
+
+
+def count(engine: sa.Engine, actor: Actor) -> int:
+    """How many flagged closes wait for review in the actor's precincts (0 for non-readers)."""
+    if actor.role not in READERS:
+        return 0
+    scope = None if actor.citywide else sorted(actor.precincts)
+    with db.read(engine) as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(
+            _waiting(scope).subquery())).scalar() or 0
