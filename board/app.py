@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from board import api, geostore, live, open311, pages
+from board import api, db, geostore, health, live, logs, metrics, open311, pages
 from board.bus import make_bus
 from board.dispositions import ADMINISTRATIVE, FIELD
 from board.lifecycle import LABELS
@@ -111,19 +111,24 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
             with suppress(ValueError):
                 dispatch.listeners.remove(hub.committed)
             await hub.stop()
+            db.close(dispatch.engine)
 
     app = Starlette(
         routes=[
             *pages.routes, *live.routes, *api.routes, *open311.routes,
+            *health.routes, *metrics.routes,
             *_vendor_mounts(),
             Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),
         ],
-        middleware=[Middleware(SessionMiddleware, secret_key=settings.secret_key,
+        middleware=[Middleware(logs.RequestIds), Middleware(metrics.RequestMetrics),
+                    Middleware(SessionMiddleware, secret_key=settings.secret_key,
                                session_cookie="board_session", same_site="lax",
                                https_only=settings.https_only, max_age=12 * 3600)],
         lifespan=lifespan,
+        exception_handlers=health.exception_handlers(),
     )
     app.state.settings = settings
     app.state.dispatch = dispatch
     app.state.templates = templates()
+    app.state.metrics = metrics.AppCollector(app)
     return app

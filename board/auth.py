@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 
 from board import db
 from board.access import CITYWIDE, Actor, Role, parse_precincts
+from board.logs import note_user
 from board.schema import api_tokens, units, users
 
 _hasher = PasswordHasher()
@@ -60,8 +61,10 @@ def add_user(engine: sa.Engine, username: str, password: str | None, role: str, 
 
 
 def actor_from_row(row: Any, source: str = "web") -> Actor:
-    return Actor(row.id, row.display_name, Role(row.role), parse_precincts(row.precincts),
-                 row.unit_id, source)
+    actor = Actor(row.id, row.display_name, Role(row.role), parse_precincts(row.precincts),
+                  row.unit_id, source)
+    note_user(actor)  # this request's log lines name who acted
+    return actor
 
 
 def user_actor(engine: sa.Engine, user_id: int, source: str = "web") -> Actor | None:

@@ -25,7 +25,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlparse
 
+from board.logs import Throttled
+
 log = logging.getLogger("board.bus")
+# An outage fails every publish and every reconnect attempt: log the first, then a summary.
+_publish_failures = Throttled(log)
 
 # on_message(channel, data): called on the bus's event loop. channel "" means "I reconnected,
 # anything may have been missed: catch up".
@@ -69,7 +73,9 @@ class Bus:
                 try:
                     await self.publish(channel, data)
                 except Exception as e:  # noqa: BLE001 - a lost nudge is repaired by anti-entropy
-                    log.warning("publish to %s failed: %s", channel, e)
+                    _publish_failures.failed("bus publish failed: %s", e)
+                    return  # the rest would fail the same way
+            _publish_failures.recovered("bus publishing again")
         try:
             if _on_loop(loop):
                 loop.create_task(send())
@@ -117,6 +123,7 @@ class RedisBus(Bus):
         self._lock = asyncio.Lock()
         self.connected = asyncio.Event()
         self.reconnects = 0
+        self._lost = Throttled(log)
 
     def _client(self, name: str) -> Any:
         import redis.asyncio as aioredis
@@ -168,7 +175,8 @@ class RedisBus(Bus):
                     await self._connect()
                     if not first:
                         self.reconnects += 1
-                        log.info("redis bus reconnected")
+                        if not self._lost.recovered("redis bus reconnected"):
+                            log.info("redis bus reconnected")
                         self._deliver(RECONNECTED, "")
                     first = False
                     delay = 0.1
@@ -179,8 +187,7 @@ class RedisBus(Bus):
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - any drop: back off, reconnect, catch up
-                if self._pubsub is not None:
-                    log.warning("redis bus connection lost: %s", e)
+                self._lost.failed("redis bus connection lost: %s", e)
                 await self._close_sub()
                 first = False
                 await asyncio.sleep(delay * (0.5 + random.random()))
@@ -254,5 +261,7 @@ class SyncPublisher:
                 for channel, data in messages:
                     pipe.publish(self.prefix + channel, data)
                 pipe.execute()
-            except Exception as e:  # noqa: BLE001
-                log.warning("publish failed: %s", e)
+            except Exception as e:  # noqa: BLE001 - boards catch up by anti-entropy
+                _publish_failures.failed("bus publish failed: %s", e)
+                return
+        _publish_failures.recovered("bus publishing again")

@@ -6,6 +6,7 @@ Every command that changes jobs or units goes through board.usecases, like the w
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -78,11 +79,18 @@ def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from board import health, logs
     from board.app import create_app
 
+    # A server started while PostgreSQL is down waits for it (saying so) instead of exiting.
+    probe = db.make_engine(settings.database_url)
+    try:
+        health.wait_for_database(probe)
+    finally:
+        probe.dispose()
     # Built here, not by uvicorn's factory, so a missing map or database says so plainly.
     uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True,
-                log_level="info")
+                log_level="info", log_config=logs.uvicorn_log_config(), access_log=False)
     return 0
 
 
@@ -103,7 +111,7 @@ def cmd_deadlines(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from board.demo import seed
 
-    seed(settings, reset=args.reset, base_url=f"http://{args.host}:{args.port}")
+    db.close(seed(settings, reset=args.reset, base_url=f"http://{args.host}:{args.port}").engine)
     if args.no_serve:
         return 0
     return cmd_serve(args, settings)
@@ -168,8 +176,10 @@ EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 def main(argv: list[str] | None = None) -> int:
     from board import intake_cli  # noqa: F401  (registers its commands)
+    from board.logs import configure
 
     args = parser().parse_args(argv)
+    configure(os.environ.get("LOG_LEVEL", "INFO"))
     try:
         return args.handler(args, Settings.from_env())
     except Invalid as e:

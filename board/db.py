@@ -22,7 +22,12 @@ def make_engine(url: str) -> sa.Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # connect_timeout: an unreachable server fails a request (503) in seconds, not minutes.
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                                connect_args={"connect_timeout": 5})
+    path = sa.make_url(url).database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)  # a fresh var/ on first start
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")
@@ -54,6 +59,18 @@ def write(engine: sa.Engine) -> Iterator[sa.Connection]:
 def read(engine: sa.Engine) -> Iterator[sa.Connection]:
     with engine.connect() as conn, conn.begin():
         yield conn
+
+
+def close(engine: sa.Engine) -> None:
+    """At shutdown: fold SQLite's write-ahead log into the database file and close every pooled
+    connection (the last close removes board.db-wal), so a stopped board leaves one file."""
+    if engine.dialect.name == "sqlite":
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sa.exc.SQLAlchemyError:
+            pass
+    engine.dispose()
 
 
 def migrate(engine: sa.Engine) -> None:

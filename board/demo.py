@@ -44,6 +44,7 @@ def seed(settings: Settings, reset: bool = False, hour: Path = HOUR,
         engine = db.make_engine(settings.database_url)
         db.migrate(engine)
         _reset(engine)
+        engine.dispose()
     dispatch = open_dispatch(settings)
     engine = dispatch.engine
     with db.read(engine) as conn:

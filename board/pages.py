@@ -21,6 +21,7 @@ from board import auth, db, queries
 from board.access import Actor, Forbidden, Role
 from board.flags import FLAG_LABELS
 from board.lifecycle import TransitionError
+from board.metrics import LOGIN_FAILURES
 from board.usecases import Conflict, Dispatch, Invalid, NotFound, UnitConflict
 
 Page = Callable[[Request, Actor], Awaitable[Response]]
@@ -94,6 +95,7 @@ async def login(request: Request) -> Response:
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     actor = await run_in_threadpool(auth.login, _dispatch(request).engine, username, password)
     if actor is None or actor.role is Role.WALL:
+        LOGIN_FAILURES.inc()
         flash(request, "error", "Wrong user name or password.")
         return render(request, None, "login.html", 401, next=form.get("next", ""),
                       username=username)

@@ -36,6 +36,7 @@ class Settings:
     #: Run the deadline worker inside `board serve`: the embedded default's one process does it
     #: all; with DATABASE_URL the Procfile's `deadlines:` process does (DEADLINE_WORKER=1|0).
     embedded_deadlines: bool = False
+    metrics_token: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -53,4 +54,5 @@ class Settings:
             https_only=env.get("BOARD_HTTPS_ONLY", "") == "1",
             embedded_deadlines=env.get("DEADLINE_WORKER",
                                        "0" if env.get("DATABASE_URL") else "1") == "1",
+            metrics_token=env.get("METRICS_TOKEN") or None,
         )
