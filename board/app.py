@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from board import api, db, geostore, health, live, logs, metrics, open311, pages
+from board import api, db, geostore, health, live, logs, metrics, open311, oversight, pages
 from board.bus import make_bus
 from board.dispositions import ADMINISTRATIVE, FIELD
 from board.lifecycle import LABELS
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
 
     app = Starlette(
         routes=[
-            *pages.routes, *live.routes, *api.routes, *open311.routes,
+            *pages.routes, *oversight.routes, *live.routes, *api.routes, *open311.routes,
             *health.routes, *metrics.routes,
             *_vendor_mounts(),
             Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),

@@ -41,10 +41,15 @@ def flash(request: Request, kind: str, text: str) -> None:
 
 def render(request: Request, actor: Actor | None, name: str, status: int = 200,
            **context: Any) -> Response:
+    from board import reviews
+
     flashes = request.session.pop("flash", [])
+    kept = request.session.pop("kept", None)
+    to_review = reviews.count(_dispatch(request).engine, actor) if actor else 0
     return request.app.state.templates.TemplateResponse(
         request, name, {"actor": actor, "csrf": auth.csrf_token(request), "now": _now(),
-                        "flashes": flashes, "FLAG_LABELS": FLAG_LABELS,
+                        "flashes": flashes, "kept": kept, "review_count": to_review,
+                        "FLAG_LABELS": FLAG_LABELS,
                         "tile_url": request.app.state.settings.tile_url, **context},
         status_code=status)
 
@@ -268,6 +273,7 @@ async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
         status = 409
     except (TransitionError, Invalid) as e:
         flash(request, "error", f"Not saved: {e}")
+        keep(request, form)
         status = 422
     except Forbidden as e:
         return render(request, actor, "error.html", 403, message=str(e), code=403)
@@ -278,6 +284,16 @@ async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
         return Response(status_code=204 if status == 200 else status,
                         headers={"HX-Trigger": "board-changed"})
     return RedirectResponse(back, 303)
+
+
+KEPT_FIELDS = ("disposition", "summons_count", "note", "text", "comment", "finding", "reason")
+
+
+def keep(request: Request, form: Any) -> None:
+    """A refused form comes back filled in as it was sent: what the person chose is not lost."""
+    request.session["kept"] = {
+        "action": request.url.path,
+        **{k: str(form.get(k))[:2000] for k in KEPT_FIELDS if form.get(k) not in (None, "")}}
 
 
 def _referer_path(request: Request) -> str | None:

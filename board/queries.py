@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from board.flags import Fact, flags
 from board.lifecycle import LABELS, NEXT_STEP, OPEN, WORKING, Status
 from board.priorities import Deadlines, overdue
 from board.schema import events, jobs, units
-from board.usecases import NotFound
+from board.usecases import NotFound, active_policies
 
 RECENT_CLOSED = 15
 
@@ -223,6 +223,7 @@ def job_unit(engine: sa.Engine, actor: Actor, job_id: int) -> int | None:
 class OfficerQueue:
     unit: Any | None
     jobs: list[Card]
+    policies: list[str] = field(default_factory=list)  # close policies in the unit's precinct
 
 
 def officer_queue(engine: sa.Engine, actor: Actor, now: datetime) -> OfficerQueue:
@@ -237,7 +238,8 @@ def officer_queue(engine: sa.Engine, actor: Actor, now: datetime) -> OfficerQueu
                                   jobs.c.status.in_([s.value for s in WORKING]))
             .order_by(jobs.c.stack_pos, jobs.c.id)
         ).all()
-    return OfficerQueue(unit, [card(r, now, unit.callsign) for r in rows])
+        rules = [p.text for p in active_policies(conn, unit.precinct)]
+    return OfficerQueue(unit, [card(r, now, unit.callsign) for r in rows], rules)
 
 
 def precinct_units(engine: sa.Engine, actor: Actor, precinct: str) -> list[Any]:

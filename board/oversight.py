@@ -1,0 +1,204 @@
+"""The oversight pages: the review queue, close policies and the command log.
+
+Reads go through board.reviews / board.commandlog (scope-checked), writes through the use cases
+(`Dispatch.review`, `set_policy`, `log_entry`) by the same form-post helper as every page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from board import commandlog, db, reviews
+from board.access import Actor, Forbidden, Role
+from board.nyc311 import NEW_YORK
+from board.pages import _dispatch, _int, _int_or_404, _now, _opt_int, _post, page, render
+from board.policies import CITYWIDE, KINDS
+from board.schema import events, review_queue
+from board.usecases import FINDINGS, Dispatch, Invalid, NotFound
+
+
+def _precinct(request: Request) -> str:
+    precinct = request.path_params["precinct"]
+    geo = _dispatch(request).geo
+    if geo is not None and precinct not in geo.precincts():
+        raise NotFound(f"no precinct {precinct}")
+    return precinct
+
+
+def _first_precinct(actor: Actor) -> str | None:
+    mine = sorted((p for p in actor.precincts if p != CITYWIDE), key=lambda p: (len(p), p))
+    return mine[0] if mine else None
+
+
+# -- review queue ---------------------------------------------------------------------------
+
+def _counts_by_precinct(engine: sa.Engine, actor: Actor) -> list[tuple[str, int]]:
+    with db.read(engine) as conn:
+        rows = conn.execute(
+            sa.select(review_queue.c.precinct, sa.func.count())
+            .where(review_queue.c.review_seq.is_(None), review_queue.c.precinct.is_not(None))
+            .group_by(review_queue.c.precinct)).all()
+    return sorted(((p, n) for p, n in rows if actor.sees(p)), key=lambda r: (len(r[0]), r[0]))
+
+
+@page
+async def review_index(request: Request, actor: Actor) -> Response:
+    """/review: straight to your precinct's queue; citywide eyes get a list by precinct."""
+    if actor.role not in reviews.READERS:
+        raise Forbidden("the review queue is for supervisors and commanders")
+    first = _first_precinct(actor)
+    if first and not actor.citywide:
+        return RedirectResponse(f"/review/{first}", 303)
+    counts = await run_in_threadpool(_counts_by_precinct, _dispatch(request).engine, actor)
+    return render(request, actor, "review_index.html", counts=counts)
+
+
+@page
+async def review_page(request: Request, actor: Actor) -> Response:
+    precinct = _precinct(request)
+    rows = await run_in_threadpool(reviews.pending, _dispatch(request).engine, actor,
+                                   precinct, _now())
+    return render(request, actor, "review.html", rows=rows, precinct=precinct,
+                  can_review=actor.may("review"), findings=FINDINGS)
+
+
+async def review_post(request: Request) -> Response:
+    precinct = request.path_params["precinct"]
+    job_id = _int_or_404(request.path_params["job_id"])
+    return await _post(request, lambda d, a, f: d.review(
+        a, job_id, _int(f.get("version"), "version"), str(f.get("finding", "")),
+        str(f.get("comment", ""))), f"/review/{precinct}")
+
+
+# -- close policies -------------------------------------------------------------------------
+
+def _policy_history(engine: sa.Engine, limit: int = 50) -> list[Any]:
+    with db.read(engine) as conn:
+        return conn.execute(sa.select(events.c.at, events.c.actor, events.c.payload)
+                            .where(events.c.kind == "set_policy")
+                            .order_by(events.c.seq.desc()).limit(limit)).all()
+
+
+@page
+async def policies_page(request: Request, actor: Actor) -> Response:
+    if actor.role not in (Role.SUPERVISOR, Role.COMMANDER, Role.ADMIN):
+        raise Forbidden("close policies are for supervisors, commanders and admins")
+    d = _dispatch(request)
+    settings = await run_in_threadpool(d.policies)
+    history = await run_in_threadpool(_policy_history, d.engine)
+    return render(request, actor, "policies.html", settings=settings, history=history,
+                  kinds=KINDS, editable=actor.role is Role.ADMIN,
+                  precincts=d.geo.precincts() if d.geo else [])
+
+
+def _set_policy(d: Dispatch, actor: Actor, form: Any) -> Any:
+    return d.set_policy(actor, str(form.get("scope", CITYWIDE)), str(form.get("kind", "")),
+                        form.get("enabled") == "on", _opt_int(form.get("minutes"), "minutes"))
+
+
+async def policies_post(request: Request) -> Response:
+    return await _post(request, _set_policy, "/policies")
+
+
+# -- command log ----------------------------------------------------------------------------
+
+def _day(value: str | None, name: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Invalid({name: "a date as YYYY-MM-DD"}) from None
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), NEW_YORK)
+
+
+@page
+async def log_index(request: Request, actor: Actor) -> Response:
+    if actor.role not in commandlog.READERS:
+        raise Forbidden("the command log is for supervisors and commanders")
+    first = _first_precinct(actor)
+    if first and not actor.citywide:
+        return RedirectResponse(f"/log/{first}", 303)
+    geo = _dispatch(request).geo
+    return render(request, actor, "log_index.html", precincts=geo.precincts() if geo else [])
+
+
+@page
+async def log_page(request: Request, actor: Actor) -> Response:
+    """The log book: newest first, searchable by text and New York dates (to included)."""
+    precinct = _precinct(request)
+    qp = request.query_params
+    text = qp.get("q", "").strip()[:200]
+    status = 200
+    try:
+        since_day, until_day = _day(qp.get("from"), "from"), _day(qp.get("to"), "to")
+    except Invalid as e:
+        since_day = until_day = None
+        request.session.setdefault("flash", []).append(["error", str(e)])
+        status = 422
+    since = _local_midnight(since_day) if since_day else None
+    until = _local_midnight(until_day + timedelta(days=1)) if until_day else None
+    entries = await run_in_threadpool(
+        lambda: commandlog.entries(_dispatch(request).engine, actor, precinct, text=text,
+                                   since=since, until=until))
+    tour_day, tour = commandlog.tour_of(_now())
+    return render(request, actor, "log.html", status, precinct=precinct, entries=entries,
+                  q=text, since=qp.get("from", ""), until=qp.get("to", ""),
+                  can_write=actor.may("log_entry"), linked=commandlog.linked,
+                  tour_day=tour_day.isoformat(), tour=tour, TOURS=commandlog.TOUR_LABELS)
+
+
+@page
+async def log_print(request: Request, actor: Actor) -> Response:
+    """One tour of the log, oldest first, laid out for paper."""
+    precinct = _precinct(request)
+    qp = request.query_params
+    tour = qp.get("tour", "")
+    try:
+        day = _day(qp.get("date"), "date")
+    except Invalid:
+        day = None
+    if day is None or tour not in commandlog.TOURS:
+        day, tour = commandlog.tour_of(_now())
+    start, end = commandlog.tour_window(day, tour)
+    entries = await run_in_threadpool(
+        lambda: commandlog.entries(_dispatch(request).engine, actor, precinct, since=start,
+                                   until=end))
+    entries.reverse()
+    return render(request, actor, "log_print.html", precinct=precinct, entries=entries,
+                  day=day, tour=tour, tour_label=commandlog.TOUR_LABELS[tour], start=start,
+                  end=end, linked=commandlog.linked, printed_at=_now())
+
+
+def _log_entry(precinct: str) -> Callable[[Dispatch, Actor, Any], Any]:
+    return lambda d, a, f: d.log_entry(a, precinct, str(f.get("text", "")),
+                                       _opt_int(f.get("corrects"), "corrects"))
+
+
+async def log_post(request: Request) -> Response:
+    precinct = request.path_params["precinct"]
+    return await _post(request, _log_entry(precinct), f"/log/{precinct}")
+
+
+routes = [
+    Route("/review", review_index),
+    Route("/review/{precinct}", review_page),
+    Route("/review/{precinct}/{job_id}", review_post, methods=["POST"]),
+    Route("/policies", policies_page),
+    Route("/policies", policies_post, methods=["POST"]),
+    Route("/log", log_index),
+    Route("/log/{precinct}", log_page),
+    Route("/log/{precinct}", log_post, methods=["POST"]),
+    Route("/log/{precinct}/print", log_print),
+]
