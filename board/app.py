@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 
 from board import api, db, geostore, health, live, logs, metrics, open311, oversight, pages
 from board.bus import make_bus
+from board.commandlog import linked
 from board.dispositions import ADMINISTRATIVE, FIELD
 from board.lifecycle import LABELS
 from board.nyc311 import NEW_YORK
@@ -58,7 +59,7 @@ def templates() -> Jinja2Templates:
     t.env.globals.update(
         STATUS_LABELS={s.value: label for s, label in LABELS.items()},
         PRIORITY_LABELS=PRIORITY_LABELS, FIELD_DISPOSITIONS=FIELD,
-        ADMIN_DISPOSITIONS=ADMINISTRATIVE,
+        ADMIN_DISPOSITIONS=ADMINISTRATIVE, linked=linked,
     )
     return t
 

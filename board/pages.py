@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from board import auth, db, queries
+from board import alerts, auth, db, queries
 from board.access import Actor, Forbidden, Role
 from board.flags import FLAG_LABELS
 from board.lifecycle import TransitionError
@@ -133,8 +133,13 @@ async def board_page(request: Request, actor: Actor) -> Response:
                                    _now())
     mode = "supervisor" if actor.may("assign") else "view"
     template = "partials/board_body.html" if request.headers.get("HX-Request") else "board.html"
+    panel = {}
+    if mode == "supervisor" and template == "board.html":
+        panel = await run_in_threadpool(alerts.supervisor_panel, _dispatch(request).engine,
+                                        precinct, actor.citywide, _now())
+        panel.pop("review_count")  # the header counts the actor's own precincts
     return render(request, actor, template, view=view, precinct=precinct, mode=mode,
-                  units=view.lanes, precincts=_precincts_of(request, actor))
+                  units=view.lanes, precincts=_precincts_of(request, actor), **panel)
 
 
 @page

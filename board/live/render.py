@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from jinja2 import Environment
 
-from board import db, queries
+from board import alerts, db, queries
 from board.access import CITYWIDE, Actor, Role
 from board.flags import FLAG_LABELS
 from board.lifecycle import OPEN, WORKING, Status
@@ -54,7 +54,7 @@ class Renderer:
     clock: Callable[[], datetime] = utcnow
 
     def _render(self, name: str, **context: Any) -> str:
-        ctx = {"actor": None, "csrf": "", "now": self.clock(), "flashes": [],
+        ctx = {"actor": None, "csrf": "", "now": self.clock(), "flashes": [], "kept": None,
                "FLAG_LABELS": FLAG_LABELS, "tile_url": self.tile_url, **context}
         return self.env.get_template(name).render(ctx).strip()
 
@@ -72,8 +72,16 @@ class Renderer:
         role = Role.SUPERVISOR if mode == "supervisor" else Role.COMMANDER
         who = Actor(None, "live", role, frozenset({CITYWIDE} if citywide else {precinct}))
         view = queries.board(self.engine, who, precinct, self.clock())
-        return self._render("partials/board_body.html", view=view, precinct=precinct, mode=mode,
+        body = self._render("partials/board_body.html", view=view, precinct=precinct, mode=mode,
                             units=view.lanes)
+        if mode != "supervisor":
+            return body
+        # A supervisor's board also carries its alerts, review count and latest log entries,
+        # each its own partial swapped by id.
+        panel = alerts.supervisor_panel(self.engine, precinct, citywide, self.clock())
+        return "\n".join([body, *(self._render(f"partials/{name}.html", precinct=precinct,
+                                                **panel)
+                                   for name in ("alerts", "review_count", "log_latest"))])
 
     def my(self, unit_id: int) -> str:
         who = Actor(None, "live", Role.OFFICER, frozenset({CITYWIDE}), unit_id)

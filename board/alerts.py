@@ -1,0 +1,65 @@
+"""What a precinct's supervisors are alerted to: a P1 job arriving, a job going overdue.
+
+Read from the events (`create` with priority 1, `overdue`) of the last hours; the board shows
+them as a banner each device acknowledges (static/alerts.js remembers the last acknowledged
+sequence number per precinct on the device). History rows never alert: intake writes them as
+`history` events, not `create`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from board import commandlog, db, reviews
+from board.access import CITYWIDE, Actor, Role
+from board.schema import events, jobs
+
+WINDOW = timedelta(hours=8)  # one tour
+LIMIT = 20
+STAGE_WORDS = {"ack": "not acknowledged", "arrive": "not on scene", "close": "not closed"}
+
+
+@dataclass(frozen=True)
+class Alert:
+    seq: int
+    at: datetime
+    kind: str  # p1 | overdue
+    job_id: int
+    complaint_type: str
+    address: str
+    text: str
+
+
+def recent(conn: sa.Connection, precinct: str, now: datetime) -> list[Alert]:
+    rows = conn.execute(
+        sa.select(events.c.seq, events.c.at, events.c.kind, events.c.job_id, events.c.payload,
+                  jobs.c.complaint_type, jobs.c.address, jobs.c.history)
+        .join(jobs, jobs.c.id == events.c.job_id)
+        .where(events.c.precinct == precinct, events.c.kind.in_(("create", "overdue")),
+               events.c.at >= now - WINDOW)
+        .order_by(events.c.seq.desc()).limit(LIMIT * 10)).all()
+    out = []
+    for r in rows:
+        p = r.payload or {}
+        if r.history or (r.kind == "create" and p.get("priority") != 1):
+            continue
+        text = ("P1 job" if r.kind == "create"
+                else f"OVERDUE: {STAGE_WORDS.get(p.get('stage'), 'late')}")
+        out.append(Alert(r.seq, r.at, "p1" if r.kind == "create" else "overdue", r.job_id,
+                         r.complaint_type, r.address, text))
+    return out[:LIMIT]
+
+
+def supervisor_panel(engine: sa.Engine, precinct: str, citywide: bool,
+                     now: datetime) -> dict[str, Any]:
+    """The parts of a supervisor's board beyond the jobs: alerts, review count, latest log."""
+    scope = frozenset({CITYWIDE} if citywide else {precinct})
+    with db.read(engine) as conn:
+        found = recent(conn, precinct, now)
+    return {"alerts": found,
+            "review_count": reviews.count(engine, Actor(None, "live", Role.SUPERVISOR, scope)),
+            "log_latest": commandlog.latest(engine, precinct)}

@@ -1,0 +1,75 @@
+// Supervisor alerts (P1 arrivals, overdue jobs): the server renders #board-alerts with every
+// recent alert; this shows the ones newer than this device's last acknowledgement, beeps for
+// new ones if the alert sound is on, and remembers both choices on the device (localStorage).
+(function () {
+  "use strict";
+  const SOUND_KEY = "board.alert-sound";
+  let audio = null;
+  let heard = 0;  // the newest alert this page has already beeped for
+  const state = { shown: 0, beeps: 0, acked: 0 };
+  window.boardAlerts = state;
+
+  function box() { return document.getElementById("board-alerts"); }
+  function ackKey(b) { return `board.alerts-acked:${b.dataset.precinct}`; }
+  function soundOn() { return localStorage.getItem(SOUND_KEY) !== "off"; }
+
+  function beep() {
+    if (!soundOn()) return;
+    state.beeps += 1;
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === "suspended") audio.resume();
+      [0, 0.25, 0.5].forEach((at) => {
+        const osc = audio.createOscillator(), gain = audio.createGain();
+        osc.frequency.value = 1200;
+        gain.gain.value = 0.25;
+        osc.connect(gain).connect(audio.destination);
+        osc.start(audio.currentTime + at);
+        osc.stop(audio.currentTime + at + 0.15);
+      });
+    } catch (e) { audio = null; }
+  }
+
+  function show() {
+    const b = box();
+    if (!b) return;
+    const acked = Number(localStorage.getItem(ackKey(b)) || 0);
+    let newest = 0, count = 0;
+    b.querySelectorAll(".alert[data-seq]").forEach((li) => {
+      const seq = Number(li.dataset.seq);
+      const fresh = seq > acked;
+      li.hidden = !fresh;
+      if (fresh) { count += 1; newest = Math.max(newest, seq); }
+    });
+    b.hidden = count === 0;
+    state.shown = count;
+    state.acked = acked;
+    const sound = b.querySelector(".alerts-sound");
+    if (sound) {
+      sound.textContent = soundOn() ? "Alert sound on" : "Alert sound off";
+      sound.setAttribute("aria-pressed", String(!soundOn()));
+    }
+    if (newest > heard) {
+      if (heard) beep();  // not for what was already there when the page opened
+      heard = newest;
+    }
+  }
+
+  document.addEventListener("click", (e) => {
+    const b = box();
+    if (!b || !b.contains(e.target)) return;
+    if (e.target.closest(".alerts-ack")) {
+      const seqs = Array.from(b.querySelectorAll(".alert[data-seq]"), (li) => Number(li.dataset.seq));
+      localStorage.setItem(ackKey(b), String(Math.max(0, ...seqs)));
+      show();
+    } else if (e.target.closest(".alerts-sound")) {
+      localStorage.setItem(SOUND_KEY, soundOn() ? "off" : "on");
+      show();
+    }
+  });
+  // Another tab or window of this device acknowledged: follow it.
+  window.addEventListener("storage", show);
+  document.body.addEventListener("board:updated", show);
+  show();
+  heard = heard || 1;  // from now on, anything newer beeps
+})();

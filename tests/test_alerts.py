@@ -1,0 +1,82 @@
+"""Supervisors' alerts, review count and command log, live on the board socket; the banner in
+a browser."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from conftest import browser_login, make_job
+from test_live import recv_until, socket, web_login
+
+from workers.deadlines import DEADLINE_ACTOR
+
+
+def _now_clock(clock) -> None:  # type: ignore[no-untyped-def]
+    """Alerts cover the last tour by the real clock: bring the test clock to now."""
+    clock.now = datetime.now(UTC)
+
+
+def test_p1_overdue_review_count_and_log_reach_supervisors_live(world, dispatch, clock,
+                                                                live_server) -> None:
+    _now_clock(clock)
+    quiet = make_job(dispatch)  # Noise: P3, no alert
+    sgt = web_login(live_server.url, "sgt75")
+    cmd = web_login(live_server.url, "cmd")
+    with socket(live_server.url, "/ws/board/75", sgt) as board, \
+            socket(live_server.url, "/ws/board/75", cmd) as view:
+        snap = board.recv(timeout=5)
+        assert 'id="board-alerts"' in snap and 'class="alert ' not in snap
+        assert 'board-alerts' not in view.recv(timeout=5)  # commanders read, are not alerted
+
+        p1 = make_job(dispatch, complaint="Blocked Driveway", descriptor="No Access")
+        text = recv_until(board, lambda t: 'data-seq' in t and f"#{p1} " in t)
+        assert re.search(rf'class="alert alert-p1" data-seq="\d+" hidden>\s*<strong>P1 job'
+                         rf'</strong> <a href="/jobs/{p1}">', text)
+        assert f'href="/jobs/{quiet}"' not in text.split('id="board-alerts"')[1]
+
+        clock.advance(minutes=11)
+        assert dispatch.mark_overdue(DEADLINE_ACTOR, quiet, "ack") is not None
+        text = recv_until(board, lambda t: "alert-overdue" in t)
+        assert re.search(rf'alert-overdue" data-seq="\d+" hidden>\s*<strong>OVERDUE: not '
+                         rf'acknowledged</strong> <a href="/jobs/{quiet}">', text)
+
+        dispatch.admin_close(world.actors["sgt75"], quiet, 1, "duplicate")
+        text = recv_until(board, lambda t: 'id="review-count" class="count hot"' in t)
+        assert re.search(r'id="review-count" class="count hot"[^>]*>1<', text)
+
+        dispatch.log_entry(world.actors["sgt75"], "75", "Desk relieved by Sgt Ruiz")
+        text = recv_until(board, lambda t: "Desk relieved by Sgt Ruiz" in t)
+        assert 'id="log-latest"' in text
+        seen = [recv_until(view, lambda t: t.startswith('<div id="board-body"'))]
+        assert not any("Desk relieved" in t or "board-alerts" in t for t in seen)
+    sgt.close()
+    cmd.close()
+
+
+def test_the_banner_shows_and_is_acknowledged_per_device(world, dispatch, clock,
+                                                         live_server, browser) -> None:
+    _now_clock(clock)
+    page = browser_login(browser, live_server.url, "sgt75")
+    page.goto(f"{live_server.url}/board/75")
+    page.wait_for_function("window.boardLive && window.boardLive.state === 'live'")
+    banner = page.locator("#board-alerts")
+    assert banner.is_hidden()
+    p1 = make_job(dispatch, complaint="Blocked Driveway", descriptor="No Access")
+    banner.wait_for(state="visible", timeout=10000)
+    assert f"#{p1} Blocked Driveway" in banner.inner_text()
+    assert "P1 job" in banner.inner_text()
+    page.wait_for_function("window.boardAlerts.beeps >= 1")  # the sound is on by default
+    banner.get_by_role("button", name="Alert sound on").click()
+    banner.get_by_role("button", name="Acknowledge").click()
+    banner.wait_for(state="hidden")
+    page.reload()  # remembered on this device
+    page.wait_for_function("window.boardLive && window.boardLive.state === 'live'")
+    assert page.locator("#board-alerts").is_hidden()
+    clock.advance(minutes=11)
+    dispatch.mark_overdue(DEADLINE_ACTOR, p1, "ack")
+    page.locator("#board-alerts .alert-overdue").wait_for(state="visible", timeout=10000)
+    assert page.locator("#board-alerts .alert-p1").is_hidden()  # acknowledged already
+    assert page.locator("#board-alerts .alerts-sound").inner_text() == "Alert sound off"
+    assert page.evaluate("window.boardAlerts.beeps") == 0  # muted on this device: silent
+    page.context.close()
