@@ -80,3 +80,17 @@ def test_the_banner_shows_and_is_acknowledged_per_device(world, dispatch, clock,
     assert page.locator("#board-alerts .alerts-sound").inner_text() == "Alert sound off"
     assert page.evaluate("window.boardAlerts.beeps") == 0  # muted on this device: silent
     page.context.close()
+
+
+def test_the_wall_says_overdue_in_words(world, dispatch, clock) -> None:
+    from board.app import templates
+    from board.live.render import Renderer
+
+    queued = make_job(dispatch)
+    working = make_job(dispatch)
+    dispatch.assign(world.actors["sgt75"], working, 1, world.unit("75-A"))
+    clock.advance(minutes=11)
+    wall = Renderer(dispatch.engine, dispatch.geo, templates().env, clock=clock).wall("75")
+    for job, late in ((queued, "not dispatched"), (working, "not acknowledged")):
+        card = wall.split(f'id="job-{job}"')[1].split("</article>")[0]
+        assert f'<span class="badge late">OVERDUE: {late}</span>' in card
