@@ -20,9 +20,11 @@ SUPERVISOR_ACTIONS = frozenset({
     "assign", "reassign", "unassign", "reorder", "admin_close", "hold", "release", "reopen",
     "set_priority", "route", "unit_status", "note", "view_photo", "close", "acknowledge",
     "en_route", "on_scene", "set_rule", "create_job", "add_unit", "review", "log_entry",
+    "view_contact",
 })
 OFFICER_ACTIONS = frozenset({
     "acknowledge", "en_route", "on_scene", "close", "note", "view_photo", "unit_position",
+    "view_contact",
 })
 
 

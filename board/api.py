@@ -34,6 +34,7 @@ from board.dispositions import ADMINISTRATIVE, DISPOSITIONS, FIELD
 from board.lifecycle import TransitionError
 from board.lifecycle import allowed_actions as lifecycle_allowed
 from board.priorities import ANY, Rule
+from board.privacy import contact_of, public_fields, public_payload
 from board.usecases import (
     UNIT_STATUSES,
     Conflict,
@@ -251,7 +252,8 @@ def event_json(e: Any) -> dict[str, Any]:
         "seq": get("seq"), "job_id": get("job_id"), "unit_id": get("unit_id"),
         "precinct": get("precinct"), "at": _iso(get("at")), "kind": get("kind"),
         "actor": get("actor"), "source": get("source"), "before": get("before"),
-        "after": get("after"), "payload": _plain(get("payload") or {}),
+        "after": get("after"),
+        "payload": _plain(public_payload(get("kind"), get("payload"))),
     }
 
 
@@ -288,13 +290,14 @@ def allowed_actions(actor: Actor, row: Any) -> list[str]:
 
 
 def job_json(d: queries.JobDetail, actor: Actor) -> dict[str, Any]:
-    """The whole job. Photo addresses are left out on purpose: fetching one goes through
-    view_photo, which records that it was seen (QSTAT counts closes made without looking)."""
+    """The whole job. Photo addresses and the caller's contact details are left out on
+    purpose: view_photo and view_contact hand them out and record who saw them."""
     r = d.row
     return {
         **card_json(d.card),
         "source": r.source, "route_method": r.route_method, "location_type": r.location_type,
-        "borough": r.borough, "fields": _plain(r.fields or {}), "resolution": r.resolution,
+        "borough": r.borough, "fields": _plain(public_fields(r.fields)),
+        "has_contact": bool(contact_of(r.fields)), "resolution": r.resolution,
         "summons_count": r.summons_count, "administrative": bool(r.administrative),
         "ack_due": _iso(r.ack_due), "arrive_due": _iso(r.arrive_due),
         "close_due": _iso(r.close_due), "external_status": r.external_status,
@@ -397,7 +400,8 @@ class Action:
     name: str
     summary: str
     fields: tuple[Field, ...]
-    do: Callable[[Dispatch, Actor, int, dict[str, Any]], dict[str, Any]]
+    # the event, or (event, what a recorded reveal shows) for view_photo and view_contact
+    do: Callable[[Dispatch, Actor, int, dict[str, Any]], Any]
     versioned: bool = True
 
 
@@ -448,18 +452,29 @@ ACTIONS: tuple[Action, ...] = (
         Field("sector", "string", "Sector id within the precinct.", pattern=CODE),
     ), lambda d, a, j, b: d.route(a, j, b["version"], b["precinct"], b["sector"])),
     Action("view_photo", "Open one of the caller's photos; records that it was seen. The "
-           "event's payload.url is the photo.", (
+           "answer's url is the photo.", (
                Field("index", "integer", "Which photo, from 0.", required=True, minimum=0,
                      maximum=1000),
-           ), lambda d, a, j, b: d.view_photo(a, j, b["index"]), versioned=False),
+           ), lambda d, a, j, b: _revealed("url", d.view_photo(a, j, b["index"])),
+           versioned=False),
+    Action("view_contact", "Show the caller's contact details (supervisors and the job's own "
+           "officer); records who saw them. The answer's contact holds them.", (),
+           lambda d, a, j, b: _revealed("contact", d.view_contact(a, j)), versioned=False),
 )
+
+
+def _revealed(name: str, result: tuple[dict[str, Any], Any]) -> tuple[dict[str, Any], dict]:
+    """A recorded reveal: its event, and what it revealed to go beside it (never inside it)."""
+    ev, what = result
+    return ev, {name: what}
 
 
 def _action_run(action: Action) -> Callable[[Call], dict[str, Any]]:
     def run(call: Call) -> dict[str, Any]:
         job_id = call.path["job_id"]
-        ev = action.do(call.dispatch, call.actor, job_id, call.body)
-        return {"event": event_json(ev), "job": _card_after(call, job_id)}
+        done = action.do(call.dispatch, call.actor, job_id, call.body)
+        ev, revealed = done if isinstance(done, tuple) else (done, {})
+        return {"event": event_json(ev), "job": _card_after(call, job_id), **revealed}
     return run
 
 
@@ -780,8 +795,10 @@ UNIT = {
 DETAIL = {
     **CARD, "source": _t("string"), "route_method": _t("string"),
     "location_type": _t("string"), "borough": _t("string"),
-    "fields": _t("object", description="the 311 request's own fields",
-                 additionalProperties=True),
+    "fields": _t("object", description="the 311 request's own fields, without photo "
+                 "addresses or the caller's contact details", additionalProperties=True),
+    "has_contact": _t("boolean", description="the caller left contact details: "
+                      "view_contact shows them and records who saw them"),
     "resolution": _t("string", True), "summons_count": _t("integer", True),
     "administrative": _t("boolean"), "ack_due": TIME, "arrive_due": TIME, "close_due": TIME,
     "external_status": _t("string", True), "updated_at": TIME,
@@ -810,7 +827,11 @@ SCHEMAS: dict[str, Any] = {
     }),
     "UnitList": _obj({"units": _list(_ref("Unit"))}),
     "ActionResult": _obj({"event": _ref("Event"),
-                          "job": {"oneOf": [{"type": "null"}, _ref("Card")]}}),
+                          "job": {"oneOf": [{"type": "null"}, _ref("Card")]}}) | {"properties": {
+        "event": _ref("Event"), "job": {"oneOf": [{"type": "null"}, _ref("Card")]},
+        "url": _t("string", description="view_photo: the photo's address"),
+        "contact": _t("object", additionalProperties={"type": "string"},
+                      description="view_contact: the caller's contact details")}},
     "UnitResult": _obj({"event": _ref("Event"),
                         "unit": {"oneOf": [{"type": "null"}, _ref("Unit")]}}),
     "OfficerQueue": _obj({"unit": {"oneOf": [{"type": "null"}, _ref("Unit")]},

@@ -56,6 +56,7 @@ ALLOWED: dict[str, tuple[tuple[Status, ...], Status | None]] = {
     "route": (OPEN, None),
     "note": (tuple(Status), None),
     "view_photo": (tuple(Status), None),
+    "view_contact": (tuple(Status), None),
 }
 
 LABELS = {

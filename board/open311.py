@@ -141,7 +141,10 @@ def endpoint(handler: Any) -> Any:
 # --------------------------------------------------------------------------- representation
 
 
-def _request_json(row: Any, detailed: bool) -> dict[str, Any]:
+def _request_json(row: Any, detailed: bool, base_url: str = "") -> dict[str, Any]:
+    """A request as GeoReport v2 shows it. media_url is never the photo itself: for a key in
+    the job's precinct it is the board's recorded view of the first photo (opening it writes a
+    view_photo event), for anyone else blank."""
     closed = row.status == Status.CLOSED.value
     media = list(row.media or [])
     fields = row.fields or {}
@@ -163,7 +166,7 @@ def _request_json(row: Any, detailed: bool) -> dict[str, Any]:
         "zipcode": fields.get("incident_zip", ""),
         "lat": row.lat,
         "long": row.lon,
-        "media_url": (media[0] if media else "") if detailed else "",
+        "media_url": f"{base_url}jobs/{row.id}/photos/0" if detailed and media else "",
     }
 
 
@@ -228,8 +231,8 @@ def _new_job(form: Any, types: dict[str, str]) -> NewJob:
     description = _form_text(form, "description", MAX_FIELD)
     fields = {"service_code": code}
     for name in ("address_string", "address_id", "email", "device_id", "account_id",
-                 "first_name", "last_name", "phone", "media_url"):
-        value = _form_text(form, name, 300 if name != "media_url" else 2000)
+                 "first_name", "last_name", "phone"):
+        value = _form_text(form, name, 300)
         if value:
             fields[name] = value
     return NewJob(complaint_type=types[code], address=address, lat=lat, lon=lon,
@@ -281,7 +284,8 @@ async def get_request(request: Request) -> Response:
                                    [jobs.c.id == int(raw)], 1)
     if not rows:
         raise Problem(404, f"no service request {raw}")
-    return JSONResponse([_request_json(rows[0], _may_see_details(actor, rows[0]))])
+    return JSONResponse([_request_json(rows[0], _may_see_details(actor, rows[0]),
+                                       str(request.base_url))])
 
 
 @endpoint
@@ -322,7 +326,8 @@ async def get_requests(request: Request) -> Response:
         elif status == {"closed"}:
             where.append(jobs.c.status == Status.CLOSED.value)
     rows = await run_in_threadpool(_select_requests, dispatch.engine, where, MAX_RESULTS)
-    return JSONResponse([_request_json(r, _may_see_details(actor, r)) for r in rows])
+    return JSONResponse([_request_json(r, _may_see_details(actor, r), str(request.base_url))
+                         for r in rows])
 
 
 def _resolutions(engine: sa.Engine, actor: Actor, since: datetime | None,

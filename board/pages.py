@@ -19,9 +19,11 @@ from starlette.routing import Route
 
 from board import alerts, auth, db, queries
 from board.access import Actor, Forbidden, Role
+from board.api import allowed_actions
 from board.flags import FLAG_LABELS
 from board.lifecycle import TransitionError
 from board.metrics import LOGIN_FAILURES
+from board.privacy import contact_of, public_fields
 from board.usecases import Conflict, Dispatch, Invalid, NotFound, UnitConflict
 
 Page = Callable[[Request, Actor], Awaitable[Response]]
@@ -174,27 +176,60 @@ async def geo_json(request: Request, actor: Actor) -> Response:
 async def job_page(request: Request, actor: Actor) -> Response:
     job_id = _int_or_404(request.path_params["job_id"])
     detail = await run_in_threadpool(queries.job, _dispatch(request).engine, actor, job_id, _now())
+    return await _job_view(request, actor, detail)
+
+
+async def _job_view(request: Request, actor: Actor, detail: queries.JobDetail,
+                    contact: dict[str, Any] | None = None) -> Response:
+    """The job page; `contact` only right after a recorded reveal."""
     units = []
     if actor.may("assign") and detail.row.precinct:
         units = await run_in_threadpool(queries.precinct_units, _dispatch(request).engine, actor,
                                         detail.row.precinct)
+    allowed = allowed_actions(actor, detail.row)
     return render(request, actor, "job.html", d=detail, c=detail.card, units=units,
-                  mode="view", next_url=f"/jobs/{job_id}")
+                  mode="view", next_url=f"/jobs/{detail.row.id}",
+                  fields=public_fields(detail.row.fields), contact=contact,
+                  may_view_photo="view_photo" in allowed,
+                  may_view_contact="view_contact" in allowed and bool(
+                      contact_of(detail.row.fields)))
 
 
 @page
 async def photo_page(request: Request, actor: Actor) -> Response:
-    """Opening a photo is recorded: QSTAT counts closes made without looking."""
+    """Opening a photo is recorded, whoever opens it: QSTAT counts closes made without
+    looking, and no photo is shown without its event."""
     job_id = _int_or_404(request.path_params["job_id"])
     index = _int_or_404(request.path_params["index"], least=0)
     detail = await run_in_threadpool(queries.job, _dispatch(request).engine, actor, job_id, _now())
-    media = detail.row.media or []
-    if not 0 <= index < len(media):
+    if not 0 <= index < len(detail.row.media or []):
         raise NotFound("no such photo")
-    if actor.may("view_photo") and (actor.role is not Role.OFFICER
-                                    or detail.row.unit_id == actor.unit_id):
-        await run_in_threadpool(_dispatch(request).view_photo, actor, job_id, index)
-    return render(request, actor, "photo.html", c=detail.card, url=media[index], index=index)
+    _ev, url = await run_in_threadpool(_dispatch(request).view_photo, actor, job_id, index)
+    return render(request, actor, "photo.html", c=detail.card, url=url, index=index)
+
+
+async def contact_post(request: Request) -> Response:
+    """The caller's contact details, shown once per recorded reveal (a form post, so a link or
+    a prefetch never reveals them)."""
+    job_id = _int_or_404(request.path_params["job_id"])
+    actor = await run_in_threadpool(auth.current_actor, request)
+    if actor is None:
+        return RedirectResponse("/login", 303)
+    form = await request.form()
+    if not auth.csrf_ok(request, form.get("csrf") or request.headers.get("X-CSRF-Token")):
+        raise HTTPException(403, "missing or stale form token: reload the page")
+    dispatch = _dispatch(request)
+    try:
+        _ev, contact = await run_in_threadpool(dispatch.view_contact, actor, job_id)
+    except Forbidden as e:
+        return render(request, actor, "error.html", 403, message=str(e), code=403)
+    except NotFound as e:
+        return render(request, actor, "error.html", 404, message=str(e), code=404)
+    except Invalid as e:
+        flash(request, "error", str(e))
+        return RedirectResponse(f"/jobs/{job_id}", 303)
+    detail = await run_in_threadpool(queries.job, dispatch.engine, actor, job_id, _now())
+    return await _job_view(request, actor, detail, contact)
 
 
 @page
@@ -423,6 +458,7 @@ routes = [
     Route("/unrouted", unrouted_page),
     Route("/jobs/{job_id}", job_page),
     Route("/jobs/{job_id}/photos/{index}", photo_page),
+    Route("/jobs/{job_id}/contact", contact_post, methods=["POST"]),
     Route("/jobs/{job_id}/act/{action}", job_action, methods=["POST"]),
     Route("/jobs/{job_id}/move", job_move, methods=["POST"]),
     Route("/units/{unit_id}/status", unit_status, methods=["POST"]),

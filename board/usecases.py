@@ -34,6 +34,7 @@ from board.priorities import (
     late_stages,
     rule_for,
 )
+from board.privacy import contact_of
 from board.schema import (
     command_log,
     events,
@@ -504,7 +505,9 @@ class Dispatch:
         text = _text(text, "text", required=True)
         return self._record(actor, "note", job_id, {"text": text})
 
-    def view_photo(self, actor: Actor, job_id: int, index: int) -> dict[str, Any]:
+    def view_photo(self, actor: Actor, job_id: int, index: int) -> tuple[dict[str, Any], str]:
+        """Open a caller's photo: the event and the photo's address. The event says which
+        photo was seen, never where it is, so reading a timeline shows no photo."""
         with db.read(self.engine) as conn:
             job = self._job(conn, job_id)
         # Scope first: how many photos a job has is not for eyes outside its precinct.
@@ -512,7 +515,18 @@ class Dispatch:
         media = job.media or []
         if not 0 <= index < len(media):
             raise Invalid({"index": "no such photo on this job"})
-        return self._record(actor, "view_photo", job_id, {"index": index, "url": media[index]})
+        return self._record(actor, "view_photo", job_id, {"index": index}), media[index]
+
+    def view_contact(self, actor: Actor, job_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Reveal the caller's contact details to a supervisor or the job's own officer: the
+        event records who saw which details (never the details themselves)."""
+        with db.read(self.engine) as conn:
+            job = self._job(conn, job_id)
+        actor.check("view_contact", job.precinct, job.unit_id)
+        contact = contact_of(job.fields)
+        if not contact:
+            raise Invalid({"contact": "the caller left no contact details"})
+        return self._record(actor, "view_contact", job_id, {"fields": sorted(contact)}), contact
 
     def _record(self, actor: Actor, kind: str, job_id: int,
                 payload: dict[str, Any]) -> dict[str, Any]:

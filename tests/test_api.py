@@ -162,7 +162,8 @@ def test_officer_path_over_the_api(api, world: World) -> None:
         version += 1
 
     photo = api("off75a", "POST", f"/jobs/{job}/view_photo", {"index": 1})
-    assert photo.status_code == 200 and photo.json()["event"]["payload"]["url"] == PHOTOS[1]
+    assert photo.status_code == 200 and photo.json()["url"] == PHOTOS[1]
+    assert photo.json()["event"]["payload"] == {"index": 1}
     note = api("off75a", "POST", f"/jobs/{job}/note", {"text": "music off\nparty over"})
     assert note.status_code == 200 and note.json()["job"]["version"] == version  # no change
 
@@ -434,9 +435,11 @@ ACTION_BODIES: dict[str, dict[str, Any]] = {
     "note": {"text": "a note"},
     "route": {"version": 2, "precinct": "120"},
     "view_photo": {"index": 0},
+    "view_contact": {},
 }
 assert set(ACTION_BODIES) == {a.name for a in ACTIONS}
-OFFICER_STEPS = ["acknowledge", "en_route", "on_scene", "close", "note", "view_photo"]
+OFFICER_STEPS = ["acknowledge", "en_route", "on_scene", "close", "note", "view_photo",
+                 "view_contact"]
 SUPERVISOR_ONLY = sorted(set(ACTION_BODIES) - set(OFFICER_STEPS))
 UNIT_BODY = {"version": 1, "status": "out_of_service", "reason": "flat tyre"}
 RULE_BODY = {"complaint_type": "Noise - Residential", "priority": 1, "ack_minutes": 1,

@@ -41,6 +41,7 @@ EXPECTED: dict[str, dict[Status, Status]] = {
     "route": {s: s for s in (NEW, HELD, ASSIGNED, ACK, EN_ROUTE, ON_SCENE)},
     "note": {s: s for s in ALL},
     "view_photo": {s: s for s in ALL},
+    "view_contact": {s: s for s in ALL},
 }
 
 # The reason each refused action gives, as the user reads it.
@@ -183,12 +184,15 @@ def test_allowed_actions_match_the_table(status: Status) -> None:
 
 def test_allowed_actions_spelled_out() -> None:
     assert allowed_actions("new") == [
-        "assign", "admin_close", "hold", "set_priority", "route", "note", "view_photo"]
+        "assign", "admin_close", "hold", "set_priority", "route", "note",
+        "view_photo", "view_contact"]
     assert allowed_actions("held") == [
-        "assign", "admin_close", "release", "set_priority", "route", "note", "view_photo"]
+        "assign", "admin_close", "release", "set_priority", "route", "note",
+        "view_photo", "view_contact"]
     assert allowed_actions("assigned") == [
         "reassign", "unassign", "acknowledge", "en_route", "close", "set_priority", "route",
-        "note", "view_photo"]
+        "note", "view_photo", "view_contact"]
     assert allowed_actions("on_scene") == [
-        "reassign", "unassign", "close", "set_priority", "route", "note", "view_photo"]
-    assert allowed_actions("closed") == ["reopen", "note", "view_photo"]
+        "reassign", "unassign", "close", "set_priority", "route", "note", "view_photo",
+        "view_contact"]
+    assert allowed_actions("closed") == ["reopen", "note", "view_photo", "view_contact"]

@@ -96,7 +96,9 @@ def test_create_board_close_and_open311_shows_the_resolution(client, world, keys
     assert shown["status"] == "open" and shown["status_notes"] == ""
     assert shown["service_code"] == "blocked-driveway"
     assert shown["description"] == "Car in my driveway since 9pm"
-    assert shown["media_url"] == "https://311.example/p/1.jpg"
+    # the photo only through the board's recorded view, never its own address
+    assert shown["media_url"] == f"http://testserver/jobs/{job_id}/photos/0"
+    assert "311.example" not in str(shown) and "caller@example.com" not in str(shown)
     assert shown["expected_datetime"] == iso(job.close_due)
     assert shown["requested_datetime"] == iso(clock.now)
     assert shown["requested_datetime"].endswith("-05:00")  # New York time, with the offset
@@ -175,7 +177,16 @@ def conn_first_in(d, precinct: str):
 
 
 def test_address_only_request_goes_to_the_unrouted_queue(client, world, keys):
-    resp = file_request(client, keys["sgt75"], service_code="noise-residential",
+    # a precinct's key files only into its precinct: refused, and nothing written
+    with db.read(world.dispatch.engine) as conn:
+        before = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar()
+    assert "outside" in errors_of(file_request(
+        client, keys["sgt75"], service_code="noise-residential",
+        address_string="somewhere on Atlantic Ave"), 403)
+    with db.read(world.dispatch.engine) as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == before
+    # the 311 system's citywide key files it into the unrouted queue
+    resp = file_request(client, keys["admin"], service_code="noise-residential",
                         address_string="somewhere on Atlantic Ave")
     job_id = int(resp.json()[0]["service_request_id"])
     with db.read(world.dispatch.engine) as conn:
