@@ -175,7 +175,7 @@ EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def main(argv: list[str] | None = None) -> int:
-    from board import intake_cli  # noqa: F401  (registers its commands)
+    from board import intake_cli, qstat_cli  # noqa: F401  (register their commands)
     from board.logs import configure
 
     args = parser().parse_args(argv)

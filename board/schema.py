@@ -208,3 +208,42 @@ command_log = sa.Table(
     sa.Column("corrects_id", sa.Integer, sa.ForeignKey("command_log.id")),
     sa.Index("ix_command_log_precinct_at", "precinct", "at"),
 )
+
+# One row per job, kept by the write path in each event's transaction (board/factstore.py):
+# what QSTAT aggregates, so a city-year page reads rows, not a scan of every event.
+job_facts = sa.Table(
+    "job_facts", metadata,
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("precinct", sa.String(8)),
+    sa.Column("sector", sa.String(8)),
+    sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id")),
+    sa.Column("complaint_type", sa.String(120), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("day", sa.Date, nullable=False),  # New York local day of created_at
+    sa.Column("tour", sa.String(10), nullable=False),  # day | evening | midnight
+    sa.Column("history", sa.Boolean, nullable=False),
+    sa.Column("has_photos", sa.Boolean, nullable=False),
+    sa.Column("closed_at", UTCDateTime),
+    sa.Column("disposition", sa.String(40)),
+    sa.Column("summons_count", sa.Integer),
+    sa.Column("administrative", sa.Boolean, nullable=False),
+    sa.Column("assigned_at", UTCDateTime),
+    sa.Column("acked_at", UTCDateTime),
+    sa.Column("arrived_at", UTCDateTime),
+    sa.Column("assign_min", sa.Float),
+    sa.Column("ack_min", sa.Float),
+    sa.Column("arrive_min", sa.Float),
+    sa.Column("close_min", sa.Float),
+    sa.Column("receipt_close_min", sa.Float),
+    sa.Column("photo_viewed", sa.Boolean, nullable=False),
+    sa.Column("reopens", sa.Integer, nullable=False),
+    sa.Column("quick_close", sa.Boolean),
+    sa.Column("no_arrival", sa.Boolean),
+    sa.Column("overdue_ack", sa.Boolean, nullable=False),
+    sa.Column("overdue_arrive", sa.Boolean, nullable=False),
+    sa.Column("overdue_close", sa.Boolean, nullable=False),
+    sa.Index("ix_job_facts_precinct_created", "precinct", "created_at"),
+    sa.Index("ix_job_facts_open", "created_at", sqlite_where=sa.text("closed_at IS NULL"),
+             postgresql_where=sa.text("closed_at IS NULL")),
+    sa.Index("ix_job_facts_closed_at", "closed_at"),
+)

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from board import db
+from board import db, factstore
 from board.access import Actor, Forbidden, Role
 from board.dispositions import BY_RESOLUTION, DispositionError, check_close
 from board.flags import Fact, flags, progress
@@ -221,6 +221,8 @@ class Dispatch:
                                 rows).scalars().all()
             for row, seq in zip(rows, seqs, strict=True):
                 row["seq"] = seq
+        for row in rows:
+            factstore.record(conn, row)  # QSTAT's per-job row commits with its event
         return rows
 
     def _job(self, conn: sa.Connection, job_id: int, *, lock: bool = False) -> Any:

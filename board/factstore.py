@@ -1,0 +1,84 @@
+"""Keeps job_facts in step with the events: the write path's hook, and a rebuild.
+
+`record` runs inside the use case's transaction, right after its event is written, so a job's
+facts row commits (or rolls back) with the event that changed it. `rebuild` folds the whole
+events table again (the migration that added the table uses it; so can an operator).
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any
+
+import sqlalchemy as sa
+
+from board.flags import Fact, flags
+from board.jobfacts import COLUMNS, JOB_COLUMNS, fold
+from board.schema import events, job_facts, jobs
+
+CLOSES = ("close", "admin_close")
+
+
+def _job(conn: sa.Connection, job_id: int) -> Any:
+    return conn.execute(sa.select(*(jobs.c[c] for c in JOB_COLUMNS))
+                        .where(jobs.c.id == job_id)).first()
+
+
+def record(conn: sa.Connection, ev: dict[str, Any]) -> None:
+    """Fold one just-written event into its job's facts row (same transaction)."""
+    job_id = ev.get("job_id")
+    if job_id is None:
+        return
+    job = _job(conn, job_id)
+    prior_row = conn.execute(sa.select(job_facts).where(job_facts.c.job_id == job_id)).first()
+    prior = dict(prior_row._mapping) if prior_row else None
+    close_flags = None
+    if ev["kind"] in CLOSES:
+        timeline = conn.execute(
+            sa.select(events.c.kind, events.c.at, events.c.payload)
+            .where(events.c.job_id == job_id).order_by(events.c.seq)).all()
+        close_flags = flags([Fact(e.kind, e.at, e.payload or {}) for e in timeline],
+                            bool(job.media))
+    facts = fold(prior, job, ev["kind"], ev["at"], ev.get("payload") or {}, close_flags,
+                 ev.get("unit_id"))
+    if prior is None:
+        conn.execute(job_facts.insert().values(**facts))
+    elif facts != prior:
+        conn.execute(job_facts.update().where(job_facts.c.job_id == job_id)
+                     .values(**{k: v for k, v in facts.items() if prior.get(k) != v}))
+
+
+def fold_job(job: Any, timeline: list[Any]) -> dict[str, Any] | None:
+    """A job's facts from its whole timeline (events in order: unit_id, kind, at, payload)."""
+    facts: dict[str, Any] | None = None
+    seen: list[Fact] = []
+    for e in timeline:
+        seen.append(Fact(e.kind, e.at, e.payload or {}))
+        close_flags = flags(seen, bool(job.media)) if e.kind in CLOSES else None
+        facts = fold(facts, job, e.kind, e.at, e.payload or {}, close_flags, e.unit_id)
+    return facts
+
+
+def rebuild(conn: sa.Connection, batch: int = 2000) -> int:
+    """Recompute every job's facts row from the events table; returns the rows written."""
+    conn.execute(job_facts.delete())
+    job_rows = conn.execute(sa.select(*(jobs.c[c] for c in JOB_COLUMNS))).all()
+    by_id = {j.id: j for j in job_rows}
+    stream = conn.execute(
+        sa.select(events.c.job_id, events.c.unit_id, events.c.kind, events.c.at,
+                  events.c.payload).where(events.c.job_id.is_not(None))
+        .order_by(events.c.job_id, events.c.seq)).all()
+    pending: list[dict[str, Any]] = []
+    written = 0
+    for job_id, timeline in groupby(stream, key=lambda e: e.job_id):
+        job = by_id.get(job_id)
+        facts = fold_job(job, list(timeline)) if job is not None else None
+        if facts is not None:
+            pending.append({c: facts[c] for c in COLUMNS})
+        if len(pending) >= batch:
+            conn.execute(job_facts.insert(), pending)
+            written, pending = written + len(pending), []
+    if pending:
+        conn.execute(job_facts.insert(), pending)
+        written += len(pending)
+    return written

@@ -1,0 +1,87 @@
+"""A job's QSTAT facts: one row per job, folded from its events as they are written.
+
+QSTAT reads these rows rather than scanning a city-year of events for every page. The fold is
+pure and deterministic: the write path applies it to each event in the event's own transaction
+(board/factstore.py), and a rebuild from the events table gives the same rows.
+
+What the figures mean: to assign = receipt → first assignment; to acknowledge, to arrive and to
+close = first assignment → that step; receipt → close = the 311 created time → the (latest)
+close. A history row (closed by the city before it was imported) has only receipt → close:
+everything that needs dispatch events stays None, which QSTAT shows as "no data".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from board.qstat_rules import local_day, minutes, tour
+
+OVERDUE_STAGES = ("ack", "arrive", "close")
+
+COLUMNS = (
+    "job_id", "precinct", "sector", "unit_id", "complaint_type", "created_at", "day", "tour",
+    "history", "has_photos", "closed_at", "disposition", "summons_count", "administrative",
+    "assigned_at", "acked_at", "arrived_at", "assign_min", "ack_min", "arrive_min", "close_min",
+    "receipt_close_min", "photo_viewed", "reopens", "quick_close", "no_arrival",
+    "overdue_ack", "overdue_arrive", "overdue_close",
+)
+
+# The job's columns the fold reads (its current state, after the event's change).
+JOB_COLUMNS = ("id", "precinct", "sector", "complaint_type", "created_at", "history",
+               "media", "closed_at", "disposition", "summons_count", "administrative")
+
+
+def _get(row: Any, name: str) -> Any:
+    return row[name] if isinstance(row, dict) else getattr(row, name)
+
+
+def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
+         payload: dict[str, Any], close_flags: Iterable[str] | None = None,
+         unit_id: int | None = None) -> dict[str, Any]:
+    """The job's facts after one more event (its kind, time, payload and unit).
+
+    `close_flags` are board.flags' flags at a close. The unit is the event's, so a rebuild
+    from the events gives the same row as the write path did one event at a time.
+    """
+    f: dict[str, Any] = dict(prior) if prior else {
+        "assigned_at": None, "acked_at": None, "arrived_at": None, "photo_viewed": False,
+        "reopens": 0, "quick_close": None, "no_arrival": None,
+        "overdue_ack": False, "overdue_arrive": False, "overdue_close": False,
+        "unit_id": None,
+    }
+    created = _get(job, "created_at")
+    f.update(
+        job_id=_get(job, "id"), precinct=_get(job, "precinct"), sector=_get(job, "sector"),
+        complaint_type=_get(job, "complaint_type"), created_at=created,
+        day=local_day(created), tour=tour(created), history=bool(_get(job, "history")),
+        has_photos=bool(_get(job, "media")), closed_at=_get(job, "closed_at"),
+        disposition=_get(job, "disposition"), summons_count=_get(job, "summons_count"),
+        administrative=bool(_get(job, "administrative")),
+    )
+    if unit_id is not None:
+        f["unit_id"] = unit_id  # the unit that last had it: for a closed job, who closed it
+    if kind in ("assign", "reassign") and f["assigned_at"] is None:
+        f["assigned_at"] = at
+    elif kind == "acknowledge" and f["acked_at"] is None:
+        f["acked_at"] = at
+    elif kind == "on_scene" and f["arrived_at"] is None:
+        f["arrived_at"] = at
+    elif kind == "view_photo":
+        f["photo_viewed"] = True
+    elif kind == "reopen":
+        f["reopens"] += 1
+        f["quick_close"] = f["no_arrival"] = None
+    elif kind in ("close", "admin_close"):
+        flagged = set(close_flags or ())
+        f["quick_close"] = "quick_close" in flagged
+        f["no_arrival"] = "no_arrival" in flagged
+    elif kind == "overdue" and payload.get("stage") in OVERDUE_STAGES:
+        f[f"overdue_{payload['stage']}"] = True
+    assigned = f["assigned_at"]
+    f["assign_min"] = minutes(assigned, created)
+    f["ack_min"] = minutes(f["acked_at"], assigned)
+    f["arrive_min"] = minutes(f["arrived_at"], assigned)
+    f["close_min"] = minutes(f["closed_at"], assigned)
+    f["receipt_close_min"] = minutes(f["closed_at"], created)
+    return f

@@ -1,0 +1,481 @@
+"""QSTAT figures: read from job_facts (kept by the write path), within the reader's scope.
+
+Counts and shares are SQL aggregates on both engines. Percentiles are nearest-rank
+(board/qstat_rules.percentile): PostgreSQL computes them with percentile_disc in the same
+query; SQLite hands back the sorted values and Python picks the same rank. Everything here is
+for a Period of New York days; a job belongs to the day and tour of its 311 created time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from board import db
+from board.access import Actor, Forbidden, Role
+from board.qstat_rules import QUICK_MINUTES, SUMMONS_TYPES, Period, percentile, share
+from board.schema import job_facts as F
+from board.schema import jobs, units
+
+GROUPS = ("precinct", "sector", "unit", "complaint_type", "tour")
+ALL = "all"
+NONE_LABEL = {"precinct": "unrouted", "sector": "no sector", "unit": "no unit"}
+
+# The durations QSTAT reports median and 90th percentile of, by the column holding minutes.
+DURATIONS = {
+    "assign": "assign_min",  # receipt → first assignment
+    "ack": "ack_min",  # assignment → acknowledged
+    "arrive": "arrive_min",  # assignment → on scene
+    "assigned_close": "close_min",  # assignment → closed
+    "close": "receipt_close_min",  # receipt → closed (history included)
+}
+FRACTIONS = (0.5, 0.9)
+
+# Every figure of a row, in sheet order, with its label and the jobs behind it.
+FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("jobs", "Jobs received", "jobs"),
+    ("history", "of them history (closed by the city before import)", "history"),
+    ("closed", "Closed", "closed"),
+    ("backlog", "Open backlog at period end", "backlog"),
+    ("backlog_oldest_min", "Oldest open job, minutes", "backlog"),
+    ("median_assign_min", "Median minutes to assign", "assigned"),
+    ("p90_assign_min", "90th pct minutes to assign", "assigned"),
+    ("median_ack_min", "Median minutes assignment → acknowledge", "acked"),
+    ("p90_ack_min", "90th pct minutes assignment → acknowledge", "acked"),
+    ("median_arrive_min", "Median minutes assignment → on scene", "arrived"),
+    ("p90_arrive_min", "90th pct minutes assignment → on scene", "arrived"),
+    ("median_assigned_close_min", "Median minutes assignment → close", "assigned_closed"),
+    ("p90_assigned_close_min", "90th pct minutes assignment → close", "assigned_closed"),
+    ("median_close_min", "Median minutes receipt → close", "closed"),
+    ("p90_close_min", "90th pct minutes receipt → close", "closed"),
+    ("closed_within_5_min", "Closed within 5 min of receipt", "within_5_min"),
+    ("closed_within_5_min_share", "share of closed", "within_5_min"),
+    ("closed_within_5_min_of_assignment", "Closed within 5 min of assignment",
+     "within_5_min_of_assignment"),
+    ("closed_within_5_min_of_assignment_share", "share of assigned closes",
+     "within_5_min_of_assignment"),
+    ("closed_without_arrival", "Closed without arriving on scene", "without_arrival"),
+    ("closed_without_arrival_share", "share of field closes", "without_arrival"),
+    ("jobs_with_photos", "Jobs with caller's photos", "with_photos"),
+    ("photos_viewed_share", "share whose photos were viewed", "photos_not_viewed"),
+    ("reopened", "Reopened", "reopened"),
+    ("reopen_rate", "share of dispatched jobs", "reopened"),
+    ("overdue_ack", "Went overdue: acknowledge", "overdue_ack"),
+    ("overdue_arrive", "Went overdue: arrive", "overdue_arrive"),
+    ("overdue_close", "Went overdue: close", "overdue_close"),
+    ("summons_closed", "Illegal Parking / Blocked Driveway closed", "summons_closed"),
+    ("summons_share", "share closed with a summons", "summons"),
+)
+FIGURE_KEYS = tuple(k for k, _, _ in FIGURES)
+SHARES = frozenset(k for k in FIGURE_KEYS if k.endswith(("_share", "_rate")))
+# Ranked citywide (rank 1 = the highest value among precincts).
+RANKED = ("jobs", "backlog", "median_close_min", "closed_within_5_min_share",
+          "closed_without_arrival_share", "photos_viewed_share", "summons_share")
+
+_DISPATCHED = F.c.history == sa.false()
+_CLOSED = F.c.closed_at.is_not(None)
+
+
+def _count(cond: Any) -> Any:
+    return sa.func.sum(sa.case((cond, 1), else_=0))
+
+
+def _open_at(at: datetime) -> Any:
+    return sa.or_(F.c.closed_at.is_(None), F.c.closed_at > at)
+
+
+def _summons_types() -> Any:
+    return F.c.complaint_type.in_(SUMMONS_TYPES)
+
+
+# -- who may read what ------------------------------------------------------------------------
+
+def scope(actor: Actor, precinct: str | None) -> tuple[str, ...] | None:
+    """The precincts a reader's figures cover (None = the whole city, unrouted included)."""
+    if actor.role not in (Role.SUPERVISOR, Role.COMMANDER, Role.ADMIN):
+        raise Forbidden("QSTAT is for supervisors and commanders")
+    if precinct:
+        if not actor.sees(precinct):
+            raise Forbidden("this is outside your precincts")
+        return (precinct,)
+    if actor.citywide:
+        return None
+    return tuple(sorted(actor.precincts, key=lambda p: (len(p), p)))
+
+
+def _in(scope_: tuple[str, ...] | None, p: Period) -> list[Any]:
+    where = [F.c.created_at >= p.since, F.c.created_at < p.until]
+    if scope_ is not None:
+        where.append(F.c.precinct.in_(scope_))
+    return where
+
+
+def _group_col(by: str) -> Any:
+    if by == ALL:
+        return sa.literal(ALL)
+    if by == "unit":
+        return F.c.unit_id
+    if by == "day":
+        return F.c.day
+    if by not in GROUPS:
+        raise ValueError(f"group by one of {', '.join(GROUPS)}")
+    return F.c[by]
+
+
+# -- the figures ------------------------------------------------------------------------------
+
+def _aggregates(at: datetime) -> list[Any]:
+    dispatched_closed = sa.and_(_DISPATCHED, _CLOSED)
+    return [
+        sa.func.count().label("jobs"),
+        _count(F.c.history == sa.true()).label("history"),
+        _count(_DISPATCHED).label("dispatched"),
+        _count(_CLOSED).label("closed"),
+        _count(_open_at(at)).label("backlog"),
+        sa.func.min(sa.case((_open_at(at), F.c.created_at))).label("oldest_open"),
+        _count(F.c.receipt_close_min <= QUICK_MINUTES).label("closed_within_5_min"),
+        _count(sa.and_(dispatched_closed, F.c.assigned_at.is_not(None),
+                       F.c.quick_close.is_not(None))).label("assigned_closes"),
+        _count(sa.and_(F.c.quick_close == sa.true(), F.c.assigned_at.is_not(None)))
+        .label("closed_within_5_min_of_assignment"),
+        _count(sa.and_(dispatched_closed, F.c.no_arrival.is_not(None),
+                       F.c.administrative == sa.false())).label("field_closes"),
+        _count(F.c.no_arrival == sa.true()).label("closed_without_arrival"),
+        _count(sa.and_(_DISPATCHED, F.c.has_photos == sa.true())).label("jobs_with_photos"),
+        _count(sa.and_(_DISPATCHED, F.c.has_photos == sa.true(),
+                       F.c.photo_viewed == sa.true())).label("photos_viewed"),
+        _count(sa.and_(_DISPATCHED, F.c.reopens > 0)).label("reopened"),
+        _count(sa.and_(_DISPATCHED, F.c.overdue_ack == sa.true())).label("overdue_ack"),
+        _count(sa.and_(_DISPATCHED, F.c.overdue_arrive == sa.true())).label("overdue_arrive"),
+        _count(sa.and_(_DISPATCHED, F.c.overdue_close == sa.true())).label("overdue_close"),
+        _count(sa.and_(_CLOSED, _summons_types())).label("summons_closed"),
+        _count(sa.and_(_CLOSED, _summons_types(), F.c.disposition == "summons_issued"))
+        .label("summons_issued"),
+    ]
+
+
+def _percentiles_sql() -> list[Any]:
+    fractions = sa.literal(list(FRACTIONS), postgresql.ARRAY(sa.Float))
+    return [sa.func.percentile_disc(fractions).within_group(F.c[col]).label(f"pct_{name}")
+            for name, col in DURATIONS.items()]
+
+
+def percentiles_python(conn: sa.Connection, group: Any, where: Sequence[Any]
+                       ) -> dict[Any, dict[str, float | None]]:
+    """Median and 90th percentile per group from the sorted minutes (any engine)."""
+    values: dict[Any, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    cols = [F.c[c] for c in DURATIONS.values()]
+    for row in conn.execute(sa.select(group.label("g"), *cols).where(*where)):
+        for name, value in zip(DURATIONS, row[1:], strict=True):
+            if value is not None:
+                values[row.g][name].append(value)
+    out: dict[Any, dict[str, float | None]] = {}
+    for g, by_name in values.items():
+        out[g] = {}
+        for name in DURATIONS:
+            vs = sorted(by_name.get(name, ()))
+            out[g][f"median_{name}_min"] = percentile(vs, 0.5)
+            out[g][f"p90_{name}_min"] = percentile(vs, 0.9)
+    return out
+
+
+def _postgres(conn: sa.Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def _minutes_between(later: datetime, earlier: datetime | None) -> float | None:
+    if earlier is None:
+        return None
+    return round((later - earlier).total_seconds() / 60, 1)
+
+
+def figures(conn: sa.Connection, by: str, scope_: tuple[str, ...] | None, p: Period,
+            now: datetime) -> dict[Any, dict[str, Any]]:
+    """One row of figures per group (raw group values: unit ids, dates, None)."""
+    at = min(p.until, now)  # the backlog is counted at the period's end, or now if sooner
+    group = _group_col(by)
+    where = _in(scope_, p)
+    cols = _aggregates(at)
+    pg = _postgres(conn)
+    if pg:
+        cols += _percentiles_sql()
+    rows = conn.execute(sa.select(group.label("g"), *cols).where(*where).group_by(group)).all()
+    pct = {} if pg else percentiles_python(conn, group, where)
+    out: dict[Any, dict[str, Any]] = {}
+    for r in rows:
+        m = dict(r._mapping)
+        if pg:
+            extra: dict[str, Any] = {}
+            for name in DURATIONS:
+                pair = m.pop(f"pct_{name}") or [None, None]
+                extra[f"median_{name}_min"], extra[f"p90_{name}_min"] = pair
+        else:
+            extra = pct.get(r.g, {})
+        out[r.g] = _row(m, extra, at)
+    return out
+
+
+def _row(m: dict[str, Any], pct: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """Name and derive the figures; "no data" (None) where no dispatched job could say."""
+    dispatched = m["dispatched"] or 0
+    row: dict[str, Any] = {
+        "jobs": m["jobs"], "history": m["history"], "closed": m["closed"],
+        "backlog": m["backlog"],
+        "backlog_oldest_min": _minutes_between(at, _aware(m["oldest_open"])),
+        **{f"{stat}_{name}_min": pct.get(f"{stat}_{name}_min")
+           for name in DURATIONS for stat in ("median", "p90")},
+        "closed_within_5_min": m["closed_within_5_min"],
+        "closed_within_5_min_share": share(m["closed_within_5_min"], m["closed"]),
+        "closed_within_5_min_of_assignment":
+            m["closed_within_5_min_of_assignment"] if dispatched else None,
+        "closed_within_5_min_of_assignment_share":
+            share(m["closed_within_5_min_of_assignment"], m["assigned_closes"]),
+        "closed_without_arrival": m["closed_without_arrival"] if dispatched else None,
+        "closed_without_arrival_share": share(m["closed_without_arrival"], m["field_closes"]),
+        "jobs_with_photos": m["jobs_with_photos"] if dispatched else None,
+        "photos_viewed_share": share(m["photos_viewed"], m["jobs_with_photos"]),
+        "reopened": m["reopened"] if dispatched else None,
+        "reopen_rate": share(m["reopened"], dispatched),
+        "overdue_ack": m["overdue_ack"] if dispatched else None,
+        "overdue_arrive": m["overdue_arrive"] if dispatched else None,
+        "overdue_close": m["overdue_close"] if dispatched else None,
+        "summons_closed": m["summons_closed"],
+        "summons_share": share(m["summons_issued"], m["summons_closed"]),
+    }
+    return row
+
+
+def _aware(value: Any) -> datetime | None:
+    """min() over a CASE may come back naive, or as text on SQLite: make it aware UTC."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def disposition_mix(conn: sa.Connection, scope_: tuple[str, ...] | None,
+                    p: Period) -> list[tuple[str | None, int]]:
+    """How the period's closed jobs ended, most frequent first (None: history not matched)."""
+    rows = conn.execute(
+        sa.select(F.c.disposition, sa.func.count().label("n"))
+        .where(*_in(scope_, p), _CLOSED).group_by(F.c.disposition)).all()
+    return sorted(((r.disposition, r.n) for r in rows), key=lambda x: (-x[1], x[0] or ""))
+
+
+CLOSE_BUCKETS = ((5, "≤5 min"), (15, "5–15 min"), (30, "15–30 min"), (60, "30–60 min"),
+                 (120, "1–2 h"), (240, "2–4 h"), (480, "4–8 h"), (1440, "8–24 h"),
+                 (None, "> 24 h"))
+
+
+def close_distribution(conn: sa.Connection, scope_: tuple[str, ...] | None,
+                       p: Period) -> list[tuple[str, int]]:
+    """Closed jobs by minutes receipt → close, in the buckets of CLOSE_BUCKETS."""
+    whens = [(F.c.receipt_close_min <= limit, i)
+             for i, (limit, _) in enumerate(CLOSE_BUCKETS) if limit is not None]
+    bucket = sa.case(*whens, else_=len(CLOSE_BUCKETS) - 1)
+    counts = dict(conn.execute(
+        sa.select(bucket, sa.func.count()).where(*_in(scope_, p), _CLOSED).group_by(bucket)
+    ).all())
+    return [(label, counts.get(i, 0)) for i, (_, label) in enumerate(CLOSE_BUCKETS)]
+
+
+# -- the sheet --------------------------------------------------------------------------------
+
+@dataclass
+class Line:
+    """One group of a sheet: this period, the previous one, the change, the citywide rank."""
+
+    key: str  # the group as it appears in links and CSV (callsign, date, "unrouted", …)
+    label: str
+    now: dict[str, Any]
+    before: dict[str, Any]
+    rank: dict[str, int] = field(default_factory=dict)
+
+    def change(self, name: str) -> float | None:
+        a, b = self.now.get(name), self.before.get(name)
+        if a is None or b is None:
+            return None
+        return a - b
+
+
+@dataclass
+class Sheet:
+    period: Period
+    previous: Period
+    by: str
+    precinct: str | None
+    scope: tuple[str, ...] | None
+    total: Line
+    lines: list[Line]
+    precincts_ranked: int
+    mix: list[tuple[str | None, int]]
+    distribution: list[tuple[str, int]]
+    trend: list[tuple[Any, dict[str, Any]]]
+    comparison: list[Line]
+
+
+def _labels(conn: sa.Connection, by: str, keys: Iterable[Any]) -> dict[Any, str]:
+    if by == "unit":
+        ids = [k for k in keys if k is not None]
+        names = dict(conn.execute(sa.select(units.c.id, units.c.callsign)
+                                  .where(units.c.id.in_(ids))).all()) if ids else {}
+        return {k: names.get(k, f"unit {k}") if k is not None else NONE_LABEL["unit"]
+                for k in keys}
+    return {k: str(k) if k is not None else NONE_LABEL.get(by, "none") for k in keys}
+
+
+def _ranks(city: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, int]]:
+    """Each precinct's place citywide per ranked figure: 1 = highest; ties share a place."""
+    out: dict[Any, dict[str, int]] = defaultdict(dict)
+    for name in RANKED:
+        values = sorted((row[name] for g, row in city.items()
+                         if g is not None and row[name] is not None), reverse=True)
+        for g, row in city.items():
+            if g is not None and row[name] is not None:
+                out[g][name] = values.index(row[name]) + 1
+    return out
+
+
+def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | None,
+          now: datetime) -> Sheet:
+    """The CompStat-style sheet for the reader's scope (or one precinct of it)."""
+    scope_ = scope(actor, precinct)
+    _group_col(by)  # refuse an unknown grouping before reading anything
+    prev = p.previous()
+    with db.read(engine) as conn:
+        city_now = figures(conn, "precinct", None, p, now)
+        city_before = figures(conn, "precinct", None, prev, now)
+        total_now = figures(conn, ALL, scope_, p, now).get(ALL) or _empty(p, now)
+        total_before = figures(conn, ALL, scope_, prev, now).get(ALL) or _empty(prev, now)
+        grouped_now = figures(conn, by, scope_, p, now)
+        grouped_before = figures(conn, by, scope_, prev, now)
+        labels = _labels(conn, by, set(grouped_now) | set(grouped_before))
+        mix = disposition_mix(conn, scope_, p)
+        dist = close_distribution(conn, scope_, p)
+        trend_rows = figures(conn, "day", scope_, p, now)
+    ranks = _ranks(city_now)
+    ranked = sum(1 for g in city_now if g is not None)
+    empty_now, empty_before = _empty(p, now), _empty(prev, now)
+    lines = [Line(_key(by, g, labels), labels[g], grouped_now.get(g, empty_now),
+                  grouped_before.get(g, empty_before), ranks.get(g, {}) if by == "precinct"
+                  else {})
+             for g in sorted(labels, key=lambda g: _order(by, g, labels))]
+    total_rank = ranks.get(scope_[0], {}) if scope_ is not None and len(scope_) == 1 else {}
+    total = Line(ALL, _scope_label(scope_), total_now, total_before, total_rank)
+    in_scope = [g for g in city_now if g is not None and (scope_ is None or g in scope_)]
+    comparison = [Line(g, g, city_now[g], city_before.get(g, empty_before), ranks.get(g, {}))
+                  for g in sorted(in_scope, key=lambda g: (len(g), g))]
+    trend = [(d, trend_rows.get(d, empty_now)) for d in p.each_day()]
+    return Sheet(p, prev, by, precinct, scope_, total, lines, ranked, mix, dist, trend,
+                 comparison)
+
+
+def _key(by: str, g: Any, labels: dict[Any, str]) -> str:
+    return labels[g] if by == "unit" else ("" if g is None else str(g)) or labels[g]
+
+
+def _order(by: str, g: Any, labels: dict[Any, str]) -> tuple[Any, ...]:
+    if by == "tour":
+        from board.qstat_rules import TOURS
+
+        return (TOURS.index(g) if g in TOURS else 9, "")
+    label = labels[g]
+    return (g is None, len(label) if by == "precinct" else 0, label)
+
+
+def _scope_label(scope_: tuple[str, ...] | None) -> str:
+    if scope_ is None:
+        return "Citywide"
+    return ", ".join(f"{p} Pct" for p in scope_)
+
+
+def _empty(p: Period, now: datetime) -> dict[str, Any]:
+    return _row({"jobs": 0, "history": 0, "dispatched": 0, "closed": 0, "backlog": 0,
+                 "oldest_open": None, "closed_within_5_min": 0, "assigned_closes": 0,
+                 "closed_within_5_min_of_assignment": 0, "field_closes": 0,
+                 "closed_without_arrival": 0, "jobs_with_photos": 0, "photos_viewed": 0,
+                 "reopened": 0, "overdue_ack": 0, "overdue_arrive": 0, "overdue_close": 0,
+                 "summons_closed": 0, "summons_issued": 0}, {}, min(p.until, now))
+
+
+# -- the jobs behind a figure -----------------------------------------------------------------
+
+def _behind(kind: str, at: datetime) -> Any:
+    """The condition picking the jobs a figure counts."""
+    conds = {
+        "jobs": sa.true(),
+        "history": F.c.history == sa.true(),
+        "closed": _CLOSED,
+        "backlog": _open_at(at),
+        "assigned": F.c.assigned_at.is_not(None),
+        "acked": F.c.ack_min.is_not(None),
+        "arrived": F.c.arrive_min.is_not(None),
+        "assigned_closed": F.c.close_min.is_not(None),
+        "within_5_min": F.c.receipt_close_min <= QUICK_MINUTES,
+        "within_5_min_of_assignment": sa.and_(F.c.quick_close == sa.true(),
+                                              F.c.assigned_at.is_not(None)),
+        "without_arrival": F.c.no_arrival == sa.true(),
+        "with_photos": sa.and_(_DISPATCHED, F.c.has_photos == sa.true()),
+        "photos_not_viewed": sa.and_(_DISPATCHED, F.c.has_photos == sa.true(),
+                                     F.c.photo_viewed == sa.false()),
+        "reopened": sa.and_(_DISPATCHED, F.c.reopens > 0),
+        "overdue_ack": sa.and_(_DISPATCHED, F.c.overdue_ack == sa.true()),
+        "overdue_arrive": sa.and_(_DISPATCHED, F.c.overdue_arrive == sa.true()),
+        "overdue_close": sa.and_(_DISPATCHED, F.c.overdue_close == sa.true()),
+        "summons_closed": sa.and_(_CLOSED, _summons_types()),
+        "summons": sa.and_(_CLOSED, _summons_types(), F.c.disposition == "summons_issued"),
+    }
+    if kind.startswith("disposition:"):
+        code = kind.removeprefix("disposition:")
+        return sa.and_(_CLOSED, F.c.disposition.is_(None) if code == "none"
+                       else F.c.disposition == code)
+    if kind not in conds:
+        raise ValueError(f"no figure {kind!r}")
+    return conds[kind]
+
+
+BEHIND = {k: b for k, _, b in FIGURES}
+JOBS_LIMIT = 500
+
+
+def _group_filter(conn: sa.Connection, by: str, group: str) -> Any:
+    if by == ALL or not group or group == ALL:
+        return sa.true()
+    col = _group_col(by)
+    if by == "unit":
+        if group == NONE_LABEL["unit"]:
+            return F.c.unit_id.is_(None)
+        unit_id = conn.execute(sa.select(units.c.id).where(units.c.callsign == group)).scalar()
+        return F.c.unit_id == unit_id if unit_id is not None else sa.false()
+    if group == NONE_LABEL.get(by):
+        return col.is_(None)
+    if by == "day":
+        from datetime import date
+
+        return F.c.day == date.fromisoformat(group)
+    return col == group
+
+
+def jobs_behind(engine: sa.Engine, actor: Actor, p: Period, by: str, group: str,
+                figure: str, precinct: str | None, now: datetime,
+                limit: int = JOBS_LIMIT) -> tuple[list[Any], int]:
+    """The jobs a figure counts (up to `limit`, oldest first) and how many there are."""
+    scope_ = scope(actor, precinct)
+    cond = _behind(BEHIND.get(figure, figure), min(p.until, now))
+    with db.read(engine) as conn:
+        where = [*_in(scope_, p), cond, _group_filter(conn, by, group)]
+        total = conn.execute(sa.select(sa.func.count()).select_from(F).where(*where)).scalar()
+        rows = conn.execute(
+            sa.select(F, jobs.c.address, jobs.c.descriptor, jobs.c.status, jobs.c.external_key,
+                      units.c.callsign)
+            .join(jobs, jobs.c.id == F.c.job_id)
+            .outerjoin(units, units.c.id == F.c.unit_id)
+            .where(*where).order_by(F.c.created_at, F.c.job_id).limit(limit)).all()
+    return rows, total or 0

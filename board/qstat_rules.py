@@ -1,0 +1,125 @@
+"""What QSTAT counts by: New York local days, the three tours, periods and the percentile.
+
+Pure rules, no I/O. A day is a New York calendar day, so a daylight-saving day is 23 or 25
+hours long; a tour is read off the New York wall clock (day 07–15, evening 15–23, midnight
+23–07). The percentile is nearest-rank: the smallest value with at least p% of the values at
+or below it (PostgreSQL's percentile_disc computes the same, so both engines agree).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+NEW_YORK = ZoneInfo("America/New_York")
+DEFAULT_DAYS = 28  # CompStat's period
+QUICK_MINUTES = 5.0  # "closed within 5 minutes" (of assignment or of receipt), 5:00 included
+
+TOURS = ("day", "evening", "midnight")
+TOUR_LABELS = {"day": "Day (07–15)", "evening": "Evening (15–23)", "midnight": "Midnight (23–07)"}
+
+
+def local_day(at: datetime) -> date:
+    """The New York calendar day of an instant."""
+    return at.astimezone(NEW_YORK).date()
+
+
+def tour(at: datetime) -> str:
+    """The tour an instant falls in, by the New York wall clock."""
+    hour = at.astimezone(NEW_YORK).hour
+    if 7 <= hour < 15:
+        return "day"
+    if 15 <= hour < 23:
+        return "evening"
+    return "midnight"
+
+
+def day_start(day: date) -> datetime:
+    """The instant (UTC) a New York day begins: local midnight, whatever the offset that day."""
+    return datetime.combine(day, time(0), tzinfo=NEW_YORK).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Period:
+    """New York days `start` (included) to `end` (excluded)."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError("the period must end after it starts")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    @property
+    def since(self) -> datetime:
+        return day_start(self.start)
+
+    @property
+    def until(self) -> datetime:
+        return day_start(self.end)
+
+    def previous(self) -> Period:
+        """The period of the same number of days just before this one."""
+        return Period(self.start - timedelta(days=self.days), self.start)
+
+    def each_day(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range(self.days)]
+
+    def label(self) -> str:
+        last = self.end - timedelta(days=1)
+        return f"{self.start.isoformat()} to {last.isoformat()}"
+
+
+MAX_DAYS = 400
+
+
+def period(start: str | None, end: str | None, now: datetime) -> Period:
+    """A period from `YYYY-MM-DD` texts; by default the last 28 days through today."""
+    today = local_day(now)
+    try:
+        to = date.fromisoformat(end) if end else today + timedelta(days=1)
+        since = date.fromisoformat(start) if start else to - timedelta(days=DEFAULT_DAYS)
+    except ValueError:
+        raise ValueError("dates are YYYY-MM-DD") from None
+    if to <= since:
+        raise ValueError("'to' must be after 'from' ('to' is excluded)")
+    if (to - since).days > MAX_DAYS:
+        raise ValueError(f"a period is at most {MAX_DAYS} days")
+    return Period(since, to)
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile (fraction 0.5 = median) of values sorted ascending.
+
+    The value at rank ceil(fraction × n), counted from 1: PostgreSQL's percentile_disc does
+    exactly this arithmetic, so the two engines give the same answer. None when there are none.
+    """
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def minutes(later: datetime | None, earlier: datetime | None) -> float | None:
+    """Minutes between two instants, or None when either is unknown."""
+    if later is None or earlier is None:
+        return None
+    return round((later - earlier).total_seconds() / 60, 4)
+
+
+def share(part: int | None, whole: int | None) -> float | None:
+    """A fraction, or None ("no data") when nothing was there to count."""
+    if not whole or part is None:
+        return None
+    return part / whole
+
+
+# Complaint types whose summons rate QSTAT reports (about 27% of illegal-parking requests).
+SUMMONS_TYPES = ("Illegal Parking", "Blocked Driveway")

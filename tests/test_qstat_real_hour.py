@@ -1,0 +1,96 @@
+"""The real hour of 311 (2022-05-01, midnight) as history, and `board qstat` on it.
+
+The expected figures are worked out here from the CSV with the csv module and plain
+arithmetic, not by the QSTAT code: rows NYPD closed (Status Closed with a closed date) become
+history jobs, routed to their precinct by the map as intake routes them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import HOUR_CSV
+from qstat_helpers import add_history
+
+from board import cli
+
+NY = ZoneInfo("America/New_York")
+STAMP = "%m/%d/%Y %I:%M:%S %p"
+SUMMONS = "The Police Department issued a summons in response to the complaint."
+
+
+def _when(text: str) -> datetime:
+    return datetime.strptime(text, STAMP).replace(tzinfo=NY).astimezone(UTC)
+
+
+def _closed_rows() -> list[dict[str, str]]:
+    with HOUR_CSV.open(newline="") as f:
+        return [r for r in csv.DictReader(f)
+                if r["Agency"] == "NYPD" and r["Status"] == "Closed" and r["Closed Date"]]
+
+
+def _rank(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
+
+
+def test_real_hour_as_history_through_the_cli(world, monkeypatch, database_url, tmp_path,
+                                              capsys) -> None:
+    d = world.dispatch
+    expected: dict[str, list[float]] = defaultdict(list)
+    summons: dict[str, list[bool]] = defaultdict(list)
+    for r in _closed_rows():
+        lat = float(r["Latitude"]) if r["Latitude"] else None
+        lon = float(r["Longitude"]) if r["Longitude"] else None
+        precinct = d.geo.route(lat, lon).precinct
+        created, closed = _when(r["Created Date"]), _when(r["Closed Date"])
+        add_history(d, precinct, created, closed, r["Complaint Type"],
+                    r["Resolution Description"], key=r["Unique Key"])
+        group = precinct or "unrouted"
+        expected[group].append((closed - created).total_seconds() / 60)
+        if r["Complaint Type"] in ("Illegal Parking", "Blocked Driveway"):
+            summons[group].append(r["Resolution Description"] == SUMMONS)
+    assert sum(len(v) for v in expected.values()) == 480
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("BOARD_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert cli.main(["qstat", "--from", "2022-05-01", "--to", "2022-05-02",
+                     "--by", "precinct"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("group,jobs,closed,median_close_min,p90_close_min,"
+                               "closed_within_5_min,closed_within_5_min_share,")
+    got = {row["group"]: row for row in csv.DictReader(lines)}
+    assert set(got) == set(expected)
+    for group, mins in expected.items():
+        row = got[group]
+        quick = sum(1 for m in mins if m <= 5)
+        assert int(row["jobs"]) == int(row["closed"]) == len(mins), group
+        assert math.isclose(float(row["median_close_min"]), _rank(mins, 0.5), abs_tol=0.051)
+        assert math.isclose(float(row["p90_close_min"]), _rank(mins, 0.9), abs_tol=0.051)
+        assert int(row["closed_within_5_min"]) == quick
+        assert math.isclose(float(row["closed_within_5_min_share"]), quick / len(mins),
+                            abs_tol=0.00005)
+        # figures that need dispatch events: no data, not zero
+        assert row["median_assign_min"] == row["closed_without_arrival_share"] == ""
+        if summons.get(group):
+            assert math.isclose(float(row["summons_share"]),
+                                sum(summons[group]) / len(summons[group]), abs_tol=0.00005)
+
+    # the day before holds none of it; the table format says "no data" in words
+    assert cli.main(["qstat", "--from", "2022-04-30", "--to", "2022-05-01", "--by", "tour",
+                     "--format", "table"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == []
+    assert cli.main(["qstat", "--from", "2022-05-01", "--to", "2022-05-02", "--by", "tour",
+                     "--format", "table"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split()[:2] == ["midnight", "480"] and "no data" in table[1]
+    assert cli.main(["qstat", "--from", "2022-05-02", "--to", "2022-05-01"]) == 2
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["qstat", "--from", "May 1", "--to", "2022-05-01"])
+    assert refused.value.code == 2 and "YYYY-MM-DD" in capsys.readouterr().err
