@@ -45,12 +45,5 @@ def add_history(d: Dispatch, precinct: str | None, created: datetime, closed: da
     return job_id
 
 
-def add_overdue(d: Dispatch, job_id: int, stage: str) -> None:
-    """An overdue event as the deadline worker writes it (one per job and stage)."""
-    with db.write(d.engine) as conn:
-        job = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
-        d._event(conn, SYSTEM, "overdue", job=job, payload={"stage": stage})
-
-
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 from conftest import make_job
-from qstat_helpers import add_history, add_overdue, minutes, utc
+from qstat_helpers import add_history, minutes, utc
 
 from board import db, factstore, qstat
 from board.access import SYSTEM, Forbidden
@@ -70,7 +70,8 @@ def _fixed_set(world, clock) -> dict[str, int]:
     j = ids["j5"] = make_job(d, "75")
     clock.advance(minutes=5)
     d.assign(sgt, j, 1, unit_b)
-    add_overdue(d, j, "ack")
+    clock.now = utc("2026-11-28T18:00:00")  # three hours on, nobody has acknowledged it
+    assert d.mark_overdue(SYSTEM, j, "ack") is not None
 
     # History: H1 00:00 EST (midnight) closed in 3 min; H2 13:00 EST (day) Illegal Parking,
     # closed in 60 min with a summons
