@@ -25,6 +25,7 @@ SUPERVISOR_ACTIONS = frozenset({
 OFFICER_ACTIONS = frozenset({
     "acknowledge", "en_route", "on_scene", "close", "note", "view_photo", "unit_position",
     "view_contact",
+    "unit_status",  # their own unit only: out of service (meal, …) and back
 })
 
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from board import alerts, auth, db, queries
@@ -24,6 +24,7 @@ from board.flags import FLAG_LABELS
 from board.lifecycle import TransitionError
 from board.metrics import LOGIN_FAILURES
 from board.privacy import contact_of, public_fields
+from board.settings import ROOT
 from board.usecases import Conflict, Dispatch, Invalid, NotFound, UnitConflict
 
 Page = Callable[[Request, Actor], Awaitable[Response]]
@@ -305,14 +306,16 @@ async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
     if not auth.csrf_ok(request, sent):
         raise HTTPException(403, "missing or stale form token: reload the page")
     back = _safe_next(form.get("next") or _referer_path(request), default_next)
-    status = 200
+    status, message = 200, ""
     try:
         await run_in_threadpool(run, _dispatch(request), actor, form)
     except (Conflict, UnitConflict) as e:
-        flash(request, "conflict", f"Not saved: {e}. The page now shows the current state.")
+        message = f"Not saved: {e}. The page now shows the current state."
+        flash(request, "conflict", message)
         status = 409
     except (TransitionError, Invalid) as e:
-        flash(request, "error", f"Not saved: {e}")
+        message = f"Not saved: {e}"
+        flash(request, "error", message)
         keep(request, form)
         status = 422
     except Forbidden as e:
@@ -320,9 +323,12 @@ async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
     except NotFound as e:
         return render(request, actor, "error.html", 404, message=str(e), code=404)
     if request.headers.get("HX-Request"):
-        # htmx callers re-fetch what they show; the status tells them whether it took.
-        return Response(status_code=204 if status == 200 else status,
-                        headers={"HX-Trigger": "board-changed"})
+        # Script callers re-fetch what they show; the status says whether it took and the
+        # body says why not, so the message is shown here rather than on the next page.
+        request.session.pop("flash", None)
+        request.session.pop("kept", None)
+        return Response(message, status_code=204 if status == 200 else status,
+                        media_type="text/plain", headers={"HX-Trigger": "board-changed"})
     return RedirectResponse(back, 303)
 
 
@@ -355,6 +361,17 @@ async def job_action(request: Request) -> Response:
 async def job_move(request: Request) -> Response:
     job_id = _int_or_404(request.path_params["job_id"])
     return await _post(request, lambda d, a, f: move(d, a, job_id, f), f"/jobs/{job_id}")
+
+
+async def ping(request: Request) -> Response:
+    """The phone's heartbeat: a dead link shows within seconds, not at the socket's timeout."""
+    return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+
+async def service_worker(request: Request) -> Response:
+    """The officer's offline shell, served from the root so it may cover /my and /jobs/…."""
+    return FileResponse(ROOT / "static" / "sw.js", media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
 
 
 async def unit_status(request: Request) -> Response:
@@ -464,4 +481,6 @@ routes = [
     Route("/units/{unit_id}/status", unit_status, methods=["POST"]),
     Route("/my", officer_page),
     Route("/my/position", my_position, methods=["POST"]),
+    Route("/ping", ping),
+    Route("/sw.js", service_worker),
 ]

@@ -48,6 +48,18 @@ class Card:
     external_key: str | None
     flags: frozenset[str] = frozenset()
     borough: str = ""
+    cross_streets: str = ""
+
+    @property
+    def place(self) -> str:
+        """Where to go, in words: the address, else the cross streets 311 gave, else the point."""
+        if self.address:
+            return self.address
+        if self.cross_streets:
+            return f"near {self.cross_streets}"
+        if self.lat is not None and self.lon is not None:
+            return f"{self.lat:.5f}, {self.lon:.5f}"
+        return "no location given"
 
     @property
     def next_step(self) -> tuple[str, str] | None:
@@ -66,8 +78,18 @@ def card(row: Any, now: datetime, callsign: str | None = None,
         row.complaint_type, row.descriptor, row.address, row.precinct, row.sector, row.lat,
         row.lon, row.received_at, row.created_at, row.unit_id, callsign, row.stack_pos,
         len(row.media or []), overdue(row.status, due, now), row.disposition, row.closed_at,
-        row.external_key, job_flags, row.borough or "",
+        row.external_key, job_flags, row.borough or "", cross_streets(row.fields or {}),
     )
+
+
+def cross_streets(fields: dict[str, Any]) -> str:
+    """The nearest cross streets as 311 recorded them (a block's ends, or an intersection)."""
+    for a, b in (("cross_street_1", "cross_street_2"),
+                 ("intersection_street_1", "intersection_street_2")):
+        pair = [str(fields.get(k) or "").strip() for k in (a, b)]
+        if any(pair):
+            return " & ".join(p for p in pair if p)
+    return ""
 
 
 def _callsigns(conn: sa.Connection, precinct: str | None) -> dict[int, str]:

@@ -673,7 +673,9 @@ class Dispatch:
             raise Invalid({"reason": "say why the unit is out of service"})
         with db.write(self.engine) as conn:
             unit = self._unit(conn, unit_id)
-            actor.check("unit_status", unit.precinct)
+            actor.check("unit_status", unit.precinct, unit.id)
+            if actor.role is Role.OFFICER and status == "off_duty":
+                raise Forbidden("the desk signs a unit off duty")
             # Lock the row, then compare: parallel writers queue up and all but one see the
             # new version (as job writes do in _lock); on SQLite the write lock is taken already.
             unit = conn.execute(sa.select(units).where(units.c.id == unit_id)

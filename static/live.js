@@ -21,6 +21,8 @@
   };
 
   function setState(s, text) {
+    // No network at all says so, whatever the socket is doing.
+    if (!navigator.onLine && s !== "denied") { s = "offline"; text = "OFFLINE"; }
     state.state = s;
     live.dataset.state = s;
     label.textContent = text;
@@ -47,6 +49,37 @@
     if (clock) clock.textContent = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: "America/New_York" });
   }
   setInterval(tick, 1000);
+
+  // The browser knows at once when the network goes; a socket may take 45 s to notice.
+  window.addEventListener("offline", () => setState("offline", "OFFLINE"));
+  window.addEventListener("online", () => {
+    setState("reconnecting", "RECONNECTING");
+    if (state.socket) state.socket.reconnect();
+  });
+  // A short heartbeat (phones): when the socket has been quiet, ask the server directly, so a
+  // dead link (a stopped server, a captive Wi-Fi) shows within seconds.
+  const beatMs = Number(live.dataset.heartbeat || 0);
+  if (beatMs) {
+    let asking = false;
+    setInterval(() => {
+      if (asking || state.state === "denied" || Date.now() - state.lastMessage < beatMs) return;
+      asking = true;
+      const stop = new AbortController();
+      const timer = setTimeout(() => stop.abort(), beatMs);
+      fetch("/ping", { cache: "no-store", credentials: "same-origin", signal: stop.signal })
+        .then((r) => {
+          if (!r.ok) throw new Error(String(r.status));
+          if (state.state === "live") state.lastMessage = Date.now();
+        })
+        .catch(() => {
+          if (state.state === "live" || state.state === "offline") {
+            setState("reconnecting", "RECONNECTING");
+            if (state.socket && navigator.onLine) state.socket.reconnect();
+          }
+        })
+        .finally(() => { clearTimeout(timer); asking = false; });
+    }, beatMs);
+  }
 
   // Ages count up between pushes (a push only comes when something changes).
   function ages() {
@@ -109,6 +142,7 @@
     state.socket = e.detail.socketWrapper;
     state.lastMessage = Date.now();
     setState("live", "LIVE");
+    document.body.dispatchEvent(new CustomEvent("board:online"));
   });
   live.addEventListener("htmx:wsClose", (e) => {
     const code = e.detail.event && e.detail.event.code;
@@ -132,7 +166,7 @@
   function dirtyFields() {
     return Array.from(document.querySelectorAll("[id] input:not([type=hidden]), [id] textarea, [id] select"))
       .filter((f) => (f.tagName === "SELECT" ? !Array.from(f.options).some((o) => o.selected && o.defaultSelected)
-        : f.value !== f.defaultValue) || f === document.activeElement)
+        : f.value !== f.defaultValue) || f === document.activeElement || (f.form && f.form.dataset.kept))
       .map((f) => ({ owner: f.closest("[id]").id, name: f.name, value: f.value, focus: f === document.activeElement }));
   }
   live.addEventListener("htmx:wsBeforeMessage", (e) => {
@@ -149,6 +183,8 @@
       const field = owner && k.name && owner.querySelector(`[name="${CSS.escape(k.name)}"]`);
       if (!field) return;
       field.value = k.value;
+      const fold = field.closest("details");
+      if (fold) fold.open = true;  // what the user was filling in stays in view
       if (k.focus) field.focus();
     });
     kept = [];

@@ -474,7 +474,7 @@ def _forbidden_cases() -> list[tuple[str, str, str, dict[str, Any] | None]]:
         *[("off75a", "POST", f"/jobs/{{job}}/{a}", ACTION_BODIES[a]) for a in SUPERVISOR_ONLY],
         ("off75a", "POST", "/jobs", JOB_75),
         ("off75a", "POST", "/rules", RULE_BODY),
-        ("off75a", "POST", "/units/{unit}/status", UNIT_BODY),
+        ("off75a", "POST", "/units/{UNIT_75B}/status", UNIT_BODY),  # not the officer's unit
     ]
     # commanders and wall displays read, and never write
     for who in ("cmd", "wall75"):

@@ -594,6 +594,21 @@ def test_unit_status_out_of_service_and_back(dispatch: Dispatch, world: World) -
     assert job_row(dispatch, job_id).unit_id == b
 
 
+def test_officer_sets_own_unit_status_only(dispatch: Dispatch, world: World) -> None:
+    """From the phone: meal / out of service and back, through the supervisor's use case."""
+    off = world.actors["off75a"]
+    a, b = world.unit("75-A"), world.unit("75-B")
+    ev = dispatch.unit_status(off, a, 1, "out_of_service", "meal")
+    assert (ev["actor"], ev["payload"]["to"], ev["payload"]["reason"]) == (
+        "OFF75A", "out_of_service", "meal")
+    assert unit_row(dispatch, a).status == "out_of_service"
+    refused(dispatch, Forbidden, lambda: dispatch.unit_status(off, b, 1, "out_of_service", "x"))
+    refused(dispatch, Forbidden, lambda: dispatch.unit_status(off, a, 2, "off_duty"))
+    dispatch.unit_status(off, a, 2, "available")
+    assert unit_row(dispatch, a).status == "available"
+    assert unit_row(dispatch, b).status == "available"
+
+
 # -- scope ------------------------------------------------------------------------------------
 
 Call = Callable[[Dispatch, World, Any, int], Any]
