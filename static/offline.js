@@ -53,14 +53,18 @@
     if (!(form instanceof HTMLFormElement) || form.method.toLowerCase() !== "post"
         || form.getAttribute("action") === "/logout") return;
     e.preventDefault();
+    if (leaving) return;  // one tap at a time: the page is already on its way to the answer
     const action = describe(form);
     const next = (form.querySelector("input[name=next]") || {}).value || window.location.pathname;
     if (!navigator.onLine) { queue(action); return; }
+    leaving = true;
     fetch(action.url, { method: "POST", body: new URLSearchParams(action.body), credentials: "same-origin",
                         redirect: "manual" })
       .then(() => window.location.assign(next))
-      .catch(() => queue(action));
+      .catch(() => { leaving = false; queue(action); });
   }, true);
+  let leaving = false;
+  window.addEventListener("pageshow", () => { leaving = false; });
 
   function queue(action) {
     save([...load(), action]);
