@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from board import api, db, geostore, health, live, logs, metrics, open311, oversight, pages
+from board import api, db, errors, geostore, health, live, logs, metrics, open311, oversight, pages
 from board.bus import make_bus
 from board.commandlog import linked
 from board.dispositions import ADMINISTRATIVE, FIELD
@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
                                session_cookie="board_session", same_site="lax",
                                https_only=settings.https_only, max_age=12 * 3600)],
         lifespan=lifespan,
-        exception_handlers=health.exception_handlers(),
+        exception_handlers={**errors.exception_handlers, **health.exception_handlers()},
     )
     app.state.settings = settings
     app.state.dispatch = dispatch

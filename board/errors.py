@@ -1,0 +1,150 @@
+"""What a client gets when a request cannot be served, on every surface of the app.
+
+Three surfaces, three forms of the same answer:
+
+* ``/api/`` — JSON ``{"error": code, "detail": sentence, ...}`` (the shapes are in the
+  OpenAPI document: 401/403/404 ``Error``, 409 ``ConflictError``, 422 ``InvalidError``, 500
+  ``ServerError`` with the request id);
+* ``/open311/`` — GeoReport v2's error list, in the format the URL asked for (``.xml`` or
+  JSON);
+* everything else — the app's error page (extends base.html) with a way back.
+
+A server error is never a traceback: the client gets the request id, the log gets the
+traceback under the same id (``X-Request-ID``, from board.logs).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Scope
+
+log = logging.getLogger(__name__)
+
+#: The API's error code for each HTTP status it answers with.
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+         405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media",
+         422: "invalid", 429: "too_many_requests", 500: "server_error", 503: "unavailable"}
+TITLES = {400: "Bad request", 401: "Please log in", 403: "Not allowed", 404: "Not found",
+          405: "Not allowed here", 409: "Changed meanwhile", 429: "Too many tries",
+          500: "Something went wrong", 503: "Temporarily unavailable"}
+
+
+def request_id(scope: Scope) -> str:
+    """This request's id: the one board.logs.RequestIds gave it (and echoes as X-Request-ID),
+    or a new one where that middleware did not run."""
+    state = scope.setdefault("state", {})
+    if "request_id" not in state:
+        state["request_id"] = uuid.uuid4().hex[:16]
+    return state["request_id"]
+
+
+def surface(path: str) -> str:
+    """"api", "open311" or "page": who is asking decides the form of the answer."""
+    if path == "/api" or path.startswith("/api/"):
+        return "api"
+    if path == "/open311" or path.startswith("/open311/"):
+        return "open311"
+    return "page"
+
+
+def api_error(status: int, detail: str, headers: dict[str, str] | None = None,
+              **extra: Any) -> JSONResponse:
+    """The API's error body: a fixed code, a sentence, and what the code's schema adds."""
+    return JSONResponse({"error": CODES.get(status, "error"), "detail": detail, **extra},
+                        status, headers=headers)
+
+
+def error_response(request: Request, status: int, detail: str,
+                   headers: dict[str, str] | None = None) -> Response:
+    """The right answer for this request's surface. Reusable by any handler (a 503 while
+    the database is down, a 429 from a throttle)."""
+    kind = surface(request.url.path)
+    if kind == "api":
+        extra = {"request_id": request_id(request.scope)} if status >= 500 else {}
+        return api_error(status, detail, headers, **extra)
+    if kind == "open311":
+        from board.open311_format import error_for
+
+        return error_for(request, status, detail, headers)
+    return error_page(request, status, detail, headers)
+
+
+def error_page(request: Request, status: int, detail: str,
+               headers: dict[str, str] | None = None, actor: Any = None) -> Response:
+    """The app's page for an error, with the way back; plain HTML if even that fails."""
+    rid = request_id(request.scope)
+    context = {"actor": actor, "csrf": "", "now": None, "flashes": [], "code": status,
+               "title": TITLES.get(status, f"Error {status}"), "message": detail,
+               "request_id": rid if status >= 500 else None}
+    try:
+        return request.app.state.templates.TemplateResponse(
+            request, "error.html", context, status_code=status, headers=headers)
+    except Exception:  # the templates themselves are broken: still a page, still the id
+        log.exception("error page failed (request %s)", rid)
+        return HTMLResponse(f"<!doctype html><title>{status}</title><h1>Error {status}</h1>"
+                            f"<p>Request {rid}.</p><p><a href=\"/\">Back to my board</a></p>",
+                            status, headers=headers)
+
+
+_DETAILS = {404: "there is nothing at this address", 405: "this address does not take that "
+            "method"}
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    """A 404 for an unknown path, a 405, a CSRF 403: in the form of the surface asked."""
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if exc.detail and exc.detail != _phrase(exc.status_code) else \
+        _DETAILS.get(exc.status_code, _phrase(exc.status_code).lower())
+    if surface(request.url.path) == "api" and exc.status_code == 404:
+        detail = "no such endpoint; see /api/v1/openapi.json"
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    response = error_response(request, exc.status_code, detail, exc.headers)
+    if surface(request.url.path) == "page" and exc.status_code == 404:
+        response = await _with_actor(request, response)
+    return response
+
+
+async def _with_actor(request: Request, response: Response) -> Response:
+    """A logged-in user's 404 page keeps their header (who, log out)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from board import auth
+
+    try:
+        actor = await run_in_threadpool(auth.current_actor, request)
+    except Exception:
+        return response
+    if actor is None:
+        return response
+    return error_page(request, response.status_code, response.context["message"],  # type: ignore[attr-defined]
+                      actor=actor)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """Any exception nothing else handled: logged with the request id; the client gets the
+    id and a sentence, never the traceback."""
+    rid = request_id(request.scope)
+    log.error("request %s: %s %s failed", rid, request.method, request.url.path, exc_info=exc)
+    response = error_response(request, 500, f"the server could not answer this request; "
+                              f"quote request id {rid}")
+    response.headers["X-Request-ID"] = rid
+    return response
+
+
+def _phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+exception_handlers: dict[Any, Any] = {HTTPException: http_exception, Exception: server_error}

@@ -1,0 +1,247 @@
+"""One validation layer for what clients send: JSON bodies, HTML forms, Open311 forms, paths.
+
+Every input is a pydantic model built from the field types below. The same model checks a
+request and, through pydantic's JSON Schema, is that request's part of the OpenAPI document,
+so the document and the server agree by construction:
+
+* integers are JSON Schema integers: ``2`` and ``2.0`` are integers, ``"2"`` and ``true`` are
+  not, and every one fits a 32-bit INTEGER column;
+* an optional field may be sent as ``null`` (documented as nullable) and means "not given";
+* text has no control characters (a newline only where the field is multi-line, like a note)
+  and a required text field is not blank.
+
+A form sends text only, so ``read_form`` reads numbers from their digits and an empty field
+as "not given"; otherwise it is the same model and the same messages. Every refusal is
+``board.usecases.Invalid`` with one message per field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError
+
+from board.usecases import Invalid
+
+INT_MAX = 2**31 - 1  # every integer column is a 32-bit INTEGER on PostgreSQL
+FORM = "form"  # the validation context of a form: values arrive as text
+CODE = r"[0-9A-Za-z]{1,8}"  # a precinct or sector id
+
+# Characters no text field takes: C0 and C1 controls, DEL, line and paragraph separators.
+_CONTROL = r"\u0000-\u001f\u007f-\u009f\u2028\u2029"
+_CONTROL_MULTILINE = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+LINE = f"^[^{_CONTROL}]*$"
+LINES = f"^[^{_CONTROL_MULTILINE}]*$"
+NONBLANK_LINE = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"
+NONBLANK_LINES = f"^[^{_CONTROL_MULTILINE}]*\\S[^{_CONTROL_MULTILINE}]*$"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Input(BaseModel):
+    """A request's fields: unknown ones are refused, so a typo is not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re", frozen=True)
+
+
+# -- field types ------------------------------------------------------------------------------
+
+
+def _from_form(info: ValidationInfo) -> bool:
+    return info.context == FORM
+
+
+def _integer(value: Any, info: ValidationInfo) -> Any:
+    """JSON Schema's integer: 2.0 is one; a form's digits are one; the rest is left to Strict."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _from_form(info):
+        text = value.strip()
+        digits = text.removeprefix("-")
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 10):
+            raise PydanticCustomError("whole_number", "must be a whole number")
+        return int(text)
+    return value
+
+
+def _number(value: Any, info: ValidationInfo) -> Any:
+    """A finite number; a form's text read as one."""
+    if isinstance(value, str) and _from_form(info):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise PydanticCustomError("number", "must be a number") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("finite", "must be a finite number")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value) if abs(value) <= 2**53 else math.inf  # out of every range below
+    return value
+
+
+def _unicode(value: Any) -> Any:
+    """Text that cannot be stored (a lone surrogate from a JSON escape) is refused here."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PydanticCustomError("unicode", "must be valid Unicode text") from None
+    return value
+
+
+def _one_line(value: str) -> str:
+    # A pattern's `$` also matches before one final newline (as JSON Schema tools in Python
+    # read it); such a value is taken, without the newline.
+    return value[:-1] if value.endswith("\n") else value
+
+
+def Integer(minimum: int = -INT_MAX - 1, maximum: int = INT_MAX, doc: str = "") -> Any:  # noqa: N802
+    """An integer within [minimum, maximum] (and always within a 32-bit column)."""
+    return Annotated[int, Field(ge=max(minimum, -INT_MAX - 1), le=min(maximum, INT_MAX),
+                                description=doc or None), Strict(), BeforeValidator(_integer)]
+
+
+def Number(minimum: float, maximum: float, doc: str = "") -> Any:  # noqa: N802
+    """A finite number within [minimum, maximum]."""
+    return Annotated[float, Field(ge=minimum, le=maximum, description=doc or None), Strict(),
+                     BeforeValidator(_number)]
+
+
+def Text(max_length: int, doc: str = "", *, required: bool = False,  # noqa: N802
+         multiline: bool = False) -> Any:
+    """Text of at most max_length characters; required text is not blank."""
+    if required:
+        pattern = NONBLANK_LINES if multiline else NONBLANK_LINE
+    else:
+        pattern = LINES if multiline else LINE
+    after = [] if multiline else [AfterValidator(_one_line)]
+    return Annotated[str, Field(max_length=max_length, min_length=1 if required else 0,
+                                pattern=pattern, description=doc or None), Strict(),
+                     BeforeValidator(_unicode), *after]
+
+
+def Code(doc: str = "") -> Any:  # noqa: N802
+    """A precinct or sector id: letters and digits, at most 8."""
+    return Annotated[str, Field(pattern=f"^{CODE}$", description=doc or None), Strict(),
+                     AfterValidator(_one_line)]
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field of this request",
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+}
+
+
+def _message(error: Any) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx['ge']:g}" if isinstance(ctx["ge"], float) \
+            else f"must be at least {ctx['ge']}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx['le']:g}" if isinstance(ctx["le"], float) \
+            else f"must be at most {ctx['le']}"
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_pattern_mismatch":
+        pattern = ctx.get("pattern", "")
+        if CODE in pattern:
+            return "is not a valid code (letters and digits, at most 8)"
+        if "\\S" in pattern or "\\s" in pattern:
+            return "must not be blank or contain control characters"
+        return "must not contain control characters"
+    if kind in ("literal_error", "enum"):
+        return f"must be one of: {ctx.get('expected', '')}".replace("'", "")
+    return str(error["msg"])
+
+
+def errors_of(exc: ValidationError) -> dict[str, str]:
+    """field name → what is wrong with it; the first problem of each field."""
+    out: dict[str, str] = {}
+    for error in exc.errors():
+        loc = error["loc"]
+        name = str(loc[0])[:60] if loc else "body"
+        out.setdefault(name, _message(error))
+    return out
+
+
+def check(model: type[M], data: Any, *, context: str | None = None) -> M:
+    """data as the model, or Invalid naming every bad field."""
+    if not isinstance(data, Mapping):
+        raise Invalid({"body": "must be a JSON object"})
+    try:
+        return model.model_validate(dict(data), context=context)
+    except ValidationError as e:
+        raise Invalid(errors_of(e)) from None
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON (no NaN or Infinity); an empty body is an empty object."""
+    if not raw.strip():
+        return {}
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        return json.loads(raw, parse_constant=no_constants)
+    except RecursionError:
+        raise Invalid({"body": "is nested too deeply"}) from None
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise Invalid({"body": f"is not valid JSON ({str(e)[:120]})"}) from None
+
+
+def read_json(model: type[M], raw: bytes) -> M:
+    """A JSON request body as the model."""
+    return check(model, parse_json(raw))
+
+
+def read_form(model: type[M], form: Mapping[str, Any]) -> M:
+    """A form's fields as the model. Fields the model does not have (the CSRF token, where
+    to go next) are the page's business, not refused; an empty field is not given; a file
+    where text belongs is refused."""
+    data: dict[str, Any] = {}
+    for name in model.model_fields:
+        value = form.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise Invalid({name: "must be text, not a file"})
+        data[name] = value
+    return check(model, data, context=FORM)
+
+
+def path_id(value: str) -> int | None:
+    """A path segment naming a row by id (1 … INT_MAX), or None when it cannot name one."""
+    if value.isascii() and value.isdigit() and len(value) <= 10 and 0 < int(value) <= INT_MAX:
+        return int(value)
+    return None
+
+
+def path_code(value: str) -> str | None:
+    """A path segment naming a precinct, or None when it cannot name one."""
+    return value if re.fullmatch(CODE, value) else None
