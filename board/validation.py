@@ -193,10 +193,19 @@ def check(model: type[M], data: Any, *, context: str | None = None) -> M:
     """data as the model, or Invalid naming every bad field."""
     if not isinstance(data, Mapping):
         raise Invalid({"body": "must be a JSON object"})
+    errors: dict[str, str] = {}
+    for group in getattr(model, "together", ()):
+        given = [name for name in group if data.get(name) is not None]
+        if given and len(given) < len(group):
+            errors.update({name: f"give {' and '.join(group)} together, or none"
+                           for name in group if name not in given})
     try:
-        return model.model_validate(dict(data), context=context)
+        value = model.model_validate(dict(data), context=context)
     except ValidationError as e:
-        raise Invalid(errors_of(e)) from None
+        raise Invalid({**errors_of(e), **errors}) from None
+    if errors:
+        raise Invalid(errors)
+    return value
 
 
 def parse_json(raw: bytes) -> Any:

@@ -10,14 +10,16 @@ import re
 from datetime import datetime
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import sqlalchemy as sa
 from conftest import PASSWORD, PEOPLE, World, make_job, point_in
 
 from board import auth, queries
 from board.access import SYSTEM
-from board.api import ACTIONS, ENDPOINTS, MAX_BODY, PREFIX, openapi
+from board.api import ACTIONS, ENDPOINTS, MAX_BODY, PREFIX
 from board.dispositions import BY_CODE
+from board.openapi import document as openapi
 from board.schema import events, jobs, units
 
 PHOTOS = ("https://example.test/photo-0.jpg", "https://example.test/photo-1.jpg")
@@ -87,43 +89,12 @@ def resolve(doc: dict[str, Any], ref: str) -> Any:
     return node
 
 
-def conforms(value: Any, schema: dict[str, Any], doc: dict[str, Any], at: str = "$") -> list[str]:
-    """Where a response differs from its documented schema. Documented objects are closed:
-    a key the document does not list is a difference too (so the document cannot lag)."""
-    if "$ref" in schema:
-        return conforms(value, resolve(doc, schema["$ref"]), doc, at)
-    if "oneOf" in schema:
-        fits = [s for s in schema["oneOf"] if not conforms(value, s, doc, at)]
-        return [] if len(fits) == 1 else [f"{at}: matches {len(fits)} of oneOf"]
-    problems = []
-    kinds = schema.get("type")
-    if kinds is not None:
-        kinds = kinds if isinstance(kinds, list) else [kinds]
-        python = {"string": str, "integer": int, "number": int | float, "boolean": bool,
-                  "null": type(None), "object": dict, "array": list}
-        ok = any(isinstance(value, python[k]) and not (
-            k in ("integer", "number") and isinstance(value, bool)) for k in kinds)
-        if not ok:
-            return [f"{at}: {value!r} is not {kinds}"]
-    if "enum" in schema and value not in schema["enum"]:
-        problems.append(f"{at}: {value!r} not in enum")
-    if "const" in schema and value != schema["const"]:
-        problems.append(f"{at}: {value!r} is not {schema['const']!r}")
-    if isinstance(value, dict) and "properties" in schema:
-        props = schema["properties"]
-        problems += [f"{at}: missing {k}" for k in schema.get("required", []) if k not in value]
-        if "additionalProperties" not in schema:
-            problems += [f"{at}: undocumented {k}" for k in value if k not in props]
-        for k, v in value.items():
-            if k in props:
-                problems += conforms(v, props[k], doc, f"{at}.{k}")
-    if isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
-        for k, v in value.items():
-            problems += conforms(v, schema["additionalProperties"], doc, f"{at}.{k}")
-    if isinstance(value, list) and "items" in schema:
-        for i, v in enumerate(value):
-            problems += conforms(v, schema["items"], doc, f"{at}[{i}]")
-    return problems
+def conforms(value: Any, schema: dict[str, Any], doc: dict[str, Any]) -> list[str]:
+    """Where a response differs from its documented schema (JSON Schema 2020-12, formats
+    checked). Documented objects are closed (additionalProperties: false), so a key the
+    document does not list is a difference too and the document cannot lag."""
+    validator = jsonschema_rs.validator_for({**doc, **schema}, validate_formats=True)
+    return [f"{e.instance_path}: {e.message}" for e in validator.iter_errors(value)]
 
 
 def check_schema(response: Any, name: str) -> None:
@@ -648,14 +619,23 @@ def test_no_field_value_makes_a_500(api, world, ep) -> None:
     crash (the test client re-raises a server error)."""
     ids = ids_of(world, assigned_job(world))
     path = ep.path.format(job_id=ids["job"], unit_id=ids["unit"], precinct="75")
-    base = {f.name: (f.enum[0] if f.enum else "75" if f.pattern else "x")
-            if f.kind == "string" else 1 for f in ep.body if f.required}
+    schema = ep.body.model_json_schema()
+    base = {name: sample(schema["properties"][name]) for name in schema.get("required", [])}
     garbage = ["abc", "", "\x00", "x" * 5000, 1.5, -1, 0, 2**31, 2**64, -(2**63) - 1, True,
                None, [], {}, {"$gt": ""}, 1e308]
-    for f in ep.body:
+    for name in schema["properties"]:
         for value in garbage:
-            r = api("admin", ep.method, path, {**base, f.name: value})
-            assert r.status_code < 500, (f.name, value, r.text)
+            r = api("admin", ep.method, path, {**base, name: value})
+            assert r.status_code < 500, (name, value, r.text)
+
+
+def sample(prop: dict[str, Any]) -> Any:
+    """A valid value of a documented property (the first enum value, "75" for a code)."""
+    if "enum" in prop:
+        return prop["enum"][0]
+    if prop.get("type") == "string":
+        return "75" if "0-9A-Za-z" in prop.get("pattern", "") else "x"
+    return max(1, prop.get("minimum", 1))
 
 
 # -- the OpenAPI document ---------------------------------------------------------------------
@@ -704,7 +684,8 @@ def test_openapi_document_is_served_and_well_formed(client) -> None:
                 assert "404" in codes
             if method == "get":
                 continue
-            body = op["requestBody"]["content"]["application/json"]["schema"]
+            body = resolve(doc, op["requestBody"]["content"]["application/json"]["schema"][
+                "$ref"])
             assert body["type"] == "object" and body["additionalProperties"] is False
             assert set(body.get("required", [])) <= set(body["properties"])
             assert "422" in codes
@@ -746,3 +727,55 @@ def test_unit_rows_come_back_as_documented(world) -> None:
     from board.api import unit_json
 
     assert not conforms(unit_json(row), {"$ref": "#/components/schemas/Unit"}, doc)
+
+
+# -- the document and the server agree (defect 9 of issue 10) ---------------------------------
+
+
+def test_null_for_an_optional_field_is_documented_and_taken(api, world) -> None:
+    """An optional field sent as null means "not given", and the document says it may be."""
+    doc = openapi()
+    job = make_job(world.dispatch, "75")
+    r = api("sgt75", "POST", f"/jobs/{job}/assign",
+            {"version": 1, "unit_id": world.unit("75-A"), "position": None})
+    assert r.status_code == 200, r.text
+    position = resolve(doc, "#/components/schemas/Assign")["properties"]["position"]
+    assert not conforms(None, position, doc)
+    # and a required field may not be null, in the document as on the server
+    version = resolve(doc, "#/components/schemas/Assign")["properties"]["version"]
+    assert conforms(None, version, doc)
+    assert "version" in api("sgt75", "POST", f"/jobs/{job}/assign",
+                            {"version": None, "unit_id": 1}).json()["fields"]
+    created = api("city", "POST", "/jobs", {"complaint_type": "Noise - Residential",
+                                           "lat": None, "lon": None})
+    assert created.status_code == 201, created.text
+
+
+def test_an_integral_number_is_an_integer_as_json_schema_says(api, world) -> None:
+    job = make_job(world.dispatch, "75")
+    r = api("sgt75", "POST", f"/jobs/{job}/assign",
+            f'{{"version": 1.0, "unit_id": {world.unit("75-A")}.0, "position": 0.0}}')
+    assert r.status_code == 200, r.text
+    assert r.json()["job"]["version"] == 2 and r.json()["job"]["stack_pos"] == 0
+    assert api("sgt75", "POST", f"/jobs/{job}/priority",
+               '{"version": 2.5, "priority": 1}').status_code == 422
+
+
+def test_an_empty_complaint_type_is_refused_by_the_document_too(api, world) -> None:
+    doc = openapi()
+    prop = resolve(doc, "#/components/schemas/NewJob")["properties"]["complaint_type"]
+    for blank in ("", "   ", "\t"):
+        assert conforms(blank, prop, doc), blank
+        r = api("sgt75", "POST", "/jobs", {"complaint_type": blank})
+        assert r.status_code == 422 and "complaint_type" in r.json()["fields"]
+    assert not conforms("Noise - Residential", prop, doc)
+
+
+def test_lat_and_lon_go_together_in_the_document_and_on_the_server(api, world) -> None:
+    doc = openapi()
+    schema = {"$ref": "#/components/schemas/NewJob"}
+    for body in ({"complaint_type": "Noise", "lat": 40.6},
+                 {"complaint_type": "Noise", "lat": 40.6, "lon": None}):
+        assert conforms(body, schema, doc)
+        assert "lon" in api("sgt75", "POST", "/jobs", body).json()["fields"]
+    assert not conforms({"complaint_type": "Noise", "lat": None, "lon": None}, schema, doc)

@@ -1,0 +1,139 @@
+"""What each write takes, as pydantic models: one model per request, for the JSON API and the
+HTML forms alike (board.validation reads either into it). The API's OpenAPI document is
+generated from these same classes, so what is documented is what is checked.
+
+A new write adds its model here (fields from board.validation's types) and names it as the
+``body`` of its endpoint in board.api, or reads it with ``read_form`` in a page.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import ConfigDict
+
+from board.dispositions import ADMINISTRATIVE, FIELD
+from board.priorities import ANY
+from board.usecases import UNIT_STATUSES
+from board.validation import Code, Input, Integer, Number, Text
+
+MINUTES = (1, 525_600)  # a deadline further out than a year is a typo
+
+Version = Integer(1, doc="The job version this change is made against; a stale one gets 409.")
+UnitId = Integer(1, doc="The unit to put the job on.")
+StackPosition = Integer(0, 10_000, doc="Place in the unit's stack, 0 = top; default the end.")
+Reason = Text(300, "Why, for the timeline.", required=True)
+Note = Text(2000, "Optional note on the close.", multiline=True)
+Priority = Integer(1, 4, doc="1 urgent, 2 high, 3 routine, 4 low.")
+Lat = Number(-90, 90, "Latitude (WGS84).")
+Lon = Number(-180, 180, "Longitude (WGS84).")
+FieldDisposition = Literal[tuple(d.code for d in FIELD)]  # type: ignore[valid-type]
+AdminDisposition = Literal[tuple(d.code for d in ADMINISTRATIVE)]  # type: ignore[valid-type]
+UnitStatusName = Literal[UNIT_STATUSES]  # type: ignore[valid-type]
+
+
+def _together(*names: str) -> dict[str, Any]:
+    """JSON Schema for "give all of these (not null) or none"."""
+    def given(name: str) -> dict[str, Any]:
+        return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+    return {"allOf": [{"if": given(n), "then": given(m)} for n in names for m in names
+                      if m != n]}
+
+
+class Together(Input):
+    """A model some of whose optional fields go in pairs (lat and lon): given one, the
+    other is named as missing (board.validation.check applies it)."""
+
+    together: ClassVar[tuple[tuple[str, ...], ...]] = ()
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+
+class NewJob(Together):
+    """A job created by hand; routed by its coordinates, prioritised by the rules."""
+
+    model_config = ConfigDict(json_schema_extra=_together("lat", "lon"))
+    together = (("lat", "lon"),)
+
+    complaint_type: Text(120, "311 complaint type, e.g. Noise - Residential.", required=True)
+    descriptor: Text(200, "311 descriptor, e.g. Loud Music/Party.") = ""
+    address: Text(300, "Incident address.") = ""
+    lat: Lat | None = None
+    lon: Lon | None = None
+    description: Text(2000, "What the caller said.", multiline=True) = ""
+
+
+class Versioned(Input):
+    version: Version
+
+
+class Assign(Versioned):
+    unit_id: UnitId
+    position: StackPosition | None = None
+
+
+class Reorder(Versioned):
+    position: StackPosition
+
+
+class WithReason(Versioned):
+    reason: Reason
+
+
+class Close(Versioned):
+    disposition: FieldDisposition  # A field disposition code (GET /dispositions).
+    summons_count: Integer(0, 1000, doc="Summonses issued; required for summons_issued.") \
+        | None = None
+    note: Note = ""
+
+
+class AdminClose(Versioned):
+    disposition: AdminDisposition
+    note: Note = ""
+
+
+class SetPriority(Versioned):
+    priority: Priority
+
+
+class AddNote(Input):
+    text: Text(2000, "The note.", required=True, multiline=True)
+
+
+class Route(Versioned):
+    precinct: Code("Precinct id, e.g. 75.")
+    sector: Code("Sector id within the precinct.") | None = None
+
+
+class Nothing(Input):
+    """No fields: the action needs only the job."""
+
+
+class ViewPhoto(Input):
+    index: Integer(0, 1000, doc="Which photo, from 0.")
+
+
+# -- units and rules --------------------------------------------------------------------------
+
+
+class UnitStatus(Input):
+    version: Integer(1, doc="The unit version this change is made against.")
+    status: UnitStatusName
+    reason: Text(200, "Required for out_of_service.") = ""
+
+
+class Position(Input):
+    lat: Lat
+    lon: Lon
+
+
+class RuleChange(Input):
+    """A priority rule; the same fields come back in GET /rules."""
+
+    complaint_type: Text(120, "311 complaint type the rule applies to.", required=True)
+    descriptor: Text(200, f"Descriptor, or {ANY!r} for any.") = ANY
+    priority: Priority
+    ack_minutes: Integer(*MINUTES, doc="Minutes to acknowledge.")
+    arrive_minutes: Integer(*MINUTES, doc="Minutes to arrive on scene.")
+    close_minutes: Integer(*MINUTES, doc="Minutes to close.")

@@ -1,0 +1,248 @@
+"""What the JSON API answers, as pydantic models: the response half of the OpenAPI document.
+
+The API builds its answers as plain dicts (board.api's *_json functions, fast for a board of
+hundreds of cards); these models say what those dicts hold. Every model is closed
+(``additionalProperties: false``), so a key added to an answer without adding it here is a
+contract mismatch that the API tests and the schemathesis run report.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from board.lifecycle import Status
+from board.usecases import UNIT_STATUSES
+
+JobStatus = Literal[tuple(s.value for s in Status)]  # type: ignore[valid-type]
+FlagName = Literal["quick_close", "no_arrival", "photos_unviewed", "reopened"]
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NextStep(Output):
+    action: str
+    label: str
+
+
+class Card(Output):
+    """A job as every screen shows it."""
+
+    id: int
+    version: int
+    status: JobStatus
+    status_label: str
+    priority: int = Field(ge=1, le=4)
+    complaint_type: str
+    descriptor: str
+    address: str
+    precinct: str | None
+    sector: str | None
+    lat: float | None
+    lon: float | None
+    received_at: datetime
+    created_at: datetime
+    unit_id: int | None
+    unit: str | None
+    stack_pos: int | None
+    photos: int
+    overdue: str | None = Field(description="what the job is late for, e.g. not on scene")
+    disposition: str | None
+    closed_at: datetime | None
+    external_key: str | None
+    flags: list[FlagName]
+    next_step: NextStep | None
+
+
+class Event(Output):
+    """One append-only timeline event."""
+
+    seq: int
+    job_id: int | None
+    unit_id: int | None
+    precinct: str | None
+    at: datetime
+    kind: str
+    actor: str
+    source: str = Field(description="web, api, intake, open311, system, …")
+    before: str | None
+    after: str | None
+    payload: dict[str, Any]
+
+
+class Unit(Output):
+    id: int
+    callsign: str
+    precinct: str
+    sector: str | None
+    status: Literal[UNIT_STATUSES]  # type: ignore[valid-type]
+    status_reason: str | None
+    lat: float | None
+    lon: float | None
+    position_at: datetime | None
+    version: int
+
+
+class JobDetail(Card):
+    """Every field of a job (photo addresses come from view_photo, which records the view),
+    its flags and timeline."""
+
+    source: str
+    route_method: str
+    location_type: str
+    borough: str
+    fields: dict[str, Any] = Field(description="the 311 request's own fields, without photo "
+                                   "addresses or the caller's contact details")
+    has_contact: bool = Field(description="the caller left contact details: view_contact "
+                              "shows them and records who saw them")
+    resolution: str | None
+    summons_count: int | None
+    administrative: bool
+    ack_due: datetime
+    arrive_due: datetime
+    close_due: datetime
+    external_status: str | None
+    updated_at: datetime
+    unit_detail: Unit | None
+    allowed_actions: list[str]
+    timeline: list[Event]
+
+
+class Lane(Output):
+    """A unit on tour with its stack of jobs, top first."""
+
+    id: int
+    version: int
+    callsign: str
+    sector: str | None
+    status: str
+    status_reason: str | None
+    activity: str
+    lat: float | None
+    lon: float | None
+    jobs: list[Card]
+
+
+class Board(Output):
+    precinct: str
+    queue: list[Card]
+    lanes: list[Lane]
+    closed: list[Card]
+    unrouted: list[Card]
+    counters: dict[str, int]
+
+
+class UnitList(Output):
+    units: list[Unit]
+
+
+class ActionResult(Output):
+    event: Event
+    job: Card | None
+    url: str = Field(None, description="view_photo: the photo's address")  # type: ignore[assignment]
+    contact: dict[str, str] = Field(None, description="view_contact: the caller's "  # type: ignore[assignment]
+                                    "contact details")
+
+
+class UnitResult(Output):
+    event: Event
+    unit: Unit | None
+
+
+class OfficerQueue(Output):
+    unit: Unit | None
+    jobs: list[Card]
+
+
+class Disposition(Output):
+    code: str
+    label: str
+    resolution: str = Field(description="the text 311 publishes")
+    administrative: bool
+    summons: bool
+    arrival_expected: bool
+
+
+class DispositionList(Output):
+    dispositions: list[Disposition]
+
+
+class Rule(Output):
+    complaint_type: str
+    descriptor: str
+    priority: int = Field(ge=1, le=4)
+    ack_minutes: int
+    arrive_minutes: int
+    close_minutes: int
+
+
+class RuleList(Output):
+    rules: list[Rule]
+
+
+class RuleResult(Output):
+    event: Event
+    rule: Rule
+
+
+class OpenAPI(BaseModel):
+    """An OpenAPI 3.1 document."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# -- errors: one shape, {"error": code, "detail": sentence}, plus what each kind adds ---------
+
+
+class Error(Output):
+    """A refusal: 401, 403 and 404 carry no data about what was asked for."""
+
+    error: str
+    detail: str
+
+
+class InvalidError(Output):
+    error: Literal["invalid"]
+    detail: str
+    fields: dict[str, str] = Field(description="field name → what is wrong with it")
+
+
+class ConflictError(Output):
+    error: Literal["conflict"]
+    detail: str
+    job_id: int
+    by: str = Field(description="who changed it")
+    kind: str = Field(description="what they did")
+    at: datetime | None
+    your_version: int
+    current_version: int
+
+
+class UnitConflictError(Output):
+    error: Literal["conflict"]
+    detail: str
+    unit_id: int
+    by: str = Field(description="who changed it")
+    kind: str = Field(description="what they did")
+    at: datetime | None
+    your_version: int
+    current_version: int
+
+
+class TransitionError(Output):
+    error: Literal["invalid_transition"]
+    detail: str
+    action: str
+    status: str
+
+
+class ServerError(Output):
+    """The server could not answer; quote the request id (also in X-Request-ID)."""
+
+    error: Literal["server_error"]
+    detail: str
+    request_id: str
