@@ -57,7 +57,7 @@ def board_with_data(folder: Path) -> tuple[Dispatch, list[int], list[int]]:
     db.migrate(engine)
     d = Dispatch(engine, geostore.load(engine, SHARED_GEO, 300))
     units = [d.add_unit(SYSTEM, f"75-{x}", "75")["unit_id"] for x in "ABCD"]
-    import_file(d, HOUR)
+    import_file(d, HOUR, history=False)  # the hour as live jobs, as the demo has it
     with db.read(engine) as conn:
         from board.schema import jobs
 

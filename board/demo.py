@@ -64,7 +64,8 @@ def seed(settings: Settings, reset: bool = False, hour: Path = HOUR,
     if hour.exists():
         from board.intake import import_file
 
-        counts = import_file(dispatch, hour)
+        # the hour as if it were happening now: every row a job to dispatch (not history)
+        counts = import_file(dispatch, hour, history=False)
         print(f"imported the real 311 hour: {counts}", file=sys.stderr)
     else:
         print(f"no 311 sample at {hour}: the board starts empty", file=sys.stderr)

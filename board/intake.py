@@ -3,18 +3,25 @@
 `board.nyc311` parses; this module decides what each row does to the board:
 
 * a non-NYPD row is skipped (counted);
-* a row that cannot be parsed goes to the quarantine with its reason and raw content, never
+* a row that cannot be used goes to the quarantine with its reason and raw content, never
   dropped, never stopping the import; the admin lists and retries it (`quarantine_rows`,
-  `retry`);
-* a new 311 unique key becomes a job (`Dispatch.create_job`, routed and prioritised there);
+  `retry`). That includes a CSV line cut short (it "ends before the Agency column"), a row with
+  no agency column, a cell over 128 KiB, a key that is a JSON list or object, and dates before
+  2003, more than a day ahead, or a close before the creation;
+* a new 311 unique key becomes a job, routed and prioritised by the write path; a new key the
+  city has already closed becomes a history job (closed, with the city's times and resolution,
+  never dispatched) unless the run says otherwise (replay simulates the officers instead);
 * a known key whose 311 fields changed updates those fields only (`Dispatch.update_311_fields`);
   the dispatch history is never touched; an identical row changes nothing and writes nothing.
+* text longer than its column is cut to fit, and the cut is recorded: in the job's
+  `cut_to_fit` field and in the counts (`Counts.cut`), never silently.
 
-Rows are handled in batches: the existing jobs of a batch's keys are read in one query, and the
-priority rules once per `Intake`, so a long file costs about one write transaction per new job.
-The file import (`import_file`) reads the whole file once before writing anything, so a broken
-file (unreadable, malformed JSON, a runaway CSV cell) stops with a clear `FileError` and no
-half-import.
+Rows are handled in batches: the existing jobs of a batch's keys are read in one query, the
+priority rules once per `Intake`, and the batch's new jobs are written by one
+`Dispatch.create_jobs` (N jobs + N events, one transaction). Files are streamed: memory stays
+flat however long the file. `import_file` streams the file once to check it before writing
+anything, so a broken file (unreadable, empty, malformed JSON, a quote that never closes) stops
+with a clear `FileError` and no half-import, then streams it again to import.
 """
 
 from __future__ import annotations
@@ -64,6 +71,10 @@ JOB_SOURCE = "nyc311"
 _LIMITS = {"complaint_type": 120, "descriptor": 200, "location_type": 200, "address": 300,
            "borough": 40, "external_status": 40}
 KEY_LIMIT = 40
+#: The job field that says which columns were cut to fit, and from what length.
+CUT_FIELD = "cut_to_fit"
+#: Distinct quarantine reasons kept in a run's counts (reasons quote bad values).
+MAX_REASONS = 200
 # The 311 fields `Dispatch.update_311_fields` compares and rewrites.
 _311_FIELDS = ("complaint_type", "descriptor", "location_type", "address", "borough", "fields",
                "media", "external_status")
@@ -86,17 +97,21 @@ class Counts:
 
     rows: int = 0
     new: int = 0
+    history: int = 0
     updated: int = 0
     unchanged: int = 0
     skipped_not_nypd: int = 0
     quarantined: int = 0
     unrouted: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    #: Columns cut to fit (new or updated jobs): column -> rows.
+    cut: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, int]:
-        return {"rows": self.rows, "new": self.new, "updated": self.updated,
-                "unchanged": self.unchanged, "skipped_not_nypd": self.skipped_not_nypd,
-                "quarantined": self.quarantined, "unrouted": self.unrouted}
+        return {"rows": self.rows, "new": self.new, "history": self.history,
+                "updated": self.updated, "unchanged": self.unchanged,
+                "skipped_not_nypd": self.skipped_not_nypd, "quarantined": self.quarantined,
+                "unrouted": self.unrouted}
 
     def summary(self) -> str:
         return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.as_dict().items())
@@ -104,9 +119,10 @@ class Counts:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one row did. `job_id` / `request` are set for new, updated and unchanged rows."""
+    """What one row did. `job_id` / `request` are set for new, history, updated and unchanged
+    rows."""
 
-    kind: str  # new | updated | unchanged | skipped_not_nypd | quarantined
+    kind: str  # new | history | updated | unchanged | skipped_not_nypd | quarantined
     job_id: int | None = None
     request: Request311 | None = None
     precinct: str | None = None
@@ -117,10 +133,23 @@ class Outcome:
 # --------------------------------------------------------------------------- row -> NewJob
 
 
-def _fit(value: str | None, limit: int) -> str:
-    """What `usecases._text` would keep, cut to the column: stored value == compared value."""
-    text = "".join(ch for ch in (value or "") if ch.isprintable() or ch in "\n\t").strip()
+def _fit(value: str | None, limit: int, name: str, cut: dict[str, int]) -> str:
+    """What `usecases._text` would keep, cut to the column: stored value == compared value.
+    A cut is noted in `cut` (column -> length before it, at least the parser's own cut)."""
+    text = value or ""
+    if not text.isprintable():
+        text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut[name] = max(len(text), cut.get(name, 0))
     return text[:limit].rstrip()
+
+
+def _cut_note(cut: Mapping[str, int], limits: Mapping[str, int]) -> str:
+    """'address: 5,000 characters, kept 300; …' for the job page."""
+    return "; ".join(f"{name}: {length:,} characters, kept {limits.get(name, nyc311.MAX_TEXT):,}"
+                     for name, length in sorted(cut.items()))
 
 
 def _canonical_date(value: str) -> str:
@@ -148,19 +177,36 @@ def to_new_job(req: Request311, raw: Mapping[Any, Any] | None = None,
     key = key_prefix + req.unique_key
     if len(key) > KEY_LIMIT:
         raise BadRow(f"unique key longer than {KEY_LIMIT} characters")
-    complaint = _fit(req.complaint_type, _LIMITS["complaint_type"])
+    cut: dict[str, int] = {}  # column -> length before the cut
+    # the raw field a column comes from, where named apart
+    source = {"external_status": "status", "address": "incident_address"}
+
+    def fit(name: str, value: str) -> str:
+        text = _fit(value, _LIMITS[name], name, cut)
+        if name in cut:  # the parser may have cut the raw field already: say how long it was
+            cut[name] = max(cut[name], req.cut.get(source.get(name, name), 0))
+        return text
+
+    complaint = fit("complaint_type", req.complaint_type)
     if not complaint:
         raise BadRow("missing complaint type")
-    return NewJob(
+    fields = _job_fields(req, raw or {})
+    new = NewJob(
         complaint_type=complaint,
-        descriptor=_fit(req.descriptor, _LIMITS["descriptor"]),
-        location_type=_fit(req.location_type, _LIMITS["location_type"]),
-        address=_fit(req.address, _LIMITS["address"]),
-        borough=_fit(req.borough, _LIMITS["borough"]),
+        descriptor=fit("descriptor", req.descriptor),
+        location_type=fit("location_type", req.location_type),
+        address=fit("address", req.address),
+        borough=fit("borough", req.borough),
         lat=req.lat, lon=req.lon, external_key=key, created_at=req.created_at,
-        fields=_job_fields(req, raw or {}), media=tuple(req.media_urls),
-        external_status=_fit(req.status, _LIMITS["external_status"]) or None,
+        fields=fields, media=tuple(req.media_urls),
+        external_status=fit("external_status", req.status) or None,
     )
+    fitted_from = {source.get(name, name) for name in cut}
+    cut.update({name: n for name, n in req.cut.items()
+                if name not in fitted_from and name not in _NOT_FIELDS})
+    if cut:
+        fields[CUT_FIELD] = _cut_note(cut, _LIMITS)
+    return new
 
 
 def _snapshot(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,9 +225,11 @@ def _new_snapshot(new: NewJob) -> dict[str, Any]:
 
 
 def _jsonable(raw: Any) -> Any:
-    """The raw row as JSON (keys as strings), so the quarantine keeps exactly what came in."""
+    """The raw row as JSON (keys as strings), so the quarantine keeps exactly what came in:
+    the cells a cut-off line has (not the reader's marker, which a retry would trip on)."""
     if isinstance(raw, Mapping):
-        raw = {("" if k is None else str(k)): v for k, v in raw.items()}
+        raw = {("" if k is None else str(k)): v for k, v in raw.items()
+               if k != nyc311.SHORT_ROW}
     return json.loads(json.dumps(raw, default=str))
 
 
@@ -194,7 +242,10 @@ def _raw_key(raw: Any) -> str | None:
     if not isinstance(raw, Mapping):
         return None
     try:
-        key = nyc311.clean_text(nyc311.normalise_row(raw).get("unique_key"))
+        value = nyc311.normalise_row(raw).get("unique_key")
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            return None  # a list or object is no key ('["AUD-J3"]' would match nothing real)
+        key = nyc311.clean_text(value)
     except Exception:  # a quarantined row is by definition odd; never fail on it here
         return None
     return key[:KEY_LIMIT] or None
@@ -212,7 +263,7 @@ class Intake:
                  progress: Callable[[Counts], None] | None = None,
                  progress_every: int = 5000,
                  created_at: Callable[[Request311], datetime | None] | None = None,
-                 keep_bad: bool = True) -> None:
+                 keep_bad: bool = True, history: bool = True) -> None:
         self.dispatch = dispatch
         self.actor = actor
         self.job_source = job_source
@@ -226,6 +277,9 @@ class Intake:
         self.created_at = created_at
         #: False when the caller keeps bad rows itself (a quarantine retry updates its own row).
         self.keep_bad = keep_bad
+        #: A new key the city already closed becomes a history job (False: a job to dispatch,
+        #: as replay wants, whose simulated officers close it).
+        self.history = history
         self.counts = Counts()
         self.rules = dispatch.rules()  # once per run, not once per row
         self._quarantined: set[str] | None = None  # digests of unresolved quarantine rows
@@ -248,50 +302,123 @@ class Intake:
     def batch(self, rows: Sequence[Any]) -> list[Outcome]:
         """Import one batch; one outcome per row, in order."""
         before = self.counts.rows
-        prepared: list[tuple[Any, Request311 | None, NewJob | None, Outcome | None]] = []
-        for raw in rows:
-            self.counts.rows += 1
-            if not isinstance(raw, Mapping):
-                prepared.append((raw, None, None, self._bad(raw, "row is not a JSON object")))
-                continue
-            if not nyc311.is_nypd(raw):
-                self.counts.skipped_not_nypd += 1
-                prepared.append((raw, None, None, Outcome("skipped_not_nypd")))
-                continue
-            try:
-                req = nyc311.parse_row(raw)
-                new = to_new_job(req, raw, self.key_prefix)
-            except BadRow as e:
-                prepared.append((raw, None, None, self._bad(raw, e.reason)))
-                continue
-            if self.created_at is not None:
-                new = dataclasses.replace(new, created_at=self.created_at(req))
-            prepared.append((raw, req, new, None))
-
+        now = self.dispatch.clock()
+        prepared = [self._prepare(raw, now) for raw in rows]
+        self.counts.rows += len(prepared)
         keys = [new.external_key for _, _, new, _ in prepared if new is not None]
         known = self._existing(keys)
-        outcomes = []
-        for raw, req, new, done in prepared:
-            if done is None:
-                assert req is not None and new is not None
-                done = self._one(raw, req, new, known)
-            outcomes.append(done)
+        outcomes: list[Outcome | None] = [done for *_, done in prepared]
+        creating: list[int] = []  # rows whose new jobs are written together
+        creating_keys: set[str] = set()
+        for i, (raw, req, new, done) in enumerate(prepared):
+            if done is not None:
+                continue
+            assert req is not None and new is not None and new.external_key is not None
+            if new.external_key in creating_keys:  # the same key twice in one batch: the
+                self._create(creating, prepared, outcomes, known)  # first one creates it
+                creating, creating_keys = [], set()
+            if new.external_key in known:
+                outcomes[i] = self._known(raw, req, new, known)
+            else:
+                creating.append(i)
+                creating_keys.add(new.external_key)
+        self._create(creating, prepared, outcomes, known)
+        done_outcomes = [o for o in outcomes if o is not None]
+        assert len(done_outcomes) == len(prepared)
         if self.keep_bad:
-            self._flush_quarantine(outcomes, prepared)
-        ok_keys = [new.external_key for (_, _, new, _), o in zip(prepared, outcomes, strict=True)
-                   if new is not None and o.kind in ("new", "updated", "unchanged")]
+            self._flush_quarantine(done_outcomes, prepared)
+        ok_keys = [new.external_key for (_, _, new, _), o in zip(prepared, done_outcomes,
+                                                                  strict=True)
+                   if new is not None and o.kind in ("new", "history", "updated", "unchanged")]
         self._resolve_quarantined(ok_keys)
         every = self.progress_every
         if self.progress and self.counts.rows // every > before // every:
             self.progress(self.counts)
-        return outcomes
+        return done_outcomes
 
     # -- internals -----------------------------------------------------------------------------
 
+    def _prepare(self, raw: Any, now: datetime) -> tuple[Any, Request311 | None, NewJob | None,
+                                                         Outcome | None]:
+        """Parse one row: (raw, request, new job, None), or an outcome already decided."""
+        if not isinstance(raw, Mapping):
+            return raw, None, None, self._bad(raw, "row is not a JSON object")
+        if raw.get(nyc311.SHORT_ROW):  # a cut-off line: whatever it lacks, it is not "not NYPD"
+            return raw, None, None, self._bad(raw, nyc311.short_row_reason(raw))
+        if not nyc311.is_nypd(raw):
+            if not nyc311.has_agency(raw):
+                return raw, None, None, self._bad(raw, "row has no Agency column")
+            self.counts.skipped_not_nypd += 1
+            return raw, None, None, Outcome("skipped_not_nypd")
+        try:
+            req = nyc311.parse_row(raw)
+            nyc311.check_dates(req, now)
+            new = to_new_job(req, raw, self.key_prefix)
+        except BadRow as e:
+            return raw, None, None, self._bad(raw, e.reason)
+        if self.created_at is not None:
+            new = dataclasses.replace(new, created_at=self.created_at(req))
+        if self.history and nyc311.closed_by_city(req):
+            new = dataclasses.replace(new, closed_at=req.closed_at, resolution=req.resolution)
+        return raw, req, new, None
+
     def _bad(self, raw: Any, reason: str) -> Outcome:
         self.counts.quarantined += 1
-        self.counts.reasons[reason] += 1
+        if reason in self.counts.reasons or len(self.counts.reasons) < MAX_REASONS:
+            self.counts.reasons[reason] += 1
+        else:
+            self.counts.reasons["(other reasons)"] += 1
         return Outcome("quarantined", reason=reason)
+
+    def _create(self, indices: list[int], prepared: list[Any], outcomes: list[Outcome | None],
+                known: dict[str, tuple[int, dict[str, Any]]]) -> None:
+        """Write the new jobs of these rows in one transaction; one at a time if that fails,
+        so a row the write path refuses costs only itself."""
+        if not indices:
+            return
+        news = [prepared[i][2] for i in indices]
+        try:
+            evs = self.dispatch.create_jobs(self.actor, news, source=self.job_source,
+                                            rules=self.rules)
+        except (Invalid, sa.exc.IntegrityError):
+            if len(indices) > 1:
+                for i in indices:
+                    self._create([i], prepared, outcomes, known)
+                return
+            [i] = indices
+            raw, req, new, _ = prepared[i]
+            try:
+                evs = self.dispatch.create_jobs(self.actor, [new], source=self.job_source,
+                                                rules=self.rules)
+            except Invalid as e:
+                outcomes[i] = self._bad(raw, str(e))
+                return
+            except sa.exc.IntegrityError:
+                # Another writer (the poller, a second import) created this key in between.
+                known.update(self._existing([new.external_key]))
+                if new.external_key not in known:
+                    raise
+                outcomes[i] = self._known(raw, req, new, known)
+                return
+        for i, ev in zip(indices, evs, strict=True):
+            raw, req, new, _ = prepared[i]
+            known[new.external_key] = (ev["job_id"], _new_snapshot(new))
+            self._count_cut(new)
+            if ev["kind"] == "history":
+                self.counts.history += 1
+                outcomes[i] = Outcome("history", ev["job_id"], req, ev.get("precinct"),
+                                      ev["payload"].get("route"))
+                continue
+            route = ev["payload"].get("route")
+            self.counts.new += 1
+            if route == "unrouted":
+                self.counts.unrouted += 1
+            outcomes[i] = Outcome("new", ev["job_id"], req, ev.get("precinct"), route)
+
+    def _count_cut(self, new: NewJob) -> None:
+        note = new.fields.get(CUT_FIELD)
+        if note:
+            self.counts.cut.update(part.split(":", 1)[0] for part in note.split("; "))
 
     def _existing(self, keys: list[str | None]) -> dict[str, tuple[int, dict[str, Any]]]:
         wanted = sorted({k for k in keys if k})
@@ -306,28 +433,11 @@ class Intake:
                     known[row.external_key] = (row.id, _snapshot(row._mapping))
         return known
 
-    def _one(self, raw: Any, req: Request311, new: NewJob,
-             known: dict[str, tuple[int, dict[str, Any]]]) -> Outcome:
+    def _known(self, raw: Any, req: Request311, new: NewJob,
+               known: dict[str, tuple[int, dict[str, Any]]]) -> Outcome:
+        """A key the board has: update its 311 fields if they changed, else nothing."""
         key = new.external_key
         assert key is not None
-        if key not in known:
-            try:
-                ev = self.dispatch.create_job(self.actor, new, source=self.job_source,
-                                              rules=self.rules)
-            except Invalid as e:
-                return self._bad(raw, str(e))
-            except sa.exc.IntegrityError:
-                # Another writer (the poller, a second import) created this key in between.
-                known.update(self._existing([key]))
-                if key not in known:
-                    raise
-            else:
-                known[key] = (ev["job_id"], _new_snapshot(new))
-                route = ev["payload"].get("route")
-                self.counts.new += 1
-                if route == "unrouted":
-                    self.counts.unrouted += 1
-                return Outcome("new", ev["job_id"], req, ev.get("precinct"), route)
         job_id, current = known[key]
         wanted = _new_snapshot(new)
         if wanted == current:
@@ -341,6 +451,7 @@ class Intake:
         if ev is None:
             self.counts.unchanged += 1
             return Outcome("unchanged", job_id, req)
+        self._count_cut(new)
         self.counts.updated += 1
         return Outcome("updated", job_id, req)
 
@@ -407,8 +518,7 @@ def _file_error(path: Path, exc: BaseException, rows: int) -> FileError:
     if isinstance(exc, UnicodeDecodeError):
         return FileError(f"{path}: not UTF-8 text ({where}); export the file as UTF-8")
     if isinstance(exc, csv.Error):
-        return FileError(f"{path}: broken CSV {where}: {exc} (a runaway cell usually means an "
-                         "unbalanced quote)")
+        return FileError(f"{path}: broken CSV {where}: {exc}")
     if isinstance(exc, RecursionError):
         return FileError(f"{path}: JSON nested too deeply {where}")
     if isinstance(exc, json.JSONDecodeError):
@@ -422,10 +532,11 @@ _FILE_ERRORS = (OSError, ValueError, csv.Error, RecursionError)
 
 
 def check_file(path: str | Path) -> int:
-    """Read the whole file once without writing; the number of rows, or FileError.
+    """Stream the whole file once without writing; the number of rows, or FileError.
 
-    Also refuses a file with rows but no agency column at all: every row would be "skipped as
-    non-NYPD", which hides a wrong file (or a wrong export) behind a successful-looking import.
+    Refuses a file with no rows (an empty download is a failed download, not a quiet day), and
+    one with rows but no agency column at all: every row would be "skipped as non-NYPD", which
+    hides a wrong file (or a wrong export) behind a successful-looking import.
     """
     path = Path(path)
     rows = 0
@@ -434,11 +545,14 @@ def check_file(path: str | Path) -> int:
         for row in nyc311.read_rows(path):
             rows += 1
             if not has_agency and isinstance(row, Mapping):
-                has_agency = any(isinstance(k, str) and nyc311.normalise_header(k) == "agency"
-                                 for k in row)
+                has_agency = nyc311.has_agency(row)
     except _FILE_ERRORS as exc:
         raise _file_error(path, exc, rows) from None
-    if rows and not has_agency:
+    if not rows:
+        empty = path.stat().st_size == 0
+        raise FileError(f"{path}: {'the file is empty' if empty else 'no rows in the file'}; "
+                        "nothing to import")
+    if not has_agency:
         raise FileError(f"{path}: no Agency column in any row; is this an NYC 311 export? "
                         "(columns are matched by header name)")
     return rows
@@ -446,12 +560,16 @@ def check_file(path: str | Path) -> int:
 
 def import_file(dispatch: Dispatch, path: str | Path, *, actor: Actor = IMPORT_ACTOR,
                 batch_size: int = 500, progress: Callable[[Counts], None] | None = None,
-                progress_every: int = 5000) -> Counts:
-    """Import a CSV export or Socrata JSON file. Same file twice: the second changes nothing."""
+                progress_every: int = 5000, history: bool = True) -> Counts:
+    """Import a CSV export or Socrata JSON file. Same file twice: the second changes nothing.
+
+    `history=False` makes every new row a job to dispatch, closed by the city or not (the demo
+    board, which plays the hour as if it were happening now)."""
     path = Path(path)
     check_file(path)  # a broken file stops here, before any write
     intake = Intake(dispatch, actor=actor, quarantine_source=f"file:{path.name}",
-                    batch_size=batch_size, progress=progress, progress_every=progress_every)
+                    batch_size=batch_size, progress=progress, progress_every=progress_every,
+                    history=history)
     try:
         return intake.feed(nyc311.read_rows(path))
     except _FILE_ERRORS as exc:  # changed under our feet between the check and the import

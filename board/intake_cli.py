@@ -22,6 +22,8 @@ def _print_counts(counts: intake.Counts, seconds: float) -> None:
     print(f"{counts.summary()} in {seconds:.1f}s")
     for reason, n in counts.reasons.most_common():
         print(f"  quarantined {n}: {reason}")
+    for column, n in sorted(counts.cut.items()):
+        print(f"  cut to fit {n}: {column} (the job's cut_to_fit field says from what length)")
     if counts.quarantined:
         print("see `board quarantine list`; fix and `board quarantine retry ID`")
 

@@ -17,11 +17,17 @@ All timestamps without an explicit offset are New York local time (America/New_Y
 aware) and are returned as timezone-aware UTC datetimes.
 
 Text is untrusted: whitespace is stripped, control / bidi-override characters are removed and each
-value is capped at `MAX_TEXT` characters. HTML escaping is the templates' job, not ours.
+value is capped at `MAX_TEXT` characters (what is cut is recorded in `Request311.cut`). HTML
+escaping is the templates' job, not ours. A cell over `MAX_CELL` makes the row bad (quarantined),
+not the file: the CSV reader's own field limit is far above it (`CSV_FIELD_LIMIT`), and a quote
+that never closes is a file error naming the line where the quoted cell starts.
+
+Files are read as streams (`read_rows`): one row in memory at a time, JSON arrays included.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -29,7 +35,8 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,13 +44,20 @@ from zoneinfo import ZoneInfo
 
 __all__ = [
     "ALIASES",
+    "CSV_FIELD_LIMIT",
+    "EARLIEST",
     "EXTRA_CELLS",
+    "MAX_CELL",
     "MAX_TEXT",
+    "SHORT_ROW",
     "MEDIA_FIELDS",
     "NEW_YORK",
     "BadRow",
     "Request311",
+    "check_dates",
     "clean_text",
+    "closed_by_city",
+    "has_agency",
     "is_nypd",
     "normalise_header",
     "normalise_row",
@@ -58,9 +72,20 @@ NEW_YORK = ZoneInfo("America/New_York")
 MAX_TEXT = 2000
 MAX_KEY = 64
 MAX_MEDIA = 20
+#: A cell longer than this makes its row bad: no 311 field is anywhere near it.
+MAX_CELL = 128 * 1024
+#: The CSV reader's own limit: far above MAX_CELL (so a long cell is one bad row, not a broken
+#: file) and still a bound on memory when a quote never closes.
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
+#: Dates outside [EARLIEST, now + FUTURE_SLACK] are typos or placeholders (NYC 311 began in
+#: March 2003; the city's clocks and ours may differ by a little, never by a day).
+EARLIEST = datetime(2003, 1, 1, tzinfo=NEW_YORK)
+FUTURE_SLACK = timedelta(days=1)
 
 #: Key under which `read_csv` puts cells beyond the header (a misaligned / corrupt line).
 EXTRA_CELLS = "__extra_cells__"
+#: Key under which `read_csv` names the first header column a short line has no cell for.
+SHORT_ROW = "__short_row__"
 
 #: Alternative spellings -> the canonical Socrata field name of data set erm2-nwe9.
 #: Kept deliberately small; every entry says where the spelling comes from.  Exact canonical
@@ -138,6 +163,8 @@ class Request311:
     #: Every non-empty source field under its snake_case Socrata name (for the job page).
     fields: dict[str, str] = field(default_factory=dict, hash=False)
     updated_at: datetime | None = None
+    #: Fields whose text was longer than MAX_TEXT: name -> length before the cut.
+    cut: dict[str, int] = field(default_factory=dict, hash=False)
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -145,7 +172,13 @@ class Request311:
 
 def normalise_header(name: str) -> str:
     """'X Coordinate (State Plane)' -> 'x_coordinate_state_plane'; ':updated_at' -> 'updated_at'."""
-    return _NON_ALNUM.sub("_", str(name).lower()).strip("_")
+    return _header(str(name))
+
+
+@lru_cache(maxsize=4096)
+def _header(name: str) -> str:
+    # every row of a file repeats the same few dozen headers: normalise each once
+    return _NON_ALNUM.sub("_", name.lower()).strip("_")
 
 
 def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
@@ -158,6 +191,8 @@ def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
         return ""
     if not isinstance(value, str):
         value = _scalar_text(value)
+    if value.isprintable():  # the common case: no control, format, separator or bidi character
+        return value.strip()[:limit].rstrip()
     out = []
     for ch in value:
         if ch in "\t\r\n\v\f\x85\u2028\u2029":
@@ -228,6 +263,39 @@ def is_nypd(row: Mapping[Any, Any]) -> bool:
     """True when the row's agency column says NYPD (any case). No agency column -> False."""
     agency = _agency_value(row)
     return agency is not None and agency.casefold() == "nypd"
+
+
+def has_agency(row: Mapping[Any, Any]) -> bool:
+    """Whether the row has an agency column at all (a row without one is not "not NYPD")."""
+    return any(key is not None and normalise_header(key) == "agency" for key in row)
+
+
+def closed_by_city(req: Request311) -> bool:
+    """The city had already closed this request: its status is Closed and it has a closed date."""
+    return req.closed_at is not None and req.status.casefold() == "closed"
+
+
+def check_dates(req: Request311, now: datetime) -> None:
+    """BadRow for dates no real request has: before 311 began, in the future, closed before
+    created. (The caller gives `now`: parsing stays free of clocks.)"""
+    latest = now + FUTURE_SLACK
+    for label, value in (("created", req.created_at), ("closed", req.closed_at)):
+        if value is None:
+            continue
+        if value < EARLIEST:
+            raise BadRow(f"{label} date {_day(value)} is before NYC 311 began (2003)")
+        if value > latest:
+            raise BadRow(f"{label} date {_day(value)} is in the future")
+    if req.closed_at is not None and req.closed_at < req.created_at:
+        raise BadRow(f"closed date {_day(req.closed_at)} is before the created date "
+                     f"{_day(req.created_at)}")
+
+
+def _day(value: datetime) -> str:
+    """New York local time, four-digit year (year 1 as 0001, not 1)."""
+    with contextlib.suppress(OverflowError):  # the first hours of year 1 have no New York time
+        value = value.astimezone(NEW_YORK)
+    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
 
 
 # --------------------------------------------------------------------------- dates
@@ -430,12 +498,29 @@ def parse_row(row: Mapping[Any, Any]) -> Request311:
         raise BadRow("row is not a mapping")
     if row.get(EXTRA_CELLS):
         raise BadRow("row has more cells than the header")
+    if row.get(SHORT_ROW):
+        raise BadRow(short_row_reason(row))
     raw = normalise_row(row)
-    text = {name: clean_text(value) for name, value in raw.items()}
-    text = {name: value for name, value in text.items() if value}
+    for name, value in raw.items():
+        if isinstance(value, str) and len(value) > MAX_CELL:
+            raise BadRow(f"cell {name!r} is {len(value):,} characters long (over the "
+                         f"{MAX_CELL:,} a 311 field can be)")
+    text: dict[str, str] = {}
+    cut: dict[str, int] = {}
+    for name, value in raw.items():
+        whole = clean_text(value, MAX_CELL)
+        if len(whole) > MAX_TEXT:
+            cut[name] = len(whole)
+            whole = whole[:MAX_TEXT].rstrip()
+        if whole:
+            text[name] = whole
 
     if "unique_key" not in raw:
         raise BadRow("missing unique key")
+    raw_key = raw["unique_key"]
+    if raw_key is not None and (isinstance(raw_key, bool)
+                                or not isinstance(raw_key, str | int)):
+        raise BadRow(f"unique key is a JSON {_json_kind(raw_key)}, not a string")
     key = text.get("unique_key", "")
     if not key:
         raise BadRow("blank unique key")
@@ -468,33 +553,89 @@ def parse_row(row: Mapping[Any, Any]) -> Request311:
         media_urls=_media_urls(raw),
         fields=text,
         updated_at=updated,
+        cut=cut,
     )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, float) else type(value).__name__
+
+
+def short_row_reason(row: Mapping[Any, Any]) -> str:
+    """Why a short CSV line is bad: it stops before a column (a file cut off mid-row)."""
+    present = sum(1 for k in row if k is not None and k not in (SHORT_ROW, EXTRA_CELLS))
+    return (f"row ends before the {row[SHORT_ROW]} column ({present} cells; "
+            "was the file cut short?)")
 
 
 # --------------------------------------------------------------------------- files
 
 
 def read_csv(path: str | Path) -> Iterator[dict[str, str]]:
-    """Rows of a CSV export as dicts keyed by header (BOM tolerated).
+    """Rows of a CSV export as dicts keyed by header (BOM tolerated), one at a time.
 
-    Cells beyond the header go under `EXTRA_CELLS` (parse_row rejects such rows); missing
-    trailing cells read as empty.
+    Cells beyond the header go under `EXTRA_CELLS`; a line with fewer cells than the header
+    names the first column it lacks under `SHORT_ROW` (parse_row rejects both). Blank lines
+    are skipped. Raises csv.Error naming the line on broken quoting: a quoted cell that never
+    ends (it would swallow the rest of the file) or a stray quote after a closing one.
     """
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     with open(path, encoding="utf-8-sig", newline="") as fh:
-        yield from csv.DictReader(fh, restkey=EXTRA_CELLS, restval="")
+        reader = csv.reader(fh, strict=True)
+        header: list[str] | None = None
+        start = 1  # the line the next row starts on (a quoted cell may span lines)
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise csv.Error(_quote_problem(exc, start)) from None
+            start = reader.line_num + 1
+            if not cells:
+                continue
+            if header is None:
+                header = cells
+                continue
+            row = dict(zip(header, cells, strict=False))
+            if len(cells) > len(header):
+                row[EXTRA_CELLS] = cells[len(header):]  # type: ignore[assignment]
+            elif len(cells) < len(header):
+                # name the column that matters most: without Agency it cannot even be sorted
+                missing = header[len(cells):]
+                row[SHORT_ROW] = next((h for h in missing if normalise_header(h) == "agency"),
+                                      missing[0])
+            yield row
+
+
+def _quote_problem(exc: csv.Error, line: int) -> str:
+    text = str(exc)
+    if "unexpected end of data" in text:
+        return (f"line {line}: a quoted cell starts on this line and never ends "
+                "(an unbalanced quote)")
+    if "field larger than field limit" in text:
+        return (f"line {line}: a cell starting on this line runs past "
+                f"{CSV_FIELD_LIMIT // (1024 * 1024)} MiB (an unbalanced quote?)")
+    return (f"line {line}: {text}: a quote opened on this line closes in the wrong place (an "
+            f"unbalanced quote, or a quote inside a quoted cell not written twice: \"\")")
 
 
 def read_json(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Rows of a Socrata JSON array, or of JSON lines (one object per line).
+    """Rows of a Socrata JSON array, or of JSON lines (one object per line), one at a time.
 
-    Raises ValueError (with the line number for JSON lines) on malformed JSON or a non-object
-    row: that is a broken file, not a bad row.
+    Raises ValueError (with the line or item number) on malformed JSON or a non-object row:
+    that is a broken file, not a bad row.
     """
     with open(path, encoding="utf-8-sig") as fh:
         first = _first_char(fh)
         if first == "[":
-            data = json.load(fh)
-            for index, item in enumerate(data):
+            for index, item in enumerate(_array_items(fh, path)):
                 if not isinstance(item, dict):
                     raise ValueError(f"{path}: item {index} is not a JSON object")
                 yield item
@@ -509,6 +650,70 @@ def read_json(path: str | Path) -> Iterator[dict[str, Any]]:
             if not isinstance(item, dict):
                 raise ValueError(f"{path}: line {lineno}: not a JSON object")
             yield item
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_CHUNK = 1 << 16
+
+
+def _array_items(fh: Any, path: str | Path) -> Iterator[Any]:
+    """The items of a top-level JSON array, decoded one at a time from a growing buffer.
+
+    json.load would hold the whole export (gigabytes for a city-year) in memory; this holds one
+    item plus a read chunk. A decode that fails before the end of the file reads more and tries
+    again (chunks double, so a huge item costs O(n log n), not O(n^2)).
+    """
+    decoder = json.JSONDecoder()
+    buf, pos, eof = "", 0, False
+
+    def fill() -> bool:
+        nonlocal buf, pos, eof
+        # read as much again as is still unparsed: a huge item doubles the buffer each time
+        chunk = fh.read(max(_CHUNK, len(buf) - pos))
+        buf, pos = buf[pos:] + chunk, 0
+        eof = not chunk
+        return bool(chunk)
+
+    def skip_space() -> str:
+        nonlocal pos
+        while True:
+            pos = _JSON_SPACE.match(buf, pos).end()  # type: ignore[union-attr]
+            if pos < len(buf):
+                return buf[pos]
+            if not fill():
+                return ""
+
+    def malformed(what: str) -> ValueError:
+        return ValueError(f"{path}: malformed JSON ({what} in item {index})")
+
+    index = 0
+    if skip_space() != "[":
+        raise ValueError(f"{path}: malformed JSON (no array)")
+    pos += 1
+    if skip_space() == "]":
+        pos += 1
+    else:
+        while True:
+            skip_space()
+            while True:
+                try:
+                    item, end = decoder.raw_decode(buf, pos)
+                except json.JSONDecodeError as exc:
+                    if eof or not fill():
+                        raise malformed(exc.msg) from None
+                    continue
+                break
+            pos = end
+            yield item
+            index += 1
+            after = skip_space()
+            pos += 1
+            if after == "]":
+                break
+            if after != ",":
+                raise malformed("expected ',' or ']'" if after else "the file ends")
+    if skip_space():
+        raise ValueError(f"{path}: malformed JSON (extra data after the array)")
 
 
 def _first_char(fh: Any) -> str:

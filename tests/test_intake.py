@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from conftest import GEO_DIR, HOUR_CSV, OLD_HEADER, make_job
 
 from board import cli, db, intake
 from board.access import SYSTEM
+from board.dispositions import DISPOSITIONS
 from board.intake import FileError, import_file, quarantine_rows, retry, retry_all
 from board.nyc311 import normalise_header
 from board.schema import events, jobs, quarantine
@@ -68,35 +70,64 @@ def table_count(engine: sa.Engine, table: sa.Table, *where: object) -> int:
 # --------------------------------------------------------------------------- the real hour
 
 
+def ny_time(text: str) -> datetime:
+    """An export timestamp (New York local time), read without the code under test."""
+    return datetime.strptime(text, "%m/%d/%Y %I:%M:%S %p").replace(
+        tzinfo=ZoneInfo("America/New_York")).astimezone(UTC)
+
+
 def test_real_hour_imports_with_exact_counts(dispatch):
     rows = hour_rows()
     nypd = [r for r in rows if r["Agency"].strip().upper() == "NYPD"]
     no_point = [r for r in nypd if not r["Latitude"].strip() or not r["Longitude"].strip()]
+    closed = [r for r in nypd if r["Status"] == "Closed" and r["Closed Date"].strip()]
+    still_open = [r for r in nypd if r not in closed]
     # worked out from the file itself
-    assert (len(rows), len(nypd), len(no_point)) == (924, 885, 9)
+    assert (len(rows), len(nypd), len(no_point), len(closed)) == (924, 885, 9, 480)
+    assert sum(1 for r in still_open if r in no_point) == 6
 
     started = time.perf_counter()
     counts = import_file(dispatch, HOUR_CSV)
     elapsed = time.perf_counter() - started
     print(f"\nreal hour import on {dispatch.engine.dialect.name}: {elapsed:.2f}s")
     assert counts_of(counts) == {
-        "rows": 924, "new": 885, "updated": 0, "unchanged": 0,
-        "skipped_not_nypd": 924 - 885, "quarantined": 0, "unrouted": 9,
+        "rows": 924, "new": 405, "history": 480, "updated": 0, "unchanged": 0,
+        "skipped_not_nypd": 924 - 885, "quarantined": 0, "unrouted": 6,
     }
 
     engine = dispatch.engine
     with db.read(engine) as conn:
         got = conn.execute(sa.select(jobs)).all()
         creates = conn.execute(sa.select(events).where(events.c.kind == "create")).all()
-    assert len(got) == 885
+        history = conn.execute(sa.select(events).where(events.c.kind == "history")).all()
+        n_events = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar()
+    assert len(got) == 885 and n_events == 885  # one event per job, nothing else
     assert {j.external_key for j in got} == {r["Unique Key"] for r in nypd}
     assert Counter(j.route_method for j in got) == {"inside": 876, "unrouted": 9}
     assert {j.external_key for j in got if j.precinct is None} == {
         r["Unique Key"] for r in no_point}
-    assert all(j.source == "nyc311" and j.status == "new" and j.version == 1 for j in got)
-    assert len(creates) == 885
-    assert {(e.actor, e.source) for e in creates} == {("311 import", "intake")}
+    live = [j for j in got if not j.history]
+    assert {j.external_key for j in live} == {r["Unique Key"] for r in still_open}
+    assert all(j.source == "nyc311" and j.status == "new" and j.version == 1 for j in live)
+    assert len(creates) == 405 and len(history) == 480
+    assert {(e.actor, e.source) for e in creates + history} == {("311 import", "intake")}
     assert Counter(j.complaint_type for j in got)["Blocked Driveway"] == 38
+
+    # history: closed with the city's own times and words, on no unit, never overdue
+    by_key = {j.external_key: j for j in got}
+    for r in closed:
+        j = by_key[r["Unique Key"]]
+        assert (j.status, j.history, j.unit_id, j.version) == ("closed", True, None, 1)
+        assert (j.created_at, j.closed_at) == (ny_time(r["Created Date"]),
+                                               ny_time(r["Closed Date"]))
+        assert j.resolution == r["Resolution Description"]
+        public = {d.resolution: d.code for d in DISPOSITIONS}
+        assert j.disposition == public[r["Resolution Description"]]
+    assert Counter(by_key[r["Unique Key"]].disposition for r in closed) == {
+        "action_taken": 216, "no_evidence": 141, "additional_info": 34,
+        "unable_to_gain_entry": 23, "gone_on_arrival": 22, "action_not_necessary": 20,
+        "summons_issued": 18, "not_police_jurisdiction": 4, "no_encampment": 2}
+    assert {(e.before, e.after) for e in history} == {(None, "closed")}
 
     job = next(j for j in got if j.external_key == "54049402")
     assert job.created_at == datetime(2022, 5, 1, 4, 0, 3, tzinfo=UTC)  # 12:00:03 AM EDT
@@ -113,8 +144,9 @@ def test_second_import_changes_nothing(dispatch):
     with db.read(engine) as conn:
         snapshot = conn.execute(sa.select(jobs).order_by(jobs.c.id)).all()
     counts = import_file(dispatch, HOUR_CSV)
-    assert counts_of(counts) == {"rows": 924, "new": 0, "updated": 0, "unchanged": 885,
-                                 "skipped_not_nypd": 39, "quarantined": 0, "unrouted": 0}
+    assert counts_of(counts) == {"rows": 924, "new": 0, "history": 0, "updated": 0,
+                                 "unchanged": 885, "skipped_not_nypd": 39, "quarantined": 0,
+                                 "unrouted": 0}
     assert table_count(engine, events) == before
     with db.read(engine) as conn:
         assert conn.execute(sa.select(jobs).order_by(jobs.c.id)).all() == snapshot
@@ -186,7 +218,8 @@ def test_older_column_layout_imports_by_header_name(dispatch, tmp_path):
     for r in old_rows:
         r["Unique Key"] = "OLD" + r["Unique Key"]
     counts = import_file(dispatch, write_csv(tmp_path / "old.csv", old_rows, OLD_HEADER))
-    assert (counts.new, counts.quarantined, counts.skipped_not_nypd) == (50, 0, 0)
+    assert (counts.new + counts.history, counts.quarantined, counts.skipped_not_nypd) == (
+        50, 0, 0)
     with db.read(dispatch.engine) as conn:
         old = {j.external_key: j for j in conn.execute(
             sa.select(jobs).where(jobs.c.external_key.like("OLD%")))}
@@ -255,8 +288,9 @@ EXPECTED_REASONS = {
 def test_every_kind_of_bad_row_is_quarantined_and_the_rest_imported(dispatch, tmp_path):
     path = bad_rows_file(tmp_path)
     counts = import_file(dispatch, path)
-    assert counts_of(counts) == {"rows": 14, "new": 3, "updated": 0, "unchanged": 0,
-                                 "skipped_not_nypd": 1, "quarantined": 10, "unrouted": 1}
+    assert counts_of(counts) == {"rows": 14, "new": 3, "history": 0, "updated": 0,
+                                 "unchanged": 0, "skipped_not_nypd": 1, "quarantined": 10,
+                                 "unrouted": 1}
     assert set(counts.reasons) == EXPECTED_REASONS
     with db.read(dispatch.engine) as conn:
         keys = set(conn.execute(sa.select(jobs.c.external_key)).scalars())
@@ -400,10 +434,16 @@ def test_runaway_csv_cell_and_binary_and_missing_files(dispatch, tmp_path):
     rows = [r for r in hour_rows() if r["Agency"] == "NYPD"][:5]
     path = write_csv(tmp_path / "runaway.csv", rows)
     text = path.read_text()
-    # an unbalanced quote swallows the rest of the file into one giant cell
+    # an unbalanced quote swallows the rest of the file into one giant cell: named by its line
     path.write_text(text + 'x,"' + "y" * 200_000 + "\n")
-    with pytest.raises(FileError, match=r"broken CSV after 5 rows: field larger than field "
-                                        r"limit"):
+    with pytest.raises(FileError, match=r"broken CSV after 5 rows: line 7: a quoted cell starts "
+                                        r"on this line and never ends \(an unbalanced quote\)"):
+        import_file(dispatch, path)
+    # … or up to the next quote, which then closes it in the wrong place
+    path.write_text(text + 'x,"' + "y" * 200_000 + "\n" + text.split("\n", 1)[1])
+    with pytest.raises(FileError, match=r"broken CSV after 5 rows: line 7: ',' expected after "
+                                        r"'\"': a quote opened on this line closes in the wrong "
+                                        r"place \(an unbalanced quote"):
         import_file(dispatch, path)
     binary = tmp_path / "latin1.csv"
     binary.write_bytes("Unique Key,Agency\n1,NYPD caf\xe9\n".encode("latin-1"))
@@ -416,11 +456,17 @@ def test_runaway_csv_cell_and_binary_and_missing_files(dispatch, tmp_path):
     assert_nothing_written(dispatch.engine)
 
 
-def test_an_empty_file_imports_nothing(dispatch, tmp_path):
+def test_an_empty_file_is_an_error_not_a_quiet_success(dispatch, tmp_path):
     (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("Unique Key,Created Date,Agency\n\n")
     (tmp_path / "empty.json").write_text("[]")
-    assert import_file(dispatch, tmp_path / "empty.csv").rows == 0
-    assert import_file(dispatch, tmp_path / "empty.json").rows == 0
+    (tmp_path / "blank.jsonl").write_text("\n\n")
+    with pytest.raises(FileError, match="empty.csv: the file is empty; nothing to import"):
+        import_file(dispatch, tmp_path / "empty.csv")
+    for name in ("header.csv", "empty.json", "blank.jsonl"):
+        with pytest.raises(FileError, match=f"{name}: no rows in the file"):
+            import_file(dispatch, tmp_path / name)
+    assert_nothing_written(dispatch.engine)
 
 
 # --------------------------------------------------------------------------- the CLI
@@ -437,7 +483,8 @@ def board_env(monkeypatch, database_url, tmp_path):
 def test_cli_import_quarantine_and_retry(board_env, engine, tmp_path, capsys):
     assert cli.main(["import-311", str(HOUR_CSV), "--progress-every", "400"]) == 0
     out, err = capsys.readouterr()
-    assert "new 885, updated 0, unchanged 0, skipped not nypd 39, quarantined 0, unrouted 9" in out
+    assert ("new 405, history 480, updated 0, unchanged 0, skipped not nypd 39, quarantined 0, "
+            "unrouted 6") in out
     assert err.count("import-311: rows ") == 2  # 400 and 800
 
     assert cli.main(["import-311", str(bad_rows_file(tmp_path))]) == 0
@@ -490,12 +537,13 @@ def test_cli_writes_are_announced_to_the_boards_when_redis_is_set(board_env, eng
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/5")
     rows = [r for r in hour_rows() if r["Unique Key"] in ("54049402", "54046813")]
     assert cli.main(["import-311", str(write_csv(tmp_path / "two.csv", rows))]) == 0
-    # one nudge per committed event, on the channels the live hub listens to
-    assert len(published) == 2
+    # one nudge per committed transaction (both rows are one batch), on the channels the live
+    # hub listens to
+    assert len(published) == 1
     channels = {channel for batch in published for channel, _ in batch}
     assert {"precinct:44", "precinct:26", "city"} <= channels
     seqs = sorted(json.loads(data)["seq"] for batch in published for _, data in batch)
-    assert set(seqs) == {1, 2}
+    assert set(seqs) == {2}
 
 
 def test_odd_text_is_cut_to_fit_and_stays_idempotent(dispatch, tmp_path):
@@ -504,23 +552,128 @@ def test_odd_text_is_cut_to_fit_and_stays_idempotent(dispatch, tmp_path):
          "complaint_type": "T" * 500, "descriptor": "\u00a0loud\u200d music\x00",
          "incident_address": "A" * 5000, "latitude": 40.7, "longitude": -73.9,
          "status": "S" * 80, "odd": {"nested": [1, None, "\u0000"]}},
-        {"unique_key": {"not": "a string"}, "agency": "NYPD",
-         "created_date": "2022-05-01T00:00:00", "complaint_type": "Traffic"},
         {"unique_key": "2\x00", "agency": "NYPD", "created_date": "bad\x00date",
          "complaint_type": "Traffic"},
     ]
     path = tmp_path / "odd.json"
     path.write_text(json.dumps(rows))
     first = import_file(dispatch, path)
-    assert (first.new, first.quarantined) == (2, 1)
+    assert (first.new, first.quarantined) == (1, 1)
     with db.read(dispatch.engine) as conn:
         job = conn.execute(sa.select(jobs).where(jobs.c.external_key == "1")).one()
     # cut to the columns (PostgreSQL enforces them), control characters gone
     assert (len(job.complaint_type), len(job.address), len(job.external_status)) == (
         120, 300, 40)
     assert job.descriptor == "loud music"
+    # … and what was cut is said, on the job and in the import's counts
+    assert job.fields["cut_to_fit"] == (
+        "address: 5,000 characters, kept 300; complaint_type: 500 characters, kept 120; "
+        "external_status: 80 characters, kept 40")
+    assert first.cut == {"address": 1, "complaint_type": 1, "external_status": 1}
     # … and what was stored is what the next import compares against: a no-op
     again = import_file(dispatch, path)
-    assert (again.new, again.updated, again.unchanged, again.quarantined) == (0, 0, 2, 1)
+    assert (again.new, again.updated, again.unchanged, again.quarantined) == (0, 0, 1, 1)
     assert table_count(dispatch.engine, quarantine) == 1
-    assert table_count(dispatch.engine, events) == 2
+    assert table_count(dispatch.engine, events) == 1
+
+
+# --------------------------------------------------------------------------- import gaps (#10.8)
+
+
+def test_a_file_cut_short_quarantines_its_last_row_not_skips_it(dispatch, tmp_path):
+    rows = [r for r in hour_rows() if r["Agency"] == "NYPD"][:3]
+    text = write_csv(tmp_path / "whole.csv", rows).read_text()
+    last = text.rstrip("\n").rsplit("\n", 1)[1]
+    # the download stopped in the middle of the last line, before its Agency cell
+    cut_at = text.index(last) + len(",".join(last.split(",")[:2]))
+    path = tmp_path / "cut.csv"
+    path.write_text(text[:cut_at])
+    counts = import_file(dispatch, path)
+    assert (counts.rows, counts.skipped_not_nypd, counts.quarantined) == (3, 0, 1)
+    assert counts.new + counts.history == 2
+    [q] = quarantine_rows(dispatch.engine)
+    assert q.reason == "row ends before the Agency column (2 cells; was the file cut short?)"
+    assert q.external_key == rows[2]["Unique Key"] and "__short_row__" not in q.raw
+    # a retry as stored stays bad (the row has no agency); with the cells it lacks, it imports
+    assert retry(dispatch, q.id).reason == "row has no Agency column"
+    whole = dict(zip(rows[2].keys(), last.split(","), strict=False))
+    assert retry(dispatch, q.id, {**q.raw, **rows[2]}).kind in ("new", "history")
+    assert whole["Unique Key"] == rows[2]["Unique Key"]
+
+
+def test_a_row_ending_after_the_agency_column_is_quarantined_too(dispatch, tmp_path):
+    path = tmp_path / "short.csv"
+    row = good("90000300")
+    header = list(row)
+    cells = [row[h] for h in header]
+    n = header.index("Complaint Type") + 1
+    path.write_text(",".join(header) + "\n" + ",".join(f'"{c}"' for c in cells[:n]) + "\n")
+    counts = import_file(dispatch, path)
+    assert counts.quarantined == 1 and counts.reasons == {
+        f"row ends before the Descriptor column ({n} cells; was the file cut short?)": 1}
+
+
+def test_a_huge_cell_is_one_bad_row_and_the_rest_of_the_file_imports(dispatch, tmp_path):
+    rows = [good("90000400"), good("90000401", **{"Resolution Description": "R" * 200_000}),
+            good("90000402")]
+    counts = import_file(dispatch, write_csv(tmp_path / "huge.csv", rows))
+    assert (counts.new, counts.quarantined) == (2, 1)
+    assert dict(counts.reasons) == {"cell 'resolution_description' is 200,000 characters long "
+                                    "(over the 131,072 a 311 field can be)": 1}
+    [q] = quarantine_rows(dispatch.engine)
+    assert q.external_key == "90000401"
+    # the same in JSON
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(socrata_json([good("90000403", Descriptor="D" * 140_000)])))
+    assert import_file(dispatch, path).quarantined == 1
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"Created Date": "01/01/2099 12:00:00 AM"}, "created date 2099-01-01 00:00:00 is in the "
+                                                 "future"),
+    ({"Created Date": "11/30/2026 12:00:00 AM"}, "created date 2026-11-30 00:00:00 is in the "
+                                                 "future"),
+    ({"Created Date": "01/01/0001 12:00:00 AM"}, "created date 0001-01-01 00:00:00 is before "
+                                                 "NYC 311 began (2003)"),
+    ({"Created Date": "12/31/2002 11:59:59 PM"}, "created date 2002-12-31 23:59:59 is before "
+                                                 "NYC 311 began (2003)"),
+    ({"Status": "Closed", "Closed Date": "01/01/2099 12:00:00 AM"},
+     "closed date 2099-01-01 00:00:00 is in the future"),
+    ({"Status": "Closed", "Closed Date": "04/30/2022 11:00:00 PM"},
+     "closed date 2022-04-30 23:00:00 is before the created date 2022-05-01 00:00:03"),
+])
+def test_impossible_dates_are_quarantined(dispatch, tmp_path, changes, reason):
+    # the test clock says 2026-11-28 22:00 UTC: a day ahead is still fine, two days is not
+    counts = import_file(dispatch, write_csv(tmp_path / "dates.csv", [
+        good("90000500", **changes), good("90000501", **{
+            "Created Date": "11/29/2026 04:00:00 PM"})]))
+    assert (counts.new, counts.quarantined, dict(counts.reasons)) == (1, 1, {reason: 1})
+
+
+def test_a_json_key_that_is_a_list_or_object_is_quarantined(dispatch, tmp_path):
+    base = socrata_json([good("x")])[0]
+    rows = [{**base, "unique_key": ["AUD-J3"]}, {**base, "unique_key": {"k": "AUD-J4"}},
+            {**base, "unique_key": True}, {**base, "unique_key": 90000600}]
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps(rows))
+    counts = import_file(dispatch, path)
+    assert (counts.new, counts.quarantined) == (1, 3)
+    assert dict(counts.reasons) == {"unique key is a JSON list, not a string": 1,
+                                    "unique key is a JSON object, not a string": 1,
+                                    "unique key is a JSON boolean, not a string": 1}
+    with db.read(dispatch.engine) as conn:
+        assert list(conn.execute(sa.select(jobs.c.external_key)).scalars()) == ["90000600"]
+    assert {q.external_key for q in quarantine_rows(dispatch.engine)} == {None}
+
+
+def test_the_cli_reports_cuts_and_refuses_an_empty_file(board_env, engine, tmp_path, capsys):
+    path = write_csv(tmp_path / "long.csv", [good("90000700", **{
+        "Complaint Type": "Noise " + "x" * 200, "Incident Address": "1 " + "LONG " * 100})])
+    assert cli.main(["import-311", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "new 1," in out
+    assert "cut to fit 1: address" in out and "cut to fit 1: complaint_type" in out
+    (tmp_path / "empty.csv").write_text("")
+    assert cli.main(["import-311", str(tmp_path / "empty.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "the file is empty" in err and "nothing was imported" in err

@@ -254,10 +254,16 @@ def test_the_tiny_soql_is_faithful():
 def test_poll_imports_the_real_hour_page_by_page(dispatch, server):
     poller = make_poller(dispatch, server, app_token="tok-123")
     counts = poller.run_once()
-    assert counts.as_dict() == {"rows": 885, "new": 885, "updated": 0, "unchanged": 0,
-                                "skipped_not_nypd": 0, "quarantined": 0, "unrouted": 9}
+    # a row the city had already closed when first seen is history, as in a file import
+    assert counts.as_dict() == {"rows": 885, "new": 405, "history": 480, "updated": 0,
+                                "unchanged": 0, "skipped_not_nypd": 0, "quarantined": 0,
+                                "unrouted": 6}
     assert count(dispatch.engine, jobs) == 885
-    assert count(dispatch.engine, events, events.c.kind == "create") == 885
+    assert count(dispatch.engine, events, events.c.kind == "create") == 405
+    assert count(dispatch.engine, events, events.c.kind == "history") == 480
+    assert count(dispatch.engine, jobs, jobs.c.history, jobs.c.status == "closed",
+                 jobs.c.closed_at.is_not(None), jobs.c.unit_id.is_(None)) == 480
+    assert count(dispatch.engine, jobs, jobs.c.history.is_(False), jobs.c.status == "new") == 405
     # 885 rows in pages of 100: 9 requests, the last one short
     assert len(server.requests) == 9
     first = server.requests[0]
@@ -287,8 +293,8 @@ def test_a_server_error_is_retried_with_backoff_and_jitter(dispatch, small):
     sleeps = Sleeps()
     counts = make_poller(dispatch, server, sleeps, backoff_base=2.0).run_once()
     assert len(server.requests) == 5  # three pages, two of them asked twice
-    assert counts.new == nypd_count(server) > 200
-    assert count(dispatch.engine, jobs) == counts.new
+    assert counts.new + counts.history == nypd_count(server) > 200
+    assert count(dispatch.engine, jobs) == counts.new + counts.history
     # first retry: ceiling 2s, equal jitter with rng 0.5 -> 1.5s; never zero, never > ceiling
     assert sleeps == [1.5, 1.5]
     # the jitter really spreads: with rng 0 and 1 the delay spans [ceiling/2, ceiling]
@@ -331,9 +337,9 @@ def test_the_poller_resumes_from_its_cursor_after_a_restart_without_duplicates(d
     counts = second.run_once()
     assert server.requests[seen]["params"]["$where"].endswith(
         f"AND unique_key > '{saved['key']}'))")
-    assert (counts.new, counts.unchanged, counts.updated) == (585, 0, 0)
+    assert (counts.new + counts.history, counts.unchanged, counts.updated) == (585, 0, 0)
     assert count(dispatch.engine, jobs) == 885
-    assert count(dispatch.engine, events, events.c.kind == "create") == 885
+    assert count(dispatch.engine, events, events.c.kind.in_(["create", "history"])) == 885
     with db.read(dispatch.engine) as conn:
         keys = conn.execute(sa.select(jobs.c.external_key)).scalars().all()
     assert len(keys) == len(set(keys)) == 885
@@ -357,7 +363,8 @@ def test_a_crash_between_import_and_cursor_save_re_reads_a_page_harmlessly(dispa
     assert count(dispatch.engine, jobs) == 200  # page 2 imported, its cursor not saved
     counts = make_poller(dispatch, server).run_once()
     total = nypd_count(server)
-    assert (counts.new, counts.unchanged) == (total - 200, 100)  # page 2 again: no duplicates
+    # page 2 again: no duplicates
+    assert (counts.new + counts.history, counts.unchanged) == (total - 200, 100)
     assert count(dispatch.engine, jobs) == total
 
 
@@ -366,7 +373,7 @@ def test_rows_sharing_one_timestamp_are_paged_by_key(dispatch, small):
     for row in small.rows:
         row[":updated_at"] = "2024-01-01T00:00:00.000Z"
     counts = make_poller(dispatch, small, page_size=50).run_once()
-    assert counts.new == nypd_count(small) == count(dispatch.engine, jobs)
+    assert counts.new + counts.history == nypd_count(small) == count(dispatch.engine, jobs)
     assert len(small.requests) == nypd_count(small) // 50 + 1
 
 
@@ -405,7 +412,7 @@ def test_created_date_cursor_and_config_from_the_environment(dispatch, server, c
     counts = poller.run_once()
     expected = sum(1 for r in server.rows if r["agency"] == "NYPD"
                    and r["created_date"] > "2022-05-01T00:30:00.000")
-    assert 0 < counts.new == expected < 885
+    assert 0 < counts.new + counts.history == expected < 885
     assert server.requests[0]["params"]["$order"] == "created_date,unique_key"
 
     config = PollerConfig.from_env({"SOCRATA_URL": "http://x/y.json", "SOCRATA_APP_TOKEN": "t",
@@ -442,7 +449,7 @@ def test_cli_poll_once(monkeypatch, database_url, tmp_path, engine, server, caps
     monkeypatch.setenv("SOCRATA_URL", server.url)
     monkeypatch.setenv("SOCRATA_PAGE_SIZE", "500")
     assert cli.main(["poll-311", "--once", "--since", "2022-01-01T00:00:00.000Z"]) == 0
-    assert "new 885" in capsys.readouterr().out
+    assert "new 405, history 480" in capsys.readouterr().out
     assert cli.main(["poll-311", "--once"]) == 0  # the cursor is in the database now
     assert "rows 0" in capsys.readouterr().out
     server.fail_from = len(server.requests) + 1

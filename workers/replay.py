@@ -122,7 +122,7 @@ class Replay:
         # created_at None: create_job stamps the job with "now", i.e. today's timeline.
         self.intake = Intake(dispatch, actor=REPLAY_ACTOR, job_source=JOB_SOURCE,
                              quarantine_source=quarantine_source, key_prefix=key_prefix,
-                             created_at=lambda req: None)
+                             created_at=lambda req: None, history=False)
         self.report = ReplayReport(self.intake.counts)
         self._rows = list(rows)
         self._heap: list[tuple[datetime, int, int, str, Any]] = []
