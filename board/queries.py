@@ -170,8 +170,10 @@ def board(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> Boar
                                   jobs.c.status.in_([s.value for s in OPEN]))
             .order_by(jobs.c.priority, jobs.c.received_at, jobs.c.id)
         ).all()
+        # the board's own closes: history (closed by the city before import) was never its work
         closed_rows = conn.execute(
-            sa.select(jobs).where(jobs.c.precinct == precinct, jobs.c.status == "closed")
+            sa.select(jobs).where(jobs.c.precinct == precinct, jobs.c.status == "closed",
+                                  jobs.c.history.is_(sa.false()))
             .order_by(jobs.c.closed_at.desc(), jobs.c.id.desc()).limit(RECENT_CLOSED)
         ).all()
         unit_rows = conn.execute(

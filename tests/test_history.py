@@ -114,3 +114,45 @@ def test_listeners_hear_a_batch_once_after_commit(dispatch):
     evs = dispatch.create_jobs(INTAKE, [NewJob("Noise", external_key=f"L-{i}")
                                         for i in range(3)])
     assert heard == [evs]
+
+
+def test_history_stays_out_of_queues_boards_wall_counters_and_unrouted(world, clock):
+    """A history job closed minutes ago (the poller's case) is still not the board's work."""
+    from board import queries
+    from board.app import templates
+    from board.live.render import Renderer, city_counters
+
+    dispatch = world.dispatch
+    recent = clock.now - timedelta(minutes=5)
+    text = BY_CODE["action_taken"].resolution
+    rows = [dataclasses.replace(closed_row(dispatch.geo, f"HX-{i}", text),
+                                created_at=recent - timedelta(minutes=3), closed_at=recent)
+            for i in range(3)]
+    rows.append(dataclasses.replace(rows[0], external_key="HX-far", lat=None, lon=None))
+    dispatch.create_jobs(INTAKE, rows, "nyc311")
+    live = dispatch.create_job(INTAKE, dataclasses.replace(rows[0], external_key="LIVE-1",
+                                                           closed_at=None), "nyc311")
+    city = world.actors["city"]
+    view = queries.board(dispatch.engine, city, "75", clock.now)
+    assert [c.external_key for c in view.queue] == ["LIVE-1"]
+    assert view.closed == [] and view.unrouted == []
+    assert all(not lane.jobs for lane in view.lanes)
+    assert (view.counters["closed"], view.counters["unassigned"], view.counters["overdue"]) == (
+        0, 1, 0)
+    [row75] = [r for r in city_counters(dispatch.engine, dispatch.geo, frozenset({"75"}),
+                                        clock.now)]
+    assert (row75["closed_tour"], row75["unassigned"]) == (0, 1)
+    renderer = Renderer(dispatch.engine, dispatch.geo, templates().env, clock=clock)
+    wall = renderer.wall("75")
+    assert "HX-" not in wall and "history" not in wall.lower()
+    # and once the board closes its own job, that one counts
+    officer = world.actors["off75a"]
+    dispatch.assign(world.actors["sgt75"], live["job_id"], 1, world.unit("75-A"))
+    for step in ("acknowledge", "en_route", "on_scene"):
+        getattr(dispatch, step)(officer, live["job_id"], 2 + ("acknowledge", "en_route",
+                                                               "on_scene").index(step))
+    dispatch.close(officer, live["job_id"], 5, "action_taken")
+    view = queries.board(dispatch.engine, city, "75", clock.now)
+    assert [c.external_key for c in view.closed] == ["LIVE-1"]
+    [row75] = city_counters(dispatch.engine, dispatch.geo, frozenset({"75"}), clock.now)
+    assert row75["closed_tour"] == 1

@@ -96,6 +96,7 @@ class Renderer:
             closed_tour = conn.execute(
                 sa.select(sa.func.count()).select_from(jobs).where(
                     jobs.c.precinct == precinct, jobs.c.status == "closed",
+                    jobs.c.history.is_(sa.false()),  # the city's closes are not this tour's
                     jobs.c.closed_at >= tour_start(now))).scalar() or 0
             ticker = conn.execute(
                 sa.select(events.c.seq, events.c.at, events.c.kind, events.c.job_id,
@@ -103,7 +104,7 @@ class Renderer:
                           jobs.c.complaint_type)
                 .select_from(events.outerjoin(jobs, jobs.c.id == events.c.job_id))
                 .where(events.c.precinct == precinct,
-                       events.c.kind.not_in(["view_photo", "unit_position"]))
+                       events.c.kind.not_in(["view_photo", "unit_position", "history"]))
                 .order_by(events.c.seq.desc()).limit(TICKER)).all()
         return self._render("partials/wall_body.html", view=view, precinct=precinct,
                             mode="view", units=view.lanes, closed_tour=closed_tour,
@@ -128,6 +129,7 @@ def city_counters(engine: sa.Engine, geo: Any, scope: frozenset[str],
         closed = dict(conn.execute(
             sa.select(jobs.c.precinct, sa.func.count()).where(
                 jobs.c.precinct.is_not(None), jobs.c.status == "closed",
+                jobs.c.history.is_(sa.false()),
                 jobs.c.closed_at >= tour_start(now)).group_by(jobs.c.precinct)).all())
     known = set(geo.precincts()) if geo is not None else set()
     names = {p for p in known | {r.precinct for r in open_rows} | set(closed) if sees(scope, p)}
