@@ -17,15 +17,16 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from board import alerts, auth, db, queries
+from board import alerts, auth, db, inputs, queries
 from board.access import Actor, Forbidden, Role
-from board.api import allowed_actions
+from board.api import BY_NAME, Action, allowed_actions
 from board.flags import FLAG_LABELS
 from board.lifecycle import TransitionError
 from board.metrics import LOGIN_FAILURES
 from board.privacy import contact_of, public_fields
 from board.settings import ROOT
 from board.usecases import Conflict, Dispatch, Invalid, NotFound, UnitConflict
+from board.validation import Integer, form_value, path_id, read_form
 
 Page = Callable[[Request, Actor], Awaitable[Response]]
 
@@ -239,61 +240,40 @@ async def officer_page(request: Request, actor: Actor) -> Response:
     return render(request, actor, "officer.html", q=q, mode="officer")
 
 
-INT_MAX = 2**31 - 1  # what an INTEGER column holds on PostgreSQL
-
-
 def _int(value: Any, name: str = "id") -> int:
-    text = str(value).strip()
-    digits = text.removeprefix("-")
-    if not (digits.isascii() and digits.isdigit() and len(digits) <= 10
-            and abs(int(text)) <= INT_MAX):
-        raise Invalid({name: "must be a whole number"})
-    return int(text)
+    """One whole number from a form field (board.validation reads it)."""
+    return form_value(Integer(), value, name)
 
 
 def _opt_int(value: Any, name: str) -> int | None:
     return None if value in (None, "") else _int(value, name)
 
 
-# Form posts: action name → how to call the use case with the form's fields.
+def _job_action(action: Action) -> Callable[[Dispatch, Actor, int, Any], Any]:
+    """A form post of an API action: the same body model read from the form, the same call."""
+    return lambda d, a, j, f: action.do(d, a, j, read_form(action.body, f))
+
+
+# Form posts: action name → the use case, from the API's table (the same fields either way).
 ACTIONS: dict[str, Callable[[Dispatch, Actor, int, Any], Any]] = {
-    "acknowledge": lambda d, a, j, f: d.acknowledge(a, j, _int(f.get("version"), "version")),
-    "en_route": lambda d, a, j, f: d.en_route(a, j, _int(f.get("version"), "version")),
-    "on_scene": lambda d, a, j, f: d.on_scene(a, j, _int(f.get("version"), "version")),
-    "close": lambda d, a, j, f: d.close(
-        a, j, _int(f.get("version"), "version"), str(f.get("disposition", "")),
-        _opt_int(f.get("summons_count"), "summons_count"), str(f.get("note", ""))),
-    "admin_close": lambda d, a, j, f: d.admin_close(
-        a, j, _int(f.get("version"), "version"), str(f.get("disposition", "")),
-        str(f.get("note", ""))),
-    "hold": lambda d, a, j, f: d.hold(a, j, _int(f.get("version"), "version"),
-                                      str(f.get("reason", ""))),
-    "release": lambda d, a, j, f: d.release(a, j, _int(f.get("version"), "version")),
-    "reopen": lambda d, a, j, f: d.reopen(a, j, _int(f.get("version"), "version"),
-                                          str(f.get("reason", ""))),
-    "priority": lambda d, a, j, f: d.set_priority(a, j, _int(f.get("version"), "version"),
-                                                  _int(f.get("priority"), "priority")),
-    "note": lambda d, a, j, f: d.note(a, j, str(f.get("text", ""))),
-    "route": lambda d, a, j, f: d.route(a, j, _int(f.get("version"), "version"),
-                                        str(f.get("precinct", "")).strip(),
-                                        str(f.get("sector", "")).strip() or None),
+    name: _job_action(BY_NAME[name]) for name in (
+        "acknowledge", "en_route", "on_scene", "close", "admin_close", "hold", "release",
+        "reopen", "priority", "note", "route")
 }
 
 
 def move(d: Dispatch, actor: Actor, job_id: int, form: Any) -> Any:
     """A drag (or "Assign to…"): to a unit's stack at a position, or back to the queue."""
-    version = _int(form.get("version"), "version")
-    target = str(form.get("unit_id", ""))
-    position = _opt_int(form.get("position"), "position")
-    if target == "queue":
-        return d.unassign(actor, job_id, version, str(form.get("reason", "")))
-    unit_id = _int(target, "unit_id")
+    if form.get("unit_id") == "queue":
+        back = read_form(inputs.WithReason, form)
+        return d.unassign(actor, job_id, back.version, back.reason)
+    to = read_form(inputs.Assign, form)
     current = queries.job_unit(d.engine, actor, job_id)
     if current is None:
-        return d.assign(actor, job_id, version, unit_id, position)
-    if current == unit_id:
-        return d.reorder(actor, job_id, version, position or 0)
-    return d.reassign(actor, job_id, version, unit_id, position)
+        return d.assign(actor, job_id, to.version, to.unit_id, to.position)
+    if current == to.unit_id:
+        return d.reorder(actor, job_id, to.version, to.position or 0)
+    return d.reassign(actor, job_id, to.version, to.unit_id, to.position)
 
 
 async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
@@ -374,30 +354,31 @@ async def service_worker(request: Request) -> Response:
                         headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
 
 
+def _unit_status(d: Dispatch, actor: Actor, unit_id: int, form: Any) -> Any:
+    b = read_form(inputs.UnitStatus, form)
+    return d.unit_status(actor, unit_id, b.version, b.status, b.reason)
+
+
 async def unit_status(request: Request) -> Response:
     unit_id = _int_or_404(request.path_params["unit_id"])
-    return await _post(request, lambda d, a, f: d.unit_status(
-        a, unit_id, _int(f.get("version"), "version"), str(f.get("status", "")),
-        str(f.get("reason", ""))), "/")
+    return await _post(request, lambda d, a, f: _unit_status(d, a, unit_id, f), "/")
+
+
+def _my_position(d: Dispatch, actor: Actor, form: Any) -> Any:
+    at = read_form(inputs.Position, form)
+    return d.unit_position(actor, at.lat, at.lon)
 
 
 async def my_position(request: Request) -> Response:
-    return await _post(request, lambda d, a, f: d.unit_position(
-        a, _float(f.get("lat")), _float(f.get("lon"))), "/my")
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(str(value))  # the use case refuses NaN, infinities and off-globe values
-    except ValueError:
-        raise Invalid({"position": "must be numbers"}) from None
+    return await _post(request, _my_position, "/my")
 
 
 def _int_or_404(value: str, least: int = 1) -> int:
-    if not (value.isascii() and value.isdigit() and len(value) <= 10
-            and least <= int(value) <= INT_MAX):
+    """A path segment naming a row; one that cannot name anything is a 404 page."""
+    number = 0 if value == "0" else path_id(value)
+    if number is None or number < least:
         raise HTTPException(404, "not found")
-    return int(value)
+    return number
 
 
 @page
@@ -408,14 +389,9 @@ async def rules_page(request: Request, actor: Actor) -> Response:
 
 
 def _set_rule(d: Dispatch, actor: Actor, form: Any) -> Any:
-    from board.priorities import ANY, Rule
+    from board.priorities import Rule
 
-    return d.set_rule(actor, Rule(
-        str(form.get("complaint_type", "")).strip(),
-        str(form.get("descriptor", "")).strip() or ANY,
-        _int(form.get("priority"), "priority"), _int(form.get("ack_minutes"), "ack_minutes"),
-        _int(form.get("arrive_minutes"), "arrive_minutes"),
-        _int(form.get("close_minutes"), "close_minutes")))
+    return d.set_rule(actor, Rule(**read_form(inputs.RuleChange, form).model_dump()))
 
 
 async def rules_post(request: Request) -> Response:

@@ -21,6 +21,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
@@ -30,6 +31,7 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
 )
@@ -79,14 +81,12 @@ def _integer(value: Any, info: ValidationInfo) -> Any:
 
 
 def _number(value: Any, info: ValidationInfo) -> Any:
-    """A finite number; a form's text read as one."""
+    """A number; a form's text read as one (NaN and infinities fail the range check)."""
     if isinstance(value, str) and _from_form(info):
         try:
             value = float(value.strip())
         except ValueError:
             raise PydanticCustomError("number", "must be a number") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise PydanticCustomError("finite", "must be a finite number")
     if isinstance(value, int) and not isinstance(value, bool):
         return float(value) if abs(value) <= 2**53 else math.inf  # out of every range below
     return value
@@ -108,25 +108,46 @@ def _one_line(value: str) -> str:
     return value[:-1] if value.endswith("\n") else value
 
 
+def _within(low: float, high: float) -> AfterValidator:
+    """The range check, with both ends in the message (NaN and infinities are outside)."""
+    def check(value: Any) -> Any:
+        if not low <= value <= high:
+            raise PydanticCustomError("range", "must be between {low} and {high}",
+                                      {"low": f"{low:g}", "high": f"{high:g}"})
+        return value
+    return AfterValidator(check)
+
+
 def Integer(minimum: int = -INT_MAX - 1, maximum: int = INT_MAX, doc: str = "") -> Any:  # noqa: N802
     """An integer within [minimum, maximum] (and always within a 32-bit column)."""
-    return Annotated[int, Field(ge=max(minimum, -INT_MAX - 1), le=min(maximum, INT_MAX),
-                                description=doc or None), Strict(), BeforeValidator(_integer)]
+    low, high = max(minimum, -INT_MAX - 1), min(maximum, INT_MAX)
+    return Annotated[int, Field(json_schema_extra={"minimum": low, "maximum": high},
+                                description=doc or None), Strict(), BeforeValidator(_integer),
+                     _within(low, high)]
 
 
 def Number(minimum: float, maximum: float, doc: str = "") -> Any:  # noqa: N802
     """A finite number within [minimum, maximum]."""
-    return Annotated[float, Field(ge=minimum, le=maximum, description=doc or None), Strict(),
-                     BeforeValidator(_number)]
+    return Annotated[float, Field(json_schema_extra={"minimum": minimum, "maximum": maximum},
+                                  description=doc or None), Strict(), BeforeValidator(_number),
+                     _within(minimum, maximum)]
+
+
+#: pattern → what a value that does not match it is told
+PATTERN_MESSAGES: dict[str, str] = {}
 
 
 def Text(max_length: int, doc: str = "", *, required: bool = False,  # noqa: N802
-         multiline: bool = False) -> Any:
-    """Text of at most max_length characters; required text is not blank."""
-    if required:
-        pattern = NONBLANK_LINES if multiline else NONBLANK_LINE
-    else:
-        pattern = LINES if multiline else LINE
+         multiline: bool = False, pattern: str | None = None, says: str = "") -> Any:
+    """Text of at most max_length characters; required text is not blank. A pattern of its
+    own replaces the control-character rule (and says what is wrong in `says`)."""
+    if pattern is None:
+        if required:
+            pattern = NONBLANK_LINES if multiline else NONBLANK_LINE
+        else:
+            pattern = LINES if multiline else LINE
+    if says:
+        PATTERN_MESSAGES[pattern] = says
     after = [] if multiline else [AfterValidator(_one_line)]
     return Annotated[str, Field(max_length=max_length, min_length=1 if required else 0,
                                 pattern=pattern, description=doc or None), Strict(),
@@ -137,6 +158,15 @@ def Code(doc: str = "") -> Any:  # noqa: N802
     """A precinct or sector id: letters and digits, at most 8."""
     return Annotated[str, Field(pattern=f"^{CODE}$", description=doc or None), Strict(),
                      AfterValidator(_one_line)]
+
+
+PATTERN_MESSAGES.update({
+    f"^{CODE}$": "is not a valid code (letters and digits, at most 8)",
+    LINE: "must not contain control characters",
+    LINES: "must not contain control characters",
+    NONBLANK_LINE: "must not be blank or contain control characters",
+    NONBLANK_LINES: "must not be blank or contain control characters",
+})
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -157,23 +187,12 @@ def _message(error: Any) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind in _MESSAGES:
         return _MESSAGES[kind]
-    if kind == "greater_than_equal":
-        return f"must be at least {ctx['ge']:g}" if isinstance(ctx["ge"], float) \
-            else f"must be at least {ctx['ge']}"
-    if kind == "less_than_equal":
-        return f"must be at most {ctx['le']:g}" if isinstance(ctx["le"], float) \
-            else f"must be at most {ctx['le']}"
     if kind == "string_too_long":
-        return f"must be at most {ctx['max_length']} characters"
+        return f"is longer than {ctx['max_length']} characters"
     if kind == "string_too_short":
-        return "must not be empty"
+        return "is required"
     if kind == "string_pattern_mismatch":
-        pattern = ctx.get("pattern", "")
-        if CODE in pattern:
-            return "is not a valid code (letters and digits, at most 8)"
-        if "\\S" in pattern or "\\s" in pattern:
-            return "must not be blank or contain control characters"
-        return "must not contain control characters"
+        return PATTERN_MESSAGES.get(ctx.get("pattern", ""), "is not in the expected form")
     if kind in ("literal_error", "enum"):
         return f"must be one of: {ctx.get('expected', '')}".replace("'", "")
     return str(error["msg"])
@@ -197,7 +216,7 @@ def check(model: type[M], data: Any, *, context: str | None = None) -> M:
     for group in getattr(model, "together", ()):
         given = [name for name in group if data.get(name) is not None]
         if given and len(given) < len(group):
-            errors.update({name: f"give {' and '.join(group)} together, or none"
+            errors.update({name: f"goes with {' and '.join(given)}: give both or neither"
                            for name in group if name not in given})
     try:
         value = model.model_validate(dict(data), context=context)
@@ -242,6 +261,19 @@ def read_form(model: type[M], form: Mapping[str, Any]) -> M:
             raise Invalid({name: "must be text, not a file"})
         data[name] = value
     return check(model, data, context=FORM)
+
+
+@lru_cache(maxsize=64)
+def _adapter(kind: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(kind)
+
+
+def form_value(kind: Any, value: Any, name: str) -> Any:
+    """One form field read as one of the types above (for a page posting a single value)."""
+    try:
+        return _adapter(kind).validate_python(value, context=FORM)
+    except ValidationError as e:
+        raise Invalid({name: _message(e.errors()[0])}) from None
 
 
 def path_id(value: str) -> int | None:
