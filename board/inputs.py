@@ -137,3 +137,31 @@ class RuleChange(Input):
     ack_minutes: Integer(*MINUTES, doc="Minutes to acknowledge.")
     arrive_minutes: Integer(*MINUTES, doc="Minutes to arrive on scene.")
     close_minutes: Integer(*MINUTES, doc="Minutes to close.")
+
+
+# -- Open311 ----------------------------------------------------------------------------------
+
+URL = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\s/]+\S*$"
+
+
+class ServiceRequest(Together):
+    """GeoReport v2's POST requests: the form fields this server keeps (api_key and
+    jurisdiction_id are the transport's; attribute[…] is read against the service
+    definition)."""
+
+    together = (("lat", "long"),)
+
+    service_code: Text(120, "A service_code from services.", required=True)
+    lat: Lat | None = None
+    long: Lon | None = None
+    address_string: Text(300, "Where, as the caller said it.") = ""
+    address_id: Text(120) = ""
+    description: Text(4000, "What the caller said.", multiline=True) = ""
+    media_url: Text(2000, "A photo's address.", pattern=URL,
+                    says="must be an http(s) URL") = ""
+    email: Text(300) = ""
+    device_id: Text(300) = ""
+    account_id: Text(300) = ""
+    first_name: Text(300) = ""
+    last_name: Text(300) = ""
+    phone: Text(300) = ""

@@ -1,43 +1,54 @@
 """Open311 GeoReport v2 under /open311/v2/, so any Open311 client can file and follow requests.
 
-* ``GET services.json`` — the NYPD complaint types (priority rules + the known types);
-  service_code is a slug of the type ("noise-residential").
-* ``POST requests.json`` — form-encoded (api_key, service_code, lat, long, address_string,
-  description, media_url, …); the request becomes a job through ``Dispatch.create_job`` with
-  source "open311", routed and prioritised like any other.
-* ``GET requests/{id}.json`` and ``GET requests.json`` (service_request_id, service_code,
-  start_date, end_date, status=open|closed) — status_notes is the closed job's public
-  resolution text, expected_datetime its close deadline. Without an API key the public view
-  leaves out the caller's description and photos (as the city's open data does).
-* ``GET resolutions.json?since=ISO`` (API key) — the outbound record of resolutions for the
-  311 system: every close, from the append-only events, with a cursor (``after=seq``).
+Every resource answers in both of the spec's formats, by the URL's extension: ``.xml`` (the
+spec's default) or ``.json`` (board.open311_format writes them).
+
+* ``GET services.{json,xml}`` — the NYPD complaint types (priority rules + the known types);
+  service_code is a slug of the type ("noise-residential"). ``metadata`` is true where the
+  service has attributes.
+* ``GET services/{code}.{json,xml}`` — a service definition: its attributes. A type whose
+  priority rules name descriptors (Blocked Driveway: No Access) offers them as the optional
+  ``descriptor`` attribute (a single-value list), so a client's choice reaches the priority.
+* ``POST requests.{json,xml}`` — form-encoded (api_key, service_code, lat, long,
+  address_string, description, media_url, ``attribute[descriptor]``, …), read by one model
+  (board.inputs.ServiceRequest) through board.validation; the request becomes a job through
+  ``Dispatch.create_job`` with source "open311", routed and prioritised like any other.
+* ``GET requests/{id}.{json,xml}`` and ``GET requests.{json,xml}`` (service_request_id,
+  service_code, start_date, end_date, status=open|closed) — status_notes is the closed job's
+  public resolution text, expected_datetime its close deadline. Without an API key the public
+  view leaves out the caller's description and photos (as the city's open data does).
+* ``GET resolutions.{json,xml}?since=ISO`` (API key) — the outbound record of resolutions for
+  the 311 system: every close, from the append-only events, with a cursor (``after=seq``).
 
 The API key is a bearer token from ``board tokens create`` (form/query ``api_key`` or an
-``Authorization: Bearer`` header). Errors use the spec's format, a JSON array of
-``{"code", "description"}``, with status 400 / 403 / 404; bad input is never a 500.
-Times are ISO 8601 in New York time with the offset.
+``Authorization: Bearer`` header). Errors use the spec's format, a list of
+``{"code", "description"}`` (``<errors><error>…`` in XML), with status 400 / 403 / 404 (and
+500 with the request id, from board.errors); bad input is never a 500. Times are ISO 8601 in
+New York time with the offset.
 """
 
 from __future__ import annotations
 
-import math
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from board import auth, db
+from board import auth, db, inputs
 from board.access import Actor, Role
 from board.lifecycle import Status
-from board.nyc311 import NEW_YORK, clean_text, parse_datetime
+from board.nyc311 import NEW_YORK, parse_datetime
+from board.open311_format import FORMATS, error_for, respond
 from board.priorities import ANY
 from board.schema import events, jobs
 from board.usecases import Dispatch, Forbidden, Invalid, NewJob
+from board.validation import Integer, Text, form_value, read_form
 
 __all__ = ["KNOWN_TYPES", "routes", "service_code", "services"]
 
@@ -53,7 +64,6 @@ KNOWN_TYPES = (
 AGENCY = "NYPD"
 MAX_RESULTS = 1000
 DEFAULT_WINDOW = timedelta(days=90)
-MAX_FIELD = 4000
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -64,12 +74,49 @@ def service_code(complaint_type: str) -> str:
 
 def services(dispatch: Dispatch) -> dict[str, str]:
     """service_code -> complaint type: the rules' types first, then the known ones."""
-    out: dict[str, str] = {}
-    for name in [r.complaint_type for r in dispatch.rules()] + list(KNOWN_TYPES):
-        code = service_code(name)
-        if name != ANY and code and code not in out:
-            out[code] = name
-    return out
+    return {code: s.name for code, s in catalogue(dispatch).items()}
+
+
+@dataclass(frozen=True)
+class Service:
+    """A complaint type as Open311 offers it, with the descriptors its rules name."""
+
+    code: str
+    name: str
+    descriptors: tuple[str, ...] = ()
+
+
+def catalogue(dispatch: Dispatch) -> dict[str, Service]:
+    """service_code -> Service: the rules' types first (with their descriptors), then the
+    known ones."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for rule in dispatch.rules():
+        code = service_code(rule.complaint_type)
+        if rule.complaint_type == ANY or not code:
+            continue
+        name, descriptors = found.setdefault(code, (rule.complaint_type, []))
+        if rule.descriptor != ANY and rule.descriptor not in descriptors:
+            descriptors.append(rule.descriptor)
+    for name in KNOWN_TYPES:
+        found.setdefault(service_code(name), (name, []))
+    return {code: Service(code, name, tuple(sorted(d)))
+            for code, (name, d) in found.items()}
+
+
+def definition(service: Service) -> dict[str, Any]:
+    """GeoReport v2's service definition: the attributes a request of this service takes."""
+    attributes = []
+    if service.descriptors:
+        attributes.append({
+            "variable": True, "code": DESCRIPTOR, "datatype": "singlevaluelist",
+            "required": False, "datatype_description": "One of the listed values.",
+            "order": 1, "description": f"What kind of {service.name} it is (sets priority).",
+            "values": [{"key": d, "name": d} for d in service.descriptors],
+        })
+    return {"service_code": service.code, "attributes": attributes}
+
+
+DESCRIPTOR = "descriptor"
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -82,10 +129,6 @@ class Problem(Exception):
         super().__init__(description)
         self.status = status
         self.description = description
-
-
-def _error(status: int, description: str) -> JSONResponse:
-    return JSONResponse([{"code": status, "description": description}], status_code=status)
 
 
 def _dispatch(request: Request) -> Dispatch:
@@ -129,12 +172,16 @@ def _date_param(request: Request, name: str) -> datetime | None:
 
 
 def endpoint(handler: Any) -> Any:
-    """Run a handler; a Problem (bad input, bad key, not found) becomes a spec error."""
+    """Run a handler in the format the URL asks for; a Problem (bad input, bad key, not
+    found) becomes a spec error in that format."""
     async def run(request: Request) -> Response:
         try:
-            return await handler(request)
+            fmt = request.path_params.pop("format", "json")
+            if fmt not in FORMATS:
+                raise Problem(404, f"no such format {fmt[:10]!r}: use .xml or .json")
+            return await handler(request, fmt)
         except Problem as p:
-            return _error(p.status, p.description)
+            return error_for(request, p.status, p.description)
     return run
 
 
@@ -178,70 +225,65 @@ def _may_see_details(actor: Actor | None, row: Any) -> bool:
 
 
 @endpoint
-async def get_services(request: Request) -> Response:
-    found = await run_in_threadpool(services, _dispatch(request))
-    return JSONResponse([
-        {"service_code": code, "service_name": name,
-         "description": f"NYPD 311: {name}", "metadata": False, "type": "realtime",
-         "keywords": "", "group": AGENCY}
-        for code, name in found.items()
+async def get_services(request: Request, fmt: str) -> Response:
+    found = await run_in_threadpool(catalogue, _dispatch(request))
+    return respond(fmt, "services", [
+        {"service_code": s.code, "service_name": s.name,
+         "description": f"NYPD 311: {s.name}", "metadata": bool(s.descriptors),
+         "type": "realtime", "keywords": "", "group": AGENCY}
+        for s in found.values()
     ])
 
 
-def _form_text(form: Any, name: str, limit: int = MAX_FIELD) -> str:
-    value = form.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise Problem(400, f"{name} must be text, not a file")
-    if len(value) > limit:
-        raise Problem(400, f"{name} is longer than {limit} characters")
-    return clean_text(value, limit)
+@endpoint
+async def get_service(request: Request, fmt: str) -> Response:
+    code = request.path_params["code"]
+    found = await run_in_threadpool(catalogue, _dispatch(request))
+    if code not in found:
+        raise Problem(404, f"service_code {code[:120]!r} is not a service of this jurisdiction")
+    return respond(fmt, "service_definition", definition(found[code]))
 
 
-def _coordinate(form: Any, name: str, low: float, high: float) -> float | None:
-    text = _form_text(form, name, 64)
-    if not text:
-        return None
+def _new_job(form: Any, found: dict[str, Service]) -> NewJob:
     try:
-        value = float(text)
-    except ValueError:
-        raise Problem(400, f"{name} must be a number") from None
-    if not (math.isfinite(value) and low <= value <= high):
-        raise Problem(400, f"{name} must be between {low:g} and {high:g}")
+        b = read_form(inputs.ServiceRequest, form)
+    except Invalid as e:
+        raise Problem(400, "; ".join(f"{k} {v}" for k, v in e.errors.items())) from None
+    service = found.get(b.service_code)
+    if service is None:
+        raise Problem(400, f"service_code {b.service_code!r} is not a service of this "
+                      "jurisdiction")
+    if b.lat is None and not b.address_string and not b.address_id:
+        raise Problem(400, "a location is required: lat and long, or address_string")
+    descriptor = _descriptor(form, service)
+    fields = {"service_code": service.code}
+    for name in ("address_string", "address_id", "email", "device_id", "account_id",
+                 "first_name", "last_name", "phone"):
+        if getattr(b, name):
+            fields[name] = getattr(b, name)
+    return NewJob(complaint_type=service.name, descriptor=descriptor,
+                  address=b.address_string, lat=b.lat, lon=b.long, fields=fields,
+                  media=(b.media_url,) if b.media_url else (),
+                  description=b.description[:2000])
+
+
+def _descriptor(form: Any, service: Service) -> str:
+    """The descriptor attribute: one of the service definition's values, or none."""
+    name = f"attribute[{DESCRIPTOR}]"
+    raw = form.get(name)
+    if raw in (None, ""):
+        return ""
+    try:
+        value = form_value(Text(200), raw, name)
+    except Invalid as e:
+        raise Problem(400, "; ".join(f"{k} {v}" for k, v in e.errors.items())) from None
+    if value not in service.descriptors:
+        raise Problem(400, f"{name} must be one of the service definition's values")
     return value
 
 
-def _new_job(form: Any, types: dict[str, str]) -> NewJob:
-    code = _form_text(form, "service_code", 120)
-    if not code:
-        raise Problem(400, "service_code is required")
-    if code not in types:
-        raise Problem(400, f"service_code {code!r} is not a service of this jurisdiction")
-    lat = _coordinate(form, "lat", -90.0, 90.0)
-    lon = _coordinate(form, "long", -180.0, 180.0)
-    if (lat is None) != (lon is None):
-        raise Problem(400, "lat and long go together")
-    address = _form_text(form, "address_string", 300)
-    if lat is None and not address and not _form_text(form, "address_id", 120):
-        raise Problem(400, "a location is required: lat and long, or address_string")
-    media = _form_text(form, "media_url", 2000)
-    if media and not re.match(r"^https?://[^\s/]+", media, re.IGNORECASE):
-        raise Problem(400, "media_url must be an http(s) URL")
-    description = _form_text(form, "description", MAX_FIELD)
-    fields = {"service_code": code}
-    for name in ("address_string", "address_id", "email", "device_id", "account_id",
-                 "first_name", "last_name", "phone"):
-        value = _form_text(form, name, 300)
-        if value:
-            fields[name] = value
-    return NewJob(complaint_type=types[code], address=address, lat=lat, lon=lon,
-                  fields=fields, media=(media,) if media else (),
-                  description=description[:2000])
-
-
 @endpoint
-async def post_request(request: Request) -> Response:
+async def post_request(request: Request, fmt: str) -> Response:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise Problem(400, "the body must be form-encoded (application/x-www-form-urlencoded)")
@@ -255,16 +297,16 @@ async def post_request(request: Request) -> Response:
     assert actor is not None
     if actor.role in (Role.WALL, Role.COMMANDER):
         raise Problem(403, "this api_key may not file requests")
-    types = await run_in_threadpool(services, dispatch)
-    new = _new_job(form, types)
+    found = await run_in_threadpool(catalogue, dispatch)
+    new = _new_job(form, found)
     try:
         ev = await run_in_threadpool(dispatch.create_job, actor, new, "open311")
     except Invalid as e:
         raise Problem(400, str(e)) from None
     except Forbidden as e:
         raise Problem(403, str(e)) from None
-    return JSONResponse([{"service_request_id": str(ev["job_id"]), "service_notice": "",
-                          "account_id": None}])
+    return respond(fmt, "service_requests", [
+        {"service_request_id": str(ev["job_id"]), "service_notice": "", "account_id": None}])
 
 
 def _select_requests(engine: sa.Engine, where: list[Any], limit: int) -> list[Any]:
@@ -274,7 +316,7 @@ def _select_requests(engine: sa.Engine, where: list[Any], limit: int) -> list[An
 
 
 @endpoint
-async def get_request(request: Request) -> Response:
+async def get_request(request: Request, fmt: str) -> Response:
     raw = request.path_params["id"]
     if not raw.isdigit() or len(raw) > 12:
         raise Problem(404, f"no service request {raw[:40]!r}")
@@ -284,12 +326,12 @@ async def get_request(request: Request) -> Response:
                                    [jobs.c.id == int(raw)], 1)
     if not rows:
         raise Problem(404, f"no service request {raw}")
-    return JSONResponse([_request_json(rows[0], _may_see_details(actor, rows[0]),
-                                       str(request.base_url))])
+    return respond(fmt, "service_requests", [
+        _request_json(rows[0], _may_see_details(actor, rows[0]), str(request.base_url))])
 
 
 @endpoint
-async def get_requests(request: Request) -> Response:
+async def get_requests(request: Request, fmt: str) -> Response:
     dispatch = _dispatch(request)
     actor = await run_in_threadpool(_actor, request, _key_from(request), False)
     params = request.query_params
@@ -326,8 +368,8 @@ async def get_requests(request: Request) -> Response:
         elif status == {"closed"}:
             where.append(jobs.c.status == Status.CLOSED.value)
     rows = await run_in_threadpool(_select_requests, dispatch.engine, where, MAX_RESULTS)
-    return JSONResponse([_request_json(r, _may_see_details(actor, r), str(request.base_url))
-                         for r in rows])
+    return respond(fmt, "service_requests", [
+        _request_json(r, _may_see_details(actor, r), str(request.base_url)) for r in rows])
 
 
 def _resolutions(engine: sa.Engine, actor: Actor, since: datetime | None,
@@ -362,30 +404,34 @@ def _resolutions(engine: sa.Engine, actor: Actor, since: datetime | None,
 
 
 @endpoint
-async def get_resolutions(request: Request) -> Response:
+async def get_resolutions(request: Request, fmt: str) -> Response:
     actor = await run_in_threadpool(_actor, request, _key_from(request), True)
     assert actor is not None
     if actor.role is Role.WALL:
         raise Problem(403, "this api_key may not read resolutions")
     since = _date_param(request, "since")
     after_text = request.query_params.get("after", "").strip()
-    if after_text and not (after_text.isdigit() and len(after_text) <= 18):
-        raise Problem(400, "after must be an event sequence number")
-    after = int(after_text) if after_text else None
+    try:
+        after = form_value(Integer(0), after_text, "after") if after_text else None
+    except Invalid:
+        raise Problem(400, "after must be an event sequence number") from None
     rows = await run_in_threadpool(_resolutions, _dispatch(request).engine, actor, since, after)
-    return JSONResponse(rows)
+    return respond(fmt, "resolutions", rows)
 
 
 @endpoint
-async def not_found(request: Request) -> Response:
-    raise Problem(404, "no such Open311 resource (this server speaks GeoReport v2 in JSON)")
+async def not_found(request: Request, fmt: str) -> Response:
+    raise Problem(404, "no such Open311 resource (this server speaks GeoReport v2: "
+                  "services, requests, resolutions, in .xml or .json)")
 
 
+V2 = "/open311/v2"
 routes: list = [
-    Route("/open311/v2/services.json", get_services, methods=["GET"]),
-    Route("/open311/v2/requests.json", post_request, methods=["POST"]),
-    Route("/open311/v2/requests.json", get_requests, methods=["GET"]),
-    Route("/open311/v2/requests/{id}.json", get_request, methods=["GET"]),
-    Route("/open311/v2/resolutions.json", get_resolutions, methods=["GET"]),
-    Route("/open311/v2/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE"]),
+    Route(V2 + "/services.{format}", get_services, methods=["GET"]),
+    Route(V2 + "/services/{code}.{format}", get_service, methods=["GET"]),
+    Route(V2 + "/requests.{format}", post_request, methods=["POST"]),
+    Route(V2 + "/requests.{format}", get_requests, methods=["GET"]),
+    Route(V2 + "/requests/{id}.{format}", get_request, methods=["GET"]),
+    Route(V2 + "/resolutions.{format}", get_resolutions, methods=["GET"]),
+    Route(V2 + "/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE"]),
 ]

@@ -23,7 +23,7 @@ def crashing(app, monkeypatch):  # type: ignore[no-untyped-def]
         raise RuntimeError("secret internals: table jobs column caller_phone")
 
     monkeypatch.setattr(api.queries, "board", boom)
-    monkeypatch.setattr(open311, "services", boom)
+    monkeypatch.setattr(open311, "catalogue", boom)
     monkeypatch.setattr(pages.queries, "board", boom)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
@@ -61,6 +61,9 @@ def test_a_server_error_is_the_spec_error_list_under_open311(crashing):
     [err] = r.json()
     assert err["code"] == 500 and r.headers["x-request-id"] in err["description"]
     assert "secret internals" not in r.text
+    x = crashing.get("/open311/v2/services.xml")
+    assert x.status_code == 500 and x.headers["content-type"].startswith("text/xml")
+    assert "<errors><error><code>500</code>" in x.text and "secret" not in x.text
 
 
 def test_a_server_error_is_the_app_page_with_a_way_back(world, crashing):

@@ -55,7 +55,10 @@ def test_services_are_the_nypd_complaint_types(client, world):
     assert listed["noise-residential"]["service_name"] == "Noise - Residential"
     assert listed["blocked-driveway"]["service_name"] == "Blocked Driveway"
     assert listed["non-emergency-police-matter"]["group"] == "NYPD"
-    assert all(s["metadata"] is False and s["type"] == "realtime" for s in listed.values())
+    assert all(s["type"] == "realtime" for s in listed.values())
+    # metadata: true where the rules name descriptors (a service definition lists them)
+    assert listed["blocked-driveway"]["metadata"] is True
+    assert listed["encampment"]["metadata"] is False
     assert "" not in listed and "*" not in {s["service_name"] for s in listed.values()}
 
     # a supervisor's new rule brings its complaint type into the list
@@ -224,7 +227,7 @@ def test_api_key_errors_are_403_in_the_spec_format(client, world, keys):
     ({}, "service_code is required"),
     ({"service_code": "pothole", "lat": "40.7", "long": "-73.9"}, "is not a service"),
     ({"service_code": "noise-residential"}, "a location is required"),
-    ({"service_code": "noise-residential", "lat": "40.7"}, "lat and long go together"),
+    ({"service_code": "noise-residential", "lat": "40.7"}, "long goes with lat"),
     ({"service_code": "noise-residential", "lat": "north", "long": "-73.9"}, "lat must be a "
                                                                            "number"),
     ({"service_code": "noise-residential", "lat": "95", "long": "-73.9"}, "lat must be between"),
@@ -270,8 +273,8 @@ def test_odd_bodies_and_queries_are_never_a_500(client, world, keys):
         f"{V2}/resolutions.json", params={"api_key": key, "after": "-1"}), 400)
     assert "ISO 8601" in errors_of(client.get(
         f"{V2}/resolutions.json", params={"api_key": key, "since": "\x00"}), 400)
-    assert errors_of(client.get(f"{V2}/services.xml"), 404)
-    assert errors_of(client.get(f"{V2}/requests/1.xml"), 404)
+    assert errors_of(client.get(f"{V2}/services.yaml"), 404)
+    assert errors_of(client.get(f"{V2}/requests/1.json"), 404)
     assert errors_of(client.delete(f"{V2}/requests.json"), 404)
     odd = ["", " ", "%00", "' OR 1=1 --", "9" * 300, "２０２６-01-01", "2026-13-45T99:99:99",
            "1e309", "-0", "\u202e"]
