@@ -33,6 +33,7 @@ VENDOR = {
     "ws.js": NODE / "htmx-ext-ws" / "dist" / "ws.js",
     "sortable.min.js": NODE / "sortablejs" / "Sortable.min.js",
     "leaflet": NODE / "leaflet" / "dist",
+    "markercluster": NODE / "leaflet.markercluster" / "dist",
 }
 
 
@@ -77,6 +78,7 @@ def _vendor_mounts() -> list[BaseRoute]:
         return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
     return [Mount("/vendor/leaflet", StaticFiles(directory=VENDOR["leaflet"])),
+            Mount("/vendor/markercluster", StaticFiles(directory=VENDOR["markercluster"])),
             Route("/vendor/{name}", vendor_file)]
 
 
