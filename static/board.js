@@ -1,3 +1,33 @@
+// "Assign to…": the page carries the available units once (#assign-units); each card's menu is
+// filled from it here, leaving out the unit that already has the job.
+(function () {
+  "use strict";
+  function fill() {
+    const list = document.getElementById("assign-units");
+    if (!list) return;
+    const units = Array.from(list.children, (li) => [li.dataset.unitId, li.textContent]);
+    const key = units.map((u) => u[0]).join(",");
+    document.querySelectorAll("select[data-assign]").forEach((sel) => {
+      if (sel.dataset.filled === key) return;
+      sel.querySelectorAll("option[data-unit]").forEach((o) => o.remove());
+      const back = sel.querySelector('option[value="queue"]');
+      units.forEach(([id, callsign]) => {
+        if (id === sel.dataset.assign) return;
+        const o = new Option(callsign, id);
+        o.dataset.unit = "1";
+        sel.insertBefore(o, back);
+      });
+      sel.dataset.filled = key;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", fill);
+  document.body.addEventListener("htmx:afterSettle", fill);
+  // Capture: before live.js puts back what the user had chosen in a re-rendered menu.
+  document.addEventListener("htmx:wsAfterMessage", fill, true);
+  document.body.addEventListener("board:updated", fill);
+  fill();
+})();
+
 // The supervisor board's glue: drag a job card between the queue and unit lanes.
 // The server decides what the move means (assign, reassign, reorder, back to queue).
 (function () {

@@ -9,6 +9,11 @@
     return Array.from(document.querySelectorAll(".job-page textarea, .job-page input:not([type=hidden])"))
       .some((f) => f.value !== f.defaultValue);
   }
+  // The board's updates replace job cards by id: only the offstage board's copy, never the
+  // card this page shows (it is re-rendered for this page, with this page's forms).
+  document.body.addEventListener("htmx:oobBeforeSwap", (e) => {
+    if (!e.detail.target.closest("#board-body")) e.detail.shouldSwap = false;
+  });
   document.body.addEventListener("board:updated", () => {
     const card = document.querySelector(`#board-body #job-${pageEl.dataset.jobId}`);
     if (!card || card.dataset.version === pageEl.dataset.version) return;

@@ -48,7 +48,7 @@ def test_p1_overdue_review_count_and_log_reach_supervisors_live(world, dispatch,
         dispatch.log_entry(world.actors["sgt75"], "75", "Desk relieved by Sgt Ruiz")
         text = recv_until(board, lambda t: "Desk relieved by Sgt Ruiz" in t)
         assert 'id="log-latest"' in text
-        seen = [recv_until(view, lambda t: t.startswith('<div id="board-body"'))]
+        seen = [recv_until(view, lambda t: 'data-seq' in t)]
         assert not any("Desk relieved" in t or "board-alerts" in t for t in seen)
     sgt.close()
     cmd.close()

@@ -31,6 +31,7 @@ from board.live import hub as live
 from board.live.audiences import Audience
 from board.live.hub import Hub, Subscriber
 from board.live.render import TOUR_TZ, Renderer, tour_start
+from board.live.replica import Replica, normal
 from board.schema import events
 
 # -- fakes and helpers ------------------------------------------------------------------------
@@ -143,8 +144,11 @@ def test_slow_consumer_is_cut_off_others_keep_receiving(world, dispatch) -> None
             assert slow_sub.done.is_set() and slow_sub not in hub.audiences[BOARD75]
             assert hub.kicked == 1
             assert all(not s.done.is_set() for s in subs)
-            # The last fragment every healthy socket got shows every job held.
-            assert fast[0].texts[-1].count('data-status="held"') == len(jobs_)
+            # Every healthy socket, following its fragments, shows every job held.
+            board = Replica()
+            for text in fast[0].texts:
+                board.apply(text)
+            assert board.html("board-body").count('data-status="held"') == len(jobs_)
             assert slow_sub.queue.qsize() <= 4  # memory stayed bounded
         finally:
             await hub.stop()
@@ -356,20 +360,25 @@ def test_sockets_snapshot_then_live_updates(world, dispatch, live_server) -> Non
             socket(live_server.url, "/ws/my", off) as my:
         snap = board.recv(timeout=5)
         assert snap.startswith('<div id="board-body"') and f'id="job-{job}"' in snap
+        page = Replica()
+        page.apply(snap)
         assert "No jobs assigned" in my.recv(timeout=5)
         t0 = time.monotonic()
         dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
-        text = recv_until(board, lambda t: t.startswith('<div id="board-body"'))
+        text = recv_until(board, lambda t: page.apply(t) or f'id="unit-{world.unit("75-A")}"' in t)
         took = time.monotonic() - t0
         lane = text.split(f'id="unit-{world.unit("75-A")}"')[1].split("</section>")[0]
         assert f'id="job-{job}"' in lane
         assert f'id="job-{job}"' in recv_until(my, lambda t: "my-queue" in t)
         # A message from the client is never obeyed: it cannot widen the socket's scope.
         board.send('{"precinct": "120", "subscribe": "/ws/board/120"}')
-        dispatch.hold(world.actors["sgt120"], make_job(dispatch, "120"), 1, "wait")
-        dispatch.note(world.actors["sgt75"], job, "hello")
-        text = recv_until(board, lambda t: t.startswith('<div id="board-body"'))
-        assert 'data-precinct="75"' in text and 'data-precinct="120"' not in text
+        other = make_job(dispatch, "120")
+        dispatch.hold(world.actors["sgt120"], other, 1, "wait")
+        dispatch.hold(world.actors["sgt75"], make_job(dispatch, "75"), 1, "wait")
+        text = recv_until(board, lambda t: page.apply(t) or 'data-status="held"' in t)
+        assert f'id="job-{other}"' not in text and 'data-precinct="120"' not in text
+        # The page that followed the socket is the page a fresh load shows.
+        assert page.html("board-body") == normal(sgt.get("/board/75").text, "board-body")
     print(f"\ncommit → board socket over uvicorn: {took * 1000:.1f} ms")
     sgt.close()
     off.close()

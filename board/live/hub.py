@@ -116,7 +116,8 @@ class Hub:
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._cache: dict[Audience, tuple[int, float, str]] = {}
+        self._cache: dict[Audience, tuple[int, float, Any, str]] = {}  # the last snapshot
+        self._views: dict[Audience, Any] = {}    # board audiences: the view their sockets show
         self._sent: dict[Audience, str] = {}     # last pushed, minus ages
         self.publish_enabled = True              # tests turn it off to lose nudges
 
@@ -201,6 +202,7 @@ class Hub:
             del self.audiences[sub.audience]
             self._cache.pop(sub.audience, None)
             self._sent.pop(sub.audience, None)
+            self._views.pop(sub.audience, None)
         return before - self._channels()
 
     def _channels(self) -> set[str]:
@@ -237,9 +239,7 @@ class Hub:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
-            beat = (f'<span id="{HEARTBEAT_ID}" hidden data-seq="{self.last_seq}" '
-                    f'data-at="{int(time.time())}"></span>')
-            self._fan_out(list(self.audiences), beat)
+            self._fan_out(list(self.audiences), self._seq_mark())
 
     async def catch_up(self) -> int:
         """Read committed events after the last seen; re-render what they touched."""
@@ -269,6 +269,9 @@ class Hub:
                 await self._broadcast(audience, only_if_changed)
 
     async def _broadcast(self, audience: Audience, only_if_changed: bool = False) -> None:
+        if audience[0] == "board":
+            await self._board_update(audience)
+            return
         text = await self._render(audience)
         key = _AGES.sub("", text)
         if only_if_changed and self._sent.get(audience) == key:
@@ -298,16 +301,49 @@ class Hub:
             loop.create_task(self.bus.unsubscribe(*gone))
         loop.create_task(sub.close(code))
 
+    async def _board_update(self, audience: Audience) -> None:
+        """A board gets only what changed since the view its sockets show (fragments.py)."""
+        _, precinct, mode, citywide = audience
+        old = self._views.get(audience)
+        view = await run_in_threadpool(self.renderer.board_view, precinct, mode, citywide)
+        if old is None:
+            text: str | None = await run_in_threadpool(self.renderer.board_body, view, mode)
+        else:
+            text = await run_in_threadpool(self.renderer.board_delta, old, view, mode)
+        self.renders["board"] += 1
+        self._views[audience] = view
+        if text is not None:
+            self._fan_out([audience], text + self._seq_mark())
+
+    def _seq_mark(self) -> str:
+        """Which events a message shows: the last sequence number read (and the heartbeat's)."""
+        return (f'<span id="{HEARTBEAT_ID}" hidden data-seq="{self.last_seq}" '
+                f'data-at="{int(time.time())}"></span>')
+
     async def _render(self, audience: Audience) -> str:
         text = await run_in_threadpool(self.renderer.render, audience)
         self.renders[audience[0]] += 1
-        self._cache[audience] = (self.last_seq, time.monotonic(), text)
+        self._cache[audience] = (self.last_seq, time.monotonic(), None, text)
         return text
 
     async def _snapshot(self, audience: Audience) -> str:
+        if audience[0] == "board":
+            # The snapshot shows the very view the audience's next update starts from, so a
+            # socket that joins between a commit and its catch-up converges with the rest.
+            view = self._views.get(audience)
+            if view is None:
+                view = await run_in_threadpool(self.renderer.board_view, *audience[1:])
+                self._views[audience] = view
+                self.renders["board"] += 1
+            cached = self._cache.get(audience)
+            if cached and cached[2] is view:
+                return cached[3]
+            text = await run_in_threadpool(self.renderer.board_body, view, audience[2])
+            self._cache[audience] = (self.last_seq, time.monotonic(), view, text)
+            return text
         cached = self._cache.get(audience)
         if cached and cached[0] == self.last_seq and time.monotonic() - cached[1] < 5:
-            return cached[2]
+            return cached[3]
         return await self._render(audience)
 
     # the outbox reads

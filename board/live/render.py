@@ -19,8 +19,10 @@ from board import alerts, db, queries
 from board.access import CITYWIDE, Actor, Role
 from board.flags import FLAG_LABELS
 from board.lifecycle import OPEN, WORKING, Status
+from board.live import fragments
 from board.live.audiences import Audience, sees
 from board.priorities import Deadlines, overdue
+from board.queries import BoardView
 from board.schema import events, jobs
 
 TOUR_TZ = ZoneInfo("America/New_York")
@@ -41,6 +43,15 @@ def tour_start(now: datetime) -> datetime:
     else:
         start = local.replace(hour=start_hour, minute=0, second=0, microsecond=0)
     return start.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class BoardScreen:
+    """What every socket of one board audience shows: the jobs and units, and for supervisors
+    the panel (alerts, review count, latest log entries, by partial name)."""
+
+    view: BoardView
+    panel: dict[str, Any]
 
 
 @dataclass
@@ -69,19 +80,34 @@ class Renderer:
         return self.city(audience[1])
 
     def board(self, precinct: str, mode: str, citywide: bool) -> str:
+        return self.board_body(self.board_view(precinct, mode, citywide), mode)
+
+    def board_view(self, precinct: str, mode: str, citywide: bool) -> BoardScreen:
         role = Role.SUPERVISOR if mode == "supervisor" else Role.COMMANDER
         who = Actor(None, "live", role, frozenset({CITYWIDE} if citywide else {precinct}))
         view = queries.board(self.engine, who, precinct, self.clock())
-        body = self._render("partials/board_body.html", view=view, precinct=precinct, mode=mode,
-                            units=view.lanes)
-        if mode != "supervisor":
-            return body
         # A supervisor's board also carries its alerts, review count and latest log entries,
         # each its own partial swapped by id.
-        panel = alerts.supervisor_panel(self.engine, precinct, citywide, self.clock())
-        return "\n".join([body, *(self._render(f"partials/{name}.html", precinct=precinct,
-                                                **panel)
-                                   for name in ("alerts", "review_count", "log_latest"))])
+        panel = (alerts.supervisor_panel(self.engine, precinct, citywide, self.clock())
+                 if mode == "supervisor" else {})
+        return BoardScreen(view, panel)
+
+    def board_body(self, screen: BoardScreen, mode: str) -> str:
+        """The whole board: what every (re)connecting socket gets first."""
+        body = self._render("partials/board_body.html", view=screen.view,
+                            precinct=screen.view.precinct, mode=mode)
+        return "\n".join([body, *(self._panel(screen, name) for name in screen.panel)])
+
+    def board_delta(self, old: BoardScreen, new: BoardScreen, mode: str) -> str | None:
+        """Only what changed between two views of a board (None: nothing did)."""
+        parts = [fragments.board_delta(old.view, new.view, mode, self._render),
+                 *(self._panel(new, name) for name in new.panel
+                   if old.panel.get(name) != new.panel[name])]
+        return "\n".join(p for p in parts if p) or None
+
+    def _panel(self, screen: BoardScreen, name: str) -> str:
+        return self._render(f"partials/{name}.html", precinct=screen.view.precinct,
+                            **screen.panel)
 
     def my(self, unit_id: int) -> str:
         who = Actor(None, "live", Role.OFFICER, frozenset({CITYWIDE}), unit_id)

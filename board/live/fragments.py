@@ -1,0 +1,149 @@
+"""What changed on a board, as out-of-band fragments: the smallest partials that show it.
+
+A live board socket gets the whole `#board-body` once (the snapshot, on every (re)connect), then
+only what each event touched, worked out by comparing the view every socket of the audience
+shows now with the new one:
+
+  counters            #counters, #queue-head         when a count changed
+  "Assign to…" units  #assign-units                  when the available units changed
+  a unit lane         #unit-<id> (its stack inside)  when the unit or its stack changed
+  the lanes           #lanes                         when units came on or went off tour
+  a job card          #job-<id>                      in place when only the card changed;
+                                                     deleted, then inserted at its new place,
+                                                     when it left, joined or moved in a list
+  queue, closed       the list, whole                when it became empty or stopped being empty
+  unrouted            #unrouted-col                  when it changed (citywide eyes only)
+
+Order matters and is fixed: every card that leaves or moves is deleted first (so an id is never
+on the page twice), then lanes are swapped, then cards are inserted back to front, each before
+the card that follows it in the new order (so its neighbour is always already in place). A card
+moved out of order by a priority change is one delete and one insert (the cards on a longest
+increasing subsequence of the old order stay put). The map markers are the cards' data-*
+attributes, so they travel with the cards. Several events read in one catch-up give one message.
+No I/O here: `piece` renders a partial.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from board.queries import BoardView, Card
+
+Piece = Callable[..., str]
+
+
+def stable(order: Sequence[int]) -> set[int]:
+    """Indexes into `order` forming a longest increasing subsequence: the items left in place."""
+    tails: list[int] = []        # smallest tail value of an increasing run of each length
+    tail_at: list[int] = []      # index in `order` of that tail
+    back: list[int] = [-1] * len(order)
+    for i, v in enumerate(order):
+        k = bisect.bisect_left(tails, v)
+        if k == len(tails):
+            tails.append(v)
+            tail_at.append(i)
+        else:
+            tails[k] = v
+            tail_at[k] = i
+        back[i] = tail_at[k - 1] if k else -1
+    keep: set[int] = set()
+    i = tail_at[-1] if tail_at else -1
+    while i >= 0:
+        keep.add(i)
+        i = back[i]
+    return keep
+
+
+class Delta:
+    """The fragments of one update, in the order the client must apply them."""
+
+    def __init__(self) -> None:
+        self.deletes: list[str] = []
+        self.swaps: list[str] = []
+        self.inserts: list[str] = []
+        self.deleted: set[int] = set()
+
+    def delete(self, job_id: int) -> None:
+        if job_id not in self.deleted:
+            self.deleted.add(job_id)
+            self.deletes.append(f'<div id="job-{job_id}" hx-swap-oob="delete"></div>')
+
+    def text(self) -> str | None:
+        parts = [*self.deletes, *self.swaps, *self.inserts]
+        return "\n".join(parts) if parts else None
+
+
+def _list(delta: Delta, container: str, old: list[Card], new: list[Card],
+          card: Callable[[Card], str], whole: Callable[[], str]) -> None:
+    """One ordered list of cards (the queue, recently closed): the fewest card operations."""
+    if old == new:
+        return
+    if not old or not new:  # the "nothing here" line comes or goes with the list
+        for c in old:
+            delta.delete(c.id)
+        delta.inserts.insert(0, whole())
+        return
+    before = {c.id: (i, c) for i, c in enumerate(old)}
+    common = [c for c in new if c.id in before]
+    keep_idx = stable([before[c.id][0] for c in common])
+    kept = {common[i].id for i in keep_idx}
+    now_ids = {c.id for c in new}
+    for c in old:
+        if c.id not in now_ids or c.id not in kept:
+            delta.delete(c.id)
+    ops: list[str] = []
+    after: str | None = None  # the id of the card that follows, already in place
+    for c in reversed(new):
+        if c.id in kept:
+            if before[c.id][1] != c:
+                ops.append(card(c))  # in place, by id
+        else:
+            delta.delete(c.id)  # wherever it was (a lane, another list), it goes first
+            where = f"beforebegin:#{after}" if after else f"beforeend:#{container}"
+            ops.append(f'<div hx-swap-oob="{where}">{card(c)}</div>')
+        after = f"job-{c.id}"
+    delta.inserts.extend(ops)
+
+
+def board_delta(old: BoardView, new: BoardView, mode: str, piece: Piece) -> str | None:
+    """The out-of-band fragments that turn a page showing `old` into one showing `new`."""
+    if old == new:
+        return None
+    ctx: dict[str, Any] = {"view": new, "precinct": new.precinct, "mode": mode}
+    delta = Delta()
+    if old.counters != new.counters:
+        delta.swaps.append(piece("partials/counters.html", **ctx))
+        delta.swaps.append(piece("partials/queue_head.html", **ctx))
+    if _available(old) != _available(new):
+        delta.swaps.append(piece("partials/assign_units.html", **ctx))
+    # Cards that were in a lane and are now in a list (or nowhere) are handled by the lists;
+    # cards now in a lane come with the lane.
+    in_lanes = {c.id for lane in new.lanes for c in lane.jobs}
+    for c in [*old.queue, *old.closed, *old.unrouted]:
+        if c.id in in_lanes:
+            delta.delete(c.id)
+    if [lane.id for lane in old.lanes] != [lane.id for lane in new.lanes]:
+        delta.swaps.append(piece("partials/lanes.html", **ctx))
+    else:
+        for was, lane in zip(old.lanes, new.lanes, strict=True):
+            if was != lane:
+                delta.swaps.append(piece("partials/unit_lane.html", lane=lane, **ctx))
+
+    def card_as(card_mode: str) -> Callable[[Card], str]:
+        return lambda c: piece("partials/job_card.html", **{**ctx, "c": c, "mode": card_mode})
+
+    _list(delta, "queue", old.queue, new.queue, card_as(mode),
+          lambda: piece("partials/queue_list.html", **ctx))
+    _list(delta, "closed", old.closed, new.closed, card_as("view"),
+          lambda: piece("partials/closed_list.html", **ctx))
+    if old.unrouted != new.unrouted:
+        for c in old.unrouted:
+            delta.delete(c.id)
+        delta.inserts.insert(0, piece("partials/unrouted_list.html", **ctx))
+    return delta.text()
+
+
+def _available(view: BoardView) -> list[tuple[int, str]]:
+    return [(lane.id, lane.callsign) for lane in view.lanes if lane.status == "available"]

@@ -1,0 +1,159 @@
+"""Per-change fragments: small, ordered, nothing lost, and a page that follows them ends up equal
+to a fresh render — also for a socket that (re)connects in the middle of it all."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import random
+
+import sqlalchemy as sa
+from conftest import make_job
+from test_live import BOARD75, FakeSocket, make_hub, run, subscribe, until
+
+from board.live.fragments import stable
+from board.live.replica import Replica
+from board.schema import jobs
+from board.usecases import Invalid
+
+
+def assert_same(got: str, want: str) -> None:
+    """Equal pages; else the lines that differ (one element per line), not a wall of HTML."""
+    if got != want:
+        split = lambda h: h.replace("><", ">\n<").splitlines()  # noqa: E731
+        diff = difflib.unified_diff(split(want), split(got), "fresh render", "followed", n=2)
+        raise AssertionError("\n".join(diff))
+
+
+def test_stable_keeps_a_longest_increasing_run() -> None:
+    assert stable([]) == set()
+    assert stable([0, 1, 2]) == {0, 1, 2}
+    order = [3, 0, 1, 4, 2]
+    keep = stable(order)
+    assert len(keep) == 3 and [order[i] for i in sorted(keep)] == sorted(order[i] for i in keep)
+
+
+def version(dispatch, job: int) -> int:  # type: ignore[no-untyped-def]
+    with dispatch.engine.connect() as conn:
+        return conn.execute(sa.select(jobs.c.version).where(jobs.c.id == job)).scalar_one()
+
+
+def follow(texts: list[str]) -> Replica:
+    page = Replica()
+    for t in texts:
+        page.apply(t)
+    return page
+
+
+def fresh(hub) -> str:  # type: ignore[no-untyped-def]
+    return Replica(hub.renderer.board("75", "supervisor", False)).html("board-body")
+
+
+def test_a_board_that_follows_the_fragments_equals_a_fresh_render(world, dispatch) -> None:
+    """Every kind of change, some one at a time and some in bursts; a socket joins midway."""
+    sgt = world.actors["sgt75"]
+    a, b, c = world.unit("75-A"), world.unit("75-B"), world.unit("75-C")
+    ids = [make_job(dispatch, "75") for _ in range(8)]
+    rnd = random.Random(75)
+
+    def act(step: int) -> None:
+        with contextlib.suppress(Invalid):  # a refused change writes nothing: fine here
+            change(step)
+
+    def change(step: int) -> None:
+        j = ids[step % len(ids)]
+        v = version(dispatch, j)
+        status = dispatch.engine.connect().execute(
+            sa.select(jobs.c.status, jobs.c.unit_id).where(jobs.c.id == j)).one()
+        if status.status == "new":
+            rnd.choice([lambda: dispatch.assign(sgt, j, v, rnd.choice([a, b, c])),
+                        lambda: dispatch.hold(sgt, j, v, "wait"),
+                        lambda: dispatch.admin_close(sgt, j, v, "duplicate"),
+                        lambda: dispatch.set_priority(sgt, j, v, rnd.choice([1, 2, 3, 4]))])()
+        elif status.status == "held":
+            dispatch.release(sgt, j, v)
+        elif status.status == "assigned":
+            rnd.choice([lambda: dispatch.reassign(sgt, j, v, a if status.unit_id != a else b),
+                        lambda: dispatch.unassign(sgt, j, v, "needed elsewhere"),
+                        lambda: dispatch.reorder(sgt, j, v, 0)])()
+        elif status.status == "closed":
+            dispatch.reopen(sgt, j, v, "caller called back")
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch, queue_size=256)
+        await hub.start()
+        try:
+            early = [FakeSocket() for _ in range(3)]
+            for s in early:
+                await subscribe(hub, BOARD75, s)
+            late = FakeSocket()
+            for step in range(60):
+                await asyncio.to_thread(act, step)
+                if step % 3 == 0:            # some events one at a time, others in bursts
+                    await hub.catch_up()
+                if step == 20:               # a reconnect: snapshot, then the same updates
+                    await subscribe(hub, BOARD75, late)
+                if step == 35:
+                    unit = world.unit("75-C")
+                    with dispatch.engine.connect() as conn:
+                        from board.schema import units
+                        uv = conn.execute(sa.select(units.c.version)
+                                          .where(units.c.id == unit)).scalar_one()
+                    await asyncio.to_thread(dispatch.unit_status, sgt, unit, uv,
+                                            "out_of_service", "flat tyre")
+            new = await asyncio.to_thread(make_job, dispatch, "75")
+            ids.append(new)
+            await hub.catch_up()
+            await until(lambda: all(f'id="job-{new}"' in s.texts[-1] for s in [*early, late]))
+            # Every socket got the very same messages, in the same order.
+            n = len(late.texts) - 1
+            assert all(s.texts[-n:] == late.texts[1:] for s in early)
+            assert all(s.texts == early[0].texts for s in early)
+            seqs = [int(t.rsplit('data-seq="', 1)[1].split('"')[0]) for t in early[0].texts[1:]]
+            assert seqs == sorted(seqs)
+            truth = fresh(hub)
+            for s in [*early, late]:
+                assert_same(follow(s.texts).html("board-body"), truth)
+            assert f'id="job-{new}"' in truth
+            # The comparison is strict: lose one update or swap two and the page is wrong.
+            texts = early[0].texts
+            assert follow(texts[:-1]).html("board-body") != truth  # the new job never came
+            i = next(i for i in range(len(texts) - 1, 1, -1)
+                     if follow(texts[:i - 1] + [texts[i], texts[i - 1]] + texts[i + 1:])
+                     .html("board-body") != truth)
+            assert i > 1
+        finally:
+            await hub.stop()
+
+    run(scenario())
+
+
+def test_one_assignment_pushes_the_card_lanes_and_counters_only(world, dispatch) -> None:
+    """Sizes do not grow with jobs × units: one assignment on a board of 40 jobs stays small."""
+    sgt = world.actors["sgt75"]
+    ids = [make_job(dispatch, "75") for _ in range(40)]
+
+    async def scenario() -> tuple[int, int]:
+        hub = make_hub(dispatch)
+        await hub.start()
+        try:
+            s = FakeSocket()
+            await subscribe(hub, BOARD75, s)
+            await until(lambda: len(s.texts) == 1)
+            await asyncio.to_thread(dispatch.assign, sgt, ids[5], 1, world.unit("75-A"))
+            await until(lambda: len(s.texts) == 2)
+            delta = s.texts[1]
+            assert f'id="job-{ids[5]}" hx-swap-oob="delete"' in delta
+            assert f'id="unit-{world.unit("75-A")}"' in delta and 'id="counters"' in delta
+            assert f'id="job-{ids[6]}"' not in delta  # untouched cards stay where they are
+            # "Assign to…" lists units once per page, not once per card.
+            assert s.texts[0].count('data-unit-id="' + str(world.unit("75-B")) + '"') <= 3
+            assert follow(s.texts).html("board-body") == fresh(hub)
+            return len(s.texts[0]), len(delta.encode())
+        finally:
+            await hub.stop()
+
+    snapshot, delta = run(scenario())
+    assert delta < 4096 and delta * 8 < snapshot
+    print(f"\nsnapshot {snapshot} B, one assignment {delta} B")
