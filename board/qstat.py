@@ -350,12 +350,16 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
     _group_col(by)  # refuse an unknown grouping before reading anything
     prev = p.previous()
     with db.read(engine) as conn:
-        city_now = figures(conn, "precinct", None, p, now)
-        city_before = figures(conn, "precinct", None, prev, now)
+        city_now = figures(conn, "precinct", None, p, now)  # every precinct: the ranks
+        scope_before = figures(conn, "precinct", scope_, prev, now)
         total_now = figures(conn, ALL, scope_, p, now).get(ALL) or _empty(p, now)
         total_before = figures(conn, ALL, scope_, prev, now).get(ALL) or _empty(prev, now)
-        grouped_now = figures(conn, by, scope_, p, now)
-        grouped_before = figures(conn, by, scope_, prev, now)
+        if by == "precinct":
+            grouped_now = {g: r for g, r in city_now.items() if scope_ is None or g in scope_}
+            grouped_before = scope_before
+        else:
+            grouped_now = figures(conn, by, scope_, p, now)
+            grouped_before = figures(conn, by, scope_, prev, now)
         labels = _labels(conn, by, set(grouped_now) | set(grouped_before))
         mix = disposition_mix(conn, scope_, p)
         dist = close_distribution(conn, scope_, p)
@@ -370,7 +374,7 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
     total_rank = ranks.get(scope_[0], {}) if scope_ is not None and len(scope_) == 1 else {}
     total = Line(ALL, _scope_label(scope_), total_now, total_before, total_rank)
     in_scope = [g for g in city_now if g is not None and (scope_ is None or g in scope_)]
-    comparison = [Line(g, g, city_now[g], city_before.get(g, empty_before), ranks.get(g, {}))
+    comparison = [Line(g, g, city_now[g], scope_before.get(g, empty_before), ranks.get(g, {}))
                   for g in sorted(in_scope, key=lambda g: (len(g), g))]
     trend = [(d, trend_rows.get(d, empty_now)) for d in p.each_day()]
     return Sheet(p, prev, by, precinct, scope_, total, lines, ranked, mix, dist, trend,
