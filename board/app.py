@@ -16,7 +16,20 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from board import api, db, errors, geostore, health, live, logs, metrics, open311, oversight, pages
+from board import (
+    api,
+    db,
+    errors,
+    geostore,
+    health,
+    live,
+    logs,
+    metrics,
+    open311,
+    oversight,
+    pages,
+    qstat_pages,
+)
 from board.bus import make_bus
 from board.commandlog import linked
 from board.dispositions import ADMINISTRATIVE, FIELD
@@ -118,7 +131,8 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
 
     app = Starlette(
         routes=[
-            *pages.routes, *oversight.routes, *live.routes, *api.routes, *open311.routes,
+            *pages.routes, *oversight.routes, *qstat_pages.routes, *live.routes, *api.routes,
+            *open311.routes,
             *health.routes, *metrics.routes,
             *_vendor_mounts(),
             Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),

@@ -91,6 +91,10 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     return op
 
 
+# Paths served by their own modules (board/qstat_pages.py), documented with the rest.
+EXTRA_PATHS: dict[str, dict[str, Any]] = {}
+
+
 @cache
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document served at /api/v1/openapi.json."""
@@ -99,6 +103,7 @@ def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for ep in ENDPOINTS:
         paths.setdefault(PREFIX + ep.path, {})[ep.method.lower()] = _operation(ep)
+    paths.update(EXTRA_PATHS)
     responses = {name: {"description": text, "content": _content(models)}
                  for name, text, models in ERRORS.values()}
     responses["Unauthorized"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}

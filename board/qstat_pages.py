@@ -1,0 +1,272 @@
+"""QSTAT on the web: the sheet page, the jobs behind a figure, CSV downloads and the JSON API.
+
+Every read goes through board.qstat, which checks the reader's scope: a precinct supervisor
+sees their precinct, commanders their precincts, citywide eyes the city; officers and wall
+displays are refused. The query string is untrusted: dates, grouping, precinct and figure are
+validated here before anything is read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from board import api, charts, qstat
+from board import openapi as openapi_doc
+from board.access import Actor
+from board.pages import _dispatch, _now, page, render
+from board.qstat import ALL, BEHIND, FIGURE_KEYS, FIGURES, GROUPS, RANKED, Sheet
+from board.qstat_rules import TOUR_LABELS, Period, period
+from board.qstat_tables import (
+    GROUP_COLUMNS,
+    LABELS,
+    SHEET_COLUMNS,
+    change_shown,
+    group_rows,
+    sheet_rows,
+    shown,
+    to_csv,
+)
+from board.usecases import Invalid
+
+# The group table on screen shows these; the CSV has every figure.
+SCREEN_COLUMNS = ("jobs", "closed", "backlog", "median_close_min", "p90_close_min",
+                  "closed_within_5_min_share", "closed_within_5_min_of_assignment_share",
+                  "closed_without_arrival_share", "photos_viewed_share", "summons_share")
+TABLES = ("sheet", "groups", "dispositions", "trend", "comparison")
+
+
+class Query:
+    """The validated query string of every QSTAT URL."""
+
+    def __init__(self, request: Request, now: datetime) -> None:
+        q = request.query_params
+        try:
+            self.period: Period = period(q.get("from") or None, q.get("to") or None, now)
+        except ValueError as e:
+            raise Invalid({"period": str(e)}) from None
+        self.by = q.get("by") or "precinct"
+        if self.by not in GROUPS:
+            raise Invalid({"by": f"group by one of {', '.join(GROUPS)}"})
+        precinct = (q.get("precinct") or "").strip()
+        geo = _dispatch(request).geo
+        if precinct and geo is not None and precinct not in geo.precincts():
+            raise Invalid({"precinct": f"no precinct {precinct!r}"})
+        self.precinct = precinct or None
+
+    def params(self, p: Period | None = None, **more: str) -> dict[str, str]:
+        p = p or self.period
+        out = {"from": p.start.isoformat(), "to": p.end.isoformat(), "by": self.by}
+        if self.precinct:
+            out["precinct"] = self.precinct
+        return {**out, **more}
+
+    def url(self, path: str, p: Period | None = None, **more: str) -> str:
+        return f"{path}?{urlencode(self.params(p, **more))}"
+
+
+def jobs_link(q: Query, figure: str, by: str = ALL, group: str = "",
+              p: Period | None = None) -> str:
+    """Where a figure's jobs are listed."""
+    return q.url("/qstat/jobs", p, of=by, group=group, figure=figure)
+
+
+def _charts(s: Sheet, q: Query) -> dict[str, charts.Chart]:
+    trend = charts.columns(
+        [(d.isoformat(), row["jobs"], jobs_link(q, "jobs", "day", d.isoformat()))
+         for d, row in s.trend], "Jobs received per day")
+    dist = charts.columns(
+        [(label, n, "") for label, n in s.distribution], "Closed jobs by minutes receipt → close",
+        width=900, height=280)
+    comp = charts.rows(
+        [(f"{line.key} Pct", line.now["median_close_min"],
+          jobs_link(q, "closed", "precinct", line.key))
+         for line in s.comparison], "Median minutes receipt → close, by precinct")
+    return {"trend": trend, "distribution": dist, "comparison": comp}
+
+
+def _precinct_choices(request: Request, actor: Actor) -> list[str]:
+    geo = _dispatch(request).geo
+    if actor.citywide:
+        return geo.precincts() if geo else []
+    return sorted(actor.precincts, key=lambda p: (len(p), p))
+
+
+async def _sheet(request: Request, actor: Actor) -> tuple[Query, Sheet]:
+    now = _now()
+    q = Query(request, now)
+    s = await run_in_threadpool(qstat.sheet, _dispatch(request).engine, actor, q.period, q.by,
+                                q.precinct, now)
+    return q, s
+
+
+def _refused(request: Request, actor: Actor, e: Invalid) -> Response:
+    return render(request, actor, "error.html", 400, message=f"Not shown: {e}", code=400)
+
+
+@page
+async def qstat_page(request: Request, actor: Actor) -> Response:
+    try:
+        q, s = await _sheet(request, actor)
+    except Invalid as e:
+        return _refused(request, actor, e)
+    return render(request, actor, "qstat.html", q=q, s=s, figures=FIGURES, labels=LABELS,
+                  ranked=RANKED, columns=SCREEN_COLUMNS, groups=GROUPS, shown=shown,
+                  change_shown=change_shown, jobs_link=jobs_link, behind=BEHIND,
+                  charts=_charts(s, q), precincts=_precinct_choices(request, actor),
+                  tour_labels=TOUR_LABELS, tables=TABLES)
+
+
+@page
+async def qstat_jobs(request: Request, actor: Actor) -> Response:
+    """The jobs a figure counts, each linking to its job page."""
+    now = _now()
+    try:
+        q = Query(request, now)
+        figure = request.query_params.get("figure", "jobs")
+        by = request.query_params.get("of") or ALL  # the grouping the figure's row is of
+        group = request.query_params.get("group", "")
+        if figure not in BEHIND and not figure.startswith("disposition:") and \
+                figure not in set(BEHIND.values()):
+            raise Invalid({"figure": "no such figure"})
+        if by not in (*GROUPS, ALL, "day"):
+            raise Invalid({"by": "no such grouping"})
+        rows, total = await run_in_threadpool(
+            qstat.jobs_behind, _dispatch(request).engine, actor, q.period, by if group else ALL,
+            group, figure, q.precinct, now)
+    except (Invalid, ValueError) as e:
+        return _refused(request, actor, e if isinstance(e, Invalid) else Invalid({"query": str(e)}))
+    title = LABELS.get(figure, figure.replace("_", " ").replace(":", ": "))
+    return render(request, actor, "qstat_jobs.html", q=q, rows=rows, total=total, title=title,
+                  group=group, by=by, limit=qstat.JOBS_LIMIT)
+
+
+def _csv_table(s: Sheet, table: str) -> tuple[list[str], list[list[str]]]:
+    if table == "sheet":
+        return list(SHEET_COLUMNS), sheet_rows(s)
+    if table == "groups":
+        return list(GROUP_COLUMNS), group_rows(s.lines)
+    if table == "comparison":
+        return list(GROUP_COLUMNS), group_rows(s.comparison)
+    if table == "trend":
+        return ["day", "jobs", "closed", "median_close_min", "p90_close_min"], [
+            [d.isoformat(), str(r["jobs"]), str(r["closed"]),
+             *("" if r[k] is None else f"{r[k]:.1f}" for k in ("median_close_min",
+                                                                "p90_close_min"))]
+            for d, r in s.trend]
+    return ["disposition", "closed_jobs"], [[code or "none", str(n)] for code, n in s.mix]
+
+
+@page
+async def qstat_csv(request: Request, actor: Actor) -> Response:
+    table = request.query_params.get("table", "groups")
+    if table not in TABLES:
+        return _refused(request, actor, Invalid({"table": f"one of {', '.join(TABLES)}"}))
+    try:
+        q, s = await _sheet(request, actor)
+    except Invalid as e:
+        return _refused(request, actor, e)
+    header, rows = _csv_table(s, table)
+    scope = q.precinct or ("city" if s.scope is None else "-".join(s.scope))
+    name = f"qstat-{table}-{scope}-by-{q.by}-{q.period.start}-{q.period.end}.csv"
+    return Response(to_csv(header, rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# -- the JSON API -------------------------------------------------------------------------------
+
+def _line_json(line: qstat.Line) -> dict[str, Any]:
+    return {"group": line.key, "label": line.label, "this_period": line.now,
+            "previous_period": line.before,
+            "change": {k: line.change(k) for k in FIGURE_KEYS}, "rank": line.rank}
+
+
+def sheet_json(s: Sheet) -> dict[str, Any]:
+    return {
+        "period": {"from": s.period.start.isoformat(), "to": s.period.end.isoformat()},
+        "previous": {"from": s.previous.start.isoformat(), "to": s.previous.end.isoformat()},
+        "by": s.by, "precinct": s.precinct, "scope": list(s.scope) if s.scope else None,
+        "precincts_ranked": s.precincts_ranked,
+        "total": _line_json(s.total),
+        "groups": [_line_json(line) for line in s.lines],
+        "dispositions": [{"disposition": c, "closed_jobs": n} for c, n in s.mix],
+        "close_distribution": [{"bucket": b, "closed_jobs": n} for b, n in s.distribution],
+        "trend": [{"day": d.isoformat(), "jobs": r["jobs"], "closed": r["closed"],
+                   "median_close_min": r["median_close_min"]} for d, r in s.trend],
+        "definitions": DEFINITIONS,
+    }
+
+
+DEFINITIONS = {
+    "percentile": "nearest rank: the value at rank ceil(p × n) of the sorted values "
+                  "(PostgreSQL percentile_disc); null when there are none",
+    "days": "New York local days, 'from' included, 'to' excluded; a job counts on the day of "
+            "its 311 created time",
+    "tours": "day 07–15, evening 15–23, midnight 23–07, New York wall clock",
+    "no_data": "null: the figure needs dispatch events and the jobs are history rows",
+}
+
+
+async def qstat_api(request: Request) -> Response:
+    """GET /api/v1/qstat: the page's figures as JSON, for a bearer token's user."""
+    d = _dispatch(request)
+    try:
+        actor = await run_in_threadpool(api.authenticate, d, api._bearer(request))
+        q = Query(request, _now())
+        s = await run_in_threadpool(qstat.sheet, d.engine, actor, q.period, q.by, q.precinct,
+                                    _now())
+    except Exception as e:  # refusals answer as everywhere in the API (401, 403, 422)
+        answer = api.error_response(e)
+        if answer is None:
+            raise
+        return answer
+    return JSONResponse(sheet_json(s))
+
+
+OPENAPI = {
+    "/api/v1/qstat": {"get": {
+        "operationId": "get_qstat", "tags": ["qstat"],
+        "summary": "QSTAT figures for a period by group, with the previous period, the change "
+                   "and each precinct's rank citywide; scoped to the token's precincts.",
+        "parameters": [
+            {"name": "from", "in": "query", "required": False,
+             "schema": {"type": "string", "format": "date"},
+             "description": "first New York day (included); default 28 days before 'to'"},
+            {"name": "to", "in": "query", "required": False,
+             "schema": {"type": "string", "format": "date"},
+             "description": "New York day after the last (excluded); default tomorrow"},
+            {"name": "by", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": list(GROUPS), "default": "precinct"}},
+            {"name": "precinct", "in": "query", "required": False, "schema": {"type": "string"},
+             "description": "one precinct of your scope; default all of it"},
+        ],
+        "responses": {
+            "200": {"description": "the sheet", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["period", "by", "total", "groups"],
+                "properties": {
+                    "period": {"type": "object"}, "previous": {"type": "object"},
+                    "by": {"type": "string"}, "precinct": {"type": ["string", "null"]},
+                    "scope": {"type": ["array", "null"], "items": {"type": "string"}},
+                    "precincts_ranked": {"type": "integer"},
+                    "total": {"type": "object"}, "groups": {"type": "array"},
+                    "dispositions": {"type": "array"}, "close_distribution": {"type": "array"},
+                    "trend": {"type": "array"}, "definitions": {"type": "object"}}}}}},
+            **{str(code): {"$ref": f"#/components/responses/{openapi_doc.ERRORS[code][0]}"}
+               for code in (401, 403, 422, 500)},
+        },
+    }},
+}
+openapi_doc.EXTRA_PATHS.update(OPENAPI)
+
+routes = [
+    Route("/qstat", qstat_page),
+    Route("/qstat/jobs", qstat_jobs),
+    Route("/qstat.csv", qstat_csv),
+    Route("/api/v1/qstat", qstat_api),
+]

@@ -1,0 +1,120 @@
+"""QSTAT on the web: the sheet, the jobs behind a figure, CSV, the JSON API — and who may read."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from conftest import PASSWORD
+from qstat_helpers import add_history, utc
+from starlette.testclient import TestClient
+from test_pages import login
+
+from board import auth
+
+DAY = {"from": "2026-11-28", "to": "2026-11-29"}
+
+
+def _data(world) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    d = world.dispatch
+    return {
+        "quick": add_history(d, "75", utc("2026-11-28T14:00:00"), utc("2026-11-28T14:03:00")),
+        "slow": add_history(d, "75", utc("2026-11-28T15:00:00"), utc("2026-11-28T17:00:00"),
+                            "Illegal Parking"),
+        "other": add_history(d, "120", utc("2026-11-28T15:00:00"),
+                             utc("2026-11-28T15:01:00")),
+    }
+
+
+def test_page_links_figures_to_their_jobs_and_downloads_csv(world, app) -> None:
+    ids = _data(world)
+    with TestClient(app) as c:
+        login(c, "sgt75")
+        page = c.get("/qstat", params={**DAY, "by": "tour"})
+        assert page.status_code == 200
+        sheet = page.text[page.text.index('id="qstat-sheet"'):]
+        row = re.search(r'data-figure="closed_within_5_min">.*?<a href="([^"]+)">([^<]+)</a>',
+                        sheet, re.S)
+        assert row and row.group(2) == "1"
+        assert "<svg" in page.text and "Jobs received per day" in page.text
+        listed = c.get(row.group(1).replace("&amp;", "&"))
+        assert listed.status_code == 200
+        assert f'href="/jobs/{ids["quick"]}"' in listed.text
+        assert f'href="/jobs/{ids["slow"]}"' not in listed.text
+        assert f'href="/jobs/{ids["other"]}"' not in listed.text
+
+        r = c.get("/qstat.csv", params={**DAY, "by": "tour", "table": "groups"})
+        assert r.headers["content-type"].startswith("text/csv")
+        assert "attachment" in r.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(r.text)))
+        assert [(x["group"], x["jobs"], x["closed_within_5_min"]) for x in rows] == [
+            ("day", "2", "1")]
+        assert rows[0]["median_assign_min"] == ""  # history: no data, not zero
+        sheet_csv = list(csv.DictReader(io.StringIO(
+            c.get("/qstat.csv", params={**DAY, "table": "sheet"}).text)))
+        jobs = next(x for x in sheet_csv if x["figure"] == "jobs")
+        assert (jobs["this_period"], jobs["previous_period"], jobs["change"],
+                jobs["rank"], jobs["of_precincts"]) == ("2", "0", "2", "1", "2")
+        for table in ("dispositions", "trend", "comparison"):
+            assert c.get("/qstat.csv", params={**DAY, "table": table}).status_code == 200
+        assert c.get("/qstat", params={"from": "2026-11-29", "to": "2026-11-28"}
+                     ).status_code == 400
+        assert c.get("/qstat", params={**DAY, "by": "<script>"}).status_code == 400
+
+
+def test_other_precincts_figures_refused_on_page_csv_api_and_jobs(world, app, engine) -> None:
+    _data(world)
+    auth.add_user(engine, "cmd120", PASSWORD, "commander", "120")
+    for who in ("sgt120", "cmd120"):
+        with TestClient(app) as c:
+            login(c, who)
+            mine = c.get("/qstat", params=DAY)
+            assert mine.status_code == 200 and "120 Pct" in mine.text
+            assert c.get("/qstat", params={**DAY, "precinct": "75"}).status_code == 403
+            assert c.get("/qstat.csv", params={**DAY, "precinct": "75"}).status_code == 403
+            assert c.get("/qstat/jobs", params={**DAY, "precinct": "75",
+                                                "figure": "jobs"}).status_code == 403
+            # without a precinct, their own scope only: the 75th's jobs are not in it
+            groups = list(csv.DictReader(io.StringIO(
+                c.get("/qstat.csv", params={**DAY, "table": "groups"}).text)))
+            assert [g["group"] for g in groups] == ["120"]
+            token = auth.create_token(engine, who, "qstat")
+            api = c.get("/api/v1/qstat", params={**DAY, "precinct": "75"},
+                        headers={"Authorization": f"Bearer {token}"})
+            assert api.status_code == 403 and api.json()["error"] == "forbidden"
+            own = c.get("/api/v1/qstat", params=DAY, headers={"Authorization": f"Bearer {token}"})
+            assert own.status_code == 200
+            assert [g["group"] for g in own.json()["groups"]] == ["120"]
+    for who in ("off75a",):
+        with TestClient(app) as c:
+            login(c, who)
+            assert c.get("/qstat").status_code == 403
+            assert c.get("/qstat.csv").status_code == 403
+    with TestClient(app) as c:
+        assert c.get("/api/v1/qstat").status_code == 401
+
+
+def test_api_gives_the_same_figures_and_is_documented(world, app, engine) -> None:
+    _data(world)
+    token = auth.create_token(engine, "city", "qstat")
+    with TestClient(app) as c:
+        r = c.get("/api/v1/qstat", params={**DAY, "by": "precinct"},
+                  headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        doc = r.json()
+        assert doc["scope"] is None and doc["period"] == {"from": "2026-11-28",
+                                                          "to": "2026-11-29"}
+        by = {g["group"]: g for g in doc["groups"]}
+        assert by["75"]["this_period"]["jobs"] == 2 and by["120"]["this_period"]["jobs"] == 1
+        assert by["75"]["this_period"]["median_close_min"] == 3.0
+        assert by["75"]["this_period"]["p90_close_min"] == 120.0
+        assert by["75"]["this_period"]["median_assign_min"] is None
+        assert by["75"]["rank"]["jobs"] == 1 and by["120"]["rank"]["jobs"] == 2
+        assert doc["total"]["this_period"]["jobs"] == 3
+        assert "nearest rank" in doc["definitions"]["percentile"]
+        bad = c.get("/api/v1/qstat", params={"by": "borough"},
+                    headers={"Authorization": f"Bearer {token}"})
+        assert bad.status_code == 422
+        spec = c.get("/api/v1/openapi.json").json()
+        assert "get" in spec["paths"]["/api/v1/qstat"]
