@@ -33,6 +33,8 @@ from board.dispositions import DISPOSITIONS
 from board.errors import api_error
 from board.lifecycle import TransitionError
 from board.lifecycle import allowed_actions as lifecycle_allowed
+from board.policies import KINDS as POLICY_KINDS
+from board.policies import Policy
 from board.priorities import Rule
 from board.privacy import contact_of, public_fields, public_payload
 from board.usecases import Conflict, Dispatch, Invalid, NewJob, NotFound, UnitConflict
@@ -342,6 +344,24 @@ def set_rule(call: Call) -> dict[str, Any]:
     return {"event": event_json(ev), "rule": rule_json(rule)}
 
 
+def policy_json(p: Policy) -> dict[str, Any]:
+    return {"scope": p.scope, "kind": p.kind, "text": p.text, "enabled": p.enabled,
+            "minutes": p.minutes}
+
+
+def get_policies(call: Call) -> dict[str, Any]:
+    return {"policies": [policy_json(p) for p in call.dispatch.policies(call.actor)],
+            "kinds": dict(POLICY_KINDS)}
+
+
+def set_policy(call: Call) -> dict[str, Any]:
+    b: inputs.PolicyChange = call.body
+    ev = call.dispatch.set_policy(call.actor, b.scope, b.kind, b.enabled, b.minutes)
+    p = ev["payload"]
+    return {"event": event_json(ev),
+            "policy": policy_json(Policy(p["kind"], p["enabled"], p["minutes"], p["scope"]))}
+
+
 def get_openapi(call: Call | None) -> dict[str, Any]:
     from board.openapi import document
 
@@ -388,6 +408,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/rules", "set_rule", "reference",
              "Add or change a rule; it applies to jobs that come in from now on.", set_rule,
              outputs.RuleResult, (401, 403, 422), body=inputs.RuleChange),
+    Endpoint("GET", "/policies", "get_policies", "policies",
+             "Close policies: the citywide settings and your precincts' (supervisors, "
+             "commanders, admins).", get_policies, outputs.PolicyList, (401, 403)),
+    Endpoint("PUT", "/policies", "set_policy", "policies",
+             "Turn a close policy on or off, citywide or for one precinct (admins: citywide "
+             "admins for citywide settings). Every change is a set_policy event.", set_policy,
+             outputs.PolicyResult, (401, 403, 422), body=inputs.PolicyChange),
     Endpoint("GET", "/openapi.json", "openapi", "reference", "This document.", get_openapi,
              outputs.OpenAPI, (), public=True),
 )

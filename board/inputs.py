@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, StrictBool
 
 from board.dispositions import ADMINISTRATIVE, FIELD
+from board.policies import CITYWIDE, KINDS, MAX_MINUTES
 from board.priorities import ANY
 from board.usecases import UNIT_STATUSES
 from board.validation import Code, Input, Integer, Number, Text
@@ -30,6 +31,8 @@ Lon = Number(-180, 180, "Longitude (WGS84).")
 FieldDisposition = Literal[tuple(d.code for d in FIELD)]  # type: ignore[valid-type]
 AdminDisposition = Literal[tuple(d.code for d in ADMINISTRATIVE)]  # type: ignore[valid-type]
 UnitStatusName = Literal[UNIT_STATUSES]  # type: ignore[valid-type]
+PolicyKind = Literal[tuple(KINDS)]  # type: ignore[valid-type]
+PolicyScope = Code('"*" for citywide, or a precinct id.', also=(CITYWIDE,))
 
 
 def _together(*names: str) -> dict[str, Any]:
@@ -137,6 +140,20 @@ class RuleChange(Input):
     ack_minutes: Integer(*MINUTES, doc="Minutes to acknowledge.")
     arrive_minutes: Integer(*MINUTES, doc="Minutes to arrive on scene.")
     close_minutes: Integer(*MINUTES, doc="Minutes to close.")
+
+
+# -- close policies ---------------------------------------------------------------------------
+
+
+class PolicyChange(Input):
+    """One close policy turned on or off, citywide or for a precinct (admins; a precinct's
+    setting overrides the citywide one)."""
+
+    scope: PolicyScope = CITYWIDE
+    kind: PolicyKind
+    enabled: StrictBool
+    minutes: Integer(1, MAX_MINUTES, doc="The N of note_quick_close; required for it, "
+                     "ignored for the others.") | None = None
 
 
 # -- Open311 ----------------------------------------------------------------------------------

@@ -13,11 +13,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from board.flags import FLAG_LABELS
 from board.lifecycle import Status
+from board.policies import KINDS
 from board.usecases import UNIT_STATUSES
 
 JobStatus = Literal[tuple(s.value for s in Status)]  # type: ignore[valid-type]
-FlagName = Literal["quick_close", "no_arrival", "photos_unviewed", "reopened"]
+FlagName = Literal[tuple(FLAG_LABELS)]  # type: ignore[valid-type]
+PolicyKind = Literal[tuple(KINDS)]  # type: ignore[valid-type]
 
 
 class Output(BaseModel):
@@ -187,6 +190,27 @@ class RuleList(Output):
 class RuleResult(Output):
     event: Event
     rule: Rule
+
+
+class Policy(Output):
+    """A close policy setting; a precinct's own setting of a kind overrides the citywide one."""
+
+    scope: str = Field(description='"*" for citywide, or a precinct id')
+    kind: PolicyKind
+    text: str = Field(description="the policy as the close form says it")
+    enabled: bool
+    minutes: int | None = Field(description="the N of note_quick_close")
+
+
+class PolicyList(Output):
+    policies: list[Policy] = Field(description="the citywide settings and those of your "
+                                   "precincts, enabled or not")
+    kinds: dict[str, str] = Field(description="every policy kind and what it means")
+
+
+class PolicyResult(Output):
+    event: Event
+    policy: Policy
 
 
 class OpenAPI(BaseModel):

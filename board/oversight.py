@@ -16,13 +16,24 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from board import commandlog, db, reviews
+from board import commandlog, db, inputs, reviews
 from board.access import Actor, Forbidden, Role
 from board.nyc311 import NEW_YORK
-from board.pages import _dispatch, _int, _int_or_404, _now, _opt_int, _post, page, render
+from board.pages import (
+    _dispatch,
+    _int,
+    _int_or_404,
+    _now,
+    _opt_int,
+    _post,
+    _precincts_of,
+    page,
+    render,
+)
 from board.policies import CITYWIDE, KINDS
 from board.schema import events, review_queue
 from board.usecases import FINDINGS, Dispatch, Invalid, NotFound
+from board.validation import FORM, check
 
 
 def _precinct(request: Request) -> str:
@@ -80,28 +91,33 @@ async def review_post(request: Request) -> Response:
 
 # -- close policies -------------------------------------------------------------------------
 
-def _policy_history(engine: sa.Engine, limit: int = 50) -> list[Any]:
+def _policy_history(engine: sa.Engine, actor: Actor, limit: int = 50) -> list[Any]:
+    """The latest policy changes an actor reads: citywide ones and their precincts'."""
+    q = sa.select(events.c.at, events.c.actor, events.c.payload).where(
+        events.c.kind == "set_policy")
+    if not actor.citywide:
+        q = q.where(events.c.precinct.is_(None)
+                    | events.c.precinct.in_(sorted(actor.precincts)))
     with db.read(engine) as conn:
-        return conn.execute(sa.select(events.c.at, events.c.actor, events.c.payload)
-                            .where(events.c.kind == "set_policy")
-                            .order_by(events.c.seq.desc()).limit(limit)).all()
+        return conn.execute(q.order_by(events.c.seq.desc()).limit(limit)).all()
 
 
 @page
 async def policies_page(request: Request, actor: Actor) -> Response:
-    if actor.role not in (Role.SUPERVISOR, Role.COMMANDER, Role.ADMIN):
-        raise Forbidden("close policies are for supervisors, commanders and admins")
     d = _dispatch(request)
-    settings = await run_in_threadpool(d.policies)
-    history = await run_in_threadpool(_policy_history, d.engine)
+    settings = await run_in_threadpool(d.policies, actor)
+    history = await run_in_threadpool(_policy_history, d.engine, actor)
     return render(request, actor, "policies.html", settings=settings, history=history,
                   kinds=KINDS, editable=actor.role is Role.ADMIN,
-                  precincts=d.geo.precincts() if d.geo else [])
+                  precincts=_precincts_of(request, actor))
 
 
 def _set_policy(d: Dispatch, actor: Actor, form: Any) -> Any:
-    return d.set_policy(actor, str(form.get("scope", CITYWIDE)), str(form.get("kind", "")),
-                        form.get("enabled") == "on", _opt_int(form.get("minutes"), "minutes"))
+    """The form's fields read by the API's model (a checkbox is "on" or absent)."""
+    fields = {k: form.get(k) for k in ("scope", "kind", "minutes") if form.get(k)}
+    b = check(inputs.PolicyChange, {**fields, "enabled": form.get("enabled") == "on"},
+              context=FORM)
+    return d.set_policy(actor, b.scope, b.kind, b.enabled, b.minutes)
 
 
 async def policies_post(request: Request) -> Response:

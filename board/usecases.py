@@ -52,6 +52,7 @@ __all__ = ["Conflict", "Dispatch", "Forbidden", "Invalid", "NewJob", "NotFound",
 log = logging.getLogger(__name__)
 
 UNIT_STATUSES = ("available", "out_of_service", "off_duty")
+POLICY_READERS = (Role.SUPERVISOR, Role.COMMANDER, Role.ADMIN)
 FINDINGS = {"no_issue": "No issue", "spoken_to": "Officer spoken to", "reopened": "Reopened"}
 MAX_TEXT = 2000
 MAX_MINUTES = 525_600  # a year: a deadline further out is a typo
@@ -577,10 +578,14 @@ class Dispatch:
         self._committed(evs)
         return evs[0]
 
-    def policies(self) -> list[Policy]:
-        """Every policy setting, citywide and per precinct (enabled or not)."""
+    def policies(self, actor: Actor) -> list[Policy]:
+        """The policy settings (enabled or not) an actor reads: the citywide ones and those of
+        their own precincts. Supervisors, commanders and admins; officers see the ones in
+        effect on their close form."""
+        if actor.role not in POLICY_READERS:
+            raise Forbidden("close policies are for supervisors, commanders and admins")
         with db.read(self.engine) as conn:
-            return _policy_rows(conn)
+            return [p for p in _policy_rows(conn) if p.scope == CITYWIDE or actor.sees(p.scope)]
 
     def set_policy(self, actor: Actor, scope: str, kind: str, enabled: bool,
                    minutes: int | None = None) -> dict[str, Any]:
@@ -588,6 +593,8 @@ class Dispatch:
         if actor.role is not Role.ADMIN:
             raise Forbidden("only an admin changes close policies")
         scope = str(scope).strip() or CITYWIDE
+        if not (actor.citywide if scope == CITYWIDE else actor.sees(scope)):
+            raise Forbidden("this is outside your precincts")
         if scope != CITYWIDE:
             self._check_place(scope, None)
         try:

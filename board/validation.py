@@ -154,9 +154,11 @@ def Text(max_length: int, doc: str = "", *, required: bool = False,  # noqa: N80
                      BeforeValidator(_unicode), *after]
 
 
-def Code(doc: str = "") -> Any:  # noqa: N802
-    """A precinct or sector id: letters and digits, at most 8."""
-    return Annotated[str, Field(pattern=f"^{CODE}$", description=doc or None), Strict(),
+def Code(doc: str = "", *, also: tuple[str, ...] = ()) -> Any:  # noqa: N802
+    """A precinct or sector id: letters and digits, at most 8 (or one of the words `also`,
+    such as "*" for citywide)."""
+    pattern = f"^({'|'.join(map(re.escape, also))}|{CODE})$" if also else f"^{CODE}$"
+    return Annotated[str, Field(pattern=pattern, description=doc or None), Strict(),
                      AfterValidator(_one_line)]
 
 

@@ -202,3 +202,23 @@ def test_cli_one_pass(monkeypatch, world: World, clock: Clock, database_url: str
     out = capsys.readouterr().out
     assert "1 overdue event(s) written" in out and "0 overdue event(s) written" in out
     assert (job, "ack") in overdue_events(world.dispatch.engine)
+
+
+def test_a_job_that_went_overdue_comes_back_from_the_api_as_documented(
+        world: World, clock: Clock, client) -> None:  # type: ignore[no-untyped-def]
+    """Its "overdue" flag is one the OpenAPI document lists."""
+    from test_api import check_schema
+
+    from board import auth
+    from board.api import PREFIX
+
+    d = world.dispatch
+    job = make_job(d)
+    d.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+    clock.advance(minutes=11)
+    DeadlineWorker(d).run_once()
+    d.close(world.actors["off75a"], job, 2, "action_taken", note="done")
+    token = auth.create_token(d.engine, "sgt75", "tests")
+    r = client.get(f"{PREFIX}/jobs/{job}", headers={"Authorization": f"Bearer {token}"})
+    assert "overdue" in r.json()["flags"]
+    check_schema(r, "JobDetail")

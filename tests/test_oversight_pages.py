@@ -103,8 +103,16 @@ def test_policies_page_admins_edit_and_the_history_names_them(world, dispatch, a
         page = html.unescape(r.text)
         assert "A job with photos cannot be closed before a photo is viewed" in page
         assert "ADMIN" in page  # the history says who
+        admin.post("/policies", data={"csrf": csrf, "scope": "120",
+                                      "kind": NOTE_WITHOUT_ARRIVAL, "enabled": "on"})
+        bad = admin.post("/policies", data={"csrf": csrf, "scope": "75",
+                                            "kind": "note_quick_close", "minutes": "0"})
+        assert "Not saved: minutes: must be at least 1" in html.unescape(bad.text)
         scsrf = login(sgt, "sgt75")
-        assert "Set a policy" not in sgt.get("/policies").text
+        mine = sgt.get("/policies").text
+        assert "Set a policy" not in mine
+        # the 75th's supervisor reads the 75th's setting and change, not the 120th's
+        assert "75 Pct" in mine and "120 Pct" not in mine
         assert sgt.post("/policies", data={"csrf": scsrf, "scope": "75",
                                            "kind": PHOTO_BEFORE_CLOSE}).status_code == 403
         login(off, "off75a")

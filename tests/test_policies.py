@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import Clock, World, make_job
+from conftest import PASSWORD, PEOPLE, Clock, World, make_job
+from test_api import check_schema
 
-from board import db
+from board import auth, db
+from board.api import PREFIX
 from board.flags import Progress
 from board.policies import (
     NOTE_QUICK_CLOSE,
@@ -136,8 +138,115 @@ def test_only_admins_change_policies_and_every_change_is_an_event(world: World) 
         d.set_policy(world.actors["admin"], "*", NOTE_QUICK_CLOSE, True, None)
     d.set_policy(world.actors["admin"], "*", NOTE_QUICK_CLOSE, True, 5)
     d.set_policy(world.actors["admin"], "*", NOTE_QUICK_CLOSE, True, 15)
-    assert [(p.scope, p.minutes) for p in d.policies()] == [("*", 15)]
+    assert [(p.scope, p.minutes) for p in d.policies(world.actors["admin"])] == [("*", 15)]
     with db.read(d.engine) as conn:
         evs = conn.execute(sa.select(events.c.actor, events.c.payload)
                            .where(events.c.kind == "set_policy").order_by(events.c.seq)).all()
     assert [(e.actor, e.payload["minutes"]) for e in evs] == [("ADMIN", 5), ("ADMIN", 15)]
+
+
+# -- the JSON API ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(client, world: World):  # type: ignore[no-untyped-def]
+    """api(user, method, body) on /api/v1/policies, by the user's bearer token."""
+    auth.add_user(world.dispatch.engine, "admin75", PASSWORD, "admin", "75", "ADMIN75")
+    tokens = {name: auth.create_token(world.dispatch.engine, name, "tests")
+              for name in [*PEOPLE, "admin75"]}
+
+    def call(user: str, method: str, body: object = None):  # type: ignore[no-untyped-def]
+        return client.request(method, PREFIX + "/policies", json=body,
+                              headers={"Authorization": f"Bearer {tokens[user]}"})
+    return call
+
+
+def _settings(world: World) -> list[tuple[str, str, bool, int | None]]:
+    rows = world.dispatch.policies(world.actors["admin"])
+    return [(p.scope, p.kind, p.enabled, p.minutes) for p in rows]
+
+
+def test_admins_set_policies_over_the_api_and_the_close_obeys(api, world: World) -> None:
+    r = api("admin", "PUT", {"scope": "75", "kind": NOTE_WITHOUT_ARRIVAL, "enabled": True})
+    assert r.status_code == 200, r.text
+    check_schema(r, "PolicyResult")
+    assert r.json()["event"]["kind"] == "set_policy"
+    assert r.json()["policy"] == {"scope": "75", "kind": NOTE_WITHOUT_ARRIVAL, "enabled": True,
+                                  "minutes": None,
+                                  "text": "Closing without arriving on scene needs a note"}
+    r = api("admin", "PUT", {"kind": NOTE_QUICK_CLOSE, "enabled": True, "minutes": 10})
+    assert r.status_code == 200 and r.json()["policy"]["scope"] == "*"  # citywide by default
+    api("admin", "PUT", {"scope": "120", "kind": PHOTO_BEFORE_CLOSE, "enabled": False})
+    job = _assigned(world)
+    with pytest.raises(Invalid, match="arriving on scene"):
+        world.dispatch.close(world.actors["off75a"], job, 2, "action_taken")
+
+    # readers see the citywide settings and their own precincts', never another's
+    seen = {who: api(who, "GET").json() for who in ("sgt75", "sgt120", "cmd", "city")}
+    for body in seen.values():
+        assert set(body["kinds"]) == {PHOTO_BEFORE_CLOSE, NOTE_WITHOUT_ARRIVAL, NOTE_QUICK_CLOSE}
+    scopes = {who: sorted(p["scope"] for p in body["policies"]) for who, body in seen.items()}
+    assert scopes == {"sgt75": ["*", "75"], "sgt120": ["*", "120"],
+                      "cmd": ["*", "120", "75"], "city": ["*", "120", "75"]}
+    check_schema(api("sgt75", "GET"), "PolicyList")
+
+
+@pytest.mark.parametrize(("user", "body"), [
+    ("sgt75", {"scope": "75", "kind": PHOTO_BEFORE_CLOSE, "enabled": True}),
+    ("city", {"kind": PHOTO_BEFORE_CLOSE, "enabled": True}),  # citywide, but not an admin
+    ("cmd", {"scope": "75", "kind": PHOTO_BEFORE_CLOSE, "enabled": True}),
+    ("off75a", {"scope": "75", "kind": PHOTO_BEFORE_CLOSE, "enabled": True}),
+    ("wall75", {"scope": "75", "kind": PHOTO_BEFORE_CLOSE, "enabled": True}),
+    # an admin of the 75th: not the citywide setting, not the 120th's
+    ("admin75", {"kind": PHOTO_BEFORE_CLOSE, "enabled": True}),
+    ("admin75", {"scope": "120", "kind": PHOTO_BEFORE_CLOSE, "enabled": True}),
+])
+def test_only_admins_of_the_scope_write_policies(api, world: World, user, body) -> None:
+    r = api(user, "PUT", body)
+    assert r.status_code == 403, r.text
+    assert r.json()["error"] == "forbidden"
+    assert _settings(world) == []
+
+
+def test_an_admin_of_a_precinct_sets_its_policy(api, world: World) -> None:
+    r = api("admin75", "PUT", {"scope": "75", "kind": PHOTO_BEFORE_CLOSE, "enabled": True})
+    assert r.status_code == 200, r.text
+    assert _settings(world) == [("75", PHOTO_BEFORE_CLOSE, True, None)]
+
+
+def test_officers_and_walls_do_not_read_policies_over_the_api(api) -> None:
+    for who in ("off75a", "wall75"):
+        r = api(who, "GET")
+        assert r.status_code == 403 and r.json()["error"] == "forbidden"
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"kind": "no_such_policy", "enabled": True}, "kind"),
+    ({"kind": PHOTO_BEFORE_CLOSE, "enabled": "yes"}, "enabled"),
+    ({"kind": PHOTO_BEFORE_CLOSE, "enabled": 1}, "enabled"),
+    ({"kind": PHOTO_BEFORE_CLOSE}, "enabled"),
+    ({"kind": PHOTO_BEFORE_CLOSE, "enabled": True, "scope": "75 or 1=1"}, "scope"),
+    ({"kind": PHOTO_BEFORE_CLOSE, "enabled": True, "scope": "**"}, "scope"),
+    ({"kind": PHOTO_BEFORE_CLOSE, "enabled": True, "scope": "9999"}, "precinct"),
+    ({"kind": NOTE_QUICK_CLOSE, "enabled": True}, "policy"),
+    ({"kind": NOTE_QUICK_CLOSE, "enabled": True, "minutes": 0}, "minutes"),
+    ({"kind": NOTE_QUICK_CLOSE, "enabled": True, "minutes": 1441}, "minutes"),
+    ({"kind": PHOTO_BEFORE_CLOSE, "enabled": True, "precinct": "75"}, "precinct"),
+])
+def test_bad_policy_bodies_are_422_naming_the_field(api, world: World, body, field) -> None:
+    r = api("admin", "PUT", body)
+    assert r.status_code == 422, r.text
+    check_schema(r, "InvalidError")
+    assert field in r.json()["fields"], r.json()
+    assert _settings(world) == []
+
+
+def test_policy_endpoints_are_in_the_openapi_document(client) -> None:
+    doc = client.get(PREFIX + "/openapi.json").json()
+    ops = doc["paths"][PREFIX + "/policies"]
+    assert ops["get"]["operationId"] == "get_policies"
+    assert ops["put"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PolicyChange"}
+    assert set(ops["put"]["responses"]) >= {"200", "401", "403", "422"}
+    kinds = doc["components"]["schemas"]["PolicyChange"]["properties"]["kind"]["enum"]
+    assert kinds == [PHOTO_BEFORE_CLOSE, NOTE_WITHOUT_ARRIVAL, NOTE_QUICK_CLOSE]
