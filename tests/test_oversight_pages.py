@@ -107,7 +107,7 @@ def test_policies_page_admins_edit_and_the_history_names_them(world, dispatch, a
                                       "kind": NOTE_WITHOUT_ARRIVAL, "enabled": "on"})
         bad = admin.post("/policies", data={"csrf": csrf, "scope": "75",
                                             "kind": "note_quick_close", "minutes": "0"})
-        assert "Not saved: minutes: must be at least 1" in html.unescape(bad.text)
+        assert "Not saved: minutes: must be between 1 and 1440" in html.unescape(bad.text)
         scsrf = login(sgt, "sgt75")
         mine = sgt.get("/policies").text
         assert "Set a policy" not in mine
