@@ -49,6 +49,9 @@ test: lint test-sqlite test-pg
 # measured in the same run, and records them in bench/results.json (see BENCHMARKS.md).
 # Add a benchmark by adding its script to BENCH.
 BENCH ?= bench/fanout.py
+# A city-year of 311 on PostgreSQL (QSTAT_BENCH_JOBS, default 1000000): about 15 min on two
+# busy cores the first time; later runs keep the generated data and take about a minute.
+BENCH += bench/qstat_scale.py
 
 .venv/.bench-installed: .venv/.installed pyproject.toml
 	.venv/bin/pip install --quiet -e '.[bench]'

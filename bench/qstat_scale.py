@@ -8,22 +8,26 @@ newer ones are dispatched (create, assign, acknowledge, en route, on scene, clos
 without arrival, some photos, some overdue). Jobs, events and job_facts go in with COPY; the
 facts rows come from board.jobfacts.fold, the fold the write path applies to each event.
 
-Then times the sheet behind the precinct page (the 75th, last 28 days, by tour) and the
-citywide page (by precinct), median of --runs, against a baseline measured in the same run:
+Then times the precinct page (GET /qstat for a supervisor of the 75th, last 28 days, by tour)
+and the citywide page (a citywide commander, by precinct) through the real app (routing, scope,
+queries, rendering), and the sheet queries alone; median of --runs, against a baseline measured
+in the same run:
 the same figures from a scan of the events table (no job_facts), per job aggregated in SQL and
 counted in Python.
 
-    .venv/bin/python bench/qstat_scale.py [--jobs 1000000] [--runs 5] [--reuse]
+    .venv/bin/python bench/qstat_scale.py [--jobs 1000000] [--runs 5] [--fresh]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -265,6 +269,37 @@ def naive_sheet(engine: sa.Engine, scope: tuple[str, ...] | None, p: Period) -> 
     _naive_figures(mine), _naive_figures(prev_rows), sorted(city)
 
 
+def page_client(url: str, folder: Path) -> tuple[Any, Any]:
+    """The real app on the bench database, a precinct supervisor and a citywide commander
+    logged in: the page timings include routing, scope checks and rendering."""
+    import re
+
+    from starlette.testclient import TestClient
+
+    from board import auth
+    from board.app import create_app
+    from board.settings import Settings
+
+    settings = Settings.from_env({"DATABASE_URL": url, "SECRET_KEY": "bench",
+                                  "BOARD_VAR_DIR": str(folder),
+                                  "BOARD_GEO_DIR": str(SHARED_GEO)})
+    app = create_app(settings)
+    clients = []
+    for name, role, precincts in (("bench-sgt75", "supervisor", "75"),
+                                  ("bench-city", "commander", "*")):
+        with contextlib.suppress(Exception):  # a run on kept data has them already
+            auth.add_user(app.state.dispatch.engine, name, "benchmark-pass", role, precincts)
+        c = TestClient(app)
+        c.__enter__()
+        form = c.get("/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        r = c.post("/login", data={"username": name, "password": "benchmark-pass",
+                                   "csrf": csrf, "next": "/qstat"}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        clients.append(c)
+    return clients[0], clients[1]
+
+
 def timed(fn: Any, runs: int) -> float:
     fn()  # warm the cache once, as a page that is read all day is
     times = []
@@ -277,10 +312,12 @@ def timed(fn: Any, runs: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--jobs", type=int, default=1_000_000)
+    ap.add_argument("--jobs", type=int,
+                    default=int(os.environ.get("QSTAT_BENCH_JOBS", 1_000_000)))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--end", default="2026-11-28", help="New York day after the year")
-    ap.add_argument("--reuse", action="store_true", help="keep the data of the last run")
+    ap.add_argument("--fresh", action="store_true",
+                    help="generate again even when the last run's data has the same size")
     ap.add_argument("--database-url", default=os.environ.get(
         "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     args = ap.parse_args()
@@ -290,8 +327,11 @@ def main() -> None:
     url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{SCHEMA}"
     engine = db.make_engine(url)
     started = time.perf_counter()
+    # One run at a time: a second one would drop the schema under the first one's COPY.
+    guard = admin.connect()
+    guard.exec_driver_sql(f"SELECT pg_advisory_lock(hashtext('{SCHEMA}'))")
     have = 0
-    if args.reuse:
+    if not args.fresh:
         with admin.connect() as conn:
             have = conn.exec_driver_sql(
                 f"SELECT count(*) FROM information_schema.tables WHERE table_schema = '{SCHEMA}'"
@@ -311,8 +351,22 @@ def main() -> None:
     now = datetime.combine(end, datetime.min.time(), tzinfo=NY).astimezone(UTC)
     sgt = Actor(1, "bench", Role.SUPERVISOR, frozenset({"75"}))
     city = Actor(2, "bench-city", Role.COMMANDER, frozenset({"*"}))
-    precinct_ms = timed(lambda: qstat.sheet(engine, sgt, p, "tour", "75", now), args.runs)
-    city_ms = timed(lambda: qstat.sheet(engine, city, p, "precinct", None, now), args.runs)
+    sheet_precinct_ms = timed(lambda: qstat.sheet(engine, sgt, p, "tour", "75", now), args.runs)
+    sheet_city_ms = timed(lambda: qstat.sheet(engine, city, p, "precinct", None, now),
+                          args.runs)
+    period_q = f"from={p.start}&to={p.end}"
+    with tempfile.TemporaryDirectory() as folder:
+        sgt_web, city_web = page_client(url, Path(folder))
+
+        def get(client: Any, path: str) -> None:
+            r = client.get(path)
+            assert r.status_code == 200 and "QSTAT" in r.text, r.status_code
+
+        precinct_ms = timed(lambda: get(sgt_web, f"/qstat?{period_q}&precinct=75&by=tour"),
+                            args.runs)
+        city_ms = timed(lambda: get(city_web, f"/qstat?{period_q}&by=precinct"), args.runs)
+        for c in (sgt_web, city_web):
+            c.__exit__(None, None, None)
     naive_precinct_ms = timed(lambda: naive_sheet(engine, ("75",), p), max(1, args.runs // 2))
     naive_city_ms = timed(lambda: naive_sheet(engine, None, p), max(1, args.runs // 2))
     label = f"{args.jobs // 1000}k" if args.jobs < 1_000_000 else f"{args.jobs // 1_000_000}m"
@@ -320,10 +374,13 @@ def main() -> None:
           f"median of {args.runs} runs")
     record(f"qstat_precinct_page_ms_{label}_jobs", precinct_ms, "ms", naive_precinct_ms)
     record(f"qstat_city_page_ms_{label}_jobs", city_ms, "ms", naive_city_ms)
+    record(f"qstat_precinct_sheet_ms_{label}_jobs", sheet_precinct_ms, "ms", naive_precinct_ms)
+    record(f"qstat_city_sheet_ms_{label}_jobs", sheet_city_ms, "ms", naive_city_ms)
     print(f"precinct page {precinct_ms:.0f} ms (target < 1000), citywide {city_ms:.0f} ms "
           f"(target < 3000); events-scan baseline {naive_precinct_ms:.0f} / "
           f"{naive_city_ms:.0f} ms; whole run {time.perf_counter() - started:.0f} s")
     engine.dispose()
+    guard.close()
     admin.dispose()
 
 

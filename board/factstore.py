@@ -48,6 +48,24 @@ def record(conn: sa.Connection, ev: dict[str, Any]) -> None:
                      .values(**{k: v for k, v in facts.items() if prior.get(k) != v}))
 
 
+NEW_JOB = ("create", "history")
+
+
+def record_all(conn: sa.Connection, evs: list[dict[str, Any]]) -> None:
+    """Fold a batch of just-written events; a batch of new jobs (intake) in two statements."""
+    job_ids = [e.get("job_id") for e in evs]
+    if len(evs) > 1 and all(e["kind"] in NEW_JOB for e in evs) and None not in job_ids \
+            and len(set(job_ids)) == len(job_ids):
+        rows = {j.id: j for j in conn.execute(
+            sa.select(*(jobs.c[c] for c in JOB_COLUMNS)).where(jobs.c.id.in_(job_ids)))}
+        conn.execute(job_facts.insert(), [
+            fold(None, rows[e["job_id"]], e["kind"], e["at"], e.get("payload") or {}, None,
+                 e.get("unit_id")) for e in evs])
+        return
+    for e in evs:
+        record(conn, e)
+
+
 def fold_job(job: Any, timeline: list[Any]) -> dict[str, Any] | None:
     """A job's facts from its whole timeline (events in order: unit_id, kind, at, payload)."""
     facts: dict[str, Any] | None = None

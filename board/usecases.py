@@ -222,8 +222,7 @@ class Dispatch:
                                 rows).scalars().all()
             for row, seq in zip(rows, seqs, strict=True):
                 row["seq"] = seq
-        for row in rows:
-            factstore.record(conn, row)  # QSTAT's per-job row commits with its event
+        factstore.record_all(conn, rows)  # QSTAT's per-job rows commit with their events
         return rows
 
     def _job(self, conn: sa.Connection, job_id: int, *, lock: bool = False) -> Any:
