@@ -1,0 +1,63 @@
+"""Schemathesis fuzzes the JSON API from its own OpenAPI document (issue 10: "API fuzzing from
+the OpenAPI document in make test, bounded in time: zero 5xx and zero contract mismatches").
+
+Every operation gets the coverage phase's boundary cases (nulls, 2**31, empty strings, wrong
+types, unknown fields) and a bounded number of generated ones, sent to the real app over a
+real socket, as an admin (who may do everything, so bodies reach the use cases). Path
+parameters of valid cases name real jobs and units, so the bodies are judged by the use cases
+and not stopped at a 404. Each response must be no 5xx, a documented status, in the documented
+content type, headers and schema; invalid input must be refused.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+import schemathesis
+from conftest import World, make_job, start_server, stop_server
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from board import auth
+from board.openapi import document
+
+schema = schemathesis.openapi.from_dict(document())
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_headers_conformance, response_schema_conformance, negative_data_rejection]
+EXAMPLES = 3  # generated cases per operation, on top of the coverage phase's
+
+
+@pytest.fixture
+def target(app, world: World) -> Any:
+    """The app on a socket, an admin's token, and real ids for valid path parameters."""
+    d = world.dispatch
+    queued = make_job(d, "75", media=("https://example.test/p.jpg",))
+    working = make_job(d, "75")
+    d.assign(world.actors["sgt75"], working, 1, world.unit("75-A"))
+    live = start_server(app)
+    token = auth.create_token(d.engine, "admin", "fuzz")
+    ids = {"job_id": itertools.cycle([queued, working]),
+           "unit_id": itertools.cycle([world.unit("75-B"), world.unit("75-C")]),
+           "precinct": itertools.cycle(["75", "120"])}
+    yield live.url, {"Authorization": f"Bearer {token}"}, ids
+    stop_server(live)
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+def test_the_api_keeps_its_contract(case, target) -> None:
+    url, headers, ids = target
+    positive = case.meta is None or case.meta.generation.mode.name.lower() == "positive"
+    if positive and case.path_parameters:
+        case.path_parameters = {k: next(ids[k]) for k in case.path_parameters}
+    case.call_and_validate(base_url=url, headers=headers, checks=CHECKS)
