@@ -235,26 +235,28 @@ class InvalidError(Output):
     fields: dict[str, str] = Field(description="field name → what is wrong with it")
 
 
-class ConflictError(Output):
+class _Changed(Output):
+    """A stale version: who changed the thing meanwhile, how, when, and its version now."""
+
     error: Literal["conflict"]
     detail: str
+    by: str = Field(description="who changed it")
+    kind: str = Field(description="what they did")
+    at: datetime | None
+    your_version: int
+    current_version: int
+
+
+class ConflictError(_Changed):
+    """A job changed since the client read it."""
+
     job_id: int
-    by: str = Field(description="who changed it")
-    kind: str = Field(description="what they did")
-    at: datetime | None
-    your_version: int
-    current_version: int
 
 
-class UnitConflictError(Output):
-    error: Literal["conflict"]
-    detail: str
+class UnitConflictError(_Changed):
+    """A unit changed since the client read it."""
+
     unit_id: int
-    by: str = Field(description="who changed it")
-    kind: str = Field(description="what they did")
-    at: datetime | None
-    your_version: int
-    current_version: int
 
 
 class TransitionError(Output):
