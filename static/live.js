@@ -165,7 +165,7 @@
   let kept = [];
   function dirtyFields() {
     return Array.from(document.querySelectorAll("[id] input:not([type=hidden]), [id] textarea, [id] select"))
-      .filter((f) => (f.tagName === "SELECT" ? !Array.from(f.options).some((o) => o.selected && o.defaultSelected)
+      .filter((f) => (f.tagName === "SELECT" ? f.selectedIndex !== Math.max(0, Array.from(f.options).findIndex((o) => o.defaultSelected))
         : f.value !== f.defaultValue) || f === document.activeElement || (f.form && f.form.dataset.kept))
       .map((f) => ({ owner: f.closest("[id]").id, name: f.name, value: f.value, focus: f === document.activeElement }));
   }

@@ -23,7 +23,8 @@ def violations(page) -> list[str]:  # type: ignore[no-untyped-def]
     found = page.evaluate("""async () => {
       const r = await axe.run(document, { resultTypes: ["violations"] });
       return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
-        .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`);
+        .map((v) => `${v.id} (${v.impact}): `
+                    + v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | "));
     }""")
     return list(found)
 

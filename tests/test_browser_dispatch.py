@@ -74,6 +74,7 @@ def test_assign_without_dragging(world, dispatch, live_server, browser) -> None:
     unit = world.unit("75-B")
     sgt = browser_login(browser, live_server.url, "sgt75")
     sgt.goto(f"{live_server.url}/board/75")
+    sgt.locator(f"#job-{job} .move-job summary").click()  # folded: the card stays compact
     sgt.select_option(f"#job-{job} .assign-to select", str(unit))
     sgt.locator(f"#job-{job} .assign-to button").click()
     sgt.wait_for_selector(f"#unit-{unit} #job-{job}")

@@ -145,5 +145,7 @@ def board_delta(old: BoardView, new: BoardView, mode: str, piece: Piece) -> str 
     return delta.text()
 
 
-def _available(view: BoardView) -> list[tuple[int, str]]:
-    return [(lane.id, lane.callsign) for lane in view.lanes if lane.status == "available"]
+def _available(view: BoardView) -> list[tuple[Any, ...]]:
+    """What the "Assign to…" menus rank by: free or busy, sector, last reported position."""
+    return [(lane.id, lane.callsign, lane.sector, lane.lat, lane.lon, len(lane.jobs))
+            for lane in view.lanes if lane.status == "available"]
