@@ -39,6 +39,16 @@ from board.usecases import Invalid
 SCREEN_COLUMNS = ("jobs", "closed", "backlog", "median_close_min", "p90_close_min",
                   "closed_within_5_min_share", "closed_within_5_min_of_assignment_share",
                   "closed_without_arrival_share", "photos_viewed_share", "summons_share")
+# Headings for the group table, where a share stands alone (not under its count, as in the sheet).
+COLUMN_LABELS = {
+    "jobs": "Jobs", "closed": "Closed", "backlog": "Open at period end",
+    "median_close_min": "Median min receipt → close",
+    "p90_close_min": "90th pct min receipt → close",
+    "closed_within_5_min_share": "Closed ≤ 5 min of receipt",
+    "closed_within_5_min_of_assignment_share": "Closed ≤ 5 min of assignment",
+    "closed_without_arrival_share": "Closed without arriving",
+    "photos_viewed_share": "Photos viewed", "summons_share": "Summons (parking, driveway)",
+}
 TABLES = ("sheet", "groups", "dispositions", "trend", "comparison")
 
 
@@ -117,8 +127,9 @@ async def qstat_page(request: Request, actor: Actor) -> Response:
     except Invalid as e:
         return _refused(request, actor, e)
     return render(request, actor, "qstat.html", q=q, s=s, figures=FIGURES, labels=LABELS,
-                  ranked=RANKED, columns=SCREEN_COLUMNS, groups=GROUPS, shown=shown,
-                  change_shown=change_shown, jobs_link=jobs_link, behind=BEHIND,
+                  ranked=RANKED, columns=SCREEN_COLUMNS, column_labels=COLUMN_LABELS,
+                  groups=GROUPS, shown=shown, change_shown=change_shown, jobs_link=jobs_link,
+                  behind=BEHIND,
                   charts=_charts(s, q), precincts=_precinct_choices(request, actor),
                   tour_labels=TOUR_LABELS, tables=TABLES)
 
