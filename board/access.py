@@ -41,6 +41,11 @@ class Actor:
     precincts: frozenset[str]  # {"*"} for citywide
     unit_id: int | None = None
     source: str = "web"
+    # Where a person's request came from (recorded on each event) and the server-side session
+    # it rode on (so revoking the session closes that session's sockets).
+    address: str | None = None
+    user_agent: str | None = None
+    session_id: int | None = None
 
     @property
     def citywide(self) -> bool:

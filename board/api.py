@@ -446,8 +446,11 @@ def _bearer(request: Request) -> str | None:
     return token
 
 
-def authenticate(dispatch: Dispatch, token: str | None) -> Actor:
-    actor = auth.token_actor(dispatch.engine, token, source="api") if token else None
+def authenticate(dispatch: Dispatch, token: str | None, origin: dict[str, Any] | None = None
+                 ) -> Actor:
+    """The token's user (a live token of an enabled user), with where the request came from."""
+    actor = (auth.token_actor(dispatch.engine, token, "api", **(origin or {}))
+             if token else None)
     if actor is None:
         raise Unauthorized("send Authorization: Bearer <token> (board tokens create USER)")
     return actor
@@ -465,9 +468,9 @@ async def _read_body(request: Request) -> bytes | None:
 
 
 def _handle(ep: Endpoint, dispatch: Dispatch, token: str | None, raw_path: dict[str, str],
-            raw: bytes | None) -> Any:
+            raw: bytes | None, origin: dict[str, Any] | None = None) -> Any:
     """In a worker thread: who, then which, then what, then do it. 401 before 404 before 422."""
-    actor = authenticate(dispatch, token) if not ep.public else None
+    actor = authenticate(dispatch, token, origin) if not ep.public else None
     path = _path_params(raw_path)
     body = None
     if ep.body is not None:
@@ -523,7 +526,8 @@ async def serve(ep: Endpoint, request: Request) -> Response:
     raw = await _read_body(request) if ep.body is not None else b""
     try:
         payload = await run_in_threadpool(_handle, ep, request.app.state.dispatch,
-                                          _bearer(request), dict(request.path_params), raw)
+                                          _bearer(request), dict(request.path_params), raw,
+                                          auth.origin_of(request))
     except Exception as exc:
         refused = error_response(exc)
         if refused is None:

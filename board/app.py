@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -18,6 +17,7 @@ from starlette.templating import Jinja2Templates
 
 from board import (
     api,
+    browser_policy,
     db,
     errors,
     geostore,
@@ -29,6 +29,7 @@ from board import (
     oversight,
     pages,
     qstat_pages,
+    redact,
 )
 from board.bus import make_bus
 from board.commandlog import linked
@@ -36,7 +37,9 @@ from board.dispositions import ADMINISTRATIVE, FIELD
 from board.lifecycle import LABELS
 from board.nyc311 import NEW_YORK
 from board.priorities import PRIORITY_LABELS
+from board.sessions import timeouts_of as session_timeouts
 from board.settings import ROOT, Settings
+from board.throttle import LoginGuard
 from board.usecases import Dispatch
 
 NODE = ROOT / "node_modules"
@@ -114,7 +117,7 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The live hub: committed events → fragments → sockets (see board/live/).
         hub = live.make_hub(dispatch, app.state.templates.env, make_bus(settings.redis_url),
-                            settings.tile_url)
+                            settings.tile_url, timeouts=session_timeouts(settings))
         await hub.start()
         app.state.hub = hub
         dispatch.listeners.append(hub.committed)
@@ -138,14 +141,16 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
             Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),
         ],
         middleware=[Middleware(logs.RequestIds), Middleware(metrics.RequestMetrics),
-                    Middleware(SessionMiddleware, secret_key=settings.secret_key,
-                               session_cookie="board_session", same_site="lax",
-                               https_only=settings.https_only, max_age=12 * 3600)],
+                    Middleware(browser_policy.SecurityHeaders),
+                    Middleware(browser_policy.Sessions, secret_key=settings.secret_key,
+                               https_only=settings.https_only)],
         lifespan=lifespan,
         exception_handlers={**errors.exception_handlers, **health.exception_handlers()},
     )
     app.state.settings = settings
     app.state.dispatch = dispatch
     app.state.templates = templates()
+    app.state.login_guard = LoginGuard()
+    redact.install()  # uvicorn's access log, when it is on, never shows a token
     app.state.metrics = metrics.AppCollector(app)
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-GUARDED = ("command_log",)
+GUARDED = ("command_log", "events")
 
 
 def install(conn: sa.Connection, table: str) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,10 +15,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import HTTPConnection
 
-from board import db
+from board import db, sessions
 from board.access import CITYWIDE, Actor, Role, parse_precincts
 from board.logs import note_user
 from board.schema import api_tokens, units, users
+from board.throttle import Busy, LoginGuard
+
+__all__ = ["AuthError", "Busy", "LoginGuard", "LoginOutcome", "current_actor", "login"]
+
+log = logging.getLogger("board.auth")
 
 _hasher = PasswordHasher()
 # Verifying against this keeps an unknown username as slow as a wrong password.
@@ -60,9 +67,9 @@ def add_user(engine: sa.Engine, username: str, password: str | None, role: str, 
         )).inserted_primary_key[0]
 
 
-def actor_from_row(row: Any, source: str = "web") -> Actor:
+def actor_from_row(row: Any, source: str = "web", **origin: Any) -> Actor:
     actor = Actor(row.id, row.display_name, Role(row.role), parse_precincts(row.precincts),
-                  row.unit_id, source)
+                  row.unit_id, source, **origin)
     note_user(actor)  # this request's log lines name who acted
     return actor
 
@@ -73,47 +80,208 @@ def user_actor(engine: sa.Engine, user_id: int, source: str = "web") -> Actor | 
     return actor_from_row(row, source) if row else None
 
 
-def login(engine: sa.Engine, username: str, password: str) -> Actor | None:
+# -- log-in -----------------------------------------------------------------------------------
+
+LOCK_AFTER = 10                     # consecutive failures that lock an account …
+LOCK_FOR = timedelta(minutes=15)    # … for this long (or until `board users unlock`)
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    actor: Actor | None
+    retry_after: int = 0  # > 0: refused without checking the password (throttled or locked)
+    locked: bool = False
+
+
+def login(engine: sa.Engine, username: str, password: str, guard: LoginGuard | None = None,
+          address: str = "", now: datetime | None = None) -> LoginOutcome:
+    """Check a password, throttled: per user name and address, hashing bounded, accounts
+    locked after LOCK_AFTER failures in a row. Every failure is logged."""
+    guard = guard or LoginGuard()
+    now = now or datetime.now(UTC)
+    wait = guard.retry_after(username, address)
+    if wait:
+        log.warning("login throttled for %r from %s (retry in %ss)", username[:80], address, wait)
+        return LoginOutcome(None, wait)
     with db.read(engine) as conn:
         row = conn.execute(sa.select(users).where(users.c.username == username)).first()
+    if row is not None and row.locked_until is not None and row.locked_until > now:
+        log.warning("login refused for %r from %s: account locked", username[:80], address)
+        return LoginOutcome(None, max(1, int((row.locked_until - now).total_seconds())), True)
+    if not guard.hashing.acquire(timeout=guard.hash_wait_s):
+        raise Busy("too many log-ins at once")
     try:
         _hasher.verify(row.password_hash if row and row.password_hash else _DUMMY_HASH, password)
+        ok = bool(row and row.password_hash and row.disabled_at is None)
     except (VerificationError, InvalidHashError):
-        return None
-    return actor_from_row(row) if row and row.password_hash else None
+        ok = False
+    finally:
+        guard.hashing.release()
+    if not ok:
+        guard.failed(username, address)
+        log.warning("login failed for %r from %s", username[:80], address)
+        if row is not None:
+            _count_failure(engine, row.id, now)
+        return LoginOutcome(None)
+    guard.succeeded(username)
+    if row.failed_logins or row.locked_until is not None:
+        with db.write(engine) as conn:
+            conn.execute(users.update().where(users.c.id == row.id)
+                         .values(failed_logins=0, locked_until=None))
+    return LoginOutcome(actor_from_row(row))
+
+
+def _count_failure(engine: sa.Engine, user_id: int, now: datetime) -> None:
+    with db.write(engine) as conn:
+        count = conn.execute(sa.select(users.c.failed_logins)
+                             .where(users.c.id == user_id)).scalar() or 0
+        values: dict[str, Any] = {"failed_logins": count + 1}
+        if count + 1 >= LOCK_AFTER:
+            values.update(failed_logins=0, locked_until=now + LOCK_FOR)
+            log.warning("account of user %s locked until %s after %s failed log-ins",
+                        user_id, values["locked_until"].isoformat(), LOCK_AFTER)
+        conn.execute(users.update().where(users.c.id == user_id).values(**values))
+
+
+def _user_id(conn: sa.Connection, username: str) -> int:
+    user_id = conn.execute(sa.select(users.c.id).where(users.c.username == username)).scalar()
+    if user_id is None:
+        raise AuthError(f"no user {username}")
+    return user_id
+
+
+def unlock_user(engine: sa.Engine, username: str) -> None:
+    """Lift a lock-out after failed log-ins (an admin's `board users unlock`)."""
+    with db.write(engine) as conn:
+        conn.execute(users.update().where(users.c.id == _user_id(conn, username))
+                     .values(failed_logins=0, locked_until=None))
+
+
+def disable_user(engine: sa.Engine, username: str, disabled: bool = True) -> list[int]:
+    """Disable (or enable again) a user: no log-in, no token; returns the sessions ended."""
+    with db.write(engine) as conn:
+        user_id = _user_id(conn, username)
+        conn.execute(users.update().where(users.c.id == user_id)
+                     .values(disabled_at=datetime.now(UTC) if disabled else None))
+    return sessions.revoke(engine, user_id=user_id) if disabled else []
+
+
+# -- API and device tokens --------------------------------------------------------------------
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(engine: sa.Engine, username: str, name: str) -> str:
+def create_token(engine: sa.Engine, username: str, name: str,
+                 expires_at: datetime | None = None) -> str:
     """A new bearer token for a user; only its hash is kept, so show it once."""
     token = "brd_" + secrets.token_urlsafe(32)
     with db.write(engine) as conn:
-        user_id = conn.execute(sa.select(users.c.id).where(users.c.username == username)).scalar()
-        if user_id is None:
-            raise AuthError(f"no user {username}")
         conn.execute(api_tokens.insert().values(
-            user_id=user_id, name=name, token_hash=_digest(token), created_at=datetime.now(UTC)))
+            user_id=_user_id(conn, username), name=name, token_hash=_digest(token),
+            created_at=datetime.now(UTC), expires_at=expires_at))
     return token
 
 
-def token_actor(engine: sa.Engine, token: str, source: str = "api") -> Actor | None:
+def list_tokens(engine: sa.Engine, include_revoked: bool = False) -> list[Any]:
+    q = (sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.created_at,
+                   api_tokens.c.expires_at, api_tokens.c.revoked_at, api_tokens.c.last_used_at,
+                   users.c.username, users.c.role)
+         .join(users, users.c.id == api_tokens.c.user_id).order_by(api_tokens.c.id))
+    if not include_revoked:
+        q = q.where(api_tokens.c.revoked_at.is_(None))
+    with db.read(engine) as conn:
+        return list(conn.execute(q))
+
+
+def revoke_token(engine: sa.Engine, token_id: int) -> list[int]:
+    """Revoke a token at once; returns the ids of the (wall) sessions it had opened."""
+    with db.write(engine) as conn:
+        done = conn.execute(api_tokens.update().where(
+            api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC)))
+        if done.rowcount != 1:
+            raise AuthError(f"no live token {token_id}")
+    return sessions.revoke(engine, token_id=token_id)
+
+
+def token_row(engine: sa.Engine, token: str, now: datetime | None = None) -> Any:
+    """The user of a live token (not revoked, not expired, user not disabled), with the
+    token's id as token_id; None otherwise."""
+    now = now or datetime.now(UTC)
     with db.read(engine) as conn:
         row = conn.execute(
-            sa.select(users).join(api_tokens, api_tokens.c.user_id == users.c.id)
-            .where(api_tokens.c.token_hash == _digest(token))
+            sa.select(users, api_tokens.c.id.label("token_id"), api_tokens.c.expires_at,
+                      api_tokens.c.last_used_at)
+            .join(api_tokens, api_tokens.c.user_id == users.c.id)
+            .where(api_tokens.c.token_hash == _digest(token), api_tokens.c.revoked_at.is_(None),
+                   users.c.disabled_at.is_(None))
         ).first()
-    return actor_from_row(row, source) if row else None
+    if row is None or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    if row.last_used_at is None or now - row.last_used_at >= sessions.TOUCH_EVERY:
+        with db.write(engine) as conn:
+            conn.execute(api_tokens.update().where(api_tokens.c.id == row.token_id)
+                         .values(last_used_at=now))
+    return row
+
+
+def token_actor(engine: sa.Engine, token: str, source: str = "api",
+                **origin: Any) -> Actor | None:
+    row = token_row(engine, token)
+    return actor_from_row(row, source, **origin) if row else None
+
+
+# -- sessions (the cookie holds the secret of a server-side session) -------------------------
+
+
+def origin_of(conn: HTTPConnection) -> dict[str, Any]:
+    """Where a request came from, as events record it."""
+    return {"address": conn.client.host if conn.client else None,
+            "user_agent": conn.headers.get("user-agent", "")[:300] or None}
+
+
+def timeouts(conn: HTTPConnection) -> sessions.Timeouts:
+    return sessions.timeouts_of(conn.app.state.settings)
+
+
+def start_session(conn: HTTPConnection, user_id: int, token_id: int | None = None,
+                  expires_at: datetime | None = None) -> int:
+    """Log a browser in: a fresh server-side session, its secret in the (fresh) cookie."""
+    origin = origin_of(conn)
+    session_id, secret = sessions.start(conn.app.state.dispatch.engine, user_id,
+                                        token_id=token_id, expires_at=expires_at,
+                                        address=origin["address"],
+                                        user_agent=origin["user_agent"])
+    conn.session.clear()
+    conn.session["sid"] = secret
+    return session_id
 
 
 def current_actor(conn: HTTPConnection) -> Actor | None:
-    """The logged-in user of a page or socket (session cookie), read fresh from the database."""
-    user_id = conn.session.get("user_id")
-    if not isinstance(user_id, int):
+    """The logged-in user of a page or socket: the cookie's session, read fresh from the
+    database (revoked, timed out or disabled is logged out)."""
+    secret = conn.session.get("sid")
+    if not isinstance(secret, str) or len(secret) > 100:
         return None
-    return user_actor(conn.app.state.dispatch.engine, user_id)
+    found = sessions.resolve(conn.app.state.dispatch.engine, secret, timeouts(conn))
+    if found is None:
+        return None
+    session_id, row = found
+    return actor_from_row(row, session_id=session_id, **origin_of(conn))
+
+
+def end_session(conn: HTTPConnection) -> list[int]:
+    """Log out: revoke this browser's session; returns its id to announce."""
+    secret = conn.session.get("sid")
+    conn.session.clear()
+    if not isinstance(secret, str):
+        return []
+    found = sessions.resolve(conn.app.state.dispatch.engine, secret, timeouts(conn))
+    if found is None:
+        return []
+    return sessions.revoke(conn.app.state.dispatch.engine, session_id=found[0])
 
 
 def csrf_token(conn: HTTPConnection) -> str:

@@ -1,4 +1,5 @@
-"""The `board` command: serve, demo, migrate, geo load, users add, units add, tokens create.
+"""The `board` command: serve, demo, migrate, geo load, users add|disable|unlock, units add,
+tokens create|list|revoke.
 
 Every command that changes jobs or units goes through board.usecases, like the web does.
 """
@@ -70,9 +71,62 @@ def cmd_units_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
-    token = auth.create_token(_engine(settings), args.username, args.name)
+    from datetime import UTC, datetime, timedelta
+
+    expires = (datetime.now(UTC) + timedelta(days=args.expires_days)
+               if args.expires_days else None)
+    token = auth.create_token(_engine(settings), args.username, args.name, expires)
     print(token)
-    print("keep it: only its hash is stored", file=sys.stderr)
+    print("keep it: only its hash is stored"
+          + (f"; it expires {expires:%Y-%m-%d %H:%M} UTC" if expires else ""), file=sys.stderr)
+    return 0
+
+
+def _when(value) -> str:  # type: ignore[no-untyped-def]
+    return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
+
+def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = auth.list_tokens(_engine(settings), include_revoked=args.all)
+    print(f"{'id':>4}  {'user':<16} {'role':<10} {'name':<24} {'created':<16} {'expires':<16} "
+          f"{'last used':<16} revoked")
+    for r in rows:
+        print(f"{r.id:>4}  {r.username[:16]:<16} {r.role:<10} {r.name[:24]:<24} "
+              f"{_when(r.created_at):<16} {_when(r.expires_at):<16} {_when(r.last_used_at):<16} "
+              f"{_when(r.revoked_at)}")
+    return 0
+
+
+def _announce_revoked(settings: Settings, session_ids: list[int]) -> None:
+    """Tell the web processes to close these sessions' sockets now (with Redis); without it,
+    each hub's re-check of its sockets' sessions closes them within seconds."""
+    from board import sessions
+
+    if session_ids and settings.redis_url:
+        from board.bus import SyncPublisher
+
+        SyncPublisher(settings.redis_url).publish(
+            [(sessions.REVOKED, sessions.message(session_ids))])
+
+
+def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    ended = auth.revoke_token(_engine(settings), args.token_id)
+    _announce_revoked(settings, ended)
+    print(f"token {args.token_id} revoked; {len(ended)} session(s) it opened ended")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
+    ended = auth.disable_user(_engine(settings), args.username, not args.enable)
+    _announce_revoked(settings, ended)
+    print(f"user {args.username} {'enabled' if args.enable else 'disabled'}"
+          + ("" if args.enable else f"; {len(ended)} session(s) ended, tokens refused"))
+    return 0
+
+
+def cmd_users_unlock(args: argparse.Namespace, settings: Settings) -> int:
+    auth.unlock_user(_engine(settings), args.username)
+    print(f"user {args.username} unlocked")
     return 0
 
 
@@ -152,6 +206,13 @@ def parser() -> argparse.ArgumentParser:
     ua.add_argument("--name", help="display name")
     ua.add_argument("--unit", help="an officer's unit callsign")
     ua.set_defaults(handler=cmd_users_add)
+    ud = users.add_parser("disable", help="no log-in, no tokens; ends the user's sessions")
+    ud.add_argument("username")
+    ud.add_argument("--enable", action="store_true", help="enable the user again")
+    ud.set_defaults(handler=cmd_users_disable)
+    uu = users.add_parser("unlock", help="lift a lock-out after failed log-ins")
+    uu.add_argument("username")
+    uu.set_defaults(handler=cmd_users_unlock)
     un = sub.add_parser("units", help="patrol units").add_subparsers(dest="units_cmd",
                                                                       required=True)
     uadd = un.add_parser("add", help="add a unit")
@@ -164,7 +225,14 @@ def parser() -> argparse.ArgumentParser:
     tc = tk.add_parser("create", help="create a bearer token for a user")
     tc.add_argument("username")
     tc.add_argument("--name", default="api")
+    tc.add_argument("--expires-days", type=float, help="refused after this many days")
     tc.set_defaults(handler=cmd_tokens_create)
+    tl = tk.add_parser("list", help="tokens with their user, expiry and last use")
+    tl.add_argument("--all", action="store_true", help="revoked ones too")
+    tl.set_defaults(handler=cmd_tokens_list)
+    tr = tk.add_parser("revoke", help="revoke a token now (a wall's screen logs out)")
+    tr.add_argument("token_id", type=int)
+    tr.set_defaults(handler=cmd_tokens_revoke)
     for extend in EXTENSIONS:
         extend(sub)
     return p

@@ -155,7 +155,8 @@ def _actor(request: Request, key: str | None, required: bool) -> Actor | None:
         return None
     if len(key) > 200:
         raise Problem(403, "api_key is not valid")
-    actor = auth.token_actor(_dispatch(request).engine, key, source="open311")
+    actor = auth.token_actor(_dispatch(request).engine, key, "open311",
+                             **auth.origin_of(request))
     if actor is None:
         raise Problem(403, "api_key is not valid")
     return actor

@@ -44,7 +44,7 @@ def flash(request: Request, kind: str, text: str) -> None:
 
 
 def render(request: Request, actor: Actor | None, name: str, status: int = 200,
-           **context: Any) -> Response:
+           headers: dict[str, str] | None = None, **context: Any) -> Response:
     from board import reviews
 
     flashes = request.session.pop("flash", [])
@@ -55,7 +55,7 @@ def render(request: Request, actor: Actor | None, name: str, status: int = 200,
                         "flashes": flashes, "kept": kept, "review_count": to_review,
                         "FLAG_LABELS": FLAG_LABELS,
                         "tile_url": request.app.state.settings.tile_url, **context},
-        status_code=status)
+        status_code=status, headers=headers)
 
 
 def _safe_next(value: str | None, default: str) -> str:
@@ -101,23 +101,48 @@ async def login(request: Request) -> Response:
     form = await request.form()
     if not auth.csrf_ok(request, form.get("csrf")):
         return render(request, None, "login.html", 403, next="", username="")
-    username, password = str(form.get("username", "")), str(form.get("password", ""))
-    actor = await run_in_threadpool(auth.login, _dispatch(request).engine, username, password)
+    username, password = str(form.get("username", ""))[:200], str(form.get("password", ""))
+    address = request.client.host if request.client else ""
+    try:
+        outcome = await run_in_threadpool(auth.login, _dispatch(request).engine, username,
+                                          password, request.app.state.login_guard, address)
+    except auth.Busy:
+        flash(request, "error", "The server is busy: try again in a moment.")
+        return render(request, None, "login.html", 503, next=form.get("next", ""),
+                      username=username, headers={"Retry-After": "2"})
+    actor = outcome.actor
+    if outcome.retry_after:
+        LOGIN_FAILURES.inc()
+        minutes = max(1, round(outcome.retry_after / 60))
+        wait = f"try again in about {minutes} minute{'s' if minutes > 1 else ''}"
+        flash(request, "error", f"This account is locked after repeated failed log-ins: {wait}, "
+              "or ask an admin to unlock it." if outcome.locked
+              else f"Too many failed log-ins: {wait}.")
+        return render(request, None, "login.html", 429, next=form.get("next", ""),
+                      username=username, headers={"Retry-After": str(outcome.retry_after)})
     if actor is None or actor.role is Role.WALL:
         LOGIN_FAILURES.inc()
         flash(request, "error", "Wrong user name or password.")
         return render(request, None, "login.html", 401, next=form.get("next", ""),
                       username=username)
-    request.session.clear()
-    request.session["user_id"] = actor.id
+    await run_in_threadpool(auth.start_session, request, actor.id)
     return RedirectResponse(_safe_next(str(form.get("next", "")), home_of(actor)), 303)
 
 
 async def logout(request: Request) -> Response:
+    """Revoke this browser's session, and close its open sockets in every process."""
     form = await request.form()
     if auth.csrf_ok(request, form.get("csrf")):
-        request.session.clear()
+        ended = await run_in_threadpool(auth.end_session, request)
+        await announce_revoked(request, ended)
     return RedirectResponse("/login", 303)
+
+
+async def announce_revoked(request: Request, session_ids: list[int]) -> None:
+    """Tell every web process's hub (this one first) to close these sessions' sockets."""
+    hub = getattr(request.app.state, "hub", None)
+    if hub is not None and session_ids:
+        await hub.revoke(session_ids)
 
 
 def _precincts_of(request: Request, actor: Actor) -> list[str]:

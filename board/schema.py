@@ -55,6 +55,9 @@ users = sa.Table(
     sa.Column("precincts", sa.String(400), nullable=False),  # "75,73" or "*" for citywide
     sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id")),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("disabled_at", UTCDateTime),  # set by `board users disable`: no login, no token
+    sa.Column("failed_logins", sa.Integer, nullable=False, default=0, server_default="0"),
+    sa.Column("locked_until", UTCDateTime),  # after repeated failures; `board users unlock`
 )
 
 api_tokens = sa.Table(
@@ -64,6 +67,25 @@ api_tokens = sa.Table(
     sa.Column("name", sa.String(120), nullable=False),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.Column("last_used_at", UTCDateTime),
+)
+
+# Server-side sessions: the cookie holds only a random secret, whose hash is kept here, so a
+# session can be revoked (log-out, a disabled user, a revoked wall token) and times out.
+sessions = sa.Table(
+    "sessions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("api_tokens.id")),  # a wall's token
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.Column("address", sa.String(64)),
+    sa.Column("user_agent", sa.String(300)),
 )
 
 jobs = sa.Table(
@@ -119,6 +141,9 @@ events = sa.Table(
     sa.Column("before", sa.String(20)),
     sa.Column("after", sa.String(20)),
     sa.Column("payload", sa.JSON, nullable=False, default=dict),
+    # where the action came from, besides its channel (source): client address and agent
+    sa.Column("address", sa.String(64)),
+    sa.Column("user_agent", sa.String(300)),
 )
 
 priority_rules = sa.Table(

@@ -37,6 +37,10 @@ class Settings:
     #: all; with DATABASE_URL the Procfile's `deadlines:` process does (DEADLINE_WORKER=1|0).
     embedded_deadlines: bool = False
     metrics_token: str | None = None
+    #: A person's session ends after this long without a request, and this long after log-in
+    #: whatever happens (a wall's session lasts as long as its token).
+    session_idle_minutes: int = 240
+    session_max_hours: int = 12
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -55,4 +59,6 @@ class Settings:
             embedded_deadlines=env.get("DEADLINE_WORKER",
                                        "0" if env.get("DATABASE_URL") else "1") == "1",
             metrics_token=env.get("METRICS_TOKEN") or None,
+            session_idle_minutes=int(env.get("SESSION_IDLE_MINUTES", "240")),
+            session_max_hours=int(env.get("SESSION_MAX_HOURS", "12")),
         )

@@ -208,6 +208,8 @@ class Dispatch:
             "actor_id": actor.id, "actor": actor.name, "source": actor.source,
             "at": self.clock(), "kind": kind, "before": before, "after": after,
             "payload": payload or {},
+            "address": (actor.address or None) and actor.address[:64],
+            "user_agent": (actor.user_agent or None) and actor.user_agent[:300],
         }
 
     def _insert_events(self, conn: sa.Connection,

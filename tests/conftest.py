@@ -271,6 +271,10 @@ def browser():  # type: ignore[no-untyped-def]
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        # The pages' CSP forbids eval, which Playwright's string predicates (wait_for_function)
+        # need: contexts bypass it unless a test asks otherwise (test_browser_policy.py does).
+        new_context = b.new_context
+        b.new_context = lambda **kw: new_context(**{"bypass_csp": True, **kw})
         yield b
         b.close()
 

@@ -66,8 +66,8 @@ def test_demo_loads_people_units_and_the_real_hour(database_url, engine, tmp_pat
         n_units = conn.execute(sa.select(sa.func.count()).select_from(units)).scalar()
         people = conn.execute(sa.select(sa.func.count()).select_from(users)).scalar()
     assert n_jobs == 885 and n_units == 4 * len(DEMO_PRECINCTS)
-    assert auth.login(engine, "sgt75", DEMO_PASSWORD) is not None
-    assert auth.login(engine, "officer75a", DEMO_PASSWORD).unit_id is not None
+    assert auth.login(engine, "sgt75", DEMO_PASSWORD).actor is not None
+    assert auth.login(engine, "officer75a", DEMO_PASSWORD).actor.unit_id is not None
     seed(settings, hour=HOUR_CSV)  # a second start keeps what is there
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(users)).scalar() == people

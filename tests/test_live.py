@@ -407,22 +407,25 @@ def test_cross_site_socket_is_refused(world, live_server) -> None:
 
 def test_wall_token_logs_in_the_display_for_its_precinct_only(world, dispatch,
                                                               live_server) -> None:
+    """The token on the first load becomes a session and a clean URL (issue 10, defect 7)."""
     token = auth.create_token(dispatch.engine, "wall75", "lobby screen")
     client = httpx.Client(base_url=live_server.url, timeout=10)
-    page = client.get(f"/wall/75?token={token}")
+    first = client.get(f"/wall/75?token={token}")
+    assert first.status_code == 303 and first.headers["location"] == "/wall/75"
+    page = client.get("/wall/75")
     assert page.status_code == 200 and 'id="wall-body"' in page.text
-    assert f"/ws/wall/75?token={token}" in page.text
+    assert token not in page.text and 'ws-connect="/ws/wall/75"' in page.text
     assert client.get("/wall/120").status_code == 403
     assert client.get(f"/wall/120?token={token}").status_code == 403
     assert client.get("/board/75").status_code == 200  # read-only view
     assert client.get("/wall/75?token=brd_forged").status_code == 403
     sgt_token = auth.create_token(dispatch.engine, "sgt75", "not a wall")
     assert httpx.get(f"{live_server.url}/wall/75?token={sgt_token}").status_code == 403
-    with socket(live_server.url, f"/ws/wall/75?token={token}") as ws:
-        assert 'id="wall-body"' in ws.recv(timeout=5)
-    with socket(live_server.url, f"/ws/wall/120?token={token}") as ws:
+    with socket(live_server.url, f"/ws/wall/75?token={token}") as ws:  # a token opens nothing
+        assert closed_with(ws) == live.CLOSE_UNAUTHENTICATED
+    with socket(live_server.url, "/ws/wall/120", client) as ws:
         assert closed_with(ws) == live.CLOSE_FORBIDDEN
-    with socket(live_server.url, "/ws/wall/75", client) as ws:  # the session works too
+    with socket(live_server.url, "/ws/wall/75", client) as ws:  # the device's session
         assert 'id="wall-body"' in ws.recv(timeout=5)
     client.close()
 

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from board import db
+from board import db, sessions
 from board.bus import Bus
 from board.live.audiences import Audience, affected, announcements, channels_of, touched
 from board.live.render import Renderer
@@ -54,9 +54,11 @@ class Socket(Protocol):
 class Subscriber:
     """One socket: a bounded queue of fragments and the task that sends them in order."""
 
-    def __init__(self, socket: Socket, audience: Audience, maxsize: int) -> None:
+    def __init__(self, socket: Socket, audience: Audience, maxsize: int,
+                 session_id: int | None = None) -> None:
         self.socket = socket
         self.audience = audience
+        self.session_id = session_id  # closed at once when this session is revoked
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
         self.done = asyncio.Event()
         self.close_code: int | None = None
@@ -97,7 +99,8 @@ class Subscriber:
 class Hub:
     def __init__(self, renderer: Renderer, bus: Bus, *, queue_size: int = 64,
                  anti_entropy_s: float = 2.0, heartbeat_s: float = 15.0,
-                 refresh_s: float = 30.0, gap_s: float = 10.0) -> None:
+                 refresh_s: float = 30.0, gap_s: float = 10.0, session_check_s: float = 5.0,
+                 timeouts: sessions.Timeouts | None = None) -> None:
         self.renderer = renderer
         self.engine = renderer.engine
         self.bus = bus
@@ -106,6 +109,8 @@ class Hub:
         self.heartbeat_s = heartbeat_s
         self.refresh_s = refresh_s
         self.gap_s = gap_s
+        self.session_check_s = session_check_s
+        self.timeouts = timeouts or sessions.Timeouts()
         self.audiences: dict[Audience, set[Subscriber]] = defaultdict(set)
         self.last_seq = 0
         self.pending: dict[int, float] = {}      # skipped seq → give up at (monotonic)
@@ -129,6 +134,7 @@ class Hub:
         self._lock = asyncio.Lock()
         self.last_seq = await run_in_threadpool(self._max_seq)
         await self.bus.start(self._on_bus)
+        await self.bus.subscribe(sessions.REVOKED)
         self._tasks = [asyncio.create_task(self._run(), name="live-hub"),
                        asyncio.create_task(self._beat(), name="live-heartbeat")]
 
@@ -161,9 +167,39 @@ class Hub:
             loop.call_soon_threadsafe(wake.set)
 
     def _on_bus(self, channel: str, data: str) -> None:
+        if channel == sessions.REVOKED:
+            self._close_sessions(sessions.parse_message(data))
+            return
         self.nudges += 1
         if self._wake is not None:
             self._wake.set()
+
+    # revocation: a revoked or timed-out session's sockets close at once, in every process
+
+    async def revoke(self, session_ids: Iterable[int]) -> None:
+        """Close these sessions' sockets here, and tell every other process's hub."""
+        ids = set(session_ids)
+        if not ids:
+            return
+        self._close_sessions(ids)
+        try:
+            await self.bus.publish(sessions.REVOKED, sessions.message(ids))
+        except Exception:  # noqa: BLE001 - the others re-check their sessions within seconds
+            log.warning("could not announce revoked sessions %s on the bus", sorted(ids))
+
+    def _close_sessions(self, ids: set[int]) -> None:
+        for group in list(self.audiences.values()):
+            for sub in list(group):
+                if sub.session_id in ids and not sub.done.is_set():
+                    self.cut(sub, CLOSE_UNAUTHENTICATED, "session ended")
+
+    async def _check_sessions(self) -> None:
+        """The backstop: close sockets whose session timed out or was revoked unheard."""
+        held = {s.session_id for g in self.audiences.values() for s in g
+                if s.session_id is not None and not s.done.is_set()}
+        if held:
+            live = await run_in_threadpool(sessions.live_ids, self.engine, held, self.timeouts)
+            self._close_sessions(held - live)
 
     # subscriptions
 
@@ -216,7 +252,7 @@ class Hub:
 
     async def _run(self) -> None:
         assert self._wake is not None
-        last_refresh = time.monotonic()
+        last_refresh = last_check = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.anti_entropy_s)
@@ -224,6 +260,9 @@ class Hub:
             try:
                 while await self.catch_up() >= READ_LIMIT:  # far behind: keep reading
                     pass
+                if time.monotonic() - last_check >= self.session_check_s:
+                    last_check = time.monotonic()
+                    await self._check_sessions()
                 if time.monotonic() - last_refresh >= self.refresh_s:
                     last_refresh = time.monotonic()
                     await self.refresh(lambda a: a[0] in ("wall", "city"))
@@ -290,7 +329,11 @@ class Hub:
     def kick(self, sub: Subscriber, code: int) -> None:
         """Cut a socket off without waiting for it: the others never wait for a slow one."""
         self.kicked += 1
-        log.info("cutting off a slow %s socket (queue full)", sub.audience[0])
+        self.cut(sub, code, "queue full")
+
+    def cut(self, sub: Subscriber, code: int, why: str) -> None:
+        """Close one socket now (from the hub's loop), without waiting for its peer."""
+        log.info("closing a %s socket (%s)", sub.audience[0], why)
         sub.done.set()
         sub.close_code = code
         if sub.sender is not None:

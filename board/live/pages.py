@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from board import auth, queries
@@ -17,23 +17,26 @@ from board.pages import page, render
 
 
 async def wall_page(request: Request) -> Response:
-    """/wall/<pct>?token=<device token>: the token logs the device in; only that precinct."""
+    """/wall/<pct>: the wall display. Its first load carries the device token
+    (`?token=brd_…`): exchanged at once for a session of that device (lasting as long as the
+    token) and redirected to the clean address, so the token stays out of logs and history."""
     precinct = request.path_params["precinct"]
     token = request.query_params.get("token")
     if token:
         engine = request.app.state.dispatch.engine
-        actor = await run_in_threadpool(auth.token_actor, engine, token, "wall")
-        if actor is None or actor.role is not Role.WALL or not actor.sees(precinct):
+        row = await run_in_threadpool(auth.token_row, engine, token[:200])
+        if row is None or Role(row.role) is not Role.WALL or not auth.actor_from_row(
+                row, "wall").sees(precinct):
             return render(request, None, "error.html", 403, code=403,
                           message="This display token is not valid for this precinct.")
-        if request.session.get("user_id") != actor.id:
-            request.session.clear()
-            request.session["user_id"] = actor.id
+        await run_in_threadpool(auth.start_session, request, row.id, row.token_id,
+                                row.expires_at)
+        return RedirectResponse(f"/wall/{quote(precinct)}", 303)
 
     @page
     async def show(request: Request, actor: Actor) -> Response:
         queries.check_precinct(actor, precinct)
-        ws_url = f"/ws/wall/{quote(precinct)}" + (f"?token={quote(token)}" if token else "")
+        ws_url = f"/ws/wall/{quote(precinct)}"
         body = await run_in_threadpool(live_hub.of(request).renderer.wall, precinct)
         return render(request, actor, "wall.html", precinct=precinct, ws_url=ws_url, body=body)
     return await show(request)

@@ -1,7 +1,8 @@
 """The WebSocket routes: who may subscribe to which audience, decided once at subscription.
 
-Authorization comes from the session cookie (or a wall device token); nothing a client sends is
-read except to notice the close.
+Authorization comes from the session cookie (a wall's too, once its token is exchanged); nothing
+a client sends is read except to notice the close. Each socket remembers its session, so the hub
+closes it when the session is revoked or times out.
 """
 
 from __future__ import annotations
@@ -32,11 +33,8 @@ def _same_origin(ws: WebSocket) -> bool:
 
 
 async def _socket_actor(ws: WebSocket) -> Actor | None:
-    token = ws.query_params.get("token")
-    engine = ws.app.state.dispatch.engine
-    if token:
-        actor = await run_in_threadpool(auth.token_actor, engine, token, "wall")
-        return actor if actor and actor.role is Role.WALL else None
+    """The socket's user, from the session cookie only (a wall's too: its token was exchanged
+    for a session when the page loaded), so revoking the session closes the socket."""
     if "session" not in ws.scope:
         return None
     return await run_in_threadpool(auth.current_actor, ws)
@@ -82,7 +80,7 @@ def _socket(kind: str) -> Callable[[WebSocket], Any]:
             await ws.close(CLOSE_FORBIDDEN)
             return
         hub = live_hub.of(ws)
-        sub = Subscriber(ws, audience, hub.queue_size)
+        sub = Subscriber(ws, audience, hub.queue_size, session_id=actor.session_id)
         await hub.join(sub)
 
         async def drain() -> None:
