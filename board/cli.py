@@ -40,8 +40,22 @@ def dispatch(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    _engine(settings)
-    print("schema up to date")
+    if not settings.migrate_database_url:
+        _engine(settings)
+        print("schema up to date")
+        return 0
+    from board import dbroles
+
+    role = dbroles.role_of(settings.database_url)
+    owner = db.make_engine(settings.migrate_database_url)
+    try:
+        db.migrate(owner)
+        with owner.begin() as conn:
+            schema = dbroles.grant_app(conn, role)
+    finally:
+        owner.dispose()
+    print(f"schema up to date; role {role} may read and write in {schema}, and only add to "
+          f"{', '.join(dbroles.APPEND_ONLY)}")
     return 0
 
 

@@ -41,6 +41,9 @@ class Settings:
     #: whatever happens (a wall's session lasts as long as its token).
     session_idle_minutes: int = 240
     session_max_hours: int = 12
+    #: PostgreSQL: the owner's URL, for `board migrate` only; DATABASE_URL is then the
+    #: application's role, which may not UPDATE or DELETE events (board/dbroles.py).
+    migrate_database_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -61,4 +64,5 @@ class Settings:
             metrics_token=env.get("METRICS_TOKEN") or None,
             session_idle_minutes=int(env.get("SESSION_IDLE_MINUTES", "240")),
             session_max_hours=int(env.get("SESSION_MAX_HOURS", "12")),
+            migrate_database_url=env.get("MIGRATE_DATABASE_URL") or None,
         )
