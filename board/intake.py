@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,7 @@ def _cut_note(cut: Mapping[str, int], limits: Mapping[str, int]) -> str:
                      for name, length in sorted(cut.items()))
 
 
+@lru_cache(maxsize=4096)
 def _canonical_date(value: str) -> str:
     """Export dates ("05/01/2022 12:00:03 AM") and API dates ("2022-05-01T00:00:03.000") of the
     same moment must compare equal, or every CSV-then-API row would look changed."""
@@ -162,7 +164,7 @@ def _canonical_date(value: str) -> str:
 
 
 def _job_fields(req: Request311, raw: Mapping[Any, Any]) -> dict[str, str]:
-    system = {nyc311.normalise_header(k) for k in raw if isinstance(k, str) and k.startswith(":")}
+    system = {nyc311.normalise_header(k) for k in raw if isinstance(k, str) and k[:1] == ":"}
     out = {}
     for name, value in req.fields.items():
         if name in system or name in _NOT_FIELDS:

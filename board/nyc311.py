@@ -126,6 +126,7 @@ MEDIA_FIELDS = frozenset(
     }
 )
 
+_EXPORT_DATE = re.compile(r"(\d\d)/(\d\d)/(\d{4}) (\d\d):(\d\d):(\d\d) ([AP]M)$")
 _DATE_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p", "%m/%d/%Y")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _LOCATION_PAIR = re.compile(r"^\(?\s*([^,()\s]+)\s*,\s*([^,()\s]+)\s*\)?$")
@@ -313,10 +314,29 @@ def parse_datetime(value: Any) -> datetime:
     """
     if isinstance(value, datetime):
         dt = value
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=NEW_YORK)
+        return dt.astimezone(UTC)
+    text = clean_text(value, 64)
+    if not text:
+        raise ValueError("empty")
+    return _parse_text(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(text: str) -> datetime:
+    # cached: a row names the same moment in several columns, and the job's fields again
+    m = _EXPORT_DATE.match(text)
+    if m:  # the export's own format, read without strptime (a city-year is millions of dates)
+        month, day, year, hour, minute, second = (int(g) for g in m.groups()[:6])
+        if not 1 <= hour <= 12:
+            raise ValueError(f"hour {hour} in a 12-hour time")
+        hour = hour % 12 + (12 if m.group(7) == "PM" else 0)
+        dt = datetime(year, month, day, hour, minute, second)
+    elif text[4:5] == "-":  # ISO 8601, as the Socrata API writes it
+        iso = text[:-1] + "+00:00" if text[-1:] in "zZ" else text
+        dt = datetime.fromisoformat(iso)
     else:
-        text = clean_text(value, 64)
-        if not text:
-            raise ValueError("empty")
         dt = None
         for fmt in _DATE_FORMATS:
             try:

@@ -8,6 +8,7 @@ hear about events only after their transaction has committed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -133,7 +134,10 @@ def _utcnow() -> datetime:
 
 
 def _text(value: str | None, name: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
-    text = "".join(ch for ch in (value or "") if ch.isprintable() or ch in "\n\t").strip()
+    text = value or ""
+    if not text.isprintable():  # the common case skips the per-character filter
+        text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
+    text = text.strip()
     if required and not text:
         raise Invalid({name: "is required"})
     if len(text) > limit:
@@ -164,6 +168,24 @@ def _policy_rows(conn: sa.Connection) -> list[Policy]:
 def active_policies(conn: sa.Connection, precinct: str | None) -> list[Policy]:
     """The close policies in effect for a precinct (a handful of rows: read whole)."""
     return in_effect(_policy_rows(conn), precinct)
+
+
+def _insert_many(conn: sa.Connection, table: sa.Table, key: sa.Column,
+                 rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows in one statement per page; their new keys, in the rows' order.
+
+    PostgreSQL returns them in order (SQLAlchemy's sentinel ordering). SQLite would insert row
+    by row to promise that, so it is asked unordered and the keys sorted: within our write
+    transaction (which holds the database lock) SQLite numbers a statement's rows in the order
+    they are inserted, each above every key before it.
+    """
+    if conn.dialect.name != "sqlite":
+        return list(conn.execute(table.insert().returning(key, sort_by_parameter_order=True),
+                                 rows).scalars())
+    keys = sorted(conn.execute(table.insert().returning(key), rows).scalars())
+    if len(keys) != len(rows):
+        raise RuntimeError(f"inserted {len(rows)} rows into {table.name}, got {len(keys)} keys")
+    return keys
 
 
 class Dispatch:
@@ -217,12 +239,10 @@ class Dispatch:
         """Append events (one statement for a batch); each row gets its seq, in order."""
         if len(rows) == 1:
             row = rows[0]
-            row["seq"] = conn.execute(events.insert().values(**row)).inserted_primary_key[0]
+            row["seq"] = conn.execute(events.insert(), row).inserted_primary_key[0]
         elif rows:
-            seqs = conn.execute(events.insert().returning(events.c.seq,
-                                                          sort_by_parameter_order=True),
-                                rows).scalars().all()
-            for row, seq in zip(rows, seqs, strict=True):
+            for row, seq in zip(rows, _insert_many(conn, events, events.c.seq, rows),
+                                strict=True):
                 row["seq"] = seq
         factstore.record_all(conn, rows)  # QSTAT's per-job rows commit with their events
         return rows
@@ -818,15 +838,15 @@ class Dispatch:
             raise Forbidden(f"a {actor.role.value} cannot create jobs")
         rules = tuple(rules) if rules is not None else tuple(self.rules())
         now = self.clock()
-        planned = [self._plan_job(actor, new, source, rules, now) for new in batch]
+        # a batch repeats a few dozen complaint types: look each rule up once
+        rule_of = functools.lru_cache(maxsize=None)(functools.partial(rule_for, rules))
+        planned = [self._plan_job(actor, new, source, rule_of, now) for new in batch]
         with db.write(self.engine) as conn:
             rows = [values for values, _ in planned]
             if len(rows) == 1:
-                ids = [conn.execute(jobs.insert().values(**rows[0])).inserted_primary_key[0]]
+                ids = [conn.execute(jobs.insert(), rows[0]).inserted_primary_key[0]]
             else:
-                ids = conn.execute(jobs.insert().returning(jobs.c.id,
-                                                           sort_by_parameter_order=True),
-                                   rows).scalars().all()
+                ids = _insert_many(conn, jobs, jobs.c.id, rows)
             evs = self._insert_events(conn, [
                 self._event_row(actor, "history" if values["history"] else "create",
                                 job_id=job_id, precinct=values["precinct"],
@@ -835,7 +855,8 @@ class Dispatch:
         self._committed(evs)
         return evs
 
-    def _plan_job(self, actor: Actor, new: NewJob, source: str | None, rules: tuple[Rule, ...],
+    def _plan_job(self, actor: Actor, new: NewJob, source: str | None,
+                  rule_of: Callable[[str, str], Rule],
                   now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
         """A new job's row and its event's payload: validated, routed, prioritised; no I/O."""
         person = actor.id is not None
@@ -846,7 +867,7 @@ class Dispatch:
         # queue (no or far-off coordinates): refused here, before anything is written.
         if person and not actor.sees(precinct):
             raise Forbidden("that location is outside your precincts")
-        rule = rule_for(rules, complaint, new.descriptor)
+        rule = rule_of(complaint, new.descriptor)
         due = deadlines(rule, now)
         values = {
             "source": source or actor.source, "external_key": new.external_key,
