@@ -52,6 +52,9 @@ BENCH ?= bench/fanout.py
 # A city-year of 311 on PostgreSQL (QSTAT_BENCH_JOBS, default 1000000): about 15 min on two
 # busy cores the first time; later runs keep the generated data and take about a minute.
 BENCH += bench/qstat_scale.py
+# 311 intake: rows/s into SQLite against one transaction per job, and peak RSS at 1,000,000
+# rows against 100,000 (about an hour on two busy cores; --only rate for a quick run).
+BENCH += bench/intake.py
 
 .venv/.bench-installed: .venv/.installed pyproject.toml
 	.venv/bin/pip install --quiet -e '.[bench]'

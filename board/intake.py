@@ -163,8 +163,15 @@ def _canonical_date(value: str) -> str:
         return value
 
 
+@lru_cache(maxsize=256)
+def _system_names(keys: tuple[Any, ...]) -> frozenset[str]:
+    """Socrata system columns (":updated_at", ":id") among a row's keys, by field name."""
+    return frozenset(nyc311.normalise_header(k) for k in keys
+                     if isinstance(k, str) and k[:1] == ":")
+
+
 def _job_fields(req: Request311, raw: Mapping[Any, Any]) -> dict[str, str]:
-    system = {nyc311.normalise_header(k) for k in raw if isinstance(k, str) and k[:1] == ":"}
+    system = _system_names(tuple(raw))
     out = {}
     for name, value in req.fields.items():
         if name in system or name in _NOT_FIELDS:

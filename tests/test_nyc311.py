@@ -496,3 +496,70 @@ def test_request_is_frozen_and_hashable(good):
     with pytest.raises(dataclasses.FrozenInstanceError):
         req.status = "Closed"  # type: ignore[misc]
     assert hash(req) == hash(parse_row(dict(good)))
+
+
+# --------------------------------------------------------------------------- streams and gaps
+
+
+def test_a_json_array_is_read_one_item_at_a_time_whatever_its_layout(tmp_path):
+    rows = [{"unique_key": str(i), "note": "x" * (i * 3000), "nested": {"a": [i, "]"]}}
+            for i in range(60)]  # items larger than a read chunk, and brackets inside strings
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(rows, indent=2))
+    assert list(read_json(path)) == rows
+    path.write_text(" [ {\"a\": 1} ,\n{\"b\": 2}]  \n")
+    assert list(read_json(path)) == [{"a": 1}, {"b": 2}]
+    for broken, message in [('[{"a": 1} {"b": 2}]', "expected ',' or ']' in item 1"),
+                            ('[{"a": 1},', "in item 1"), ('[{"a": 1}] x', "extra data"),
+                            ('[{"a": 1}, 2]', "item 1 is not a JSON object")]:
+        path.write_text(broken)
+        with pytest.raises(ValueError, match=message):
+            list(read_json(path))
+
+
+def test_csv_lines_longer_or_shorter_than_the_header_are_marked(tmp_path):
+    from board.nyc311 import SHORT_ROW, short_row_reason
+
+    path = tmp_path / "rows.csv"
+    path.write_text("Unique Key,Created Date,Agency,Descriptor\n"
+                    "1,05/01/2022 12:00:00 AM,NYPD,Loud\n"
+                    "2,05/01/2022 12:00:00 AM,NYPD\n"
+                    "\n"
+                    "3,05/01/2022 12:00:00 AM\n")
+    full, after_agency, before_agency = list(read_rows(path))
+    assert SHORT_ROW not in full
+    assert after_agency[SHORT_ROW] == "Descriptor"
+    assert before_agency[SHORT_ROW] == "Agency" and "Agency" not in before_agency
+    assert short_row_reason(before_agency) == (
+        "row ends before the Agency column (2 cells; was the file cut short?)")
+    with pytest.raises(BadRow, match="row ends before the Descriptor column"):
+        parse_row(after_agency)
+
+
+def test_a_long_cell_is_a_bad_row_and_a_key_must_be_a_value(good):
+    with pytest.raises(BadRow, match="cell 'descriptor' is 131,073 characters long"):
+        parse_row(dict(good, Descriptor="d" * (128 * 1024 + 1)))
+    assert parse_row(dict(good, Descriptor="d" * 3000)).cut == {"descriptor": 3000}
+    assert parse_row(dict(good, **{"Unique Key": 42})).unique_key == "42"
+    for key, kind in ((["A"], "list"), ({"k": "A"}, "object"), (False, "boolean"),
+                      (4.5, "number")):
+        with pytest.raises(BadRow, match=f"unique key is a JSON {kind}, not a string"):
+            parse_row(dict(good, **{"Unique Key": key}))
+
+
+def test_dates_outside_what_311_can_have(good):
+    from board.nyc311 import check_dates
+
+    now = utc(2026, 11, 28, 22)
+    check_dates(parse_row(good), now)
+    ahead = parse_row(dict(good, **{"Created Date": "11/29/2026 04:59:59 PM"}))
+    check_dates(ahead, now)  # 22:59:59 UTC tomorrow: within a day
+    for change, message in [
+        ({"Created Date": "11/29/2026 05:00:01 PM"}, "created date 2026-11-29 17:00:01 is in "
+                                                     "the future"),
+        ({"Created Date": "01/01/0001 12:00:00 AM"}, "before NYC 311 began"),
+        ({"Closed Date": "05/01/2022 12:00:02 AM"}, "closed date 2022-05-01 00:00:02 is before "
+                                                    "the created date 2022-05-01 00:00:03"),
+    ]:
+        with pytest.raises(BadRow, match=message):
+            check_dates(parse_row(dict(good, **change)), now)
