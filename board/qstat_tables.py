@@ -52,9 +52,15 @@ def change_shown(name: str, value: float | None) -> str:
     return f"{value:+,}"
 
 
+def text(value: str) -> str:
+    """A text cell from the city's data (complaint types) that a spreadsheet must not run as a
+    formula: a leading =, +, -, @ or control character is quoted away."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def group_rows(lines: Sequence[Line]) -> list[list[str]]:
     """One row per group for the period: the `board qstat` CSV and the page's group table."""
-    return [[line.key, *(cell(k, line.now.get(k)) for k in GROUP_COLUMNS[1:])]
+    return [[text(line.key), *(cell(k, line.now.get(k)) for k in GROUP_COLUMNS[1:])]
             for line in lines]
 
 

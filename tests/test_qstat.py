@@ -273,3 +273,10 @@ def test_cli_unknown_group_refused() -> None:
     with pytest.raises(ValueError):
         qstat._group_col("borough")
     assert SYSTEM.citywide
+
+
+def test_csv_text_cells_never_run_as_formulas() -> None:
+    from board.qstat_tables import text
+
+    assert text("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert text("@SUM(A1)") == "'@SUM(A1)" and text("Noise - Residential") == "Noise - Residential"
