@@ -2,18 +2,20 @@
 
 Generates --jobs jobs (default 1,000,000) over the 365 New York days before --end, shaped on
 the real rows in ../shared/data/311 (complaint types and their resolutions, precincts and
-sectors as the map routes them, times to close of the closed rows, minutes within the hour),
+sectors as the map routes them, times to close of the closed rows; the file holds one hour,
+so the hour of day follows HOUR_WEIGHTS),
 with the board live for the last 180 days: older jobs are history rows (one `history` event),
 newer ones are dispatched (create, assign, acknowledge, en route, on scene, close; some closed
-without arrival, some photos, some overdue). Jobs, events and job_facts go in with COPY; the
-facts rows come from board.jobfacts.fold, the fold the write path applies to each event.
+without arrival, some photos, some overdue). The rows are generated inside PostgreSQL
+(INSERT … SELECT over generate_series, seeded random()) so a city-year loads in minutes on a
+busy machine; the job_facts rows are made there too, and a sample of jobs is folded again with
+board.jobfacts.fold (what the write path runs on each event) to check they are the same.
 
 Then times the precinct page (GET /qstat for a supervisor of the 75th, last 28 days, by tour)
 and the citywide page (a citywide commander, by precinct) through the real app (routing, scope,
 queries, rendering), and the sheet queries alone; median of --runs, against a baseline measured
-in the same run:
-the same figures from a scan of the events table (no job_facts), per job aggregated in SQL and
-counted in Python.
+in the same run: the same figures from a scan of the events table (no job_facts), per job
+aggregated in SQL and counted in Python.
 
     .venv/bin/python bench/qstat_scale.py [--jobs 1000000] [--runs 5] [--fresh]
 """
