@@ -48,7 +48,7 @@ from board.open311_format import FORMATS, error_for, respond
 from board.priorities import ANY
 from board.schema import events, jobs
 from board.usecases import Dispatch, Forbidden, Invalid, NewJob
-from board.validation import Integer, Text, form_value, read_form
+from board.validation import Integer, Text, form_value, path_id, read_form
 
 __all__ = ["KNOWN_TYPES", "routes", "service_code", "services"]
 
@@ -319,7 +319,7 @@ def _select_requests(engine: sa.Engine, where: list[Any], limit: int) -> list[An
 @endpoint
 async def get_request(request: Request, fmt: str) -> Response:
     raw = request.path_params["id"]
-    if not raw.isdigit() or len(raw) > 12:
+    if path_id(raw) is None:
         raise Problem(404, f"no service request {raw[:40]!r}")
     dispatch = _dispatch(request)
     actor = await run_in_threadpool(_actor, request, _key_from(request), False)
@@ -340,7 +340,7 @@ async def get_requests(request: Request, fmt: str) -> Response:
     where: list[Any] = []
     if ids_text:  # the spec: given ids, every other filter is ignored
         parts = [p.strip() for p in ids_text.split(",") if p.strip()]
-        if len(parts) > MAX_RESULTS or not all(p.isdigit() and len(p) <= 12 for p in parts):
+        if len(parts) > MAX_RESULTS or not all(path_id(p) is not None for p in parts):
             raise Problem(400, "service_request_id must be a comma-separated list of ids")
         where.append(jobs.c.id.in_([int(p) for p in parts]))
     else:
