@@ -81,7 +81,8 @@ def error_page(request: Request, status: int, detail: str,
     rid = request_id(request.scope)
     context = {"actor": actor, "csrf": "", "now": None, "flashes": [], "code": status,
                "title": TITLES.get(status, f"Error {status}"), "message": detail,
-               "request_id": rid if status >= 500 else None}
+               "request_id": rid if status >= 500 else None,
+               "retry": request.url.path if status >= 500 and request.method == "GET" else None}
     try:
         return request.app.state.templates.TemplateResponse(
             request, "error.html", context, status_code=status, headers=headers)
@@ -92,8 +93,8 @@ def error_page(request: Request, status: int, detail: str,
                             status, headers=headers)
 
 
-_DETAILS = {404: "there is nothing at this address", 405: "this address does not take that "
-            "method"}
+_DETAILS = {404: "There is nothing at this address.", 405: "This address does not take that "
+            "method."}
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:
@@ -132,8 +133,12 @@ async def server_error(request: Request, exc: Exception) -> Response:
     id and a sentence, never the traceback."""
     rid = request_id(request.scope)
     log.error("request %s: %s %s failed", rid, request.method, request.url.path, exc_info=exc)
-    response = error_response(request, 500, f"the server could not answer this request; "
-                              f"quote request id {rid}")
+    if surface(request.url.path) == "page":
+        response = error_page(request, 500, "The board could not show this page. Try again in "
+                              "a moment.")
+    else:
+        response = error_response(request, 500, f"the server could not answer this request; "
+                                  f"quote request id {rid}")
     response.headers["X-Request-ID"] = rid
     return response
 
