@@ -20,6 +20,7 @@ SUPERVISOR_ACTIONS = frozenset({
     "assign", "reassign", "unassign", "reorder", "admin_close", "hold", "release", "reopen",
     "set_priority", "route", "unit_status", "note", "view_photo", "close", "acknowledge",
     "en_route", "on_scene", "set_rule", "create_job", "add_unit", "review", "log_entry",
+    "link",
     "view_contact",
 })
 OFFICER_ACTIONS = frozenset({

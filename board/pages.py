@@ -7,6 +7,7 @@ message on the page the user was on, with the current state rendered again.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -214,7 +215,10 @@ async def _job_view(request: Request, actor: Actor, detail: queries.JobDetail,
         units = await run_in_threadpool(queries.precinct_units, _dispatch(request).engine, actor,
                                         detail.row.precinct)
     allowed = allowed_actions(actor, detail.row)
-    return render(request, actor, "job.html", d=detail, c=detail.card, units=units,
+    rel = await run_in_threadpool(queries.related, _dispatch(request).engine, actor, detail.row,
+                                  _now())
+    c = replace(detail.card, incident=rel.incident)
+    return render(request, actor, "job.html", d=detail, c=c, units=units, rel=rel,
                   mode="view", next_url=f"/jobs/{detail.row.id}",
                   fields=public_fields(detail.row.fields), contact=contact,
                   may_view_photo="view_photo" in allowed,
@@ -285,6 +289,26 @@ ACTIONS: dict[str, Callable[[Dispatch, Actor, int, Any], Any]] = {
         "acknowledge", "en_route", "on_scene", "close", "admin_close", "hold", "release",
         "reopen", "priority", "note", "route")
 }
+
+
+def _close(d: Dispatch, actor: Actor, job_id: int, form: Any) -> Any:
+    """Close one job, or (ticked "together") every worked job of its incident alike: each
+    311 request still gets its own close event and resolution."""
+    if not form.get("together"):
+        return _job_action(BY_NAME["close"])(d, actor, job_id, form)
+    body = read_form(BY_NAME["close"].body, form)
+    return d.close_incident(actor, _int(form.get("incident"), "incident"), body.disposition,
+                            body.summons_count, body.note)
+
+
+ACTIONS.update({
+    "close": _close,
+    "link": lambda d, a, j, f: d.link(a, j, _int(f.get("version"), "version"),
+                                      _int(f.get("lead_id"), "lead_id")),
+    "unlink": lambda d, a, j, f: d.link(a, j, _int(f.get("version"), "version"), None),
+    "assign_incident": lambda d, a, j, f: d.assign_incident(
+        a, _int(f.get("incident"), "incident"), _int(f.get("unit_id"), "unit_id")),
+})
 
 
 def move(d: Dispatch, actor: Actor, job_id: int, form: Any) -> Any:

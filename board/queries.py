@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from board.access import Actor, Forbidden, Role
 from board.flags import Fact, flags
 from board.lifecycle import LABELS, NEXT_STEP, OPEN, WORKING, Status
 from board.priorities import Deadlines, overdue
+from board.related import Spot, possibly_same
 from board.schema import events, jobs, units
 from board.usecases import NotFound, active_policies
 
@@ -49,6 +50,8 @@ class Card:
     flags: frozenset[str] = frozenset()
     borough: str = ""
     cross_streets: str = ""
+    incident: int | None = None  # the incident's first job, when linked (its own id if first)
+    same_as: int | None = None  # an earlier open job this one is possibly about (not linked)
 
     @property
     def place(self) -> str:
@@ -79,7 +82,18 @@ def card(row: Any, now: datetime, callsign: str | None = None,
         row.lon, row.received_at, row.created_at, row.unit_id, callsign, row.stack_pos,
         len(row.media or []), overdue(row.status, due, now), row.disposition, row.closed_at,
         row.external_key, job_flags, row.borough or "", cross_streets(row.fields or {}),
+        row.incident_id,
     )
+
+
+def relate(rows: list[Any], cards: dict[int, Card]) -> dict[int, Card]:
+    """Cards with their incident (leads too) and "possibly the same as #N" filled in."""
+    leads = {r.incident_id for r in rows if r.incident_id is not None}
+    same = possibly_same([Spot(r.id, r.address, r.lat, r.lon, r.complaint_type, r.received_at,
+                               r.incident_id if r.incident_id is not None
+                               else (r.id if r.id in leads else None)) for r in rows])
+    return {i: replace(c, incident=c.incident or (i if i in leads else None),
+                       same_as=same.get(i)) for i, c in cards.items()}
 
 
 def cross_streets(fields: dict[str, Any]) -> str:
@@ -182,11 +196,12 @@ def board(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> Boar
         ).all()
         closed_flags = _flags_of(conn, closed_rows)
         unrouted = unrouted_cards(conn, actor, now)
-    queue = [card(r, now) for r in open_rows if r.unit_id is None]
+    related = relate(open_rows, {r.id: card(r, now, signs.get(r.unit_id)) for r in open_rows})
+    queue = [related[r.id] for r in open_rows if r.unit_id is None]
     stacks: dict[int, list[Card]] = defaultdict(list)
     for r in sorted((r for r in open_rows if r.unit_id is not None),
                     key=lambda r: (r.stack_pos if r.stack_pos is not None else 1 << 30, r.id)):
-        stacks[r.unit_id].append(card(r, now, signs.get(r.unit_id)))
+        stacks[r.unit_id].append(related[r.id])
     lanes = [Lane(u.id, u.version, u.callsign, u.sector, u.status, u.status_reason, u.lat, u.lon,
                   stacks.get(u.id, [])) for u in unit_rows]
     closed = [card(r, now, signs.get(r.unit_id), closed_flags.get(r.id, frozenset()))
@@ -232,6 +247,32 @@ def job(engine: sa.Engine, actor: Actor, job_id: int, now: datetime) -> JobDetai
                      unit)
 
 
+@dataclass(frozen=True)
+class Related:
+    """A job page's related complaints: its incident's jobs, or what it is possibly about."""
+
+    incident: int | None
+    members: list[Card]
+    same_as: Card | None
+
+
+def related(engine: sa.Engine, actor: Actor, row: Any, now: datetime) -> Related:
+    """Read with the job page (same scope): the incident's jobs and the earlier job this one
+    is possibly the same as, from the precinct's open jobs."""
+    check_precinct(actor, row.precinct)
+    if row.precinct is None:
+        return Related(None, [], None)
+    with db.read(engine) as conn:
+        rows = conn.execute(sa.select(jobs).where(
+            jobs.c.precinct == row.precinct,
+            sa.or_(jobs.c.status.in_([s.value for s in OPEN]), jobs.c.id == row.id))).all()
+    cards = relate(rows, {r.id: card(r, now) for r in rows})
+    me = cards[row.id]
+    members = [c for c in cards.values() if me.incident and c.incident == me.incident]
+    same = cards.get(me.same_as) if me.same_as else None
+    return Related(me.incident, sorted(members, key=lambda c: c.id), same)
+
+
 def job_unit(engine: sa.Engine, actor: Actor, job_id: int) -> int | None:
     """The unit that has a job now: what a drag means depends on it, not on the client."""
     with db.read(engine) as conn:
@@ -263,7 +304,8 @@ def officer_queue(engine: sa.Engine, actor: Actor, now: datetime) -> OfficerQueu
             .order_by(jobs.c.stack_pos, jobs.c.id)
         ).all()
         rules = [p.text for p in active_policies(conn, unit.precinct)]
-    return OfficerQueue(unit, [card(r, now, unit.callsign) for r in rows], rules)
+    mine = relate(rows, {r.id: card(r, now, unit.callsign) for r in rows})
+    return OfficerQueue(unit, [replace(mine[r.id], same_as=None) for r in rows], rules)
 
 
 def precinct_units(engine: sa.Engine, actor: Actor, precinct: str) -> list[Any]:

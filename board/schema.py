@@ -118,6 +118,8 @@ jobs = sa.Table(
     # A row the city had already closed when it was imported: a closed job with the 311
     # created/closed times and resolution, never dispatched (no assignment or arrival data).
     sa.Column("history", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    # Related requests worked as one: the id of the incident's first job (NULL = on its own).
+    sa.Column("incident_id", sa.Integer, sa.ForeignKey("jobs.id"), index=True),
     sa.Column("closed_at", UTCDateTime),
     sa.Column("ack_due", UTCDateTime, nullable=False),
     sa.Column("arrive_due", UTCDateTime, nullable=False),

@@ -116,3 +116,48 @@ def test_assign_to_suggests_a_unit_with_its_reason(world, dispatch, live_server,
     assert texts[1].startswith("75-C — free")  # free, no known position
     assert texts[2].startswith("75-A — 1 job stacked") and "0.0 km" in texts[2]
     sgt.context.close()
+
+
+def test_related_complaints_linked_and_worked_together(world, dispatch, live_server,
+                                                       browser) -> None:
+    from board.access import SYSTEM
+    from board.usecases import NewJob
+
+    lat, lon = point_in(dispatch.geo, "75")
+    calls = [dispatch.create_job(SYSTEM, NewJob("Noise - Residential", "Loud Music/Party",
+                                                address=address, lat=lat, lon=lon))["job_id"]
+             for address in ("12 SHEPHERD AVE", "12 Shepherd Ave", "14 SHEPHERD AVE")]
+    first, second, third = calls
+    sgt = browser_login(browser, live_server.url, "sgt75", **DESK)
+    sgt.goto(f"{live_server.url}/board/75")
+    assert f"possibly the same as #{first}" in sgt.inner_text(f"#job-{second}")
+    assert f"possibly the same as #{first}" in sgt.inner_text(f"#job-{third}")  # same spot
+    for job in (second, third):
+        sgt.goto(f"{live_server.url}/jobs/{job}")
+        assert sgt.input_value(f"#related-{job} input[name=lead_id]") == str(first)
+        sgt.locator(f"#related-{job} button", has_text="Link").click()
+        sgt.wait_for_load_state()
+    sgt.goto(f"{live_server.url}/jobs/{first}")
+    assert f"Incident #{first}" in sgt.inner_text(".related")
+    sgt.select_option(".related select[name=unit_id]", str(world.unit("75-A")))
+    sgt.locator(".related button", has_text="Assign together").click()
+    sgt.wait_for_load_state()
+    assert {unit_of(dispatch, j) for j in calls} == {world.unit("75-A")}
+    sgt.goto(f"{live_server.url}/board/75")
+    assert f"incident #{first}" in sgt.inner_text(f"#unit-{world.unit('75-A')}")
+    sgt.context.close()
+
+    officer = browser_login(browser, live_server.url, "off75a",
+                            viewport={"width": 390, "height": 844}, is_mobile=True)
+    officer.goto(f"{live_server.url}/my")
+    top = officer.locator(f"#job-{first}")
+    top.locator(".close-early summary").click()
+    top.locator("select[name=disposition]").select_option("action_taken")
+    top.locator("input[name=together]").check()
+    top.locator("button", has_text="Close job").click()
+    officer.locator("#my-queue .empty", has_text="No jobs assigned").wait_for()
+    with dispatch.engine.connect() as conn:
+        rows = conn.execute(sa.select(jobs.c.status, jobs.c.resolution)
+                            .where(jobs.c.id.in_(calls))).all()
+    assert [r.status for r in rows] == ["closed"] * 3 and all(r.resolution for r in rows)
+    officer.context.close()

@@ -1,0 +1,98 @@
+"""Related complaints: when two 311 requests are possibly about the same thing.
+
+One loud party brings three neighbours' calls; a blocked hydrant is reported from both ends of
+the block. The board says "possibly the same as #N" so the sergeant can link them into one
+incident (worked and closed together, each request keeping its own events and resolution).
+The rule, pure and cheap: the same street address, or within ~50 m with the same complaint
+type, received within a few hours of each other. The earliest job is the one named.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+NEAR_M = 50.0
+WINDOW = timedelta(hours=3)
+_CELL = 0.0005  # degrees of latitude: about 55 m, so near points share a cell or a neighbour
+
+
+@dataclass(frozen=True)
+class Spot:
+    """What the rule reads of a job."""
+
+    id: int
+    address: str
+    lat: float | None
+    lon: float | None
+    complaint_type: str
+    received_at: datetime
+    incident: int | None = None
+
+
+def normal_address(address: str) -> str:
+    """"123  Main St." and "123 MAIN ST" are one address; a bare street name is not one."""
+    text = re.sub(r"[^A-Z0-9 ]+", " ", address.upper())
+    text = " ".join(text.split())
+    return text if re.match(r"^\d", text) else ""
+
+
+def metres(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Distance on the ground (haversine): plenty for tens of metres inside a city."""
+    r = math.radians
+    h = (math.sin(r(lat2 - lat1) / 2) ** 2
+         + math.cos(r(lat1)) * math.cos(r(lat2)) * math.sin(r(lon2 - lon1) / 2) ** 2)
+    return 12_742_000 * math.asin(math.sqrt(h))
+
+
+def alike(a: Spot, b: Spot) -> bool:
+    """Possibly the same complaint (the rule in the module docstring)."""
+    if abs(a.received_at - b.received_at) > WINDOW:
+        return False
+    if a.incident is not None and a.incident in (b.incident, b.id):
+        return False  # already linked
+    if b.incident is not None and b.incident == a.id:
+        return False
+    place = normal_address(a.address)
+    if place and place == normal_address(b.address):
+        return True
+    if a.complaint_type != b.complaint_type or None in (a.lat, a.lon, b.lat, b.lon):
+        return False
+    return metres(a.lat, a.lon, b.lat, b.lon) <= NEAR_M  # type: ignore[arg-type]
+
+
+def _cell(s: Spot) -> tuple[int, int] | None:
+    if s.lat is None or s.lon is None:
+        return None
+    return int(s.lat // _CELL), int(s.lon // _CELL)
+
+
+def possibly_same(spots: Sequence[Spot], among: Iterable[Spot] | None = None) -> dict[int, int]:
+    """For each spot, the earliest other one (in `among`, default the same list) it is
+    possibly the same as. Bucketed by address and by map cell, so it stays near-linear."""
+    pool = list(spots if among is None else among)
+    by_address: dict[str, list[Spot]] = defaultdict(list)
+    by_cell: dict[tuple[int, int], list[Spot]] = defaultdict(list)
+    for s in pool:
+        if key := normal_address(s.address):
+            by_address[key].append(s)
+        if (cell := _cell(s)) is not None:
+            by_cell[cell].append(s)
+    found: dict[int, int] = {}
+    for s in spots:
+        near: list[Spot] = list(by_address.get(normal_address(s.address), [])) \
+            if normal_address(s.address) else []
+        if (cell := _cell(s)) is not None:
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    near.extend(by_cell.get((cell[0] + dy, cell[1] + dx), ()))
+        matches = [o for o in near if o.id != s.id and alike(s, o)]
+        if matches:
+            first = min(matches, key=lambda o: (o.received_at, o.id))
+            if (first.received_at, first.id) < (s.received_at, s.id):
+                found[s.id] = first.id
+    return found
