@@ -1,14 +1,14 @@
 """incidents: a job can be linked into another job's incident (related 311 requests)
 
 Revision ID: 1c1de0000005
-Revises: c5a7f0000003
+Revises: 5ec0a0040001
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "1c1de0000005"
-down_revision = "c5a7f0000003"
+down_revision = "5ec0a0040001"
 
 
 def upgrade() -> None:
