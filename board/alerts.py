@@ -14,8 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from board import commandlog, db, reviews
-from board.access import CITYWIDE, Actor, Role
+from board import commandlog, db
 from board.schema import events, jobs
 
 WINDOW = timedelta(hours=8)  # one tour
@@ -54,12 +53,9 @@ def recent(conn: sa.Connection, precinct: str, now: datetime) -> list[Alert]:
     return out[:LIMIT]
 
 
-def supervisor_panel(engine: sa.Engine, precinct: str, citywide: bool,
-                     now: datetime) -> dict[str, Any]:
-    """The parts of a supervisor's board beyond the jobs: alerts, review count, latest log."""
-    scope = frozenset({CITYWIDE} if citywide else {precinct})
+def supervisor_panel(engine: sa.Engine, precinct: str, now: datetime) -> dict[str, Any]:
+    """The parts of a supervisor's board beyond the jobs: alerts and the latest log entries.
+    (The header's review count is the reader's own, pushed beside: board.live.audiences.)"""
     with db.read(engine) as conn:
         found = recent(conn, precinct, now)
-    return {"alerts": found,
-            "review_count": reviews.count(engine, Actor(None, "live", Role.SUPERVISOR, scope)),
-            "log_latest": commandlog.latest(engine, precinct)}
+    return {"alerts": found, "log_latest": commandlog.latest(engine, precinct)}

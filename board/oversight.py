@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
@@ -31,7 +32,7 @@ from board.pages import (
     render,
 )
 from board.policies import CITYWIDE, KINDS
-from board.schema import events, review_queue
+from board.schema import events
 from board.usecases import FINDINGS, Dispatch, Invalid, NotFound
 from board.validation import FORM, check
 
@@ -44,31 +45,26 @@ def _precinct(request: Request) -> str:
     return precinct
 
 
-def _first_precinct(actor: Actor) -> str | None:
-    mine = sorted((p for p in actor.precincts if p != CITYWIDE), key=lambda p: (len(p), p))
-    return mine[0] if mine else None
+def _only_precinct(actor: Actor) -> str | None:
+    """The one precinct of someone who has exactly one (their /review and /log go there)."""
+    mine = [p for p in actor.precincts if p != CITYWIDE]
+    return mine[0] if len(mine) == 1 and not actor.citywide else None
 
 
 # -- review queue ---------------------------------------------------------------------------
 
-def _counts_by_precinct(engine: sa.Engine, actor: Actor) -> list[tuple[str, int]]:
-    with db.read(engine) as conn:
-        rows = conn.execute(
-            sa.select(review_queue.c.precinct, sa.func.count())
-            .where(review_queue.c.review_seq.is_(None), review_queue.c.precinct.is_not(None))
-            .group_by(review_queue.c.precinct)).all()
-    return sorted(((p, n) for p, n in rows if actor.sees(p)), key=lambda r: (len(r[0]), r[0]))
-
-
 @page
 async def review_index(request: Request, actor: Actor) -> Response:
-    """/review: straight to your precinct's queue; citywide eyes get a list by precinct."""
+    """/review: straight to your precinct's queue; with several (or citywide), the count of
+    each, adding up to the header's."""
     if actor.role not in reviews.READERS:
         raise Forbidden("the review queue is for supervisors and commanders")
-    first = _first_precinct(actor)
-    if first and not actor.citywide:
-        return RedirectResponse(f"/review/{first}", 303)
-    counts = await run_in_threadpool(_counts_by_precinct, _dispatch(request).engine, actor)
+    only = _only_precinct(actor)
+    if only:
+        return RedirectResponse(f"/review/{quote(only)}", 303)
+    found = await run_in_threadpool(reviews.counts, _dispatch(request).engine, actor)
+    names = set(found) if actor.citywide else actor.precincts  # yours with none say 0
+    counts = [(p, found.get(p, 0)) for p in sorted(names, key=lambda p: (len(p), p))]
     return render(request, actor, "review_index.html", counts=counts)
 
 
@@ -143,11 +139,10 @@ def _local_midnight(day: date) -> datetime:
 async def log_index(request: Request, actor: Actor) -> Response:
     if actor.role not in commandlog.READERS:
         raise Forbidden("the command log is for supervisors and commanders")
-    first = _first_precinct(actor)
-    if first and not actor.citywide:
-        return RedirectResponse(f"/log/{first}", 303)
-    geo = _dispatch(request).geo
-    return render(request, actor, "log_index.html", precincts=geo.precincts() if geo else [])
+    only = _only_precinct(actor)
+    if only:
+        return RedirectResponse(f"/log/{quote(only)}", 303)
+    return render(request, actor, "log_index.html", precincts=_precincts_of(request, actor))
 
 
 @page

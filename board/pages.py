@@ -166,8 +166,7 @@ async def board_page(request: Request, actor: Actor) -> Response:
     panel = {}
     if mode == "supervisor" and template == "board.html":
         panel = await run_in_threadpool(alerts.supervisor_panel, _dispatch(request).engine,
-                                        precinct, actor.citywide, _now())
-        panel.pop("review_count")  # the header counts the actor's own precincts
+                                        precinct, _now())
     return render(request, actor, template, view=view, precinct=precinct, mode=mode,
                   units=view.lanes, precincts=_precincts_of(request, actor), **panel)
 

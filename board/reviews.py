@@ -38,10 +38,17 @@ class Pending:
     closed_at: datetime
     timeline: list[Any]
 
+    @property
+    def id(self) -> int:
+        return self.card.id
+
 
 def _waiting(precincts: Iterable[str] | None) -> sa.Select:
-    q = (sa.select(review_queue.c.job_id).join(jobs, jobs.c.id == review_queue.c.job_id)
-         .where(review_queue.c.review_seq.is_(None), jobs.c.status == "closed"))
+    q = (sa.select(review_queue.c.precinct, sa.func.count())
+         .join(jobs, jobs.c.id == review_queue.c.job_id)
+         .where(review_queue.c.review_seq.is_(None), jobs.c.status == "closed",
+                review_queue.c.precinct.is_not(None))
+         .group_by(review_queue.c.precinct))
     return q if precincts is None else q.where(review_queue.c.precinct.in_(list(precincts)))
 
 
@@ -66,11 +73,16 @@ def pending(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> li
                     r.queued_at, timelines[r.id]) for r in rows]
 
 
-def count(engine: sa.Engine, actor: Actor) -> int:
-    """How many flagged closes wait for review in the actor's precincts (0 for non-readers)."""
+def counts(engine: sa.Engine, actor: Actor) -> dict[str, int]:
+    """How many flagged closes wait in each of the actor's precincts (those with none left
+    out); empty for non-readers."""
     if actor.role not in READERS:
-        return 0
+        return {}
     scope = None if actor.citywide else sorted(actor.precincts)
     with db.read(engine) as conn:
-        return conn.execute(sa.select(sa.func.count()).select_from(
-            _waiting(scope).subquery())).scalar() or 0
+        return dict(conn.execute(_waiting(scope)).all())
+
+
+def count(engine: sa.Engine, actor: Actor) -> int:
+    """The header's count: flagged closes waiting in all the actor's precincts together."""
+    return sum(counts(engine, actor).values())

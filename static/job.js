@@ -12,7 +12,9 @@
   // The board's updates replace job cards by id: only the offstage board's copy, never the
   // card this page shows (it is re-rendered for this page, with this page's forms).
   document.body.addEventListener("htmx:oobBeforeSwap", (e) => {
-    if (!e.detail.target.closest("#board-body")) e.detail.shouldSwap = false;
+    if (!e.detail.target.closest("#board-body") && e.detail.target.id !== "review-count") {
+      e.detail.shouldSwap = false;
+    }
   });
   document.body.addEventListener("board:updated", () => {
     const card = document.querySelector(`#board-body #job-${pageEl.dataset.jobId}`);

@@ -5,6 +5,12 @@ An audience is what one rendering serves; every socket in it gets the same bytes
   ("my", unit_id)                      partials/my_queue.html      /ws/my
   ("wall", precinct)                   partials/wall_body.html     /ws/wall/{precinct}
   ("city", scope)                      partials/city_counters.html /ws/city
+  ("reviews", precinct, can_review)    partials/review_rows.html   /ws/review/{precinct}
+  ("log", precinct, can_write)         partials/log_entries.html   /ws/log/{precinct}
+  ("review_count", scope)              partials/review_count.html  beside the above, for readers
+
+A socket may hear more than one audience: the pages of supervisors and commanders add the
+header's review count, ("review_count", their precincts), to what the page itself shows.
 
 No I/O here: the hub and the publishers (web and CLI) both decide with these functions.
 """
@@ -19,12 +25,24 @@ from board.access import CITYWIDE
 Audience = tuple[Any, ...]
 
 
+# The event kinds that change a review queue (board.reviews) and a command log.
+REVIEW_KINDS = frozenset({"close", "admin_close", "reopen", "review"})
+# ... and what else a queued job's timeline on the review page shows changing.
+REVIEW_PAGE_KINDS = REVIEW_KINDS | {"note"}
+LOG_KINDS = frozenset({"log_entry"})
+
+
+KINDS_HEARD = {"reviews": REVIEW_PAGE_KINDS, "log": LOG_KINDS, "review_count": REVIEW_KINDS}
+
+
 def channels_of(audience: Audience) -> set[str]:
     kind = audience[0]
     if kind == "board":
         return {f"precinct:{audience[1]}", *(["precinct:-"] if audience[3] else [])}
-    if kind == "wall":
+    if kind in ("wall", "reviews", "log"):
         return {f"precinct:{audience[1]}"}
+    if kind == "review_count":
+        return {"city"} if CITYWIDE in audience[1] else {f"precinct:{p}" for p in audience[1]}
     if kind == "my":
         return {f"unit:{audience[1]}"}
     return {"city"}
@@ -59,12 +77,19 @@ def sees(scope: frozenset[str], precinct: str | None) -> bool:
     return precinct is not None and (CITYWIDE in scope or precinct in scope)
 
 
-def affected(audience: Audience, precincts: set[str | None], units: set[int]) -> bool:
+def affected(audience: Audience, precincts: set[str | None], units: set[int],
+             kinds: frozenset[str] | set[str] | None = None) -> bool:
+    """Whether events touching these precincts and units (of these kinds; None: any kind)
+    change what the audience shows."""
     kind = audience[0]
     if kind == "board":
         return audience[1] in precincts or (audience[3] and None in precincts)
     if kind == "wall":
         return audience[1] in precincts
+    if kind in KINDS_HEARD:
+        return (kinds is None or bool(KINDS_HEARD[kind] & kinds)) and (
+            audience[1] in precincts if kind != "review_count"
+            else any(sees(audience[1], p) for p in precincts))
     if kind == "my":
         return audience[1] in units
     return any(sees(audience[1], p) for p in precincts)

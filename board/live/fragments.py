@@ -20,7 +20,8 @@ the card that follows it in the new order (so its neighbour is always already in
 moved out of order by a priority change is one delete and one insert (the cards on a longest
 increasing subsequence of the old order stay put). The map markers are the cards' data-*
 attributes, so they travel with the cards. Several events read in one catch-up give one message.
-No I/O here: `piece` renders a partial.
+The review queue's rows (#review-<id>) and the command log's entries (#log-<id>) are followed
+the same way (`list_delta`). No I/O here: `piece` renders a partial.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ def stable(order: Sequence[int]) -> set[int]:
 
 
 class Delta:
-    """The fragments of one update, in the order the client must apply them."""
+    """The fragments of one update, in the order the client must apply them. Items are
+    elements with the id `prefix` + their id (job cards: job-<id>)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "job-") -> None:
+        self.prefix = prefix
         self.deletes: list[str] = []
         self.swaps: list[str] = []
         self.inserts: list[str] = []
@@ -68,16 +71,17 @@ class Delta:
     def delete(self, job_id: int) -> None:
         if job_id not in self.deleted:
             self.deleted.add(job_id)
-            self.deletes.append(f'<div id="job-{job_id}" hx-swap-oob="delete"></div>')
+            self.deletes.append(f'<div id="{self.prefix}{job_id}" hx-swap-oob="delete"></div>')
 
     def text(self) -> str | None:
         parts = [*self.deletes, *self.swaps, *self.inserts]
         return "\n".join(parts) if parts else None
 
 
-def _list(delta: Delta, container: str, old: list[Card], new: list[Card],
-          card: Callable[[Card], str], whole: Callable[[], str]) -> None:
-    """One ordered list of cards (the queue, recently closed): the fewest card operations."""
+def _list(delta: Delta, container: str, old: Sequence[Any], new: Sequence[Any],
+          card: Callable[[Any], str], whole: Callable[[], str]) -> None:
+    """One ordered list of cards (the queue, recently closed; any items with an `id`): the
+    fewest item operations."""
     if old == new:
         return
     if not old or not new:  # the "nothing here" line comes or goes with the list
@@ -103,7 +107,7 @@ def _list(delta: Delta, container: str, old: list[Card], new: list[Card],
             delta.delete(c.id)  # wherever it was (a lane, another list), it goes first
             where = f"beforebegin:#{after}" if after else f"beforeend:#{container}"
             ops.append(f'<div hx-swap-oob="{where}">{card(c)}</div>')
-        after = f"job-{c.id}"
+        after = f"{delta.prefix}{c.id}"
     delta.inserts.extend(ops)
 
 
@@ -142,6 +146,16 @@ def board_delta(old: BoardView, new: BoardView, mode: str, piece: Piece) -> str 
         for c in old.unrouted:
             delta.delete(c.id)
         delta.inserts.insert(0, piece("partials/unrouted_list.html", **ctx))
+    return delta.text()
+
+
+def list_delta(prefix: str, container: str, old: Sequence[Any], new: Sequence[Any],
+               item: Piece, whole: Callable[[], str]) -> str | None:
+    """One ordered list on its own (the review queue's rows, the command log's entries), as
+    the board's lists: `item` renders one (its element's id is `prefix` + its id), `whole`
+    the list's container with every item."""
+    delta = Delta(prefix)
+    _list(delta, container, old, new, item, whole)
     return delta.text()
 
 

@@ -44,6 +44,10 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
 READ_LIMIT = 2000  # events read per catch-up round
+# Audiences whose sockets get what changed (board.live.fragments), from the view they show.
+VIEWED = frozenset({"board", "reviews", "log"})
+# Audiences pushed only when what they show changed (a count), not on every event heard.
+QUIET = frozenset({"review_count"})
 
 
 class Socket(Protocol):
@@ -52,12 +56,16 @@ class Socket(Protocol):
 
 
 class Subscriber:
-    """One socket: a bounded queue of fragments and the task that sends them in order."""
+    """One socket: a bounded queue of fragments and the task that sends them in order.
+
+    It hears its page's audience and any `also` (the header's review count): every message of
+    every one of them goes through the one queue, in the order the hub rendered them."""
 
     def __init__(self, socket: Socket, audience: Audience, maxsize: int,
-                 session_id: int | None = None) -> None:
+                 session_id: int | None = None, also: tuple[Audience, ...] = ()) -> None:
         self.socket = socket
         self.audience = audience
+        self.audiences = (audience, *also)
         self.session_id = session_id  # closed at once when this session is revoked
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
         self.done = asyncio.Event()
@@ -122,7 +130,7 @@ class Hub:
         self._lock: asyncio.Lock | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._cache: dict[Audience, tuple[int, float, Any, str]] = {}  # the last snapshot
-        self._views: dict[Audience, Any] = {}    # board audiences: the view their sockets show
+        self._views: dict[Audience, Any] = {}    # VIEWED audiences: the view their sockets show
         self._sent: dict[Audience, str] = {}     # last pushed, minus ages
         self.publish_enabled = True              # tests turn it off to lose nudges
 
@@ -145,7 +153,7 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 5)
         self._tasks = []
-        subs = [s for group in self.audiences.values() for s in group]
+        subs = self.subscribers
         await asyncio.gather(*(s.close(CLOSE_RESTART) for s in subs), return_exceptions=True)
         self.audiences.clear()
         await self.bus.stop()
@@ -188,14 +196,13 @@ class Hub:
             log.warning("could not announce revoked sessions %s on the bus", sorted(ids))
 
     def _close_sessions(self, ids: set[int]) -> None:
-        for group in list(self.audiences.values()):
-            for sub in list(group):
-                if sub.session_id in ids and not sub.done.is_set():
-                    self.cut(sub, CLOSE_UNAUTHENTICATED, "session ended")
+        for sub in self.subscribers:
+            if sub.session_id in ids and not sub.done.is_set():
+                self.cut(sub, CLOSE_UNAUTHENTICATED, "session ended")
 
     async def _check_sessions(self) -> None:
         """The backstop: close sockets whose session timed out or was revoked unheard."""
-        held = {s.session_id for g in self.audiences.values() for s in g
+        held = {s.session_id for s in self.subscribers
                 if s.session_id is not None and not s.done.is_set()}
         if held:
             live = await run_in_threadpool(sessions.live_ids, self.engine, held, self.timeouts)
@@ -207,19 +214,19 @@ class Hub:
         """Snapshot first, then every later change: both go through the hub lock in order."""
         assert self._lock is not None
         async with self._lock:
-            text = await self._snapshot(sub.audience)
-            self._sent.setdefault(sub.audience, _AGES.sub("", text))
-            sub.offer(text)
             before = self._channels()
-            self.audiences[sub.audience].add(sub)
+            for audience in sub.audiences:
+                text = await self._snapshot(audience)
+                self._sent.setdefault(audience, _AGES.sub("", text))
+                sub.offer(text)
+                self.audiences[audience].add(sub)
             new = self._channels() - before
         sub.sender = asyncio.create_task(sub.run(), name="live-sender")
         if new:
             await self.bus.subscribe(*new)
 
     async def leave(self, sub: Subscriber) -> None:
-        group = self.audiences.get(sub.audience)
-        if group is None or sub not in group:
+        if not any(sub in self.audiences.get(a, ()) for a in sub.audiences):
             return
         gone = self._remove(sub)
         if sub.sender is not None:
@@ -228,25 +235,30 @@ class Hub:
             await self.bus.unsubscribe(*gone)
 
     def _remove(self, sub: Subscriber) -> set[str]:
-        """Take a socket out of its audience; returns the channels nobody listens to now."""
-        group = self.audiences.get(sub.audience)
-        if group is None or sub not in group:
-            return set()
+        """Take a socket out of its audiences; returns the channels nobody listens to now."""
         before = self._channels()
-        group.discard(sub)
-        if not group:
-            del self.audiences[sub.audience]
-            self._cache.pop(sub.audience, None)
-            self._sent.pop(sub.audience, None)
-            self._views.pop(sub.audience, None)
+        for audience in sub.audiences:
+            group = self.audiences.get(audience)
+            if group is None or sub not in group:
+                continue
+            group.discard(sub)
+            if not group:
+                del self.audiences[audience]
+                self._cache.pop(audience, None)
+                self._sent.pop(audience, None)
+                self._views.pop(audience, None)
         return before - self._channels()
 
     def _channels(self) -> set[str]:
         return {c for a, subs in self.audiences.items() if subs for c in channels_of(a)}
 
     @property
+    def subscribers(self) -> set[Subscriber]:
+        return {s for group in self.audiences.values() for s in group}
+
+    @property
     def sockets(self) -> int:
-        return sum(len(s) for s in self.audiences.values())
+        return len(self.subscribers)
 
     # the loop
 
@@ -278,7 +290,10 @@ class Hub:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
-            self._fan_out(list(self.audiences), self._seq_mark())
+            beat = self._seq_mark()
+            for sub in self.subscribers:
+                if not sub.done.is_set() and not sub.offer(beat):
+                    self.kick(sub, CLOSE_SLOW)
 
     async def catch_up(self) -> int:
         """Read committed events after the last seen; re-render what they touched."""
@@ -293,8 +308,9 @@ class Hub:
                 p, u = touched(ev)
                 precincts |= p
                 units |= u
+            kinds = {ev["kind"] for ev in evs}
             hit = [a for a in list(self.audiences)
-                   if self.audiences.get(a) and affected(a, precincts, units)]
+                   if self.audiences.get(a) and affected(a, precincts, units, kinds)]
             for audience in hit:
                 await self._broadcast(audience)
             return len(evs)
@@ -308,12 +324,12 @@ class Hub:
                 await self._broadcast(audience, only_if_changed)
 
     async def _broadcast(self, audience: Audience, only_if_changed: bool = False) -> None:
-        if audience[0] == "board":
-            await self._board_update(audience)
+        if audience[0] in VIEWED:
+            await self._view_update(audience)
             return
         text = await self._render(audience)
         key = _AGES.sub("", text)
-        if only_if_changed and self._sent.get(audience) == key:
+        if (only_if_changed or audience[0] in QUIET) and self._sent.get(audience) == key:
             return
         self._sent[audience] = key
         self._fan_out([audience], text)
@@ -344,16 +360,16 @@ class Hub:
             loop.create_task(self.bus.unsubscribe(*gone))
         loop.create_task(sub.close(code))
 
-    async def _board_update(self, audience: Audience) -> None:
-        """A board gets only what changed since the view its sockets show (fragments.py)."""
-        _, precinct, mode, citywide = audience
+    async def _view_update(self, audience: Audience) -> None:
+        """A board (review queue, command log) gets only what changed since the view its
+        sockets show (fragments.py)."""
         old = self._views.get(audience)
-        view = await run_in_threadpool(self.renderer.board_view, precinct, mode, citywide)
+        view = await run_in_threadpool(self.renderer.view, audience)
         if old is None:
-            text: str | None = await run_in_threadpool(self.renderer.board_body, view, mode)
+            text: str | None = await run_in_threadpool(self.renderer.body, audience, view)
         else:
-            text = await run_in_threadpool(self.renderer.board_delta, old, view, mode)
-        self.renders["board"] += 1
+            text = await run_in_threadpool(self.renderer.delta, audience, old, view)
+        self.renders[audience[0]] += 1
         self._views[audience] = view
         if text is not None:
             self._fan_out([audience], text + self._seq_mark())
@@ -370,18 +386,18 @@ class Hub:
         return text
 
     async def _snapshot(self, audience: Audience) -> str:
-        if audience[0] == "board":
+        if audience[0] in VIEWED:
             # The snapshot shows the very view the audience's next update starts from, so a
             # socket that joins between a commit and its catch-up converges with the rest.
             view = self._views.get(audience)
             if view is None:
-                view = await run_in_threadpool(self.renderer.board_view, *audience[1:])
+                view = await run_in_threadpool(self.renderer.view, audience)
                 self._views[audience] = view
-                self.renders["board"] += 1
+                self.renders[audience[0]] += 1
             cached = self._cache.get(audience)
             if cached and cached[2] is view:
                 return cached[3]
-            text = await run_in_threadpool(self.renderer.board_body, view, audience[2])
+            text = await run_in_threadpool(self.renderer.body, audience, view)
             self._cache[audience] = (self.last_seq, time.monotonic(), view, text)
             return text
         cached = self._cache.get(audience)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from jinja2 import Environment
 
-from board import alerts, db, queries
+from board import alerts, commandlog, db, queries, reviews
 from board.access import CITYWIDE, Actor, Role
 from board.flags import FLAG_LABELS
 from board.lifecycle import OPEN, WORKING, Status
@@ -24,6 +24,7 @@ from board.live.audiences import Audience, sees
 from board.priorities import Deadlines, overdue
 from board.queries import BoardView
 from board.schema import events, jobs
+from board.usecases import FINDINGS
 
 TOUR_TZ = ZoneInfo("America/New_York")
 TICKER = 12
@@ -77,10 +78,73 @@ class Renderer:
             return self.my(audience[1])
         if kind == "wall":
             return self.wall(audience[1])
+        if kind == "review_count":
+            return self.review_count(audience[1])
+        if kind in ("reviews", "log"):
+            return self.body(audience, self.view(audience))
         return self.city(audience[1])
 
     def board(self, precinct: str, mode: str, citywide: bool) -> str:
         return self.board_body(self.board_view(precinct, mode, citywide), mode)
+
+    # Audiences followed by what changed (hub.VIEWED): the view, the whole, the difference.
+
+    def view(self, audience: Audience) -> Any:
+        kind = audience[0]
+        if kind == "board":
+            return self.board_view(*audience[1:])
+        if kind == "reviews":
+            return self.reviews_view(audience[1], audience[2])
+        return self.log_view(audience[1])
+
+    def body(self, audience: Audience, view: Any) -> str:
+        kind = audience[0]
+        if kind == "board":
+            return self.board_body(view, audience[2])
+        ctx = self._list_context(audience)
+        if kind == "reviews":
+            return "\n".join([self._render("partials/review_pending.html", rows=view, **ctx),
+                              self._render("partials/review_rows.html", rows=view, **ctx)])
+        return self._render("partials/log_entries.html", entries=view, **ctx)
+
+    def delta(self, audience: Audience, old: Any, new: Any) -> str | None:
+        kind = audience[0]
+        if kind == "board":
+            return self.board_delta(old, new, audience[2])
+        ctx = self._list_context(audience)
+        if kind == "reviews":
+            head = (self._render("partials/review_pending.html", rows=new, **ctx)
+                    if len(old) != len(new) else None)
+            rows = fragments.list_delta(
+                "review-", "review-rows", old, new,
+                lambda r: self._render("partials/review_row.html", r=r, **ctx),
+                lambda: self._render("partials/review_rows.html", rows=new, **ctx))
+            return "\n".join(p for p in (head, rows) if p) or None
+        return fragments.list_delta(
+            "log-", "log-entries", old, new,
+            lambda e: self._render("partials/log_entry.html", e=e, **ctx),
+            lambda: self._render("partials/log_entries.html", entries=new, **ctx))
+
+    def _list_context(self, audience: Audience) -> dict[str, Any]:
+        """What the review queue's and the command log's partials need besides their rows."""
+        kind, precinct, may_act = audience
+        if kind == "reviews":
+            return {"precinct": precinct, "can_review": may_act, "findings": FINDINGS}
+        return {"precinct": precinct, "can_write": may_act, "linked": commandlog.linked}
+
+    def reviews_view(self, precinct: str, can_review: bool) -> list[reviews.Pending]:
+        role = Role.SUPERVISOR if can_review else Role.COMMANDER
+        who = Actor(None, "live", role, frozenset({precinct}))
+        return reviews.pending(self.engine, who, precinct, self.clock())
+
+    def log_view(self, precinct: str) -> list[commandlog.Entry]:
+        who = Actor(None, "live", Role.COMMANDER, frozenset({precinct}))
+        return commandlog.entries(self.engine, who, precinct)
+
+    def review_count(self, scope: frozenset[str]) -> str:
+        """The header's count: flagged closes waiting in these precincts."""
+        n = reviews.count(self.engine, Actor(None, "live", Role.SUPERVISOR, scope))
+        return self._render("partials/review_count.html", review_count=n)
 
     def board_view(self, precinct: str, mode: str, citywide: bool) -> BoardScreen:
         role = Role.SUPERVISOR if mode == "supervisor" else Role.COMMANDER
@@ -88,7 +152,7 @@ class Renderer:
         view = queries.board(self.engine, who, precinct, self.clock())
         # A supervisor's board also carries its alerts, review count and latest log entries,
         # each its own partial swapped by id.
-        panel = (alerts.supervisor_panel(self.engine, precinct, citywide, self.clock())
+        panel = (alerts.supervisor_panel(self.engine, precinct, self.clock())
                  if mode == "supervisor" else {})
         return BoardScreen(view, panel)
 

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from board import auth, db, queries
+from board import auth, commandlog, db, queries, reviews
 from board.access import Actor, Forbidden, Role
 from board.live import hub as live_hub
 from board.live.audiences import Audience
@@ -51,6 +51,14 @@ def _audience(kind: str, actor: Actor, ws: WebSocket) -> Audience:
         precinct = ws.path_params["precinct"]
         queries.check_precinct(actor, precinct)
         return ("wall", precinct)
+    if kind == "reviews":
+        precinct = ws.path_params["precinct"]
+        reviews.check_reader(actor, precinct)
+        return ("reviews", precinct, actor.may("review"))
+    if kind == "log":
+        precinct = ws.path_params["precinct"]
+        commandlog.check_reader(actor, precinct)
+        return ("log", precinct, actor.may("log_entry"))
     if kind == "my":
         if actor.unit_id is None:
             raise Forbidden("you are not on a unit")
@@ -62,6 +70,11 @@ def _audience(kind: str, actor: Actor, ws: WebSocket) -> Audience:
     if actor.role not in (Role.COMMANDER, Role.ADMIN, Role.SUPERVISOR):
         raise Forbidden("the citywide view is for commanders")
     return ("city", actor.precincts)
+
+
+def _also(actor: Actor) -> tuple[Audience, ...]:
+    """What every page of this actor hears besides its own: the header's review count."""
+    return (("review_count", actor.precincts),) if actor.role in reviews.READERS else ()
 
 
 def _socket(kind: str) -> Callable[[WebSocket], Any]:
@@ -80,7 +93,8 @@ def _socket(kind: str) -> Callable[[WebSocket], Any]:
             await ws.close(CLOSE_FORBIDDEN)
             return
         hub = live_hub.of(ws)
-        sub = Subscriber(ws, audience, hub.queue_size, session_id=actor.session_id)
+        sub = Subscriber(ws, audience, hub.queue_size, session_id=actor.session_id,
+                         also=_also(actor))
         await hub.join(sub)
 
         async def drain() -> None:
@@ -109,4 +123,6 @@ routes: list[BaseRoute] = [
     WebSocketRoute("/ws/wall/{precinct}", _socket("wall")),
     WebSocketRoute("/ws/my", _socket("my")),
     WebSocketRoute("/ws/city", _socket("city")),
+    WebSocketRoute("/ws/review/{precinct}", _socket("reviews")),
+    WebSocketRoute("/ws/log/{precinct}", _socket("log")),
 ]
