@@ -35,7 +35,7 @@ def last_seq(ws, texts: list[str], seq: int) -> None:  # type: ignore[no-untyped
         texts.append(t)
         m = re.search(r'id="live-beat" hidden data-seq="(\d+)"', t)
         return bool(m) and int(m[1]) >= seq
-    recv_until(ws, seen)
+    recv_until(ws, seen, timeout=20)  # a busy machine: a generous bound, met in well under 1 s
     with contextlib.suppress(TimeoutError):
         while True:
             texts.append(ws.recv(timeout=0.5))
