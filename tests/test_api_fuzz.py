@@ -6,7 +6,8 @@ types, unknown fields) and a bounded number of generated ones, sent to the real 
 real socket, as an admin (who may do everything, so bodies reach the use cases). Path
 parameters of valid cases name real jobs and units, so the bodies are judged by the use cases
 and not stopped at a 404. Each response must be no 5xx, a documented status, in the documented
-content type, headers and schema; invalid input must be refused.
+content type, headers and schema; invalid input must be refused, and every body the document
+calls valid must pass the validation layer (board.validation) unchanged.
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from board import auth
+from board.api import ENDPOINTS, PREFIX
 from board.openapi import document
+from board.usecases import Invalid
+from board.validation import check
 
 schema = schemathesis.openapi.from_dict(document())
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance, negative_data_rejection]
+BODIES = {(ep.method, PREFIX + ep.path): ep.body for ep in ENDPOINTS if ep.body is not None}
 EXAMPLES = 3  # generated cases per operation, on top of the coverage phase's
 
 
@@ -60,4 +65,13 @@ def test_the_api_keeps_its_contract(case, target) -> None:
     positive = case.meta is None or case.meta.generation.mode.name.lower() == "positive"
     if positive and case.path_parameters:
         case.path_parameters = {k: next(ids[k]) for k in case.path_parameters}
+    model = BODIES.get((case.method.upper(), case.path))
+    if positive and model is not None and isinstance(case.body, dict):
+        # what the document calls valid, the validation layer takes (and the reverse is
+        # negative_data_rejection's part): the two cannot disagree on a field's type or form
+        try:
+            check(model, case.body)
+        except Invalid as e:
+            raise AssertionError(f"{case.method} {case.path}: documented-valid body "
+                                 f"{case.body!r} refused: {e.errors}") from None
     case.call_and_validate(base_url=url, headers=headers, checks=CHECKS)
