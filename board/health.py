@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 
+from board.errors import error_response, surface
 from board.logs import Throttled
 from board.metrics import DB_UNAVAILABLE
 
@@ -79,11 +80,8 @@ async def unavailable(conn: HTTPConnection, exc: Exception) -> Response | None:
         return None
     headers = {"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"}
     detail = "The database is not reachable just now; try again shortly."
-    path = conn.url.path
-    if path.startswith("/api/"):
-        return JSONResponse({"error": "unavailable", "detail": detail}, 503, headers=headers)
-    if path.startswith("/open311/"):
-        return JSONResponse([{"code": 503, "description": detail}], 503, headers=headers)
+    if surface(conn.url.path) != "page":  # the API's JSON, Open311's list in XML or JSON
+        return error_response(conn, 503, detail, headers)  # type: ignore[arg-type]
     return conn.app.state.templates.TemplateResponse(
         conn, "unavailable.html", {"actor": None, "csrf": "", "flashes": [],
                                    "retry_after": RETRY_AFTER_S},

@@ -40,6 +40,8 @@ ERRORS: dict[int, tuple[str, str, list[type[BaseModel]]]] = {
           "refused values; one message per field.", [outputs.InvalidError]),
     500: ("ServerError", "The server could not answer. No details; the request id (also in "
           "X-Request-ID) finds them in the log.", [outputs.ServerError]),
+    503: ("Unavailable", "The database is not reachable just now; try again after "
+          "Retry-After seconds.", [outputs.Error]),
 }
 PATH_PARAMS = {
     "job_id": (Integer(1), "A job id."),
@@ -83,7 +85,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     if ep.location:
         ok["headers"] = {"Location": {"schema": {"type": "string"}}}
     responses: dict[str, Any] = {str(ep.status): ok}
-    for code in (*ep.errors, 500):
+    for code in (*ep.errors, 500, 503):
         responses[str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
     op["responses"] = responses
     if ep.public:
@@ -107,6 +109,7 @@ def document() -> dict[str, Any]:
     responses = {name: {"description": text, "content": _content(models)}
                  for name, text, models in ERRORS.values()}
     responses["Unauthorized"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    responses["Unavailable"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
     return {
         "openapi": "3.1.0",
         "info": {

@@ -283,6 +283,8 @@ def test_database_down_is_a_503_that_says_so(pg_behind_proxy, geo, tmp_path: Pat
         assert api.json()["error"] == "unavailable"
         o311 = c.get("/open311/v2/requests.json")
         assert o311.status_code == 503 and o311.json()[0]["code"] == 503
+        o311_xml = c.get("/open311/v2/services.xml")  # in the format asked for
+        assert o311_xml.status_code == 503 and "<code>503</code>" in o311_xml.text
         ready = c.get("/readyz")
         assert ready.status_code == 503 and ready.json()["database"].startswith("unreachable")
         assert c.get("/healthz").status_code == 200
