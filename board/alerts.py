@@ -1,9 +1,11 @@
 """What a precinct's supervisors are alerted to: a P1 job arriving, a job going overdue.
 
-Read from the events (`create` with priority 1, `overdue`) of the last hours; the board shows
-them as a banner each device acknowledges (static/alerts.js remembers the last acknowledged
-sequence number per precinct on the device). History rows never alert: intake writes them as
-`history` events, not `create`.
+Read from the events (`create` with priority 1, `overdue`) of the last hours, for jobs still open
+in the precinct: a job closed (or routed elsewhere) since needs nobody's attention, so a device
+opening the board for the first time sees what is still to act on, not a tour's history. One
+line per job, its newest alert. The board shows them as a banner each device acknowledges
+(static/alerts.js remembers the last acknowledged sequence number per precinct on the device).
+History rows never alert: intake writes them as `history` events, not `create`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from board import commandlog, db
+from board.lifecycle import OPEN
 from board.schema import events, jobs
 
 WINDOW = timedelta(hours=8)  # one tour
@@ -34,20 +37,27 @@ class Alert:
 
 
 def recent(conn: sa.Connection, precinct: str, now: datetime) -> list[Alert]:
+    """The precinct's alerts of the last WINDOW on jobs still open there, newest first."""
     rows = conn.execute(
         sa.select(events.c.seq, events.c.at, events.c.kind, events.c.job_id, events.c.payload,
-                  jobs.c.complaint_type, jobs.c.address, jobs.c.history)
+                  jobs.c.complaint_type, jobs.c.address, jobs.c.priority)
         .join(jobs, jobs.c.id == events.c.job_id)
         .where(events.c.precinct == precinct, events.c.kind.in_(("create", "overdue")),
-               events.c.at >= now - WINDOW)
+               events.c.at >= now - WINDOW, jobs.c.precinct == precinct,
+               jobs.c.status.in_([s.value for s in OPEN]), jobs.c.history.is_(sa.false()))
         .order_by(events.c.seq.desc()).limit(LIMIT * 10)).all()
-    out = []
+    out: list[Alert] = []
+    jobs_seen: set[int] = set()
     for r in rows:
         p = r.payload or {}
-        if r.history or (r.kind == "create" and p.get("priority") != 1):
+        if r.job_id in jobs_seen or (r.kind == "create" and p.get("priority") != 1):
             continue
-        text = ("P1 job" if r.kind == "create"
-                else f"OVERDUE: {STAGE_WORDS.get(p.get('stage'), 'late')}")
+        jobs_seen.add(r.job_id)
+        if r.kind == "create":
+            text = "P1 job"
+        else:
+            late = f"OVERDUE: {STAGE_WORDS.get(p.get('stage'), 'late')}"
+            text = f"P1 {late}" if r.priority == 1 else late
         out.append(Alert(r.seq, r.at, "p1" if r.kind == "create" else "overdue", r.job_id,
                          r.complaint_type, r.address, text))
     return out[:LIMIT]

@@ -4,7 +4,7 @@ a browser."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from conftest import browser_login, make_job
 from test_live import recv_until, socket, web_login
@@ -94,3 +94,45 @@ def test_the_wall_says_overdue_in_words(world, dispatch, clock) -> None:
     for job, late in ((queued, "not dispatched"), (working, "not acknowledged")):
         card = wall.split(f'id="job-{job}"')[1].split("</article>")[0]
         assert f'<span class="badge late">OVERDUE: {late}</span>' in card
+
+
+def test_a_device_opening_the_board_sees_only_alerts_still_to_act_on(world, dispatch, clock,
+                                                                      client) -> None:
+    """Never acknowledged on this device: not the tour's every alert, only open jobs' (one line
+    each, its newest), of the last tour, still in this precinct."""
+    from test_pages import login
+
+    from board.schema import events
+
+    clock.now = datetime.now(UTC) - timedelta(hours=9, minutes=50)  # all done by now
+    d, sgt = dispatch, world.actors["sgt75"]
+    p1 = {"complaint": "Blocked Driveway", "descriptor": "No Access"}
+    stale = make_job(d, **p1)                     # open, but its alert is from the last tour
+    clock.advance(hours=9)
+    p1_closed = make_job(d, **p1)
+    d.assign(sgt, p1_closed, 1, world.unit("75-A"))
+    d.close(world.actors["off75a"], p1_closed, 2, "action_taken", note="done")
+    p1_routed = make_job(d, **p1)
+    d.route(world.actors["city"], p1_routed, 1, "120")
+    late_closed = make_job(d)
+    p1_open = make_job(d, **p1)
+    late_open = make_job(d)
+    d.assign(sgt, late_open, 1, world.unit("75-B"))
+    clock.advance(minutes=11)
+    for job in (late_closed, late_open, p1_open):
+        assert d.mark_overdue(DEADLINE_ACTOR, job, "ack") is not None
+    d.admin_close(sgt, late_closed, 1, "duplicate")
+    clock.advance(minutes=35)
+    assert d.mark_overdue(DEADLINE_ACTOR, late_open, "arrive") is not None
+    with d.engine.connect() as conn:  # the alerts were there: 3 P1 arrivals, 4 overdue marks
+        kinds = [r.kind for r in conn.execute(events.select().where(
+            events.c.kind.in_(("create", "overdue"))))]
+    assert kinds.count("overdue") == 4
+
+    login(client, "sgt75")
+    page = client.get("/board/75").text
+    banner = page.split('id="board-alerts"')[1].split("</section>")[0]
+    lines = re.findall(r'<strong>([^<]+)</strong> <a href="/jobs/(\d+)">', banner)
+    assert lines == [("OVERDUE: not on scene", str(late_open)),
+                     ("P1 OVERDUE: not acknowledged", str(p1_open))]
+    assert f"/jobs/{stale}" not in banner
