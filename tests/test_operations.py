@@ -190,6 +190,7 @@ def test_access_line_has_no_query_string(world, app, log_lines) -> None:
 def test_a_redis_outage_logs_a_bounded_number_of_lines(caplog) -> None:
     """Every publish to a dead Redis fails; the log says so once, then summarises."""
     import asyncio
+    import concurrent.futures
 
     async def run() -> None:
         bus = RedisBus(f"redis://127.0.0.1:{free_port()}/0", retry_max_s=0.2)
@@ -199,8 +200,10 @@ def test_a_redis_outage_logs_a_bounded_number_of_lines(caplog) -> None:
         await asyncio.sleep(1.5)
         await bus.stop()
 
-    with caplog.at_level(logging.INFO, logger="board.bus"):
-        asyncio.run(run())
+    with caplog.at_level(logging.INFO, logger="board.bus"), \
+            concurrent.futures.ThreadPoolExecutor(1) as pool:
+        # a thread of its own: Playwright's sync API keeps a loop on this one
+        pool.submit(asyncio.run, run()).result(timeout=60)
     failures = [r for r in caplog.records if "failed" in r.getMessage()]
     lost = [r for r in caplog.records if "connection lost" in r.getMessage()]
     assert 1 <= len(failures) <= 2, [r.getMessage() for r in failures]
