@@ -14,6 +14,10 @@ order), and offset paging would then silently skip a row. Ties on the timestamp 
 refreshes thousands of rows in one second) are broken by the unique key. Importing is idempotent
 on the unique key, so re-reading a page after a crash never creates a job twice.
 
+A row the poller first sees already closed by the city becomes a history job (closed, never
+dispatched, see board.intake); a job it already has that the city closes later only has its
+311 fields updated.
+
 Transient failures (network, 429, 5xx, a garbled body) are retried with exponential backoff and
 jitter, honouring Retry-After; a refused query (other 4xx: bad token, bad SoQL) is not retried
 within a run. `run_once()` is one catch-up pass (tests, cron); `run_forever()` is the worker.
