@@ -677,3 +677,39 @@ def test_the_cli_reports_cuts_and_refuses_an_empty_file(board_env, engine, tmp_p
     assert cli.main(["import-311", str(tmp_path / "empty.csv")]) == 2
     err = capsys.readouterr().err
     assert "the file is empty" in err and "nothing was imported" in err
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def test_a_batch_meeting_a_key_created_meanwhile_falls_back_row_by_row(dispatch, monkeypatch):
+    job_id = make_job(dispatch, "75", key="90000800")
+    feed = intake.Intake(dispatch)
+    real = feed._existing
+    calls: list[list[str | None]] = []
+
+    def blind_first(keys: list[str | None]) -> dict:
+        calls.append(list(keys))
+        return {} if len(calls) == 1 else real(keys)
+
+    monkeypatch.setattr(feed, "_existing", blind_first)
+    outcomes = feed.batch([good("90000801"), good("90000800"), good("90000802")])
+    # the batch's insert hit the unique key; each row was then written on its own
+    assert [o.kind for o in outcomes] == ["new", "updated", "new"]
+    assert outcomes[1].job_id == job_id
+    with db.read(dispatch.engine) as conn:
+        keys = sorted(conn.execute(sa.select(jobs.c.external_key)).scalars())
+        kinds = Counter(conn.execute(sa.select(events.c.kind)).scalars())
+    assert keys == ["90000800", "90000801", "90000802"]
+    assert kinds == {"create": 3, "update_311": 1}
+
+
+def test_the_same_key_twice_in_one_batch_is_one_job(dispatch):
+    first = good("90000900")
+    later = good("90000900", Descriptor="Banging/Pounding")
+    outcomes = intake.Intake(dispatch).batch([first, good("90000901"), later, first])
+    assert [o.kind for o in outcomes] == ["new", "new", "updated", "updated"]
+    with db.read(dispatch.engine) as conn:
+        job = conn.execute(sa.select(jobs).where(jobs.c.external_key == "90000900")).one()
+    assert job.descriptor == "Loud Music/Party"
+    assert table_count(dispatch.engine, jobs) == 2
