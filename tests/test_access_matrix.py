@@ -120,6 +120,8 @@ MATRIX: dict[tuple[str, str], tuple[str, str, Any, Any]] = {
     ("WS", "/ws/wall/{precinct}"): ("ws", "/ws/wall/75", None, SEE75),
     ("WS", "/ws/my"): ("ws", "/ws/my", None, OFFICERS),
     ("WS", "/ws/city"): ("ws", "/ws/city", None, OVERSIGHT),
+    ("WS", "/ws/review/{precinct}"): ("ws", "/ws/review/75", None, OVERSIGHT75),
+    ("WS", "/ws/log/{precinct}"): ("ws", "/ws/log/75", None, OVERSIGHT75),
     # the JSON API (bearer token)
     ("GET", "/api/v1/precincts/{precinct}/board"): ("api", "/precincts/75/board", None, SEE75),
     ("GET", "/api/v1/precincts/{precinct}/units"): ("api", "/precincts/75/units", None, SEE75),
