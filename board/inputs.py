@@ -15,7 +15,7 @@ from pydantic import ConfigDict, StrictBool
 from board.dispositions import ADMINISTRATIVE, FIELD
 from board.policies import CITYWIDE, KINDS, MAX_MINUTES
 from board.priorities import ANY
-from board.usecases import UNIT_STATUSES
+from board.usecases import FINDINGS, UNIT_STATUSES
 from board.validation import Code, Input, Integer, Number, Text
 
 MINUTES = (1, 525_600)  # a deadline further out than a year is a typo
@@ -140,6 +140,23 @@ class RuleChange(Input):
     ack_minutes: Integer(*MINUTES, doc="Minutes to acknowledge.")
     arrive_minutes: Integer(*MINUTES, doc="Minutes to arrive on scene.")
     close_minutes: Integer(*MINUTES, doc="Minutes to close.")
+
+
+# -- review findings and the command log ------------------------------------------------------
+
+
+class Finding(Versioned):
+    """A supervisor's finding on a flagged close (the review queue)."""
+
+    finding: Literal[tuple(FINDINGS)]  # type: ignore[valid-type]
+    comment: Text(2000, "What was found, for the timeline.", required=True, multiline=True)
+
+
+class LogEntry(Input):
+    """A line in a precinct's command log; a correction names the entry it corrects."""
+
+    text: Text(4000, "The entry; #123 links job 123.", required=True, multiline=True)
+    corrects: Integer(1, doc="The entry this one corrects.") | None = None
 
 
 # -- close policies ---------------------------------------------------------------------------

@@ -22,10 +22,7 @@ from board.access import Actor, Forbidden, Role
 from board.nyc311 import NEW_YORK
 from board.pages import (
     _dispatch,
-    _int,
     _int_or_404,
-    _now,
-    _opt_int,
     _post,
     _precincts_of,
     page,
@@ -34,7 +31,12 @@ from board.pages import (
 from board.policies import CITYWIDE, KINDS
 from board.schema import events
 from board.usecases import FINDINGS, Dispatch, Invalid, NotFound
-from board.validation import FORM, check
+from board.validation import FORM, check, read_form
+
+
+def _clock(request: Request) -> datetime:
+    """The time the use cases stamp entries with: tours and windows agree with them."""
+    return _dispatch(request).clock()
 
 
 def _precinct(request: Request) -> str:
@@ -72,7 +74,7 @@ async def review_index(request: Request, actor: Actor) -> Response:
 async def review_page(request: Request, actor: Actor) -> Response:
     precinct = _precinct(request)
     rows = await run_in_threadpool(reviews.pending, _dispatch(request).engine, actor,
-                                   precinct, _now())
+                                   precinct, _clock(request))
     return render(request, actor, "review.html", rows=rows, precinct=precinct,
                   can_review=actor.may("review"), findings=FINDINGS)
 
@@ -80,9 +82,10 @@ async def review_page(request: Request, actor: Actor) -> Response:
 async def review_post(request: Request) -> Response:
     precinct = request.path_params["precinct"]
     job_id = _int_or_404(request.path_params["job_id"])
-    return await _post(request, lambda d, a, f: d.review(
-        a, job_id, _int(f.get("version"), "version"), str(f.get("finding", "")),
-        str(f.get("comment", ""))), f"/review/{precinct}")
+    def finding(d: Dispatch, a: Actor, form: Any) -> Any:
+        b = read_form(inputs.Finding, form)
+        return d.review(a, job_id, b.version, b.finding, b.comment)
+    return await _post(request, finding, f"/review/{quote(precinct)}")
 
 
 # -- close policies -------------------------------------------------------------------------
@@ -163,7 +166,7 @@ async def log_page(request: Request, actor: Actor) -> Response:
     entries = await run_in_threadpool(
         lambda: commandlog.entries(_dispatch(request).engine, actor, precinct, text=text,
                                    since=since, until=until))
-    tour_day, tour = commandlog.tour_of(_now())
+    tour_day, tour = commandlog.tour_of(_clock(request))
     return render(request, actor, "log.html", status, precinct=precinct, entries=entries,
                   q=text, since=qp.get("from", ""), until=qp.get("to", ""),
                   can_write=actor.may("log_entry"), linked=commandlog.linked,
@@ -181,7 +184,7 @@ async def log_print(request: Request, actor: Actor) -> Response:
     except Invalid:
         day = None
     if day is None or tour not in commandlog.TOURS:
-        day, tour = commandlog.tour_of(_now())
+        day, tour = commandlog.tour_of(_clock(request))
     start, end = commandlog.tour_window(day, tour)
     entries = await run_in_threadpool(
         lambda: commandlog.entries(_dispatch(request).engine, actor, precinct, since=start,
@@ -189,17 +192,19 @@ async def log_print(request: Request, actor: Actor) -> Response:
     entries.reverse()
     return render(request, actor, "log_print.html", precinct=precinct, entries=entries,
                   day=day, tour=tour, tour_label=commandlog.TOUR_LABELS[tour], start=start,
-                  end=end, linked=commandlog.linked, printed_at=_now())
+                  end=end, linked=commandlog.linked, printed_at=_clock(request))
 
 
 def _log_entry(precinct: str) -> Callable[[Dispatch, Actor, Any], Any]:
-    return lambda d, a, f: d.log_entry(a, precinct, str(f.get("text", "")),
-                                       _opt_int(f.get("corrects"), "corrects"))
+    def write(d: Dispatch, a: Actor, form: Any) -> Any:
+        b = read_form(inputs.LogEntry, form)
+        return d.log_entry(a, precinct, b.text, b.corrects)
+    return write
 
 
 async def log_post(request: Request) -> Response:
     precinct = request.path_params["precinct"]
-    return await _post(request, _log_entry(precinct), f"/log/{precinct}")
+    return await _post(request, _log_entry(precinct), f"/log/{quote(precinct)}")
 
 
 routes = [

@@ -710,6 +710,7 @@ class Dispatch:
         """
         text = _text(text, "text", required=True, limit=4000)
         actor.check("log_entry", precinct)
+        self._check_place(precinct, None)  # a citywide supervisor cannot start a bogus log
         with db.write(self.engine) as conn:
             if corrects is not None:
                 old = conn.execute(sa.select(command_log.c.precinct).where(

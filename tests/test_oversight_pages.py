@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 
+import pytest
 import sqlalchemy as sa
 from conftest import make_job
 from starlette.testclient import TestClient
@@ -140,3 +141,38 @@ def test_a_refused_close_keeps_what_the_officer_chose(world, dispatch, app) -> N
         assert '<details class="close-early" open>' in r.text
         again = off.get("/my").text  # kept once: a fresh look is a fresh form
         assert "Two tickets written" not in again
+
+
+def test_nobody_reaches_another_precinct_by_url_or_form_field(world, dispatch, app) -> None:
+    """A supervisor of the 75th, with the 120th's ids in a URL or a form field: refused, and
+    nothing written; bad fields say which; a citywide supervisor cannot start a bogus log."""
+    from board.usecases import Invalid
+
+    job120 = make_job(dispatch, "120")
+    dispatch.assign(world.actors["sgt120"], job120, 1, world.unit("120-A"))
+    dispatch.close(world.actors["off120"], job120, 2, "action_taken")
+    entry120 = dispatch.log_entry(world.actors["sgt120"], "120", "120 desk")["entry_id"]
+    job75 = flagged_close(world, dispatch)
+    before = len(kinds(dispatch.engine, "review")), len(kinds(dispatch.engine, "log_entry"))
+    with TestClient(app) as sgt:
+        csrf = login(sgt, "sgt75")
+        for path in (f"/review/75/{job120}", f"/review/120/{job120}"):
+            r = sgt.post(path, data={"csrf": csrf, "version": 3, "finding": "no_issue",
+                                     "comment": "looks fine"})
+            assert r.status_code == 403, path
+        assert sgt.post("/log/120", data={"csrf": csrf, "text": "hi"}).status_code == 403
+        r = sgt.post("/log/75", data={"csrf": csrf, "text": "fix", "corrects": entry120})
+        assert f"no entry {entry120} in this precinct" in html.unescape(r.text)
+        for data, says in (({"version": 3, "finding": "bogus", "comment": "x"}, "finding:"),
+                           ({"version": 3, "finding": "no_issue", "comment": "  "}, "comment:"),
+                           ({"version": "x", "finding": "no_issue", "comment": "ok"},
+                            "version:")):
+            r = sgt.post(f"/review/75/{job75}", data={"csrf": csrf, **data})
+            assert "Not saved: " + says in html.unescape(r.text), data
+        r = sgt.post("/log/75", data={"csrf": csrf, "text": "x", "corrects": "abc"})
+        assert "Not saved: corrects:" in html.unescape(r.text)
+    assert (len(kinds(dispatch.engine, "review")),
+            len(kinds(dispatch.engine, "log_entry"))) == before
+    with pytest.raises(Invalid) as refused:
+        dispatch.log_entry(world.actors["city"], "9999", "no such precinct")
+    assert "precinct" in refused.value.errors
