@@ -461,10 +461,16 @@ class Dispatch:
 
     def reopen(self, actor: Actor, job_id: int, version: int, reason: str) -> dict[str, Any]:
         reason = _text(reason, "reason", required=True, limit=300)
-        return self._change(actor, "reopen", job_id, version, lambda c, j: (
-            {"unit_id": None, "stack_pos": None, "disposition": None, "resolution": None,
-             "summons_count": None, "administrative": False, "closed_at": None},
-            {"reason": reason, "previous_disposition": j.disposition}))
+
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            if job.history:  # never the board's job: reopening it would dispatch the past
+                raise Invalid({"job_id": "the city closed this request before the board had "
+                                         "it (history); file a new job instead"})
+            return ({"unit_id": None, "stack_pos": None, "disposition": None,
+                     "resolution": None, "summons_count": None, "administrative": False,
+                     "closed_at": None},
+                    {"reason": reason, "previous_disposition": job.disposition})
+        return self._change(actor, "reopen", job_id, version, apply)
 
     def set_priority(self, actor: Actor, job_id: int, version: int,
                      priority: int) -> dict[str, Any]:

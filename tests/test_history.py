@@ -156,3 +156,19 @@ def test_history_stays_out_of_queues_boards_wall_counters_and_unrouted(world, cl
     assert [c.external_key for c in view.closed] == ["LIVE-1"]
     [row75] = city_counters(dispatch.engine, dispatch.geo, frozenset({"75"}), clock.now)
     assert row75["closed_tour"] == 1
+
+
+def test_a_history_job_is_not_reopened_and_its_page_says_what_it_is(world, client):
+    dispatch = world.dispatch
+    text = BY_CODE["gone_on_arrival"].resolution
+    [ev] = dispatch.create_jobs(INTAKE, [closed_row(dispatch.geo, "H-9", text)], "nyc311")
+    with pytest.raises(Invalid, match="before the board had it"):
+        dispatch.reopen(world.actors["sgt75"], ev["job_id"], 1, "looks open to me")
+    [job] = rows_of(dispatch.engine, jobs, jobs.c.id == ev["job_id"])
+    assert (job.status, job.version) == ("closed", 1)
+    from test_pages import login
+
+    login(client, "sgt75")
+    page = client.get(f"/jobs/{ev['job_id']}").text
+    assert "closed by the city before the board had it" in page
+    assert text in page and 'value="reopen"' not in page and "Why reopen" not in page
