@@ -4,7 +4,6 @@
 (function () {
   "use strict";
   const SOUND_KEY = "board.alert-sound";
-  let audio = null;
   let heard = 0;  // the newest alert this page has already beeped for
   const state = { shown: 0, beeps: 0, acked: 0 };
   window.boardAlerts = state;
@@ -16,18 +15,8 @@
   function beep() {
     if (!soundOn()) return;
     state.beeps += 1;
-    try {
-      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
-      if (audio.state === "suspended") audio.resume();
-      [0, 0.25, 0.5].forEach((at) => {
-        const osc = audio.createOscillator(), gain = audio.createGain();
-        osc.frequency.value = 1200;
-        gain.gain.value = 0.25;
-        osc.connect(gain).connect(audio.destination);
-        osc.start(audio.currentTime + at);
-        osc.stop(audio.currentTime + at + 0.15);
-      });
-    } catch (e) { audio = null; }
+    // static/live.js (on every board page, loaded first) owns the page's audio context
+    if (window.boardTones) window.boardTones(1200, [0, 0.25, 0.5], 0.25, 0.15);
   }
 
   function show() {

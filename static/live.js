@@ -119,19 +119,25 @@
     } catch (e) { audio = null; }
   }
   document.addEventListener("pointerdown", unlock, { once: true });
+  // One short tone at each of `starts` (seconds from now): the page's one audio context, shared
+  // with the supervisor's alert banner (static/alerts.js).
+  function tones(freq, starts, volume, length) {
+    unlock();
+    if (!audio) return;
+    starts.forEach((at) => {
+      const osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = freq;
+      gain.gain.value = volume;
+      osc.connect(gain).connect(audio.destination);
+      osc.start(audio.currentTime + at);
+      osc.stop(audio.currentTime + at + length);
+    });
+  }
+  window.boardTones = tones;
   function beep() {
     if (muted()) return;
     state.beeps += 1;
-    unlock();
-    if (!audio) return;
-    [0, 0.3].forEach((at) => {
-      const osc = audio.createOscillator(), gain = audio.createGain();
-      osc.frequency.value = 880;
-      gain.gain.value = 0.2;
-      osc.connect(gain).connect(audio.destination);
-      osc.start(audio.currentTime + at);
-      osc.stop(audio.currentTime + at + 0.18);
-    });
+    tones(880, [0, 0.3], 0.2, 0.18);
   }
 
   live.addEventListener("htmx:wsConnecting", () => {
