@@ -65,6 +65,15 @@ def note_user(actor: Any) -> None:
         ctx.user = f"{getattr(actor, 'id', None)}:{name}"
 
 
+class _SocketChatter(logging.Filter):
+    """uvicorn logs two lines per socket ("[accepted]", "connection open/closed"); our access
+    line already says it, with the request id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg if isinstance(record.msg, str) else ""
+        return not (msg.startswith("connection ") or '"WebSocket %s"' in msg)
+
+
 class ContextFilter(logging.Filter):
     """Puts request id, user and job on every record (`-` when there is none)."""
 
@@ -94,6 +103,9 @@ def configure(level: str | int = "INFO", stream: Any = None) -> logging.Handler:
         lg.handlers.clear()
         lg.propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # RequestIds writes the access line
+    error_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _SocketChatter) for f in error_log.filters):
+        error_log.addFilter(_SocketChatter())
     # A line per SQL connection attempt would bury the app's own lines.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return handler

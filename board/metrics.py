@@ -135,9 +135,8 @@ class AppCollector(Collector):
                                     labels=["audience"])
         counts = {"board": 0, "my": 0, "wall": 0, "city": 0}
         hub = getattr(self.app.state, "hub", None)
-        for sub in list(getattr(hub, "subscribers", None) or ()):
-            kind = sub.audience[0]
-            counts[kind] = counts.get(kind, 0) + 1
+        for audience, subs in list(getattr(hub, "audiences", {}).items()):
+            counts[audience[0]] = counts.get(audience[0], 0) + len(subs)
         for kind, n in sorted(counts.items()):
             sockets.add_metric([kind], n)
         yield sockets

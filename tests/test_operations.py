@@ -115,6 +115,27 @@ def test_metrics_readable_from_loopback_only(world, dispatch, app) -> None:
     assert metric(text, "board_live_sockets", audience="board") == 0
 
 
+def test_metrics_count_sockets_events_and_push_lag(world, dispatch, app) -> None:
+    job = make_job(dispatch, "75")
+    with TestClient(app, client=LOOPBACK) as c:
+        before = c.get("/metrics").text
+        assert login(c, "sgt75").status_code == 303
+        with c.websocket_connect("/ws/board/75") as ws:
+            assert 'id="board-body"' in ws.receive_text()  # the snapshot
+            text = c.get("/metrics").text
+            assert metric(text, "board_live_sockets", audience="board") == 1
+            dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+            assert f'id="job-{job}"' in ws.receive_text()  # pushed
+            after = c.get("/metrics").text
+        gone = c.get("/metrics").text
+    assert metric(after, "board_live_events_total") >= metric(before,
+                                                              "board_live_events_total") + 1
+    pushed = (metric(after, "board_live_push_lag_seconds_count")
+              - metric(before, "board_live_push_lag_seconds_count"))
+    assert pushed >= 1
+    assert metric(gone, "board_live_sockets", audience="board") == 0
+
+
 def test_metrics_token_when_set(world, dispatch, tmp_path: Path) -> None:
     app = create_app(settings_for(str(dispatch.engine.url), tmp_path, METRICS_TOKEN="s3cret"),
                      dispatch)
