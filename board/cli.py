@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from board import auth, db, geostore
 from board.geo import GeoDataMissing
@@ -24,6 +27,17 @@ def _engine(settings: Settings):  # type: ignore[no-untyped-def]
     engine = db.make_engine(settings.database_url)
     db.migrate(engine)
     return engine
+
+
+@contextmanager
+def _migrated(settings: Settings) -> Iterator[sa.Engine]:
+    """A migrated engine for one command, closed after it (no connection left to the GC)."""
+    engine = db.make_engine(settings.database_url)
+    try:
+        db.migrate(engine)
+        yield engine
+    finally:
+        db.close(engine)
 
 
 def dispatch(settings: Settings):  # type: ignore[no-untyped-def]
@@ -41,7 +55,8 @@ def dispatch(settings: Settings):  # type: ignore[no-untyped-def]
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.migrate_database_url:
-        _engine(settings)
+        with _migrated(settings):
+            pass
         print("schema up to date")
         return 0
     from board import dbroles
@@ -64,14 +79,16 @@ def cmd_geo_load(args: argparse.Namespace, settings: Settings) -> int:
     if folder is None:
         print("give a folder holding precinct.geojson and sector.geojson", file=sys.stderr)
         return 2
-    index = geostore.load_dir(_engine(settings), folder, settings.route_max_distance_m)
+    with _migrated(settings) as engine:
+        index = geostore.load_dir(engine, folder, settings.route_max_distance_m)
     print(f"loaded {len(index.precincts())} precincts from {folder}")
     return 0
 
 
 def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
-    user_id = auth.add_user(_engine(settings), args.username, args.password, args.role,
-                            args.precincts, args.name or "", args.unit)
+    with _migrated(settings) as engine:
+        user_id = auth.add_user(engine, args.username, args.password, args.role,
+                                args.precincts, args.name or "", args.unit)
     print(f"user {args.username} ({args.role}, precincts {args.precincts}) id {user_id}")
     return 0
 
@@ -79,7 +96,11 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_units_add(args: argparse.Namespace, settings: Settings) -> int:
     from board.access import SYSTEM
 
-    ev = dispatch(settings).add_unit(SYSTEM, args.callsign, args.precinct, args.sector)
+    d = dispatch(settings)
+    try:
+        ev = d.add_unit(SYSTEM, args.callsign, args.precinct, args.sector)
+    finally:
+        db.close(d.engine)
     print(f"unit {args.callsign} in the {args.precinct} id {ev['unit_id']}")
     return 0
 
@@ -89,7 +110,8 @@ def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
 
     expires = (datetime.now(UTC) + timedelta(days=args.expires_days)
                if args.expires_days else None)
-    token = auth.create_token(_engine(settings), args.username, args.name, expires)
+    with _migrated(settings) as engine:
+        token = auth.create_token(engine, args.username, args.name, expires)
     print(token)
     print("keep it: only its hash is stored"
           + (f"; it expires {expires:%Y-%m-%d %H:%M} UTC" if expires else ""), file=sys.stderr)

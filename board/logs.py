@@ -74,6 +74,22 @@ class _SocketChatter(logging.Filter):
         return not (msg.startswith("connection ") or '"WebSocket %s"' in msg)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is logged (not the one at start-up, which a
+    test harness may have closed since)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 class ContextFilter(logging.Filter):
     """Puts request id, user and job on every record (`-` when there is none)."""
 
@@ -92,7 +108,7 @@ def configure(level: str | int = "INFO", stream: Any = None) -> logging.Handler:
     for h in list(root.handlers):
         if getattr(h, "_board", False):
             root.removeHandler(h)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     handler._board = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(ContextFilter())

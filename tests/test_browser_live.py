@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from conftest import (
     GEO_DIR,
     PASSWORD,
@@ -170,6 +169,13 @@ def test_wall_display_recovers_from_a_server_restart(world, dispatch, app, brows
 # -- two web processes ------------------------------------------------------------------------
 
 
+def _admin_sql(statement: str) -> None:
+    admin = db.make_engine(LOCAL_PG)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(statement)
+    admin.dispose()
+
+
 def _schema_url(schema: str) -> str:
     return f"{LOCAL_PG}?options=-csearch_path%3D{schema}"
 
@@ -194,9 +200,10 @@ def _serve(url: str, port: int, tmp_path: Path) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL,
            "SECRET_KEY": "shared-by-all-web-processes", "BOARD_GEO_DIR": str(GEO_DIR),
            "BOARD_VAR_DIR": str(tmp_path / f"var{port}")}
-    proc = subprocess.Popen([sys.executable, "-m", "board.cli", "serve", "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=open(tmp_path / f"serve{port}.log", "w"))  # noqa: SIM115
+    with open(tmp_path / f"serve{port}.log", "w") as err:  # the child keeps its own copy
+        proc = subprocess.Popen([sys.executable, "-m", "board.cli", "serve", "--port",
+                                 str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=err)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -207,7 +214,9 @@ def _serve(url: str, port: int, tmp_path: Path) -> subprocess.Popen:
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
-    raise AssertionError(f"board serve on {port} did not come up")
+    proc.wait()
+    raise AssertionError(f"board serve on {port} did not come up: "
+                         + (tmp_path / f"serve{port}.log").read_text()[-2000:])
 
 
 def test_two_web_processes_over_postgres_and_redis(world, dispatch, browser, geo: GeoIndex,
@@ -223,9 +232,7 @@ def test_two_web_processes_over_postgres_and_redis(world, dispatch, browser, geo
         url, units = PG_URL, world.units
     else:
         schema = f"live_two_{uuid.uuid4().hex[:8]}"
-        with sa.create_engine(LOCAL_PG.replace("postgresql://", "postgresql+psycopg://")
-                              ).begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        _admin_sql(f"CREATE SCHEMA {schema}")
         url = _schema_url(schema)
         engine = db.make_engine(url)
         db.migrate(engine)
@@ -281,13 +288,12 @@ def test_two_web_processes_over_postgres_and_redis(world, dispatch, browser, geo
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
         heard.close()
         redis.close()
         writer.engine.dispose()
         if schema:
-            with sa.create_engine(LOCAL_PG.replace("postgresql://", "postgresql+psycopg://")
-                                  ).begin() as conn:
-                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+            _admin_sql(f"DROP SCHEMA {schema} CASCADE")
 
 
 def test_an_open_job_page_follows_the_job(world, dispatch, live_server, browser) -> None:

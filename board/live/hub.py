@@ -26,10 +26,12 @@ import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from board import db, sessions
+from board import db, metrics, sessions
 from board.bus import Bus
+from board.health import database_unavailable
 from board.live.audiences import Audience, affected, announcements, channels_of, touched
 from board.live.render import Renderer
+from board.logs import Throttled
 from board.schema import events
 
 log = logging.getLogger("board.live")
@@ -133,6 +135,7 @@ class Hub:
         self._views: dict[Audience, Any] = {}    # VIEWED audiences: the view their sockets show
         self._sent: dict[Audience, str] = {}     # last pushed, minus ages
         self.publish_enabled = True              # tests turn it off to lose nudges
+        self._failing = Throttled(log)           # a database outage: one line, then summaries
 
     # lifecycle
 
@@ -283,8 +286,12 @@ class Hub:
                     await self.refresh(lambda a: a[0] in ("board", "my"), only_if_changed=True)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - the database may be down: try again next tick
-                log.exception("live catch-up failed")
+            except Exception as e:  # noqa: BLE001 - the database may be down: try again next tick
+                if database_unavailable(e):  # an outage: one line, then summaries
+                    self._failing.failed("live catch-up failed, database unavailable: %s",
+                                         str(e).strip().splitlines()[0] if str(e).strip() else "")
+                else:
+                    log.exception("live catch-up failed")
                 await asyncio.sleep(min(self.anti_entropy_s, 1.0))
 
     async def _beat(self) -> None:
@@ -313,6 +320,8 @@ class Hub:
                    if self.audiences.get(a) and affected(a, precincts, units, kinds)]
             for audience in hit:
                 await self._broadcast(audience)
+            metrics.observe_events(evs)  # count them, and commit → on the sockets' queues
+            self._failing.recovered("live catch-up working again")
             return len(evs)
 
     async def refresh(self, which: Callable[[Audience], bool],
@@ -345,6 +354,8 @@ class Hub:
     def kick(self, sub: Subscriber, code: int) -> None:
         """Cut a socket off without waiting for it: the others never wait for a slow one."""
         self.kicked += 1
+        if code == CLOSE_SLOW:
+            metrics.SEND_DROPS.labels(sub.audience[0]).inc()
         self.cut(sub, code, "queue full")
 
     def cut(self, sub: Subscriber, code: int, why: str) -> None:
@@ -413,7 +424,7 @@ class Hub:
 
     def _read_new(self) -> list[dict[str, Any]]:
         cols = (events.c.seq, events.c.job_id, events.c.unit_id, events.c.precinct,
-                events.c.kind, events.c.payload)
+                events.c.kind, events.c.payload, events.c.at)
         now = time.monotonic()
         self.pending = {s: t for s, t in self.pending.items() if t > now}
         cond = events.c.seq > self.last_seq
