@@ -73,9 +73,9 @@ async def review_index(request: Request, actor: Actor) -> Response:
 @page
 async def review_page(request: Request, actor: Actor) -> Response:
     precinct = _precinct(request)
-    rows = await run_in_threadpool(reviews.pending, _dispatch(request).engine, actor,
-                                   precinct, _clock(request))
-    return render(request, actor, "review.html", rows=rows, precinct=precinct,
+    found = await run_in_threadpool(reviews.queue, _dispatch(request).engine, actor,
+                                    precinct, _clock(request))
+    return render(request, actor, "review.html", queue=found, rows=found.rows, precinct=precinct,
                   can_review=actor.may("review"), findings=FINDINGS)
 
 

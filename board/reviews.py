@@ -83,6 +83,21 @@ def counts(engine: sa.Engine, actor: Actor) -> dict[str, int]:
         return dict(conn.execute(_waiting(scope)).all())
 
 
+@dataclass(frozen=True)
+class Queue:
+    """A precinct's review queue as its page shows it: the oldest PAGE rows, and how many
+    wait in all."""
+
+    rows: list[Pending]
+    total: int
+
+
+def queue(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> Queue:
+    rows = pending(engine, actor, precinct, now)
+    total = len(rows) if len(rows) < PAGE else counts(engine, actor).get(precinct, 0)
+    return Queue(rows, total)
+
+
 def count(engine: sa.Engine, actor: Actor) -> int:
     """The header's count: flagged closes waiting in all the actor's precincts together."""
     return sum(counts(engine, actor).values())

@@ -176,3 +176,18 @@ def test_nobody_reaches_another_precinct_by_url_or_form_field(world, dispatch, a
     with pytest.raises(Invalid) as refused:
         dispatch.log_entry(world.actors["city"], "9999", "no such precinct")
     assert "precinct" in refused.value.errors
+
+
+def test_a_long_queue_says_how_many_wait_beyond_the_rows_shown(world, dispatch, app,
+                                                               monkeypatch) -> None:
+    from board import reviews
+
+    monkeypatch.setattr(reviews, "PAGE", 2)
+    for _ in range(3):
+        flagged_close(world, dispatch)
+    with TestClient(app) as sgt:
+        login(sgt, "sgt75")
+        page = sgt.get("/review/75").text
+    assert "(3 to review; the oldest 2 shown)" in page
+    assert page.count('class="review-row"') == 2
+    assert re.search(r'id="review-count" class="count hot"[^>]*>3<', page)

@@ -103,8 +103,8 @@ class Renderer:
             return self.board_body(view, audience[2])
         ctx = self._list_context(audience)
         if kind == "reviews":
-            return "\n".join([self._render("partials/review_pending.html", rows=view, **ctx),
-                              self._render("partials/review_rows.html", rows=view, **ctx)])
+            return "\n".join([self._render("partials/review_pending.html", queue=view, **ctx),
+                              self._render("partials/review_rows.html", rows=view.rows, **ctx)])
         return self._render("partials/log_entries.html", entries=view, **ctx)
 
     def delta(self, audience: Audience, old: Any, new: Any) -> str | None:
@@ -113,12 +113,12 @@ class Renderer:
             return self.board_delta(old, new, audience[2])
         ctx = self._list_context(audience)
         if kind == "reviews":
-            head = (self._render("partials/review_pending.html", rows=new, **ctx)
-                    if len(old) != len(new) else None)
+            head = (self._render("partials/review_pending.html", queue=new, **ctx)
+                    if (old.total, len(old.rows)) != (new.total, len(new.rows)) else None)
             rows = fragments.list_delta(
-                "review-", "review-rows", old, new,
+                "review-", "review-rows", old.rows, new.rows,
                 lambda r: self._render("partials/review_row.html", r=r, **ctx),
-                lambda: self._render("partials/review_rows.html", rows=new, **ctx))
+                lambda: self._render("partials/review_rows.html", rows=new.rows, **ctx))
             return "\n".join(p for p in (head, rows) if p) or None
         return fragments.list_delta(
             "log-", "log-entries", old, new,
@@ -132,10 +132,10 @@ class Renderer:
             return {"precinct": precinct, "can_review": may_act, "findings": FINDINGS}
         return {"precinct": precinct, "can_write": may_act, "linked": commandlog.linked}
 
-    def reviews_view(self, precinct: str, can_review: bool) -> list[reviews.Pending]:
+    def reviews_view(self, precinct: str, can_review: bool) -> reviews.Queue:
         role = Role.SUPERVISOR if can_review else Role.COMMANDER
         who = Actor(None, "live", role, frozenset({precinct}))
-        return reviews.pending(self.engine, who, precinct, self.clock())
+        return reviews.queue(self.engine, who, precinct, self.clock())
 
     def log_view(self, precinct: str) -> list[commandlog.Entry]:
         who = Actor(None, "live", Role.COMMANDER, frozenset({precinct}))
