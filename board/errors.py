@@ -100,32 +100,28 @@ _DETAILS = {404: "There is nothing at this address.", 405: "This address does no
 async def http_exception(request: Request, exc: Exception) -> Response:
     """A 404 for an unknown path, a 405, a CSRF 403: in the form of the surface asked."""
     assert isinstance(exc, HTTPException)
-    detail = exc.detail if exc.detail and exc.detail != _phrase(exc.status_code) else \
-        _DETAILS.get(exc.status_code, _phrase(exc.status_code).lower())
-    if surface(request.url.path) == "api" and exc.status_code == 404:
+    status = exc.status_code
+    if status in (204, 304):
+        return Response(status_code=status, headers=exc.headers)
+    detail = exc.detail if exc.detail and exc.detail != _phrase(status) else \
+        _DETAILS.get(status, _phrase(status).lower())
+    kind = surface(request.url.path)
+    if kind == "api" and status == 404:
         detail = "no such endpoint; see /api/v1/openapi.json"
-    if exc.status_code in (204, 304):
-        return Response(status_code=exc.status_code, headers=exc.headers)
-    response = error_response(request, exc.status_code, detail, exc.headers)
-    if surface(request.url.path) == "page" and exc.status_code == 404:
-        response = await _with_actor(request, response)
-    return response
+    if kind == "page" and status == 404:  # a logged-in user keeps their header (who, log out)
+        return error_page(request, status, detail, exc.headers, await _actor_or_none(request))
+    return error_response(request, status, detail, exc.headers)
 
 
-async def _with_actor(request: Request, response: Response) -> Response:
-    """A logged-in user's 404 page keeps their header (who, log out)."""
+async def _actor_or_none(request: Request) -> Any:
     from starlette.concurrency import run_in_threadpool
 
     from board import auth
 
     try:
-        actor = await run_in_threadpool(auth.current_actor, request)
-    except Exception:
-        return response
-    if actor is None:
-        return response
-    return error_page(request, response.status_code, response.context["message"],  # type: ignore[attr-defined]
-                      actor=actor)
+        return await run_in_threadpool(auth.current_actor, request)
+    except Exception:  # a 404 page never fails for want of a session
+        return None
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
