@@ -58,8 +58,9 @@ test: lint test-sqlite test-pg
 
 # Benchmarks (not part of `make test`): each prints its figures and its ratio to a baseline
 # measured in the same run, and records them in bench/results.json (see BENCHMARKS.md).
-# Add a benchmark by adding its script to BENCH.
-BENCH ?= bench/fanout.py
+# Add a benchmark by adding its script to BENCH (arguments in <script-stem>_ARGS).
+BENCH ?= bench/board_page.py bench/fanout.py
+fanout_ARGS ?= --sizes 100,1000 --scale-out 5000
 # A city-year of 311 on PostgreSQL (QSTAT_BENCH_JOBS, default 1000000): about 15 min on two
 # busy cores the first time; later runs keep the generated data and take about a minute.
 BENCH += bench/qstat_scale.py
@@ -72,7 +73,7 @@ BENCH += bench/intake.py
 	touch $@
 
 bench: setup services .venv/.bench-installed
-	@set -e; for b in $(BENCH); do echo "== $$b"; $(PY) $$b; done
+	@set -e; $(foreach b,$(BENCH),echo "== $(b)"; $(PY) $(b) $($(basename $(notdir $(b)))_ARGS);)
 
 # Faults and load against throwaway PostgreSQL/Redis of its own (not part of `make test`);
 # figures go to RELIABILITY.md by hand and soak/results.json by the run.

@@ -1,129 +1,478 @@
-"""Benchmark: render once, send many — against rendering per socket, measured in the same run.
+"""Fan-out: commit → every board socket, against the limit (bare `websockets`) and a peer
+(Django Channels + channels-redis), same clients, same payload bytes, same run.
 
-Loads the real 311 hour into a scratch SQLite board, puts N fake sockets on the 75th's board
-through the live hub, makes K assignments and times how long each takes to reach every socket.
-The baseline renders the same fragment once per socket, as a naive hub would.
+    .venv/bin/python bench/fanout.py [--sizes 100,1000] [--rate 2] [--seconds 10] [--burst 20]
+                                     [--scale-out 5000] [--deflate]
 
-    .venv/bin/python bench/fanout.py [--sockets 200] [--events 20]
+For each N: a real `board serve` (one process, SQLite) with the real 311 hour and four units in
+the 75th; N WebSocket clients in another process (bench/clients.py) logged in as a supervisor;
+assignments, reassignments and returns to the queue through the JSON API at a steady rate, then
+a burst. Latency is from each event's commit time (its `at` in the events table) to each
+client's receipt of the first message whose `data-seq` covers it; every client must get every
+update in order, the same bytes as every other client, and end with a board equal to a fresh
+page. Then the bare server and the Channels peer get the board's own messages (snapshot first)
+at the same times, to the same N clients. `--scale-out N` runs N sockets over 4 `board serve`
+processes on PostgreSQL + Redis. Figures go to bench/results.json (bench/results.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import json
+import os
+import re
+import signal
+import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from board import db, geostore  # noqa: E402
-from board.access import SYSTEM, Role  # noqa: E402
-from board.app import templates  # noqa: E402
-from board.auth import add_user, user_actor  # noqa: E402
-from board.bus import InProcessBus  # noqa: E402
+import httpx  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+import websockets  # noqa: E402
+
+from bench.results import record  # noqa: E402
+from board import auth, db, geostore  # noqa: E402
+from board.access import SYSTEM  # noqa: E402
 from board.intake import import_file  # noqa: E402
-from board.live.hub import Hub, Subscriber  # noqa: E402
-from board.live.render import Renderer  # noqa: E402
+from board.live.replica import Replica, normal  # noqa: E402
+from board.schema import events, jobs  # noqa: E402
 from board.settings import SHARED_GEO  # noqa: E402
 from board.usecases import Dispatch  # noqa: E402
 
 HOUR = ROOT.parent / "shared" / "data" / "311" / "nyc311-2022-05-01-midnight-hour.csv"
-BOARD75 = ("board", "75", "supervisor", False)
+PY = str(ROOT / ".venv" / "bin" / "python")
+BOARD = str(ROOT / ".venv" / "bin" / "board")
+PASSWORD = "bench-password-75"
+PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
+SEQ = re.compile(r'data-seq="(\d+)"')
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.count = 0
-        self.arrived = asyncio.Event()
-        self.want = 0
-
-    async def send_text(self, data: str) -> None:
-        self.count += 1
-        if self.count >= self.want:
-            self.arrived.set()
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        pass
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
 
 
-def board_with_data(folder: Path) -> tuple[Dispatch, list[int], list[int]]:
-    engine = db.make_engine(f"sqlite:///{folder / 'bench.db'}")
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def pctl(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, int(round(p / 100 * len(s) + 0.5)) - 1))]
+
+
+def fanout_rate(clients: list[dict[str, Any]], upto: int) -> float:
+    """Frames a server delivers per second while it fans one message out: for each message,
+    sockets reached ÷ (last receipt − first receipt); the median over the steady messages."""
+    by_seq: dict[int, list[float]] = {}
+    for c in clients:
+        for t, s in c["recv"][1:]:
+            if 0 < s <= upto:
+                by_seq.setdefault(s, []).append(t)
+    rates = [len(ts) / max(max(ts) - min(ts), 1e-4) for ts in by_seq.values() if len(ts) > 1]
+    return pctl(rates, 50) if rates else 0.0
+
+
+# -- the board's data -------------------------------------------------------------------------
+
+def seed(url: str) -> None:
+    """The demo 75th: the real 311 hour, four units, a supervisor with a password and a token."""
+    engine = db.make_engine(url)
     db.migrate(engine)
     d = Dispatch(engine, geostore.load(engine, SHARED_GEO, 300))
-    units = [d.add_unit(SYSTEM, f"75-{x}", "75")["unit_id"] for x in "ABCD"]
+    for x in "ABCD":
+        d.add_unit(SYSTEM, f"75-{x}", "75")
     import_file(d, HOUR, history=False)  # the hour as live jobs, as the demo has it
-    with db.read(engine) as conn:
-        from board.schema import jobs
-
-        ids = [r.id for r in conn.execute(jobs.select().where(jobs.c.precinct == "75"))]
-    return d, units, ids
+    auth.add_user(engine, "bench", PASSWORD, "supervisor", "75")
+    engine.dispose()
 
 
-async def run(d: Dispatch, units: list[int], job_ids: list[int], sockets: int,
-              events: int) -> dict[str, float]:
-    renderer = Renderer(d.engine, d.geo, templates().env, clock=lambda: datetime.now(UTC))
-    hub = Hub(renderer, InProcessBus(), queue_size=64)
-    d.listeners[:] = [hub.committed]
-    uid = add_user(d.engine, "bench", "benchmark-pass", "supervisor", "75")
-    sgt = user_actor(d.engine, uid)
-    assert sgt is not None and sgt.role is Role.SUPERVISOR
-    await hub.start()
-    sinks = [Sink() for _ in range(sockets)]
-    for s in sinks:
-        await hub.join(Subscriber(s, BOARD75, hub.queue_size))
-    await asyncio.sleep(0.5)
-    latencies = []
-    renders_before = hub.renders["board"]
-    tracemalloc.start()
-    for i in range(events):
-        for s in sinks:
-            s.want = s.count + 1
-            s.arrived.clear()
-        t0 = time.perf_counter()
-        await asyncio.to_thread(d.assign, sgt, job_ids[i], 1, units[i % len(units)])
-        await asyncio.wait_for(asyncio.gather(*(s.arrived.wait() for s in sinks)), 30)
-        latencies.append(time.perf_counter() - t0)
-    _, peak_hub = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    renders = hub.renders["board"] - renders_before
-    await hub.stop()
+def fresh_pg(name: str) -> str:
+    admin = sa.create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{PG}/{name}"
 
-    # Baseline: what a per-socket renderer would do for one event.
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    copies = [renderer.render(BOARD75) for _ in range(sockets)]
-    per_socket = time.perf_counter() - t0
-    _, peak_base = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    del copies
-    return {"median_ms": statistics.median(latencies) * 1000,
-            "p95_ms": sorted(latencies)[int(0.95 * (len(latencies) - 1))] * 1000,
-            "renders": renders, "baseline_ms": per_socket * 1000,
-            "peak_hub_kb": peak_hub / 1024, "peak_base_kb": peak_base / 1024}
+
+# -- processes --------------------------------------------------------------------------------
+
+@dataclass
+class Procs:
+    procs: list[subprocess.Popen] = field(default_factory=list)
+
+    def start(self, cmd: list[str], env: dict[str, str] | None = None,
+              log: Path | None = None) -> subprocess.Popen:
+        out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
+        p = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=out,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        self.procs.clear()
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def wait_ws(url: str, timeout: float = 60) -> None:
+    async def probe() -> None:
+        async with websockets.connect(url, open_timeout=2):
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            asyncio.run(probe())
+            return
+        except (OSError, websockets.exceptions.WebSocketException, TimeoutError):
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start_clients(procs: Procs, urls: list[str], n: int, out: Path, cookie: str = "",
+                  origin: str = "", processes: int = 1) -> list[Path]:
+    files = []
+    for k in range(processes):
+        count = n // processes + (1 if k < n % processes else 0)
+        f = out.with_name(f"{out.stem}-{k}.json")
+        procs.start([PY, str(ROOT / "bench" / "clients.py"), ",".join(urls), str(count),
+                     str(f), "--cookie", cookie, "--origin", origin, "--keep",
+                     "2" if k == 0 else "0", "--seconds", "600"],
+                    log=f.with_suffix(".log"))
+        files.append(f)
+    deadline = time.monotonic() + 180
+    while not all(Path(str(f) + ".ready").exists() for f in files):
+        if time.monotonic() > deadline:
+            raise RuntimeError("clients did not connect")
+        time.sleep(0.2)
+    return files
+
+
+def collect(procs: Procs, files: list[Path], final: int | None = None,
+            wait: float = 60) -> list[dict[str, Any]]:
+    """Tell the clients the last seq to expect; they stop once they have it (or at `wait`)."""
+    if final is not None:
+        for f in files:
+            Path(str(f) + ".final").write_text(str(final))
+        deadline = time.monotonic() + wait
+        while not all(f.exists() for f in files) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    for p in procs.procs:
+        if "clients.py" in " ".join(p.args) and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while not all(f.exists() for f in files) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    out: list[dict[str, Any]] = []
+    for f in files:
+        out.extend(json.loads(f.read_text()))
+    return out
+
+
+# -- one board run ----------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    name: str
+    n: int
+    latencies: list[float]
+    frames_per_s: float
+    kb_per_conn: float
+    problems: list[str]
+    messages: list[str] = field(default_factory=list)   # what client 0 got, snapshot first
+    sent_at: dict[int, float] = field(default_factory=dict)
+    burst_from: int = 0
+
+    def p(self, q: float) -> float:
+        return pctl(self.latencies, q)
+
+    def show(self) -> None:
+        bad = "; ".join(self.problems) if self.problems else "ok"
+        print(f"  {self.name:<8} N={self.n:<5} p50 {self.p(50):7.1f} ms  p99 {self.p(99):7.1f} ms"
+              f"  fan-out {self.frames_per_s:8.0f} frames/s  {self.kb_per_conn:6.1f} KB/socket"
+              f"  checks: {bad}", flush=True)
+
+
+def login(base: str) -> str:
+    with httpx.Client(base_url=base, timeout=20) as c:
+        page = c.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        r = c.post("/login", data={"username": "bench", "password": PASSWORD, "csrf": csrf,
+                                   "next": ""})
+        assert r.status_code == 303, r.text
+        return "; ".join(f"{k}={v}" for k, v in c.cookies.items())
+
+
+class Actions:
+    """Steady work on the 75th's queue through the JSON API: assign, reassign, back to queue."""
+
+    def __init__(self, base: str, token: str, engine: sa.Engine, units: list[int]) -> None:
+        self.http = httpx.Client(base_url=base + "/api/v1", timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"})
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(jobs.c.id, jobs.c.version, jobs.c.unit_id).where(
+                jobs.c.precinct == "75", jobs.c.status == "new").order_by(jobs.c.id)).all()
+        self.jobs = [[r.id, r.version, r.unit_id] for r in rows][:12]
+        self.units = units
+        self.i = 0
+
+    def one(self) -> None:
+        job = self.jobs[self.i % len(self.jobs)]
+        unit = self.units[(self.i // len(self.jobs) + self.i) % len(self.units)]
+        self.i += 1
+        if job[2] is None:
+            r = self.http.post(f"/jobs/{job[0]}/assign", json={"version": job[1], "unit_id": unit})
+            job[2] = unit
+        elif self.i % 3:
+            other = next(u for u in self.units if u != job[2])
+            r = self.http.post(f"/jobs/{job[0]}/reassign",
+                               json={"version": job[1], "unit_id": other})
+            job[2] = other
+        else:
+            r = self.http.post(f"/jobs/{job[0]}/unassign",
+                               json={"version": job[1], "reason": "benchmark"})
+            job[2] = None
+        assert r.status_code < 300, r.text
+        job[1] += 1
+
+
+def check(clients: list[dict[str, Any]], first_seq: int, last_seq: int) -> list[str]:
+    problems = []
+    closed = [c["closed"] for c in clients if c["closed"]]
+    if closed:
+        problems.append(f"{len(closed)} sockets failed: {closed[0]}")
+    digests = {c["digest"] for c in clients if not c["closed"]}
+    if len(digests) > 1:
+        problems.append(f"{len(digests)} different message streams")
+    for c in clients:
+        seqs = [s for _, s in c["recv"][1:]]
+        if seqs != sorted(seqs) or len(set(seqs)) != len(seqs):
+            problems.append("a socket got updates out of order")
+            break
+        if not seqs or seqs[-1] < last_seq:
+            problems.append(f"a socket missed updates (last seq {seqs[-1] if seqs else None}"
+                            f" < {last_seq}; its last receipts {c['recv'][-3:]})")
+            break
+    return problems
+
+
+def board_run(n: int, args: argparse.Namespace, work: Path, procs: Procs,
+              servers: int = 1, url: str | None = None) -> Run:
+    tag = f"board{n}x{servers}"
+    db_url = url or f"sqlite:///{work / (tag + '.db')}"
+    seed(db_url)
+    engine = db.make_engine(db_url)
+    token = auth.create_token(engine, "bench", "benchmark")
+    with engine.connect() as conn:
+        from board.schema import units
+        unit_ids = [r.id for r in conn.execute(sa.select(units.c.id).where(
+            units.c.precinct == "75").order_by(units.c.callsign))]
+    env = {"DATABASE_URL": db_url, "SECRET_KEY": "bench-secret", "DEADLINE_WORKER": "0",
+           "BOARD_VAR_DIR": str(work)}
+    if servers > 1 or url:
+        env["REDIS_URL"] = REDIS
+    ports = [args.port + k for k in range(servers)]
+    pids = []
+    for port in ports:
+        cmd = [BOARD, "serve", "--port", str(port)] + (["--ws-deflate"] if args.deflate else [])
+        pids.append(procs.start(cmd, env, log=work / f"{tag}-{port}.log").pid)
+    for port in ports:
+        wait_http(f"http://127.0.0.1:{port}/login")
+    base = f"http://127.0.0.1:{ports[0]}"
+    cookie = login(base)
+    for port in ports:  # warm each process: its templates, its hub's audience code
+        httpx.get(f"http://127.0.0.1:{port}/board/75", headers={"Cookie": cookie}, timeout=30)
+    before = sum(rss_kb(p) for p in pids)
+    files = start_clients(procs, [f"ws://127.0.0.1:{p}/ws/board/75" for p in ports], n,
+                          work / f"{tag}.json", cookie, base,
+                          processes=max(1, n // 2500))
+    time.sleep(2)
+    after = sum(rss_kb(p) for p in pids)
+    with engine.connect() as conn:
+        seq0 = conn.execute(sa.select(sa.func.max(events.c.seq))).scalar() or 0
+    acts = Actions(base, token, engine, unit_ids)
+    t0 = time.time()
+    for k in range(int(args.rate * args.seconds)):
+        time.sleep(max(0.0, t0 + k / args.rate - time.time()))
+        acts.one()
+    time.sleep(2)
+    with engine.connect() as conn:
+        burst_seq = conn.execute(sa.select(sa.func.max(events.c.seq))).scalar() or 0
+    for _ in range(args.burst):
+        acts.one()
+    with engine.connect() as conn:
+        evs = conn.execute(sa.select(events.c.seq, events.c.at).where(events.c.seq > seq0)
+                           .order_by(events.c.seq)).all()
+    clients = collect(procs, files, final=evs[-1].seq)
+    at = {e.seq: e.at.replace(tzinfo=e.at.tzinfo or UTC).timestamp() for e in evs}
+    last = max(at)
+    problems = check(clients, seq0 + 1, last)
+    latencies: list[float] = []
+    for c in clients:
+        recv = c["recv"][1:]
+        j = 0
+        for seq in sorted(s for s in at if s <= burst_seq):
+            while j < len(recv) and recv[j][1] < seq:
+                j += 1
+            if j < len(recv):
+                latencies.append((recv[j][0] - at[seq]) * 1000)
+    fps = fanout_rate(clients, burst_seq)
+    burst_frames = len([s for _, s in clients[0]["recv"][1:] if s > burst_seq])
+    print(f"  board    burst: {args.burst} actions back to back reached each socket in "
+          f"{burst_frames} messages", flush=True)
+    page = Replica()
+    for text in clients[0]["texts"]:
+        page.apply(text)
+    truth = normal(httpx.get(f"{base}/board/75", headers={"Cookie": cookie}, timeout=30).text,
+                   "board-body")
+    if page.html("board-body") != truth:
+        problems.append("client 0's board differs from a fresh page")
+    texts = clients[0]["texts"]
+    sent_at = {}
+    for text in texts[1:]:
+        m = SEQ.findall(text)
+        if m:
+            sent_at[int(m[-1])] = at.get(int(m[-1]), 0.0)
+    procs.stop()
+    engine.dispose()
+    run = Run("board", n, latencies, fps, (after - before) / n, problems, texts, sent_at,
+              burst_seq)
+    run.show()
+    return run
+
+
+def replay_run(name: str, n: int, board: Run, args: argparse.Namespace, work: Path,
+               procs: Procs) -> Run:
+    """The board's own messages, at the board's commit times, through another server."""
+    port = args.port + 10
+    if name == "bare":
+        p = procs.start([PY, str(ROOT / "bench" / "bare.py"), str(port)], log=work / "bare.log")
+    else:
+        p = procs.start([PY, str(ROOT / "bench" / "peer_channels.py"), str(port), REDIS],
+                        log=work / "peer.log")
+    wait_ws(f"ws://127.0.0.1:{port}/control")
+    sent: dict[int, float] = {}
+
+    async def drive() -> tuple[list[dict[str, Any]], float, float]:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/control", max_size=None,
+                                      compression=None) as ctl:
+            await ctl.send("S" + board.messages[0])
+            await asyncio.sleep(0.5)
+            before = rss_kb(p.pid)
+            files = await asyncio.to_thread(start_clients, procs,
+                                            [f"ws://127.0.0.1:{port}/ws"], n,
+                                            work / f"{name}{n}.json")
+            await asyncio.sleep(2)
+            after = rss_kb(p.pid)
+            steady = [(SEQ.findall(t), t) for t in board.messages[1:]
+                      if not t.startswith('<span id="live-beat"')]  # not the heartbeat
+            steady = [(int(m[-1]), t) for m, t in steady if m]
+            start = min(board.sent_at.values())
+            t0 = time.time()
+            for seq, text in steady:
+                if seq > board.burst_from:
+                    break
+                await asyncio.sleep(max(0.0, t0 + board.sent_at[seq] - start - time.time()))
+                sent[seq] = time.time()
+                await ctl.send("B" + text)
+            clients = await asyncio.to_thread(collect, procs, files, max(sent))
+            return clients, (after - before) / n
+
+    clients, kb = asyncio.run(drive())
+    latencies = [(t - sent[s]) * 1000 for c in clients for t, s in c["recv"][1:]
+                 if s in sent and s <= board.burst_from]
+    problems = check(clients, 0, max(sent))
+    procs.stop()
+    run = Run(name, n, latencies, fanout_rate(clients, board.burst_from), kb, problems)
+    run.show()
+    return run
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--sockets", type=int, default=200)
-    p.add_argument("--events", type=int, default=20)
-    args = p.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        d, units, job_ids = board_with_data(Path(tmp))
-        r = asyncio.run(run(d, units, job_ids, args.sockets, args.events))
-    print(f"board of the 75th ({len(job_ids)} jobs), {args.sockets} sockets, "
-          f"{args.events} assignments")
-    print(f"hub, render once: {r['renders']} renders for {args.events} events; "
-          f"commit → all sockets median {r['median_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms; "
-          f"peak traced memory {r['peak_hub_kb']:.0f} KiB")
-    print(f"baseline, render per socket: {r['baseline_ms']:.1f} ms of rendering per event; "
-          f"peak traced memory {r['peak_base_kb']:.0f} KiB")
-    print(f"ratio baseline / hub (per event): {r['baseline_ms'] / r['median_ms']:.1f}×")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="100,1000")
+    ap.add_argument("--rate", type=float, default=2.0, help="actions per second, steady")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--burst", type=int, default=20, help="actions back to back")
+    ap.add_argument("--port", type=int, default=18700)
+    ap.add_argument("--peers", default="bare,peer")
+    ap.add_argument("--scale-out", type=int, default=0, help="sockets over 4 processes, PG+Redis")
+    ap.add_argument("--deflate", action="store_true", help="board with permessage-deflate on")
+    ap.add_argument("--no-record", action="store_true")
+    args = ap.parse_args()
+    print(f"fan-out benchmark · load average {load()} · {os.cpu_count()} cores", flush=True)
+    procs = Procs()
+    rec = (lambda *a, **k: None) if args.no_record else record
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
+            work = Path(tmp)
+            for n in [int(x) for x in args.sizes.split(",") if x]:
+                board = board_run(n, args, work, procs)
+                runs = {"board": board}
+                for name in [x for x in args.peers.split(",") if x]:
+                    runs[name] = replay_run(name, n, board, args, work, procs)
+                bare, peer = runs.get("bare"), runs.get("peer")
+                suffix = "_deflate" if args.deflate else ""
+                rec(f"fanout_p99_ms_{n}{suffix}", board.p(99), "ms",
+                    baseline=bare.p(99) if bare else None)
+                if bare:
+                    rec(f"fanout_bare_p99_ms_{n}", bare.p(99), "ms")
+                    rec(f"fanout_frames_per_s_ratio_vs_bare{suffix}" + ("" if n == 1000 else
+                                                                         f"_{n}"),
+                        board.frames_per_s / bare.frames_per_s, "ratio")
+                if peer:
+                    rec(f"fanout_peer_p99_ms_{n}", peer.p(99), "ms", baseline=board.p(99))
+                    rec(f"fanout_peer_frames_per_s_{n}", peer.frames_per_s, "frames/s",
+                        baseline=board.frames_per_s)
+                rec(f"kb_per_conn_{n}{suffix}", board.kb_per_conn, "KB",
+                    baseline=bare.kb_per_conn if bare else None)
+                for r in runs.values():
+                    if r.problems:
+                        print(f"  !! {r.name} N={n}: {'; '.join(r.problems)}", flush=True)
+            if args.scale_out:
+                n = args.scale_out
+                url = fresh_pg("bench_fanout")
+                board = board_run(n, args, work, procs, servers=4, url=url)
+                rec(f"fanout_p99_ms_{n}_4proc", board.p(99), "ms")
+                rec(f"kb_per_conn_{n}_4proc", board.kb_per_conn, "KB")
+                if board.problems:
+                    print(f"  !! board N={n} x4: {'; '.join(board.problems)}", flush=True)
+    finally:
+        procs.stop()
 
 
 if __name__ == "__main__":

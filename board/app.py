@@ -35,6 +35,7 @@ from board.bus import make_bus
 from board.commandlog import linked
 from board.dispositions import ADMINISTRATIVE, FIELD
 from board.lifecycle import LABELS
+from board.live.frames import RawSend
 from board.nyc311 import NEW_YORK
 from board.priorities import PRIORITY_LABELS
 from board.sessions import timeouts_of as session_timeouts
@@ -140,7 +141,9 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
             *_vendor_mounts(),
             Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),
         ],
-        middleware=[Middleware(logs.RequestIds), Middleware(metrics.RequestMetrics),
+        # RawSend first: the live sockets write ready-made frames to the server's connection.
+        middleware=[Middleware(RawSend), Middleware(logs.RequestIds),
+                    Middleware(metrics.RequestMetrics),
                     Middleware(browser_policy.SecurityHeaders),
                     Middleware(browser_policy.Sessions, secret_key=settings.secret_key,
                                https_only=settings.https_only)],

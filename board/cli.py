@@ -179,8 +179,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         probe.dispose()
     # Built here, not by uvicorn's factory, so a missing map or database says so plainly.
+    # permessage-deflate is off by default: live messages are small fragments now, and deflate
+    # costs each socket its own zlib state (~45 KB) and a compression of every frame (see
+    # BENCHMARKS.md); --ws-deflate turns it on for thin links.
     uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True,
-                log_level="info", log_config=logs.uvicorn_log_config(), access_log=False)
+                log_level="info", log_config=logs.uvicorn_log_config(), access_log=False,
+                ws_per_message_deflate=getattr(args, "ws_deflate", False), backlog=2048)
     return 0
 
 
@@ -221,6 +225,8 @@ def parser() -> argparse.ArgumentParser:
         sp = add(name, handler, text)
         sp.add_argument("--host", default="127.0.0.1")
         sp.add_argument("--port", type=int, default=8000)
+        sp.add_argument("--ws-deflate", action="store_true",
+                        help="compress WebSocket messages (permessage-deflate); off by default")
         if name == "demo":
             sp.add_argument("--reset", action="store_true", help="start from an empty database")
             sp.add_argument("--no-serve", action="store_true", help="load the data and stop")

@@ -157,3 +157,32 @@ def test_one_assignment_pushes_the_card_lanes_and_counters_only(world, dispatch)
     snapshot, delta = run(scenario())
     assert delta < 4096 and delta * 8 < snapshot
     print(f"\nsnapshot {snapshot} B, one assignment {delta} B")
+
+
+def test_the_same_frame_goes_straight_to_each_connection(world, dispatch, app,
+                                                        live_server) -> None:
+    """Without permessage-deflate, the hub writes its one encoded frame to every connection;
+    the pages those sockets build still equal a fresh page. With it, the ASGI path."""
+    from test_live import web_login
+    from websockets.sync.client import connect
+
+    sgt = web_login(live_server.url, "sgt75")
+    cookie = "; ".join(f"{k}={v}" for k, v in sgt.cookies.items())
+    url = live_server.url.replace("http://", "ws://") + "/ws/board/75"
+    headers = {"Cookie": cookie, "Origin": live_server.url}
+    job = make_job(dispatch, "75")
+    with connect(url, additional_headers=headers, compression=None) as plain, \
+            connect(url, additional_headers=headers) as deflated:
+        pages = [Replica(), Replica()]
+        for ws, page in zip((plain, deflated), pages, strict=True):
+            page.apply(ws.recv(timeout=5))
+        dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+        for ws, page in zip((plain, deflated), pages, strict=True):
+            while f'id="unit-{world.unit("75-A")}"' not in (text := ws.recv(timeout=5)):
+                page.apply(text)
+            page.apply(text)
+        subs = sorted(app.state.hub.audiences[BOARD75], key=lambda s: -s.direct_sent)
+        assert [s.direct_sent for s in subs][0] >= 2 and subs[1].direct_sent == 0
+        truth = Replica(sgt.get("/board/75").text).html("board-body")
+        assert pages[0].html("board-body") == truth == pages[1].html("board-body")
+    sgt.close()

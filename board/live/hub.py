@@ -30,6 +30,7 @@ from board import db, metrics, sessions
 from board.bus import Bus
 from board.health import database_unavailable
 from board.live.audiences import Audience, affected, announcements, channels_of, touched
+from board.live.frames import Direct, text_frame
 from board.live.render import Renderer
 from board.logs import Throttled
 from board.schema import events
@@ -58,13 +59,15 @@ class Socket(Protocol):
 
 
 class Subscriber:
-    """One socket: a bounded queue of fragments and the task that sends them in order.
+    """One socket: the shared frame written straight to it when nothing is waiting, else a
+    bounded queue of messages and a task (started when first needed) that sends them in order.
 
     It hears its page's audience and any `also` (the header's review count): every message of
     every one of them goes through the one queue, in the order the hub rendered them."""
 
     def __init__(self, socket: Socket, audience: Audience, maxsize: int,
-                 session_id: int | None = None, also: tuple[Audience, ...] = ()) -> None:
+                 session_id: int | None = None, also: tuple[Audience, ...] = (),
+                 direct: Direct | None = None) -> None:
         self.socket = socket
         self.audience = audience
         self.audiences = (audience, *also)
@@ -74,21 +77,35 @@ class Subscriber:
         self.close_code: int | None = None
         self.sent = 0
         self.sender: asyncio.Task[None] | None = None
+        self.direct = direct     # writes the audience's ready-made frame (frames.py)
+        self.direct_sent = 0
+        self.sending = False
 
-    def offer(self, text: str) -> bool:
+    def offer(self, text: str, frame: bytes | None = None) -> bool:
+        """Send now when nothing is waiting (the shared frame, straight to the connection),
+        else queue behind what is waiting; False when the queue is full."""
         if self.done.is_set():
+            return True
+        if (frame is not None and self.direct is not None and not self.sending
+                and self.queue.empty() and self.direct.write(frame)):
+            self.sent += 1
+            self.direct_sent += 1
             return True
         try:
             self.queue.put_nowait(text)
-            return True
         except asyncio.QueueFull:
             return False
+        if self.sender is None:  # started on the first queued message: most sockets need none
+            self.sender = asyncio.get_running_loop().create_task(self.run(), name="live-sender")
+        return True
 
     async def run(self) -> None:
         try:
             while True:
                 text = await self.queue.get()
+                self.sending = True
                 await self.socket.send_text(text)
+                self.sending = False
                 self.sent += 1
         except asyncio.CancelledError:
             raise
@@ -133,6 +150,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._cache: dict[Audience, tuple[int, float, Any, str]] = {}  # the last snapshot
         self._views: dict[Audience, Any] = {}    # VIEWED audiences: the view their sockets show
+        self._frames: dict[int, tuple[str, bytes]] = {}  # recent messages, framed once
         self._sent: dict[Audience, str] = {}     # last pushed, minus ages
         self.publish_enabled = True              # tests turn it off to lose nudges
         self._failing = Throttled(log)           # a database outage: one line, then summaries
@@ -221,10 +239,9 @@ class Hub:
             for audience in sub.audiences:
                 text = await self._snapshot(audience)
                 self._sent.setdefault(audience, _AGES.sub("", text))
-                sub.offer(text)
+                sub.offer(text, self._frame(text))
                 self.audiences[audience].add(sub)
             new = self._channels() - before
-        sub.sender = asyncio.create_task(sub.run(), name="live-sender")
         if new:
             await self.bus.subscribe(*new)
 
@@ -298,8 +315,9 @@ class Hub:
         while True:
             await asyncio.sleep(self.heartbeat_s)
             beat = self._seq_mark()
+            frame = self._frame(beat)
             for sub in self.subscribers:
-                if not sub.done.is_set() and not sub.offer(beat):
+                if not sub.done.is_set() and not sub.offer(beat, frame):
                     self.kick(sub, CLOSE_SLOW)
 
     async def catch_up(self) -> int:
@@ -334,7 +352,7 @@ class Hub:
 
     async def _broadcast(self, audience: Audience, only_if_changed: bool = False) -> None:
         if audience[0] in VIEWED:
-            await self._view_update(audience)
+            await self._view_update(audience, after_events=not only_if_changed)
             return
         text = await self._render(audience)
         key = _AGES.sub("", text)
@@ -344,12 +362,23 @@ class Hub:
         self._fan_out([audience], text)
 
     def _fan_out(self, audiences: Iterable[Audience], text: str) -> None:
+        frame = self._frame(text)
         for audience in audiences:
             for sub in list(self.audiences.get(audience, ())):
                 if sub.done.is_set():
                     continue
-                if not sub.offer(text):
+                if not sub.offer(text, frame):
                     self.kick(sub, CLOSE_SLOW)
+
+    def _frame(self, text: str) -> bytes:
+        """The message as one WebSocket frame, encoded once however many sockets get it."""
+        memo = self._frames.get(id(text))
+        if memo is None or memo[0] is not text:
+            memo = (text, text_frame(text))
+            if len(self._frames) >= 16:
+                self._frames.clear()
+            self._frames[id(text)] = memo
+        return memo[1]
 
     def kick(self, sub: Subscriber, code: int) -> None:
         """Cut a socket off without waiting for it: the others never wait for a slow one."""
@@ -371,7 +400,7 @@ class Hub:
             loop.create_task(self.bus.unsubscribe(*gone))
         loop.create_task(sub.close(code))
 
-    async def _view_update(self, audience: Audience) -> None:
+    async def _view_update(self, audience: Audience, after_events: bool = True) -> None:
         """A board (review queue, command log) gets only what changed since the view its
         sockets show (fragments.py)."""
         old = self._views.get(audience)
@@ -382,8 +411,10 @@ class Hub:
             text = await run_in_threadpool(self.renderer.delta, audience, old, view)
         self.renders[audience[0]] += 1
         self._views[audience] = view
-        if text is not None:
-            self._fan_out([audience], text + self._seq_mark())
+        # After events, even when nothing shown changed, say which events the page now shows:
+        # the view may already have shown one committed while the previous update was read.
+        if text is not None or after_events:
+            self._fan_out([audience], (text or "") + self._seq_mark())
 
     def _seq_mark(self) -> str:
         """Which events a message shows: the last sequence number read (and the heartbeat's)."""

@@ -7,7 +7,6 @@ closes it when the session is revoked or times out.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from board import auth, commandlog, db, queries, reviews
 from board.access import Actor, Forbidden, Role
+from board.live import frames
 from board.live import hub as live_hub
 from board.live.audiences import Audience
 from board.live.hub import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Subscriber
@@ -94,24 +94,18 @@ def _socket(kind: str) -> Callable[[WebSocket], Any]:
             return
         hub = live_hub.of(ws)
         sub = Subscriber(ws, audience, hub.queue_size, session_id=actor.session_id,
-                         also=_also(actor))
+                         also=_also(actor), direct=frames.direct(ws.scope))
         await hub.join(sub)
 
-        async def drain() -> None:
-            # Client messages are read only to notice the close; they are never obeyed.
+        try:
+            # Client messages are read only to notice the close; they are never obeyed. A
+            # socket the hub cuts off (slow, session revoked) is closed by it: that ends this too.
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                while True:
+                while not sub.done.is_set():
                     msg = await ws.receive()
                     if msg["type"] == "websocket.disconnect":
-                        return
-
-        reader = asyncio.create_task(drain())
-        done = asyncio.create_task(sub.done.wait())
-        try:
-            await asyncio.wait({reader, done}, return_when=asyncio.FIRST_COMPLETED)
+                        break
         finally:
-            reader.cancel()
-            done.cancel()
             await hub.leave(sub)
             if sub.sender is not None:
                 sub.sender.cancel()
