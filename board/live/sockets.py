@@ -7,6 +7,7 @@ closes it when the session is revoked or times out.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from typing import Any
@@ -97,15 +98,21 @@ def _socket(kind: str) -> Callable[[WebSocket], Any]:
                          also=_also(actor), direct=frames.direct(ws.scope))
         await hub.join(sub)
 
-        try:
-            # Client messages are read only to notice the close; they are never obeyed. A
-            # socket the hub cuts off (slow, session revoked) is closed by it: that ends this too.
+        async def drain() -> None:
+            # Client messages are read only to notice the close; they are never obeyed.
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                while not sub.done.is_set():
+                while True:
                     msg = await ws.receive()
                     if msg["type"] == "websocket.disconnect":
-                        break
+                        return
+
+        reader = asyncio.create_task(drain())
+        done = asyncio.create_task(sub.done.wait())
+        try:
+            await asyncio.wait({reader, done}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            reader.cancel()
+            done.cancel()
             await hub.leave(sub)
             if sub.sender is not None:
                 sub.sender.cancel()
