@@ -207,6 +207,10 @@ review_queue = sa.Table(
     sa.Column("closed_at", UTCDateTime, nullable=False),
     sa.Column("flags", sa.JSON, nullable=False),
     sa.Column("review_seq", sa.Integer),  # NULL: still to review
+    # The rows still waiting, read on every page a reviewer opens (the header's count); the
+    # reviewed ones stay for the record and would otherwise grow every scan.
+    sa.Index("ix_review_queue_waiting", "precinct", sqlite_where=sa.text("review_seq IS NULL"),
+             postgresql_where=sa.text("review_seq IS NULL")),
 )
 
 # Close policies, per precinct or citywide ("*"); every change is also a `set_policy` event.
