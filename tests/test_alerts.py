@@ -136,3 +136,20 @@ def test_a_device_opening_the_board_sees_only_alerts_still_to_act_on(world, disp
     assert lines == [("OVERDUE: not on scene", str(late_open)),
                      ("P1 OVERDUE: not acknowledged", str(p1_open))]
     assert f"/jobs/{stale}" not in banner
+
+
+def test_the_wall_ticker_leaves_out_what_only_supervisors_read(world, dispatch, clock) -> None:
+    """Review findings, command-log entries and policy changes are not for the room."""
+    from board.app import templates
+    from board.live.render import Renderer
+
+    sgt = world.actors["sgt75"]
+    job = make_job(dispatch)
+    dispatch.admin_close(sgt, job, 1, "duplicate")
+    dispatch.review(sgt, job, 2, "spoken_to", "talked at roll call")
+    dispatch.log_entry(sgt, "75", "Desk relieved by Sgt Ruiz")
+    dispatch.set_policy(world.actors["admin"], "75", "photo_before_close", True)
+    wall = Renderer(dispatch.engine, dispatch.geo, templates().env, clock=clock).wall("75")
+    kinds = re.findall(r'data-kind="([a-z_]+)"', wall.split('id="ticker"')[1])
+    assert "admin_close" in kinds
+    assert not {"review", "log_entry", "set_policy"} & set(kinds)

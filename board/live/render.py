@@ -28,6 +28,9 @@ from board.usecases import FINDINGS
 
 TOUR_TZ = ZoneInfo("America/New_York")
 TICKER = 12
+# Not on the wall's ticker: noise, and what only supervisors read (review findings, the command
+# log, close policies: a wall display cannot open those pages either).
+WALL_QUIET = ("view_photo", "unit_position", "history", "review", "log_entry", "set_policy")
 
 
 def utcnow() -> datetime:
@@ -194,7 +197,7 @@ class Renderer:
                           jobs.c.complaint_type)
                 .select_from(events.outerjoin(jobs, jobs.c.id == events.c.job_id))
                 .where(events.c.precinct == precinct,
-                       events.c.kind.not_in(["view_photo", "unit_position", "history"]))
+                       events.c.kind.not_in(WALL_QUIET))
                 .order_by(events.c.seq.desc()).limit(TICKER)).all()
         return self._render("partials/wall_body.html", view=view, precinct=precinct,
                             mode="view", units=view.lanes, closed_tour=closed_tour,
