@@ -88,10 +88,11 @@ def shape() -> dict[str, list[Any]]:
     return out
 
 
-# One row per job, every random draw made once (PostgreSQL's random(), seeded).
+# One row per job, every random draw made once (PostgreSQL's random(), seeded). Job ids then
+# follow the created time, as they do when jobs arrive (and history files come in date order).
 GEN = """
 CREATE UNLOGGED TABLE gen AS
-SELECT g AS id, r.*,
+SELECT g AS gid, r.*,
        (CAST(:places AS text[]))[r.pi] AS precinct, (CAST(:sectors AS text[]))[r.pi] AS sector,
        (CAST(:pindex AS int[]))[r.pi] AS pidx, (CAST(:types AS text[]))[r.ri] AS ctype,
        greatest(0.5, (CAST(:closes AS float8[]))[r.ri] * (0.8 + 0.45 * r.u1)) AS close_min,
@@ -126,7 +127,7 @@ c AS (SELECT b.*, assign_at + (0.5 + 2.5 * u8) * interval '1 minute' AS ack_at F
 d AS (SELECT c.*, CASE WHEN NOT history AND NOT still_open AND u5 > 0.12
         THEN ack_at + (1 + 3 * u9) * interval '1 minute' END AS enroute_at FROM c),
 e AS (SELECT d.*, enroute_at - 12 * ln(1 - u10) * interval '1 minute' AS onscene_at FROM d)
-SELECT e.*,
+SELECT row_number() OVER (ORDER BY created_at)::int AS id, e.*,
   CASE WHEN history THEN created_at + close_min * interval '1 minute'
        WHEN still_open THEN NULL
        ELSE greatest(coalesce(onscene_at, ack_at) + interval '1 minute',
@@ -150,7 +151,7 @@ SELECT id, 'bench', precinct, sector, 'inside', ctype, '', '', '', '', '{}',
   false, history, closed_at, created_at + interval '15 minutes',
   created_at + interval '1 hour', created_at + interval '8 hours', 1,
   coalesce(closed_at, created_at)
-FROM gen2
+FROM gen2 ORDER BY id
 """
 
 # The events each job's story has, in the order they happened.
@@ -403,6 +404,7 @@ def main() -> None:
         db.migrate(engine)
         load(engine, args.jobs, end)
         check_sample(engine)
+    db.migrate(engine)  # kept data: bring its schema up to this checkout
     with engine.connect() as conn:
         n_events = conn.exec_driver_sql("SELECT count(*) FROM events").scalar()
     p = Period(end - timedelta(days=28), end)

@@ -160,10 +160,10 @@ def _aggregates(at: datetime) -> list[Any]:
     ]
 
 
-def _percentiles_sql() -> list[Any]:
+def _percentiles_sql(durations: Sequence[str]) -> list[Any]:
     fractions = sa.literal(list(FRACTIONS), postgresql.ARRAY(sa.Float))
-    return [sa.func.percentile_disc(fractions).within_group(F.c[col]).label(f"pct_{name}")
-            for name, col in DURATIONS.items()]
+    return [sa.func.percentile_disc(fractions).within_group(F.c[DURATIONS[name]])
+            .label(f"pct_{name}") for name in durations]
 
 
 def percentiles_python(conn: sa.Connection, group: Any, where: Sequence[Any]
@@ -196,28 +196,46 @@ def _minutes_between(later: datetime, earlier: datetime | None) -> float | None:
 
 
 def figures(conn: sa.Connection, by: str, scope_: tuple[str, ...] | None, p: Period,
-            now: datetime) -> dict[Any, dict[str, Any]]:
-    """One row of figures per group (raw group values: unit ids, dates, None)."""
+            now: datetime, durations: Sequence[str] = tuple(DURATIONS),
+            with_total: bool = False) -> dict[Any, dict[str, Any]]:
+    """One row of figures per group (raw group values: unit ids, dates, None).
+
+    `durations` names the percentiles wanted (the others are None: a ranking needs only
+    receipt → close); `with_total` adds the whole scope under the key ALL, on PostgreSQL from
+    the same scan (GROUPING SETS).
+    """
     at = min(p.until, now)  # the backlog is counted at the period's end, or now if sooner
     group = _group_col(by)
     where = _in(scope_, p)
-    cols = _aggregates(at)
     pg = _postgres(conn)
+    if with_total and not pg:
+        out = figures(conn, by, scope_, p, now, durations)
+        out.update(figures(conn, ALL, scope_, p, now, durations))
+        return out
+    cols = _aggregates(at)
     if pg:
-        cols += _percentiles_sql()
-    rows = conn.execute(sa.select(group.label("g"), *cols).where(*where).group_by(group)).all()
+        cols += _percentiles_sql(durations)
+    if with_total:
+        total = sa.func.grouping(group).label("is_total")
+        query = sa.select(group.label("g"), total, *cols).where(*where).group_by(
+            sa.func.grouping_sets(group, sa.tuple_()))
+    else:
+        query = sa.select(group.label("g"), *cols).where(*where).group_by(group)
+    rows = conn.execute(query).all()
     pct = {} if pg else percentiles_python(conn, group, where)
-    out: dict[Any, dict[str, Any]] = {}
+    out = {}
     for r in rows:
         m = dict(r._mapping)
+        key = ALL if m.pop("is_total", 0) else r.g
         if pg:
             extra: dict[str, Any] = {}
-            for name in DURATIONS:
+            for name in durations:
                 pair = m.pop(f"pct_{name}") or [None, None]
                 extra[f"median_{name}_min"], extra[f"p90_{name}_min"] = pair
         else:
-            extra = pct.get(r.g, {})
-        out[r.g] = _row(m, extra, at)
+            extra = {k: v for k, v in pct.get(r.g, {}).items()
+                     if k.split("_", 1)[1].removesuffix("_min") in durations}
+        out[key] = _row(m, extra, at)
     return out
 
 
@@ -350,20 +368,28 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
     _group_col(by)  # refuse an unknown grouping before reading anything
     prev = p.previous()
     with db.read(engine) as conn:
-        city_now = figures(conn, "precinct", None, p, now)  # every precinct: the ranks
-        scope_before = figures(conn, "precinct", scope_, prev, now)
-        total_now = figures(conn, ALL, scope_, p, now).get(ALL) or _empty(p, now)
-        total_before = figures(conn, ALL, scope_, prev, now).get(ALL) or _empty(prev, now)
+        if scope_ is None and by == "precinct":  # the citywide page: one scan per period
+            city_now = figures(conn, "precinct", None, p, now, with_total=True)
+            scope_before = figures(conn, "precinct", None, prev, now, with_total=True)
+            total_now, total_before = city_now.pop(ALL), scope_before.pop(ALL, None)
+        else:  # every precinct for the ranks: the ranked figures only
+            city_now = figures(conn, "precinct", None, p, now, durations=("close",))
+            scope_before = figures(conn, "precinct", scope_, prev, now)
+            total_now = figures(conn, ALL, scope_, p, now).get(ALL)
+            total_before = figures(conn, ALL, scope_, prev, now).get(ALL)
+        total_now = total_now or _empty(p, now)
+        total_before = total_before or _empty(prev, now)
+        # the scope's precincts with every figure (the ranking scan read only some)
+        scope_now = city_now if scope_ is None else figures(conn, "precinct", scope_, p, now)
         if by == "precinct":
-            grouped_now = {g: r for g, r in city_now.items() if scope_ is None or g in scope_}
-            grouped_before = scope_before
+            grouped_now, grouped_before = scope_now, scope_before
         else:
             grouped_now = figures(conn, by, scope_, p, now)
             grouped_before = figures(conn, by, scope_, prev, now)
         labels = _labels(conn, by, set(grouped_now) | set(grouped_before))
         mix = disposition_mix(conn, scope_, p)
         dist = close_distribution(conn, scope_, p)
-        trend_rows = figures(conn, "day", scope_, p, now)
+        trend_rows = figures(conn, "day", scope_, p, now, durations=("close",))
     ranks = _ranks(city_now)
     ranked = sum(1 for g in city_now if g is not None)
     empty_now, empty_before = _empty(p, now), _empty(prev, now)
@@ -373,8 +399,8 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
              for g in sorted(labels, key=lambda g: _order(by, g, labels))]
     total_rank = ranks.get(scope_[0], {}) if scope_ is not None and len(scope_) == 1 else {}
     total = Line(ALL, _scope_label(scope_), total_now, total_before, total_rank)
-    in_scope = [g for g in city_now if g is not None and (scope_ is None or g in scope_)]
-    comparison = [Line(g, g, city_now[g], scope_before.get(g, empty_before), ranks.get(g, {}))
+    in_scope = [g for g in scope_now if g is not None]
+    comparison = [Line(g, g, scope_now[g], scope_before.get(g, empty_before), ranks.get(g, {}))
                   for g in sorted(in_scope, key=lambda g: (len(g), g))]
     trend = [(d, trend_rows.get(d, empty_now)) for d in p.each_day()]
     return Sheet(p, prev, by, precinct, scope_, total, lines, ranked, mix, dist, trend,
