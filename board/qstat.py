@@ -371,7 +371,7 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
         if scope_ is None and by == "precinct":  # the citywide page: one scan per period
             city_now = figures(conn, "precinct", None, p, now, with_total=True)
             scope_before = figures(conn, "precinct", None, prev, now, with_total=True)
-            total_now, total_before = city_now.pop(ALL), scope_before.pop(ALL, None)
+            total_now, total_before = city_now.pop(ALL, None), scope_before.pop(ALL, None)
         else:  # every precinct for the ranks: the ranked figures only
             city_now = figures(conn, "precinct", None, p, now, durations=("close",))
             scope_before = figures(conn, "precinct", scope_, prev, now)

@@ -113,6 +113,10 @@ def test_api_gives_the_same_figures_and_is_documented(world, app, engine) -> Non
         assert by["75"]["rank"]["jobs"] == 1 and by["120"]["rank"]["jobs"] == 2
         assert doc["total"]["this_period"]["jobs"] == 3
         assert "nearest rank" in doc["definitions"]["percentile"]
+        empty = c.get("/api/v1/qstat", params={"from": "2020-01-01", "to": "2020-01-02"},
+                      headers={"Authorization": f"Bearer {token}"})
+        assert empty.status_code == 200 and empty.json()["total"]["this_period"]["jobs"] == 0
+        assert empty.json()["total"]["this_period"]["median_close_min"] is None
         bad = c.get("/api/v1/qstat", params={"by": "borough"},
                     headers={"Authorization": f"Bearer {token}"})
         assert bad.status_code == 422
