@@ -154,7 +154,7 @@
     const code = e.detail.event && e.detail.event.code;
     if (code === 4403) { setState("denied", "NOT ALLOWED"); return; }
     if (code === 4401) {
-      // Session gone: reload (a wall display logs in again with its token; people see the login).
+      // Session gone (logged out, revoked, timed out): reload, which shows the log-in page.
       setState("reconnecting", "RECONNECTING");
       setTimeout(() => window.location.reload(), 2000 + Math.random() * 3000);
       return;
