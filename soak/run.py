@@ -19,7 +19,8 @@ Phases (each prints its figures; all of them go to soak/results.json):
    sockets connecting and disconnecting at random. Every 30 s: each process's memory (RSS),
    live asyncio tasks and sockets, and the p50/p99 of the API writes in that window.
 5. After the load: every socket disconnected, tasks back where they started, and a board that
-   stayed connected throughout shows exactly what a fresh snapshot shows (ages aside).
+   stayed connected throughout (every message applied as htmx does, board/live/replica.py)
+   shows exactly what a fresh snapshot shows (ages aside).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from faults import ThrowawayPostgres, ThrowawayRedis, free_port  # noqa: E402
 from board import auth, db, geostore  # noqa: E402
 from board.access import SYSTEM  # noqa: E402
 from board.geo import load_geo  # noqa: E402
+from board.live.replica import Replica, normal  # noqa: E402
 from board.schema import events  # noqa: E402
 from board.usecases import Dispatch  # noqa: E402
 
@@ -287,7 +289,7 @@ class Watcher:
     def __init__(self, stack: Stack, name: str, cookie: str) -> None:
         self.stack, self.name, self.cookie = stack, name, cookie
         self.stop = asyncio.Event()
-        self.last = ""
+        self.page = Replica()   # what a browser on this socket shows: every message applied
         self.reconnects = 0
 
     async def run(self) -> None:
@@ -298,11 +300,10 @@ class Watcher:
                         url.replace("http", "ws") + f"/ws/board/{PRECINCT}",
                         additional_headers={"Cookie": self.cookie, "Origin": url},
                         open_timeout=5, max_size=None) as ws:
+                    self.page = Replica()  # a (re)connect starts from the snapshot
                     while not self.stop.is_set():
                         with contextlib.suppress(TimeoutError):
-                            msg = await asyncio.wait_for(ws.recv(), 1.0)
-                            if 'id="board-body"' in str(msg):
-                                self.last = str(msg)
+                            self.page.apply(str(await asyncio.wait_for(ws.recv(), 1.0)))
             except (OSError, websockets.WebSocketException, TimeoutError):
                 self.reconnects += 1
                 await asyncio.sleep(0.5)
@@ -321,6 +322,14 @@ async def snapshot(stack: Stack, name: str, cookie: str) -> str:
 
 def cards(fragment: str) -> dict[str, str]:
     return dict(_CARD.findall(fragment))
+
+
+def same_board(w: Watcher, fresh: str) -> dict[str, Any]:
+    """The long-lived socket's page against a fresh snapshot, as htmx would have them."""
+    mine, theirs = w.page.html("board-body"), normal(fresh, "board-body")
+    return {"equal": mine == theirs, "cards": len(cards(theirs)),
+            "cards_differing": len(set(cards(mine).items()) ^ set(cards(theirs).items())),
+            "reconnects": w.reconnects}
 
 
 async def metric(stack: Stack, name: str, metric_name: str) -> float:
@@ -552,8 +561,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         converged = {}
         for w in watchers:
             fresh = await snapshot(stack, w.name, load.cookie)
-            converged[w.name] = {"equal": cards(w.last) == cards(fresh),
-                                 "cards": len(cards(fresh)), "reconnects": w.reconnects}
+            converged[w.name] = same_board(w, fresh)
         for w in watchers:
             w.stop.set()
         await asyncio.gather(*watch_tasks, return_exceptions=True)

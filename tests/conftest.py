@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -50,6 +51,22 @@ PG_SCHEMA = f"test_{os.getpid()}"
 _PG_BASE = os.environ.get("DATABASE_URL", "")
 PG_URL = (f"{_PG_BASE}{'&' if '?' in _PG_BASE else '?'}options=-csearch_path%3D{PG_SCHEMA}"
           if _PG_BASE else "")
+
+
+_OPEN: list[Any] = []
+
+
+def closed_after_test(thing: Any) -> Any:
+    """Close this (a client, a file) when the running test ends: no socket left to the GC."""
+    _OPEN.append(thing)
+    return thing
+
+
+@pytest.fixture(autouse=True)
+def _close_after_test() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, make_job
+from conftest import PASSWORD, closed_after_test, make_job
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -312,7 +312,7 @@ def test_boards_are_pushed_when_time_alone_makes_a_job_overdue(world, dispatch, 
 
 
 def web_login(base: str, username: str) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=10)
+    client = closed_after_test(httpx.Client(base_url=base, timeout=10))
     page = client.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
     r = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": csrf,
