@@ -113,7 +113,7 @@ class Stack:
             [BOARD, "serve", "--port", str(self.ports[name])],
             env=self.env, cwd=ROOT, stdout=logf, stderr=logf)
         logf.close()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # a loaded machine starts slowly
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.url(name) + "/readyz", timeout=2).status_code == 200:

@@ -53,6 +53,14 @@ PG_URL = (f"{_PG_BASE}{'&' if '?' in _PG_BASE else '?'}options=-csearch_path%3D{
           if _PG_BASE else "")
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Count the leaks (unclosed sockets, files, connections, processes) the run left."""
+    leaks = [w for w in terminalreporter.stats.get("warnings", [])
+             if "ResourceWarning" in str(getattr(w, "message", ""))]
+    terminalreporter.write_line(f"resource leaks found by the GC: {len(leaks)}",
+                                red=bool(leaks), green=not leaks)
+
+
 _OPEN: list[Any] = []
 
 
