@@ -122,3 +122,12 @@ def test_api_gives_the_same_figures_and_is_documented(world, app, engine) -> Non
         assert bad.status_code == 422
         spec = c.get("/api/v1/openapi.json").json()
         assert "get" in spec["paths"]["/api/v1/qstat"]
+
+
+def test_text_from_the_citys_data_is_escaped_on_the_page(world, app) -> None:
+    add_history(world.dispatch, "75", utc("2026-11-28T14:00:00"), utc("2026-11-28T14:03:00"),
+                "<img src=x onerror=alert(1)>")
+    with TestClient(app) as c:
+        login(c, "sgt75")
+        page = c.get("/qstat", params={**DAY, "by": "complaint_type"}).text
+        assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
