@@ -217,12 +217,20 @@ async def _job_view(request: Request, actor: Actor, detail: queries.JobDetail,
     rel = await run_in_threadpool(queries.related, _dispatch(request).engine, actor, detail.row,
                                   _now())
     c = replace(detail.card, incident=rel.incident)
-    return render(request, actor, "job.html", d=detail, c=c, units=units, rel=rel,
-                  mode="view", next_url=f"/jobs/{detail.row.id}",
-                  fields=public_fields(detail.row.fields), contact=contact,
-                  may_view_photo="view_photo" in allowed,
-                  may_view_contact="view_contact" in allowed and bool(
-                      contact_of(detail.row.fields)))
+    response = render(request, actor, "job.html", d=detail, c=c, units=units, rel=rel,
+                      mode="view", next_url=f"/jobs/{detail.row.id}",
+                      fields=public_fields(detail.row.fields), contact=contact,
+                      may_view_photo="view_photo" in allowed,
+                      may_view_contact="view_contact" in allowed and bool(
+                          contact_of(detail.row.fields)))
+    return offline_shell(response) if actor.role is Role.OFFICER and not contact else response
+
+
+def offline_shell(response: Response) -> Response:
+    """Mark an officer's page the phone may keep for offline use (static/sw.js keeps only
+    pages marked so: never a supervisor's screen, never a revealed contact)."""
+    response.headers["X-Offline-Shell"] = "1"
+    return response
 
 
 @page
@@ -265,7 +273,7 @@ async def contact_post(request: Request) -> Response:
 @page
 async def officer_page(request: Request, actor: Actor) -> Response:
     q = await run_in_threadpool(queries.officer_queue, _dispatch(request).engine, actor, _now())
-    return render(request, actor, "officer.html", q=q, mode="officer")
+    return offline_shell(render(request, actor, "officer.html", q=q, mode="officer"))
 
 
 def _int(value: Any, name: str = "id") -> int:

@@ -49,7 +49,7 @@
     sync();  // the clustering needs the map's view: markers go on once it has one
   });
 
-  const legend = L.control({ position: "bottomright" });
+  const legend = L.control({ position: wall ? "topright" : "bottomright" });
   legend.onAdd = function () {
     const div = L.DomUtil.create("div", "map-legend");
     div.setAttribute("aria-label", "map legend");

@@ -5,7 +5,7 @@
 "use strict";
 const CACHE = "board-officer-v1";
 const KEEP = [/^\/my$/, /^\/jobs\/\d+$/, /^\/static\//, /^\/vendor\//, /^\/geo\/[^/]+\.json$/];
-const SHELL = ["/my", "/static/board.css", "/static/live.css", "/static/live.js", "/static/offline.js",
+const SHELL = ["/static/board.css", "/static/live.css", "/static/live.js", "/static/offline.js",
                "/static/jobmap.js", "/static/position.js", "/static/flash.js", "/vendor/htmx.min.js",
                "/vendor/ws.js", "/vendor/leaflet/leaflet.js", "/vendor/leaflet/leaflet.css"];
 const OFFLINE = `<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -28,8 +28,10 @@ self.addEventListener("fetch", (e) => {
   const url = new URL(req.url);
   if (req.method !== "GET" || url.origin !== self.location.origin || !KEEP.some((re) => re.test(url.pathname))) return;
   e.respondWith(fetch(req).then((res) => {
-    // Only the user's own good pages: never a redirect to the log-in page or an error.
-    if (res.ok && !res.redirected && res.type === "basic") {
+    // Only the officer's own good pages (marked by the server), the scripts and the map:
+    // never a redirect to the log-in page, an error, or a supervisor's screen.
+    const page = /^\/(my|jobs\/\d+)$/.test(url.pathname);
+    if (res.ok && !res.redirected && res.type === "basic" && (!page || res.headers.get("X-Offline-Shell") === "1")) {
       const copy = res.clone();
       caches.open(CACHE).then((c) => c.put(url.pathname, copy));
     }
