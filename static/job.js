@@ -16,9 +16,13 @@
       e.detail.shouldSwap = false;
     }
   });
+  // A form of this page on its way: its answer shows the new state (a reload now would
+  // cancel it and lose its message).
+  let sending = false;
+  document.addEventListener("submit", (e) => { if (!e.defaultPrevented) sending = true; });
   document.body.addEventListener("board:updated", () => {
     const card = document.querySelector(`#board-body #job-${pageEl.dataset.jobId}`);
-    if (!card || card.dataset.version === pageEl.dataset.version) return;
+    if (sending || !card || card.dataset.version === pageEl.dataset.version) return;
     if (typing()) { banner.hidden = false; return; }
     window.location.reload();
   });

@@ -135,13 +135,15 @@ def test_related_complaints_linked_and_worked_together(world, dispatch, live_ser
     for job in (second, third):
         sgt.goto(f"{live_server.url}/jobs/{job}")
         assert sgt.input_value(f"#related-{job} input[name=lead_id]") == str(first)
-        sgt.locator(f"#related-{job} button", has_text="Link").click()
-        sgt.wait_for_load_state()
+        with sgt.expect_navigation():
+            sgt.locator(f"#related-{job} button", has_text="Link").click()
+        sgt.locator(f"#related-{job}", has_text=f"Incident #{first}").wait_for()
     sgt.goto(f"{live_server.url}/jobs/{first}")
     assert f"Incident #{first}" in sgt.inner_text(".related")
     sgt.select_option(".related select[name=unit_id]", str(world.unit("75-A")))
-    sgt.locator(".related button", has_text="Assign together").click()
-    sgt.wait_for_load_state()
+    with sgt.expect_navigation():
+        sgt.locator(".related button", has_text="Assign together").click()
+    sgt.locator(".related", has_text="75-A").wait_for()
     assert {unit_of(dispatch, j) for j in calls} == {world.unit("75-A")}
     sgt.goto(f"{live_server.url}/board/75")
     assert f"incident #{first}" in sgt.inner_text(f"#unit-{world.unit('75-A')}")

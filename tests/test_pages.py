@@ -267,3 +267,18 @@ def test_citywide_supervisor_routes_an_unrouted_job(world, dispatch, client) -> 
     assert r.status_code == 200 and "Every job is routed" in r.text
     row = job_row(dispatch.engine, job)
     assert (row.precinct, row.route_method, row.status) == ("75", "manual", "new")
+
+
+def test_only_the_officers_own_pages_are_kept_offline(client, world, dispatch) -> None:
+    """static/sw.js keeps a page only when the server marks it: the officer's queue and job
+    pages, never a supervisor's screen."""
+    job = make_job(dispatch, "75")
+    dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+    assert client.get("/sw.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/ping").status_code == 204
+    login(client, "off75a")
+    assert client.get("/my").headers.get("x-offline-shell") == "1"
+    assert client.get(f"/jobs/{job}").headers.get("x-offline-shell") == "1"
+    client.cookies.clear()
+    login(client, "sgt75")
+    assert "x-offline-shell" not in client.get(f"/jobs/{job}").headers
