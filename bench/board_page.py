@@ -7,8 +7,9 @@ A busy precinct (the 75th with 500 open jobs — 90 of them on 30 units' stacks 
 SQLite database):
   board_page_ms_500_jobs  GET /board/75 as its supervisor (in process, median); baseline: the
                           read alone (queries.board), so the ratio is what rendering adds
-  snapshot_ms_500_jobs    what every (re)connecting socket gets (Renderer.board: read, panel,
-                          render); baseline: the read alone
+  snapshot_ms_500_jobs    what a (re)connecting socket costs the hub: the whole board rendered
+                          from the view the hub holds (no read; the text is then reused until
+                          the view changes); baseline: the read alone
   fragment_ms_500_jobs    one assignment's update (read the new view, diff, render fragments);
                           baseline: the snapshot
   fragment_bytes_500_jobs its bytes; baseline: the whole board (what every event used to push)
@@ -134,7 +135,8 @@ def main() -> None:
         sgt = auth.login(d.engine, "bench", PASSWORD)
         assert sgt is not None
         read = ms(lambda: queries.board(d.engine, sgt, "75", datetime.now(UTC)), args.repeat)
-        snap = ms(lambda: renderer.board("75", "supervisor", False), args.repeat)
+        screen = renderer.board_view("75", "supervisor", False)
+        snap = ms(lambda: renderer.board_body(screen, "supervisor"), args.repeat)
         with TestClient(create_app(settings)) as client:
             page = client.get("/login")
             csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)

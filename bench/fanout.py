@@ -365,8 +365,8 @@ def board_run(n: int, args: argparse.Namespace, work: Path, procs: Procs,
     sent_at = {}
     for text in texts[1:]:
         m = SEQ.findall(text)
-        if m:
-            sent_at[int(m[-1])] = at.get(int(m[-1]), 0.0)
+        if m and int(m[-1]) in at and not text.startswith('<span id="live-beat"'):
+            sent_at[int(m[-1])] = at[int(m[-1])]
     procs.stop()
     engine.dispose()
     run = Run("board", n, latencies, fps, (after - before) / n, problems, texts, sent_at,
@@ -400,7 +400,7 @@ def replay_run(name: str, n: int, board: Run, args: argparse.Namespace, work: Pa
             after = rss_kb(p.pid)
             steady = [(SEQ.findall(t), t) for t in board.messages[1:]
                       if not t.startswith('<span id="live-beat"')]  # not the heartbeat
-            steady = [(int(m[-1]), t) for m, t in steady if m]
+            steady = [(int(m[-1]), t) for m, t in steady if m and int(m[-1]) in board.sent_at]
             start = min(board.sent_at.values())
             t0 = time.time()
             for seq, text in steady:
@@ -450,14 +450,15 @@ def main() -> None:
                 rec(f"fanout_p99_ms_{n}{suffix}", board.p(99), "ms",
                     baseline=bare.p(99) if bare else None)
                 if bare:
-                    rec(f"fanout_bare_p99_ms_{n}", bare.p(99), "ms")
+                    rec(f"fanout_bare_p99_ms_{n}{suffix}", bare.p(99), "ms")
                     rec(f"fanout_frames_per_s_ratio_vs_bare{suffix}" + ("" if n == 1000 else
                                                                          f"_{n}"),
                         board.frames_per_s / bare.frames_per_s, "ratio")
                 if peer:
-                    rec(f"fanout_peer_p99_ms_{n}", peer.p(99), "ms", baseline=board.p(99))
-                    rec(f"fanout_peer_frames_per_s_{n}", peer.frames_per_s, "frames/s",
-                        baseline=board.frames_per_s)
+                    rec(f"fanout_peer_p99_ms_{n}{suffix}", peer.p(99), "ms",
+                        baseline=board.p(99))
+                    rec(f"fanout_peer_frames_per_s_{n}{suffix}", peer.frames_per_s,
+                        "frames/s", baseline=board.frames_per_s)
                 rec(f"kb_per_conn_{n}{suffix}", board.kb_per_conn, "KB",
                     baseline=bare.kb_per_conn if bare else None)
                 for r in runs.values():
