@@ -132,7 +132,7 @@ def main() -> None:
         folder = Path(tmp)
         settings, d, queued = busy(folder, args.jobs, args.units)
         renderer = Renderer(d.engine, d.geo, env, clock=lambda: datetime.now(UTC))
-        sgt = auth.login(d.engine, "bench", PASSWORD)
+        sgt = auth.login(d.engine, "bench", PASSWORD).actor
         assert sgt is not None
         read = ms(lambda: queries.board(d.engine, sgt, "75", datetime.now(UTC)), args.repeat)
         screen = renderer.board_view("75", "supervisor", False)

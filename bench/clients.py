@@ -63,9 +63,10 @@ async def one(i: int, url: str, headers: dict[str, str], keep: bool, out: dict,
                     continue
                 if text.startswith('<span id="live-beat"') and len(text) < 120:
                     continue  # the heartbeat
-                m = SEQ.findall(text)
-                rec.append((t, int(m[-1]) if m else -1))
                 digest.update(text.encode())
+                m = SEQ.findall(text)
+                if m:  # a message of the page's own audience (not, say, the review count)
+                    rec.append((t, int(m[-1])))
     except Exception as e:  # noqa: BLE001 - reported, not raised: one socket is one figure
         out[i]["closed"] = repr(e)[:200]
         counter[0] += 1
@@ -98,7 +99,10 @@ async def main() -> None:
     counter = [0]
     tasks = []
     for i in range(args.n):
-        tasks.append(asyncio.create_task(one(i, urls[i % len(urls)], headers, i < args.keep,
+        url = urls[i % len(urls)]
+        if args.origin == "auto":  # each socket's own server's origin
+            headers = {**headers, "Origin": "http" + url.split("/ws", 1)[0][2:]}
+        tasks.append(asyncio.create_task(one(i, url, headers, i < args.keep,
                                              out, opened, counter, args.n, stop)))
         if i % 50 == 49:
             await asyncio.sleep(0.05)  # don't stampede the accept queue

@@ -280,7 +280,9 @@ def check(clients: list[dict[str, Any]], first_seq: int, last_seq: int) -> list[
         problems.append(f"{len(digests)} different message streams")
     for c in clients:
         seqs = [s for _, s in c["recv"][1:]]
-        if seqs != sorted(seqs) or len(set(seqs)) != len(seqs):
+        # A message says the last event it shows; two may say the same (a time-driven
+        # re-read between two catch-ups), never a smaller one.
+        if seqs != sorted(seqs):
             problems.append("a socket got updates out of order")
             break
         if not seqs or seqs[-1] < last_seq:
@@ -318,7 +320,7 @@ def board_run(n: int, args: argparse.Namespace, work: Path, procs: Procs,
         httpx.get(f"http://127.0.0.1:{port}/board/75", headers={"Cookie": cookie}, timeout=30)
     before = sum(rss_kb(p) for p in pids)
     files = start_clients(procs, [f"ws://127.0.0.1:{p}/ws/board/75" for p in ports], n,
-                          work / f"{tag}.json", cookie, base,
+                          work / f"{tag}.json", cookie, "auto",
                           processes=max(1, n // 2500))
     time.sleep(2)
     after = sum(rss_kb(p) for p in pids)
