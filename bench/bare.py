@@ -38,7 +38,8 @@ async def handler(ws: ServerConnection) -> None:
 
 
 async def main(port: int) -> None:
-    async with serve(handler, "127.0.0.1", port, compression=None, max_size=None,
+    deflate = "deflate" if "--deflate" in sys.argv else None
+    async with serve(handler, "127.0.0.1", port, compression=deflate, max_size=None,
                      ping_interval=None, backlog=2048):
         await asyncio.Future()
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import websockets
 
 SEQ = re.compile(r'data-seq="(\d+)"')
+COMPRESSION: list[str | None] = [None]  # --deflate: offer permessage-deflate, as browsers do
 
 
 async def one(i: int, url: str, headers: dict[str, str], keep: bool, out: dict,
@@ -38,7 +39,7 @@ async def one(i: int, url: str, headers: dict[str, str], keep: bool, out: dict,
     out[i] = {"recv": rec, "texts": texts, "digest": digest, "closed": None, "first_len": 0}
     try:
         async with websockets.connect(url, additional_headers=headers, max_size=None,
-                                      compression=None, open_timeout=60,
+                                      compression=COMPRESSION[0], open_timeout=60,
                                       ping_interval=None, close_timeout=1) as ws:
             counter[0] += 1
             if counter[0] == n:
@@ -83,7 +84,10 @@ async def main() -> None:
     ap.add_argument("--origin", default="")
     ap.add_argument("--keep", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=120)
+    ap.add_argument("--deflate", action="store_true")
     args = ap.parse_args()
+    if args.deflate:
+        COMPRESSION[0] = "deflate"
     urls = args.url.split(",")
     headers = {}
     if args.cookie:

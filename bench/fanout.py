@@ -162,6 +162,9 @@ def wait_ws(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+DEFLATE = [False]  # --deflate: the clients offer permessage-deflate too
+
+
 def start_clients(procs: Procs, urls: list[str], n: int, out: Path, cookie: str = "",
                   origin: str = "", processes: int = 1) -> list[Path]:
     files = []
@@ -170,7 +173,8 @@ def start_clients(procs: Procs, urls: list[str], n: int, out: Path, cookie: str 
         f = out.with_name(f"{out.stem}-{k}.json")
         procs.start([PY, str(ROOT / "bench" / "clients.py"), ",".join(urls), str(count),
                      str(f), "--cookie", cookie, "--origin", origin, "--keep",
-                     "2" if k == 0 else "0", "--seconds", "600"],
+                     "2" if k == 0 else "0", "--seconds", "600",
+                     *(["--deflate"] if DEFLATE[0] else [])],
                     log=f.with_suffix(".log"))
         files.append(f)
     deadline = time.monotonic() + 180
@@ -382,7 +386,8 @@ def replay_run(name: str, n: int, board: Run, args: argparse.Namespace, work: Pa
     """The board's own messages, at the board's commit times, through another server."""
     port = args.port + 10
     if name == "bare":
-        p = procs.start([PY, str(ROOT / "bench" / "bare.py"), str(port)], log=work / "bare.log")
+        p = procs.start([PY, str(ROOT / "bench" / "bare.py"), str(port),
+                         *(["--deflate"] if args.deflate else [])], log=work / "bare.log")
     else:
         p = procs.start([PY, str(ROOT / "bench" / "peer_channels.py"), str(port), REDIS],
                         log=work / "peer.log")
@@ -436,6 +441,7 @@ def main() -> None:
     ap.add_argument("--deflate", action="store_true", help="board with permessage-deflate on")
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args()
+    DEFLATE[0] = args.deflate
     print(f"fan-out benchmark · load average {load()} · {os.cpu_count()} cores", flush=True)
     procs = Procs()
     rec = (lambda *a, **k: None) if args.no_record else record
