@@ -229,6 +229,11 @@ async def qstat_api(request: Request) -> Response:
     d = _dispatch(request)
     try:
         actor = await run_in_threadpool(api.authenticate, d, api._bearer(request))
+        # the page's forms send blank fields for "the default"; the API's document says a
+        # date or a group, so a blank one is refused as the document promises
+        blank = [k for k in ("from", "to", "by") if request.query_params.get(k, "x").strip() == ""]
+        if blank:
+            raise Invalid({k: "must not be blank; leave it out for the default" for k in blank})
         q = Query(request, _now())
         s = await run_in_threadpool(qstat.sheet, d.engine, actor, q.period, q.by, q.precinct,
                                     _now())

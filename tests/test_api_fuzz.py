@@ -39,6 +39,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance, negative_data_rejection]
 BODIES = {(ep.method, PREFIX + ep.path): ep.body for ep in ENDPOINTS if ep.body is not None}
 EXAMPLES = 3  # generated cases per operation, on top of the coverage phase's
+# derandomize: the same cases every run, so CI never fails on a fresh seed alone; raise
+# EXAMPLES (or drop derandomize) locally to explore further.
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def target(app, world: World) -> Any:
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, database=None,
+@settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_its_contract(case, target) -> None:
     url, headers, ids = target

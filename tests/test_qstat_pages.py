@@ -120,6 +120,8 @@ def test_api_gives_the_same_figures_and_is_documented(world, app, engine) -> Non
         bad = c.get("/api/v1/qstat", params={"by": "borough"},
                     headers={"Authorization": f"Bearer {token}"})
         assert bad.status_code == 422
+        blank = c.get("/api/v1/qstat?to=&by=", headers={"Authorization": f"Bearer {token}"})
+        assert blank.status_code == 422 and set(blank.json()["fields"]) == {"to", "by"}
         spec = c.get("/api/v1/openapi.json").json()
         assert "get" in spec["paths"]["/api/v1/qstat"]
 
