@@ -130,6 +130,8 @@ def test_311_text_on_the_map_is_text_not_markup(world, dispatch, live_server, br
     sgt = browser_login(browser, live_server.url, "sgt75")
     sgt.goto(f"{live_server.url}/board/75")
     sgt.wait_for_function("document.getElementById('map').dataset.markers === '1'")
+    # the socket's first snapshot redraws the markers (closing an open tooltip): wait for it
+    sgt.wait_for_function("window.boardLive && window.boardLive.updates >= 1")
     sgt.evaluate("window.boardMap.jobsLayer.getLayers()[0].openTooltip()")
     tooltip = sgt.locator(".leaflet-tooltip", has_text="#")
     tooltip.wait_for()
