@@ -62,7 +62,8 @@ PASSWORD = "soak-password-311"
 BOARD = str(Path(sys.executable).parent / "board")  # the console script, as the Procfile runs it
 PRECINCT = "75"
 UNITS = ("75-A", "75-B", "75-C", "75-D")
-_CARD = re.compile(r'id="job-(\d+)"[^>]*?data-status="(\w+)"')
+_TAG = re.compile(r'<[^>]*\bid="job-(\d+)"[^>]*>')
+_STATUS = re.compile(r'\bdata-status="(\w+)"')
 
 
 def log(msg: str) -> None:
@@ -321,7 +322,12 @@ async def snapshot(stack: Stack, name: str, cookie: str) -> str:
 
 
 def cards(fragment: str) -> dict[str, str]:
-    return dict(_CARD.findall(fragment))
+    """Job card id → status, whatever order the attributes come in."""
+    out = {}
+    for m in _TAG.finditer(fragment):
+        status = _STATUS.search(m.group(0))
+        out[m.group(1)] = status.group(1) if status else ""
+    return out
 
 
 def same_board(w: Watcher, fresh: str) -> dict[str, Any]:
