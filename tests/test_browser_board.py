@@ -108,8 +108,10 @@ def test_assign_to_suggests_a_unit_with_its_reason(world, dispatch, live_server,
     dispatch.unit_position(world.actors["off75a"], lat, lon)  # 75-A busy, right there
     sgt = browser_login(browser, live_server.url, "sgt75", **DESK)
     sgt.goto(f"{live_server.url}/board/75")
+    sgt.wait_for_function("window.boardLive && window.boardLive.state === 'live'")
     sgt.locator(f"#job-{job} .move-job summary").click()
     options = sgt.locator(f"#job-{job} .assign-to select option[data-unit]")
+    sgt.wait_for_function(f"document.querySelectorAll('#job-{job} option[data-unit]').length === 3")
     texts = [options.nth(i).inner_text() for i in range(options.count())]
     assert texts[0].startswith("75-B (suggested) — free")
     assert "5.6 km" in texts[0]
