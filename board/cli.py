@@ -23,12 +23,6 @@ from board.usecases import Invalid
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
-    engine = db.make_engine(settings.database_url)
-    db.migrate(engine)
-    return engine
-
-
 @contextmanager
 def _migrated(settings: Settings) -> Iterator[sa.Engine]:
     """A migrated engine for one command, closed after it (no connection left to the GC)."""
@@ -123,7 +117,8 @@ def _when(value) -> str:  # type: ignore[no-untyped-def]
 
 
 def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
-    rows = auth.list_tokens(_engine(settings), include_revoked=args.all)
+    with _migrated(settings) as engine:
+        rows = auth.list_tokens(engine, include_revoked=args.all)
     print(f"{'id':>4}  {'user':<16} {'role':<10} {'name':<24} {'created':<16} {'expires':<16} "
           f"{'last used':<16} revoked")
     for r in rows:
@@ -146,14 +141,16 @@ def _announce_revoked(settings: Settings, session_ids: list[int]) -> None:
 
 
 def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    ended = auth.revoke_token(_engine(settings), args.token_id)
+    with _migrated(settings) as engine:
+        ended = auth.revoke_token(engine, args.token_id)
     _announce_revoked(settings, ended)
     print(f"token {args.token_id} revoked; {len(ended)} session(s) it opened ended")
     return 0
 
 
 def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
-    ended = auth.disable_user(_engine(settings), args.username, not args.enable)
+    with _migrated(settings) as engine:
+        ended = auth.disable_user(engine, args.username, not args.enable)
     _announce_revoked(settings, ended)
     print(f"user {args.username} {'enabled' if args.enable else 'disabled'}"
           + ("" if args.enable else f"; {len(ended)} session(s) ended, tokens refused"))
@@ -161,7 +158,8 @@ def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_unlock(args: argparse.Namespace, settings: Settings) -> int:
-    auth.unlock_user(_engine(settings), args.username)
+    with _migrated(settings) as engine:
+        auth.unlock_user(engine, args.username)
     print(f"user {args.username} unlocked")
     return 0
 

@@ -53,7 +53,8 @@ def _short(raw: Any, limit: int = 100) -> str:
 
 
 def cmd_quarantine_list(args: argparse.Namespace, settings: Settings) -> int:
-    rows = intake.quarantine_rows(cli._engine(settings), include_resolved=args.all)
+    with cli._migrated(settings) as engine:
+        rows = intake.quarantine_rows(engine, include_resolved=args.all)
     if args.json:
         print(json.dumps([{"id": r.id, "source": r.source, "external_key": r.external_key,
                            "reason": r.reason, "raw": r.raw,
