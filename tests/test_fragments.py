@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from conftest import make_job
 from test_live import BOARD75, FakeSocket, make_hub, run, subscribe, until
 
+from board import db
 from board.live.fragments import stable
 from board.live.replica import Replica
 from board.schema import jobs
@@ -64,8 +65,9 @@ def test_a_board_that_follows_the_fragments_equals_a_fresh_render(world, dispatc
     def change(step: int) -> None:
         j = ids[step % len(ids)]
         v = version(dispatch, j)
-        status = dispatch.engine.connect().execute(
-            sa.select(jobs.c.status, jobs.c.unit_id).where(jobs.c.id == j)).one()
+        with db.read(dispatch.engine) as conn:  # closed at once: an open read blocks TRUNCATE
+            status = conn.execute(
+                sa.select(jobs.c.status, jobs.c.unit_id).where(jobs.c.id == j)).one()
         if status.status == "new":
             rnd.choice([lambda: dispatch.assign(sgt, j, v, rnd.choice([a, b, c])),
                         lambda: dispatch.hold(sgt, j, v, "wait"),
