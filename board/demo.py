@@ -62,10 +62,14 @@ def seed(settings: Settings, reset: bool = False, hour: Path = HOUR,
     token = auth.create_token(engine, "wall75", "demo wall display")
     print(f"wall display for the 75th: {base_url}/wall/75?token={token}", file=sys.stderr)
     if hour.exists():
-        from board.intake import import_file
+        from board import nyc311
+        from board.intake import Intake, check_file
 
-        # the hour as if it were happening now: every row a job to dispatch (not history)
-        counts = import_file(dispatch, hour, history=False)
+        # the hour as if it were happening now: every row a job to dispatch (not history), on
+        # today's timeline (as replay does), so ages, deadlines and QSTAT's default period see it
+        check_file(hour)
+        counts = Intake(dispatch, quarantine_source=f"file:{hour.name}", history=False,
+                        created_at=lambda req: None).feed(nyc311.read_rows(hour))
         print(f"imported the real 311 hour: {counts}", file=sys.stderr)
     else:
         print(f"no 311 sample at {hour}: the board starts empty", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import sqlalchemy as sa
 from conftest import GEO_DIR, HOUR_CSV
 
@@ -65,7 +67,10 @@ def test_demo_loads_people_units_and_the_real_hour(database_url, engine, tmp_pat
         n_jobs = conn.execute(sa.select(sa.func.count()).select_from(jobs)).scalar()
         n_units = conn.execute(sa.select(sa.func.count()).select_from(units)).scalar()
         people = conn.execute(sa.select(sa.func.count()).select_from(users)).scalar()
+        oldest = conn.execute(sa.select(sa.func.min(jobs.c.created_at))).scalar()
     assert n_jobs == 885 and n_units == 4 * len(DEMO_PRECINCTS)
+    # on today's timeline, so QSTAT's default period (the last 28 days) shows the demo's jobs
+    assert oldest > datetime.now(UTC) - timedelta(hours=1)
     assert auth.login(engine, "sgt75", DEMO_PASSWORD).actor is not None
     assert auth.login(engine, "officer75a", DEMO_PASSWORD).actor.unit_id is not None
     seed(settings, hour=HOUR_CSV)  # a second start keeps what is there
