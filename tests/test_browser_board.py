@@ -39,6 +39,8 @@ def test_a_card_let_go_outside_every_lane_goes_back(world, dispatch, live_server
     lane = world.unit("75-A")
     sgt = browser_login(browser, live_server.url, "sgt75", **DESK)
     sgt.goto(f"{live_server.url}/board/75")
+    # the socket's first snapshot replaces the cards: drag one after it, not during it
+    sgt.wait_for_function("window.boardLive && window.boardLive.updates >= 1")
     start_drag(sgt, sgt.locator(f"#job-{job}"))
     sgt.mouse.move(*centre(sgt.locator(f"#unit-{lane} .stack").bounding_box()), steps=12)
     # on over lane 75-A, and let go on the "Recently closed" column

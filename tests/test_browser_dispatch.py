@@ -34,6 +34,8 @@ def test_drag_assign_then_officer_works_the_job(world, dispatch, live_server, br
     assert card.locator(".prio").inner_text() == "P1"
     # Both jobs are on the map, drawn from the cards' data attributes.
     sgt.wait_for_function("document.getElementById('map').dataset.markers === '2'")
+    # the socket's first snapshot replaces the cards: drag one after it, not during it
+    sgt.wait_for_function("window.boardLive && window.boardLive.updates >= 1")
 
     drag(sgt, card, sgt.locator(f"#unit-{unit} .stack"))
     sgt.wait_for_selector(f"#unit-{unit} #job-{job}")
