@@ -57,8 +57,15 @@ def write(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 @contextmanager
 def read(engine: sa.Engine) -> Iterator[sa.Connection]:
-    with engine.connect() as conn, conn.begin():
-        yield conn
+    """One read transaction that sees one snapshot in all its statements: a screen read in
+    several queries never shows a job both open and closed. SQLite's read transactions do
+    already; PostgreSQL's READ COMMITTED takes a snapshot per statement, REPEATABLE READ once
+    (a read-only transaction never fails a serialization check, so this costs nothing)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
 
 
 def close(engine: sa.Engine) -> None:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from conftest import make_job
 from test_live import BOARD75, FakeSocket, make_hub, run, subscribe, until
 
-from board import db
+from board import db, queries
 from board.live.fragments import stable
 from board.live.replica import Replica
 from board.schema import jobs
@@ -129,6 +129,31 @@ def test_a_board_that_follows_the_fragments_equals_a_fresh_render(world, dispatc
             await hub.stop()
 
     run(scenario())
+
+
+def test_a_board_read_while_a_job_closes_shows_it_once(world, dispatch) -> None:
+    """The board is read in several statements; a close committed between them must not show
+    the job both open and closed (on PostgreSQL each statement of a READ COMMITTED transaction
+    saw its own snapshot: one id twice in a view, and a page following the fragments broke)."""
+    sgt = world.actors["sgt75"]
+    job = make_job(dispatch, "75")
+    closed_once: list[bool] = []
+
+    def close_between(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if "closed_at DESC" in statement and not closed_once:  # the recently closed read
+            closed_once.append(True)
+            dispatch.admin_close(sgt, job, 1, "duplicate")
+
+    sa.event.listen(dispatch.engine, "before_cursor_execute", close_between)
+    try:
+        view = queries.board(dispatch.engine, sgt, "75", dispatch.clock())
+    finally:
+        sa.event.remove(dispatch.engine, "before_cursor_execute", close_between)
+    assert closed_once  # the close did land in the middle of the read
+    shown = [c.id for c in [*view.queue, *view.closed,
+                            *(c for lane in view.lanes for c in lane.jobs)]]
+    assert shown.count(job) == 1 and len(shown) == len(set(shown))
+    assert [c.id for c in view.queue] == [job]  # the snapshot the read began with
 
 
 def test_one_assignment_pushes_the_card_lanes_and_counters_only(world, dispatch) -> None:
