@@ -10,6 +10,13 @@ SIGTERM/SIGINT, or after --seconds, and writes OUT (JSON): per socket the (time,
 pairs and a digest of the messages after the first, plus the full messages of the first
 --keep sockets, so the caller can check nothing was missed, nothing reordered, every socket got
 the same bytes, and the page they build equals a fresh one.
+
+Each socket is a real RFC 6455 client — the opening handshake with the session cookie, every
+frame parsed, its text decoded, pings answered, closes replied to — done by the `websockets`
+library's sans-I/O `ClientProtocol` on a plain asyncio protocol (uvloop). No task, future or
+queue per message: with the library's asyncio client, the clients' process cost ~150 µs of
+Python per frame and, on two cores, was the bottleneck of every server it measured, the bare
+one included (BENCHMARKS.md). The receipt time is taken when the bytes reach the process.
 """
 
 from __future__ import annotations
@@ -19,60 +26,173 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import re
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
-import websockets
+import uvloop
+from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
 
-SEQ = re.compile(r'data-seq="(\d+)"')
-COMPRESSION: list[str | None] = [None]  # --deflate: offer permessage-deflate, as browsers do
+MARK = b'data-seq="'
+BEAT = b'<span id="live-beat"'
 
 
-async def one(i: int, url: str, headers: dict[str, str], keep: bool, out: dict,
-              opened: asyncio.Event, counter: list[int], n: int, stop: asyncio.Event) -> None:
-    rec: list[tuple[float, int]] = []
-    texts: list[str] = []
-    digest = hashlib.sha1()
-    first = True
-    out[i] = {"recv": rec, "texts": texts, "digest": digest, "closed": None, "first_len": 0}
+def seq_of(payload: bytes) -> int | None:
+    """The last `data-seq` mark of a message (the hub appends it last), or None."""
+    at = payload.rfind(MARK)
+    if at < 0:
+        return None
+    start = at + len(MARK)
+    return int(payload[start:payload.index(b'"', start)])
+
+
+class Run:
+    """What every socket of this process shares: how many are open, and when to stop."""
+
+    def __init__(self, n: int, deflate: bool) -> None:
+        self.n = n
+        self.settled = 0
+        self.opened = asyncio.Event()
+        self.stop = asyncio.Event()
+        self.deflate = deflate
+
+    def settle(self) -> None:
+        """A socket finished its handshake, or failed to."""
+        self.settled += 1
+        if self.settled == self.n:
+            self.opened.set()
+
+
+class Client(asyncio.Protocol):
+    """One WebSocket: handshake, then every frame parsed as it arrives (sans-I/O)."""
+
+    def __init__(self, url: str, headers: dict[str, str], keep: bool, run: Run) -> None:
+        extensions = enable_client_permessage_deflate(None) if run.deflate else None
+        self.ws = ClientProtocol(parse_uri(url), extensions=extensions, max_size=None)
+        self.headers = headers
+        self.keep = keep
+        self.run = run
+        self.transport: Any = None
+        self.open = False
+        self.parts: list[bytes] = []  # a fragmented message, until its last frame
+        self.recv: list[tuple[float, int]] = []
+        self.texts: list[str] = []
+        self.digest = hashlib.sha1()
+        self.first = True
+        self.first_len = 0
+        self.closed: str | None = None
+
+    def connection_made(self, transport: Any) -> None:  # uvloop's is no asyncio.Transport
+        self.transport = transport
+        request = self.ws.connect()
+        request.headers.update(self.headers)
+        self.ws.send_request(request)
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        t = time.time()
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Response):
+                self.handshake(event)
+            else:
+                self.frame(t, event)
+        self.flush()
+
+    def handshake(self, response: Response) -> None:
+        if self.ws.handshake_exc is not None:
+            self.fail(repr(self.ws.handshake_exc))
+            return
+        self.open = True
+        self.run.settle()
+
+    def frame(self, t: float, frame: Frame) -> None:
+        if frame.opcode == Opcode.CLOSE:
+            if not self.run.stop.is_set():
+                self.fail(f"closed by the server: {self.ws.close_code} {self.ws.close_reason}")
+            return
+        if frame.opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            return  # ping (answered by the protocol) or pong
+        self.parts.append(frame.data)
+        if frame.fin:
+            payload = b"".join(self.parts) if len(self.parts) > 1 else self.parts[0]
+            self.parts = []
+            self.message(t, payload)
+
+    def message(self, t: float, payload: bytes) -> None:
+        text = payload.decode()  # a text message must be UTF-8: a client decodes it
+        if self.keep:
+            self.texts.append(text)
+        if self.first:  # the snapshot
+            self.first = False
+            self.first_len = len(payload)
+            self.recv.append((t, seq_of(payload) or 0))
+            return
+        if payload.startswith(BEAT) and len(payload) < 120:
+            return  # the heartbeat
+        self.digest.update(payload)
+        seq = seq_of(payload)
+        if seq is not None:  # a message of the page's own audience (not the review count)
+            self.recv.append((t, seq))
+
+    def flush(self) -> None:
+        out = self.ws.data_to_send()
+        if out and self.transport is not None and not self.transport.is_closing():
+            for chunk in out:
+                if chunk:
+                    self.transport.write(chunk)
+                else:  # the protocol asks for the TCP connection to end (after a close)
+                    self.transport.close()
+
+    def fail(self, why: str) -> None:
+        if self.closed is None:
+            self.closed = why[:200]
+        if not self.open:
+            self.open = True  # counted as settled once
+            self.run.settle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.run.stop.is_set():
+            self.fail(f"connection lost: {exc!r}")
+
+    def close(self) -> None:
+        """Say goodbye as a client does: a close frame, then the connection."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        with contextlib.suppress(Exception):
+            self.ws.send_close(1000)
+            self.flush()
+        self.transport.close()
+
+
+async def connect(loop: asyncio.AbstractEventLoop, client: Client, url: str) -> None:
+    uri = parse_uri(url)
     try:
-        async with websockets.connect(url, additional_headers=headers, max_size=None,
-                                      compression=COMPRESSION[0], open_timeout=60,
-                                      ping_interval=None, close_timeout=1) as ws:
-            counter[0] += 1
-            if counter[0] == n:
-                opened.set()
-            while not stop.is_set():
-                recv = asyncio.ensure_future(ws.recv())
-                done, _ = await asyncio.wait({recv, asyncio.ensure_future(stop.wait())},
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if recv not in done:
-                    recv.cancel()
-                    break
-                msg = recv.result()
-                t = time.time()
-                text = msg if isinstance(msg, str) else msg.decode()
-                if keep:
-                    texts.append(text)
-                if first:
-                    out[i]["first_len"] = len(text.encode())
-                    first = False
-                    m = SEQ.findall(text)
-                    rec.append((t, int(m[-1]) if m else 0))
-                    continue
-                if text.startswith('<span id="live-beat"') and len(text) < 120:
-                    continue  # the heartbeat
-                digest.update(text.encode())
-                m = SEQ.findall(text)
-                if m:  # a message of the page's own audience (not, say, the review count)
-                    rec.append((t, int(m[-1])))
+        await asyncio.wait_for(loop.create_connection(lambda: client, uri.host, uri.port), 60)
     except Exception as e:  # noqa: BLE001 - reported, not raised: one socket is one figure
-        out[i]["closed"] = repr(e)[:200]
-        counter[0] += 1
-        if counter[0] == n:
-            opened.set()
+        client.fail(repr(e))
+
+
+async def until_final(out: str, clients: list[Client], stop: asyncio.Event) -> None:
+    """The driver writes OUT.final (the last event's seq): stop once every open socket
+    has a message covering it."""
+    final = Path(out + ".final")
+    while not stop.is_set():
+        await asyncio.sleep(0.25)
+        if final.exists() and final.read_text().strip():
+            want = int(final.read_text())
+            if all(c.closed or (c.recv and c.recv[-1][1] >= want) for c in clients):
+                stop.set()
+
+
+def result(c: Client) -> dict[str, Any]:
+    return {"recv": c.recv, "digest": c.digest.hexdigest(), "closed": c.closed,
+            "first_len": c.first_len, "texts": c.texts}
 
 
 async def main() -> None:
@@ -84,59 +204,41 @@ async def main() -> None:
     ap.add_argument("--origin", default="")
     ap.add_argument("--keep", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=120)
-    ap.add_argument("--deflate", action="store_true")
+    ap.add_argument("--deflate", action="store_true",
+                    help="offer permessage-deflate, as browsers do")
     args = ap.parse_args()
-    if args.deflate:
-        COMPRESSION[0] = "deflate"
     urls = args.url.split(",")
-    headers = {}
-    if args.cookie:
-        headers["Cookie"] = args.cookie
-    if args.origin:
+    headers = {"Cookie": args.cookie} if args.cookie else {}
+    if args.origin and args.origin != "auto":
         headers["Origin"] = args.origin
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    run = Run(args.n, args.deflate)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    out: dict[int, dict] = {}
-    opened = asyncio.Event()
-    counter = [0]
-    tasks = []
+        loop.add_signal_handler(sig, run.stop.set)
+    clients: list[Client] = []
+    pending = []
     for i in range(args.n):
         url = urls[i % len(urls)]
+        own = dict(headers)
         if args.origin == "auto":  # each socket's own server's origin
-            headers = {**headers, "Origin": "http" + url.split("/ws", 1)[0][2:]}
-        tasks.append(asyncio.create_task(one(i, url, headers, i < args.keep,
-                                             out, opened, counter, args.n, stop)))
+            own["Origin"] = "http" + url.split("/ws", 1)[0][2:]
+        clients.append(Client(url, own, i < args.keep, run))
+        pending.append(asyncio.create_task(connect(loop, clients[-1], url)))
         if i % 50 == 49:
             await asyncio.sleep(0.05)  # don't stampede the accept queue
+    await asyncio.gather(*pending)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(opened.wait(), 120)
-    Path(args.out + ".ready").write_text(str(counter[0]))
-
-    async def until_final() -> None:
-        """The driver writes OUT.final (the last event's seq): stop once every open socket
-        has a message covering it (or at --seconds)."""
-        final = Path(args.out + ".final")
-        while not stop.is_set():
-            await asyncio.sleep(0.25)
-            if final.exists() and final.read_text().strip():
-                want = int(final.read_text())
-                if all(v["closed"] or (v["recv"] and v["recv"][-1][1] >= want)
-                       for v in out.values()):
-                    stop.set()
-
-    watcher = asyncio.create_task(until_final())
+        await asyncio.wait_for(run.opened.wait(), 120)
+    Path(args.out + ".ready").write_text(str(run.settled))
+    watcher = asyncio.create_task(until_final(args.out, clients, run.stop))
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), args.seconds)
+        await asyncio.wait_for(run.stop.wait(), args.seconds)
+    run.stop.set()
     watcher.cancel()
-    stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    result = [{"recv": v["recv"], "digest": v["digest"].hexdigest(), "closed": v["closed"],
-               "first_len": v["first_len"], "texts": v["texts"]}
-              for _, v in sorted(out.items())]
-    Path(args.out).write_text(json.dumps(result))
+    for c in clients:
+        c.close()
+    Path(args.out).write_text(json.dumps([result(c) for c in clients]))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    uvloop.run(main())

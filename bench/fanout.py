@@ -220,6 +220,7 @@ class Run:
     messages: list[str] = field(default_factory=list)   # what client 0 got, snapshot first
     sent_at: dict[int, float] = field(default_factory=dict)
     burst_from: int = 0
+    first: list[float] = field(default_factory=list)  # per event: to the first socket, ms
 
     def p(self, q: float) -> float:
         return pctl(self.latencies, q)
@@ -227,6 +228,7 @@ class Run:
     def show(self) -> None:
         bad = "; ".join(self.problems) if self.problems else "ok"
         print(f"  {self.name:<8} N={self.n:<5} p50 {self.p(50):7.1f} ms  p99 {self.p(99):7.1f} ms"
+              f"  first socket p50 {pctl(self.first, 50):6.1f} ms"
               f"  fan-out {self.frames_per_s:8.0f} frames/s  {self.kb_per_conn:6.1f} KB/socket"
               f"  checks: {bad}", flush=True)
 
@@ -348,6 +350,7 @@ def board_run(n: int, args: argparse.Namespace, work: Path, procs: Procs,
     last = max(at)
     problems = check(clients, seq0 + 1, last)
     latencies: list[float] = []
+    first: dict[int, float] = {}
     for c in clients:
         recv = c["recv"][1:]
         j = 0
@@ -355,7 +358,9 @@ def board_run(n: int, args: argparse.Namespace, work: Path, procs: Procs,
             while j < len(recv) and recv[j][1] < seq:
                 j += 1
             if j < len(recv):
-                latencies.append((recv[j][0] - at[seq]) * 1000)
+                ms = (recv[j][0] - at[seq]) * 1000
+                latencies.append(ms)
+                first[seq] = min(ms, first.get(seq, ms))
     fps = fanout_rate(clients, burst_seq)
     burst_frames = len([s for _, s in clients[0]["recv"][1:] if s > burst_seq])
     print(f"  board    burst: {args.burst} actions back to back reached each socket in "
@@ -376,7 +381,7 @@ def board_run(n: int, args: argparse.Namespace, work: Path, procs: Procs,
     procs.stop()
     engine.dispose()
     run = Run("board", n, latencies, fps, (after - before) / n, problems, texts, sent_at,
-              burst_seq)
+              burst_seq, list(first.values()))
     run.show()
     return run
 
@@ -420,11 +425,15 @@ def replay_run(name: str, n: int, board: Run, args: argparse.Namespace, work: Pa
             return clients, (after - before) / n
 
     clients, kb = asyncio.run(drive())
-    latencies = [(t - sent[s]) * 1000 for c in clients for t, s in c["recv"][1:]
-                 if s in sent and s <= board.burst_from]
+    pairs = [(s, (t - sent[s]) * 1000) for c in clients for t, s in c["recv"][1:]
+             if s in sent and s <= board.burst_from]
+    first: dict[int, float] = {}
+    for s, ms in pairs:
+        first[s] = min(ms, first.get(s, ms))
     problems = check(clients, 0, max(sent))
     procs.stop()
-    run = Run(name, n, latencies, fanout_rate(clients, board.burst_from), kb, problems)
+    run = Run(name, n, [ms for _, ms in pairs], fanout_rate(clients, board.burst_from), kb,
+              problems, first=list(first.values()))
     run.show()
     return run
 
