@@ -15,6 +15,7 @@ middleware wraps it, so a live socket can find its connection.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from websockets.frames import Frame, Opcode
@@ -34,10 +35,12 @@ class RawSend:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[None]:
+        # Not a coroutine: returning the app's own awaitable keeps no frame of this middleware
+        # alive for the hours a live socket lasts.
         if scope["type"] == "websocket":
             scope[RAW_SEND] = send
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 class Direct:
@@ -53,6 +56,10 @@ class Direct:
             return False
         p.transport.write(frame)
         return True
+
+    def abort(self) -> None:
+        """Drop the connection (a peer that never reads cannot take even a close frame)."""
+        self.protocol.transport.abort()
 
 
 def direct(scope: dict[str, Any]) -> Direct | None:

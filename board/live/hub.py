@@ -18,7 +18,7 @@ import contextlib
 import logging
 import re
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -60,10 +60,15 @@ class Socket(Protocol):
 
 class Subscriber:
     """One socket: the shared frame written straight to it when nothing is waiting, else a
-    bounded queue of messages and a task (started when first needed) that sends them in order.
+    bounded list of waiting messages and a task that sends them in order, both made when first
+    needed and dropped once all is sent (most sockets never need them: at 1,000 sockets each
+    object here is kilobytes of the process).
 
     It hears its page's audience and any `also` (the header's review count): every message of
-    every one of them goes through the one queue, in the order the hub rendered them."""
+    every one of them goes the one way, in the order the hub rendered them."""
+
+    __slots__ = ("socket", "audience", "audiences", "session_id", "maxsize", "waiting", "done",
+                 "close_code", "sent", "sender", "direct", "direct_sent")
 
     def __init__(self, socket: Socket, audience: Audience, maxsize: int,
                  session_id: int | None = None, also: tuple[Audience, ...] = (),
@@ -72,55 +77,62 @@ class Subscriber:
         self.audience = audience
         self.audiences = (audience, *also)
         self.session_id = session_id  # closed at once when this session is revoked
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
-        self.done = asyncio.Event()
+        self.maxsize = maxsize
+        self.waiting: deque[str] | None = None  # only while `sender` runs
+        self.done = False                        # closed, or the peer is gone: offer no more
         self.close_code: int | None = None
         self.sent = 0
         self.sender: asyncio.Task[None] | None = None
         self.direct = direct     # writes the audience's ready-made frame (frames.py)
         self.direct_sent = 0
-        self.sending = False
 
     def offer(self, text: str, frame: bytes | None = None) -> bool:
         """Send now when nothing is waiting (the shared frame, straight to the connection),
         else queue behind what is waiting; False when the queue is full."""
-        if self.done.is_set():
+        if self.done:
             return True
-        if (frame is not None and self.direct is not None and not self.sending
-                and self.queue.empty() and self.direct.write(frame)):
-            self.sent += 1
-            self.direct_sent += 1
-            return True
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
+        if self.sender is None:
+            if frame is not None and self.direct is not None and self.direct.write(frame):
+                self.sent += 1
+                self.direct_sent += 1
+                return True
+            self.waiting = deque()
+            self.sender = asyncio.get_running_loop().create_task(self._send_waiting(),
+                                                                 name="live-sender")
+        elif len(self.waiting or ()) >= self.maxsize:
             return False
-        if self.sender is None:  # started on the first queued message: most sockets need none
-            self.sender = asyncio.get_running_loop().create_task(self.run(), name="live-sender")
+        assert self.waiting is not None
+        self.waiting.append(text)
         return True
 
-    async def run(self) -> None:
+    async def _send_waiting(self) -> None:
+        """Send what waits, in order, then end: the next message may go straight again."""
+        waiting = self.waiting
+        assert waiting is not None
         try:
-            while True:
-                text = await self.queue.get()
-                self.sending = True
-                await self.socket.send_text(text)
-                self.sending = False
+            while waiting:
+                await self.socket.send_text(waiting.popleft())
                 self.sent += 1
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - the peer is gone
-            self.done.set()
+            self.done = True
+            return
+        self.sender = self.waiting = None
 
     async def close(self, code: int) -> None:
-        """Stop sending and close the socket; bounded even if the peer never reads."""
+        """Stop sending and close the socket; bounded even if the peer never reads (then the
+        connection is dropped, which ends its endpoint as a close would)."""
         if self.close_code is None:
             self.close_code = code
+        self.done = True
         if self.sender is not None and self.sender is not asyncio.current_task():
             self.sender.cancel()
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(self.socket.close(code), 1.0)
-        self.done.set()
+        except Exception:  # noqa: BLE001 - the peer is gone or stuck
+            if self.direct is not None:
+                self.direct.abort()
 
 
 class Hub:
@@ -218,13 +230,13 @@ class Hub:
 
     def _close_sessions(self, ids: set[int]) -> None:
         for sub in self.subscribers:
-            if sub.session_id in ids and not sub.done.is_set():
+            if sub.session_id in ids and not sub.done:
                 self.cut(sub, CLOSE_UNAUTHENTICATED, "session ended")
 
     async def _check_sessions(self) -> None:
         """The backstop: close sockets whose session timed out or was revoked unheard."""
         held = {s.session_id for s in self.subscribers
-                if s.session_id is not None and not s.done.is_set()}
+                if s.session_id is not None and not s.done}
         if held:
             live = await run_in_threadpool(sessions.live_ids, self.engine, held, self.timeouts)
             self._close_sessions(held - live)
@@ -317,7 +329,7 @@ class Hub:
             beat = self._seq_mark()
             frame = self._frame(beat)
             for sub in self.subscribers:
-                if not sub.done.is_set() and not sub.offer(beat, frame):
+                if not sub.done and not sub.offer(beat, frame):
                     self.kick(sub, CLOSE_SLOW)
 
     async def catch_up(self) -> int:
@@ -365,7 +377,7 @@ class Hub:
         frame = self._frame(text)
         for audience in audiences:
             for sub in list(self.audiences.get(audience, ())):
-                if sub.done.is_set():
+                if sub.done:
                     continue
                 if not sub.offer(text, frame):
                     self.kick(sub, CLOSE_SLOW)
@@ -390,7 +402,7 @@ class Hub:
     def cut(self, sub: Subscriber, code: int, why: str) -> None:
         """Close one socket now (from the hub's loop), without waiting for its peer."""
         log.info("closing a %s socket (%s)", sub.audience[0], why)
-        sub.done.set()
+        sub.done = True
         sub.close_code = code
         if sub.sender is not None:
             sub.sender.cancel()

@@ -7,7 +7,6 @@ closes it when the session is revoked or times out.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable
 from typing import Any
@@ -78,6 +77,15 @@ def _also(actor: Actor) -> tuple[Audience, ...]:
     return (("review_count", actor.precincts),) if actor.role in reviews.READERS else ()
 
 
+async def _until_closed(ws: WebSocket) -> None:
+    """Wait in the endpoint's own task (no task of its own per socket) for the end: the peer's
+    close, or the hub's (revoked session, too slow, restart), which the server reports to the
+    app as a disconnect too. Client messages are read only to notice it, never obeyed."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass
+
+
 def _socket(kind: str) -> Callable[[WebSocket], Any]:
     async def endpoint(ws: WebSocket) -> None:
         await ws.accept()
@@ -97,25 +105,10 @@ def _socket(kind: str) -> Callable[[WebSocket], Any]:
         sub = Subscriber(ws, audience, hub.queue_size, session_id=actor.session_id,
                          also=_also(actor), direct=frames.direct(ws.scope))
         await hub.join(sub)
-
-        async def drain() -> None:
-            # Client messages are read only to notice the close; they are never obeyed.
-            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                while True:
-                    msg = await ws.receive()
-                    if msg["type"] == "websocket.disconnect":
-                        return
-
-        reader = asyncio.create_task(drain())
-        done = asyncio.create_task(sub.done.wait())
         try:
-            await asyncio.wait({reader, done}, return_when=asyncio.FIRST_COMPLETED)
+            await _until_closed(ws)
         finally:
-            reader.cancel()
-            done.cancel()
             await hub.leave(sub)
-            if sub.sender is not None:
-                sub.sender.cancel()
     return endpoint
 
 
