@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 from board import (
     api,
     browser_policy,
+    cards,
     db,
     errors,
     geostore,
@@ -79,6 +80,7 @@ def templates() -> Jinja2Templates:
         PRIORITY_LABELS=PRIORITY_LABELS, FIELD_DISPOSITIONS=FIELD,
         ADMIN_DISPOSITIONS=ADMINISTRATIVE, linked=linked,
     )
+    cards.install(t.env)  # job_card(c, mode): one rendering per card, shared with the hub
     return t
 
 

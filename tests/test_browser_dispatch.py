@@ -76,6 +76,8 @@ def test_assign_without_dragging(world, dispatch, live_server, browser) -> None:
     unit = world.unit("75-B")
     sgt = browser_login(browser, live_server.url, "sgt75")
     sgt.goto(f"{live_server.url}/board/75")
+    # the socket's first snapshot replaces the cards (and folds an open menu): open it after
+    sgt.wait_for_function("window.boardLive && window.boardLive.updates >= 1")
     sgt.locator(f"#job-{job} .move-job summary").click()  # folded: the card stays compact
     sgt.select_option(f"#job-{job} .assign-to select", str(unit))
     sgt.locator(f"#job-{job} .assign-to button").click()

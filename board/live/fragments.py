@@ -111,8 +111,10 @@ def _list(delta: Delta, container: str, old: Sequence[Any], new: Sequence[Any],
     delta.inserts.extend(ops)
 
 
-def board_delta(old: BoardView, new: BoardView, mode: str, piece: Piece) -> str | None:
-    """The out-of-band fragments that turn a page showing `old` into one showing `new`."""
+def board_delta(old: BoardView, new: BoardView, mode: str, piece: Piece,
+                card: Callable[[Card, str], str]) -> str | None:
+    """The out-of-band fragments that turn a page showing `old` into one showing `new`;
+    `piece` renders a partial, `card` a job card in a mode."""
     if old == new:
         return None
     ctx: dict[str, Any] = {"view": new, "precinct": new.precinct, "mode": mode}
@@ -136,7 +138,7 @@ def board_delta(old: BoardView, new: BoardView, mode: str, piece: Piece) -> str 
                 delta.swaps.append(piece("partials/unit_lane.html", lane=lane, **ctx))
 
     def card_as(card_mode: str) -> Callable[[Card], str]:
-        return lambda c: piece("partials/job_card.html", **{**ctx, "c": c, "mode": card_mode})
+        return lambda c: card(c, card_mode)
 
     _list(delta, "queue", old.queue, new.queue, card_as(mode),
           lambda: piece("partials/queue_list.html", **ctx))

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from jinja2 import Environment
 
-from board import alerts, commandlog, db, queries, reviews
+from board import alerts, cards, commandlog, db, queries, reviews
 from board.access import CITYWIDE, Actor, Role
 from board.flags import FLAG_LABELS
 from board.lifecycle import OPEN, WORKING, Status
@@ -167,10 +167,14 @@ class Renderer:
 
     def board_delta(self, old: BoardScreen, new: BoardScreen, mode: str) -> str | None:
         """Only what changed between two views of a board (None: nothing did)."""
-        parts = [fragments.board_delta(old.view, new.view, mode, self._render),
+        parts = [fragments.board_delta(old.view, new.view, mode, self._render, self._card),
                  *(self._panel(new, name) for name in new.panel
                    if old.panel.get(name) != new.panel[name])]
         return "\n".join(p for p in parts if p) or None
+
+    def _card(self, card: queries.Card, mode: str) -> str:
+        """One job card, from the cache the pages use too (no CSRF token: board.js sends it)."""
+        return cards.of(self.env).html(card, mode, self.clock(), "")
 
     def _panel(self, screen: BoardScreen, name: str) -> str:
         return self._render(f"partials/{name}.html", precinct=screen.view.precinct,
