@@ -73,36 +73,62 @@ class Card:
         return Status(self.status) in OPEN
 
 
+CROSS_PAIRS = (("cross_street_1", "cross_street_2"),
+               ("intersection_street_1", "intersection_street_2"))
+# Everything a card shows, in the order `card` reads it (select `*CARD_COLUMNS, jobs` where the
+# whole row is needed too). The database works out the photo count and the cross streets, so a
+# board never parses a 311 row's raw fields or its media list (JSON) for them.
+CARD_COLUMNS = (
+    *(jobs.c[name] for name in (
+        "id", "version", "status", "priority", "complaint_type", "descriptor", "address",
+        "precinct", "sector", "lat", "lon", "received_at", "created_at", "unit_id", "stack_pos",
+        "disposition", "closed_at", "external_key", "borough", "incident_id", "ack_due",
+        "arrive_due", "close_due")),
+    sa.func.json_array_length(jobs.c.media).label("photos"),
+    *(jobs.c.fields[k].as_string().label(k) for pair in CROSS_PAIRS for k in pair))
+_CARD_WIDTH = len(CARD_COLUMNS)
+_LABELS = {s.value: label for s, label in LABELS.items()}
+
+
 def card(row: Any, now: datetime, callsign: str | None = None,
          job_flags: frozenset[str] = frozenset()) -> Card:
-    due = Deadlines(row.ack_due, row.arrive_due, row.close_due)
+    """A job's card from a row that starts with CARD_COLUMNS. Read by position: a Row's
+    attributes cost more than the rest of a board's 500 cards."""
+    (id_, version, status, priority, complaint_type, descriptor, address, precinct, sector,
+     lat, lon, received_at, created_at, unit_id, stack_pos, disposition, closed_at, external_key,
+     borough, incident_id, ack_due, arrive_due, close_due, photos, *streets) = row[:_CARD_WIDTH]
     return Card(
-        row.id, row.version, row.status, LABELS[Status(row.status)], row.priority,
-        row.complaint_type, row.descriptor, row.address, row.precinct, row.sector, row.lat,
-        row.lon, row.received_at, row.created_at, row.unit_id, callsign, row.stack_pos,
-        len(row.media or []), overdue(row.status, due, now), row.disposition, row.closed_at,
-        row.external_key, job_flags, row.borough or "", cross_streets(row.fields or {}),
-        row.incident_id,
+        id_, version, status, _LABELS[status], priority, complaint_type, descriptor, address,
+        precinct, sector, lat, lon, received_at, created_at, unit_id, callsign, stack_pos,
+        photos or 0, overdue(status, Deadlines(ack_due, arrive_due, close_due), now),
+        disposition, closed_at, external_key, job_flags, borough or "", cross_streets(*streets),
+        incident_id,
     )
 
 
-def relate(rows: list[Any], cards: dict[int, Card]) -> dict[int, Card]:
-    """Cards with their incident (leads too) and "possibly the same as #N" filled in."""
-    leads = {r.incident_id for r in rows if r.incident_id is not None}
-    same = possibly_same([Spot(r.id, r.address, r.lat, r.lon, r.complaint_type, r.received_at,
-                               r.incident_id if r.incident_id is not None
-                               else (r.id if r.id in leads else None)) for r in rows])
-    return {i: replace(c, incident=c.incident or (i if i in leads else None),
-                       same_as=same.get(i)) for i, c in cards.items()}
+def related_cards(rows: list[Any], now: datetime, callsigns: dict[int, str]) -> dict[int, Card]:
+    """Cards of jobs read together, with their incident (the first job too) and "possibly the
+    same as #N" among them filled in."""
+    cards = [card(r, now, callsigns.get(r.unit_id)) for r in rows]
+    leads = {c.incident for c in cards if c.incident is not None}
+    same = possibly_same([Spot(c.id, c.address, c.lat, c.lon, c.complaint_type, c.received_at,
+                               c.incident or (c.id if c.id in leads else None)) for c in cards])
+
+    def related(c: Card) -> Card:  # most cards are neither: no copy
+        if c.id not in leads and c.id not in same:
+            return c
+        return replace(c, incident=c.incident or (c.id if c.id in leads else None),
+                       same_as=same.get(c.id))
+    return {c.id: related(c) for c in cards}
 
 
-def cross_streets(fields: dict[str, Any]) -> str:
-    """The nearest cross streets as 311 recorded them (a block's ends, or an intersection)."""
-    for a, b in (("cross_street_1", "cross_street_2"),
-                 ("intersection_street_1", "intersection_street_2")):
-        pair = [str(fields.get(k) or "").strip() for k in (a, b)]
-        if any(pair):
-            return " & ".join(p for p in pair if p)
+def cross_streets(*streets: Any) -> str:
+    """The nearest cross streets as 311 recorded them (CROSS_PAIRS: a block's ends, else an
+    intersection)."""
+    for pair in (streets[:2], streets[2:]):
+        names = [n for n in (str(s or "").strip() for s in pair) if n]
+        if names:
+            return " & ".join(names)
     return ""
 
 
@@ -122,7 +148,7 @@ def _flags_of(conn: sa.Connection, rows: list[Any]) -> dict[int, frozenset[str]]
                                     events.c.payload)
                           .where(events.c.job_id.in_(ids)).order_by(events.c.seq)):
         by_job[e.job_id].append(Fact(e.kind, e.at, e.payload or {}))
-    return {r.id: frozenset(flags(by_job[r.id], bool(r.media))) for r in rows}
+    return {r.id: frozenset(flags(by_job[r.id], bool(r.photos))) for r in rows}
 
 
 def check_precinct(actor: Actor, precinct: str | None) -> None:
@@ -180,13 +206,13 @@ def board(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> Boar
     with db.read(engine) as conn:
         signs = _callsigns(conn, precinct)
         open_rows = conn.execute(
-            sa.select(jobs).where(jobs.c.precinct == precinct,
+            sa.select(*CARD_COLUMNS).where(jobs.c.precinct == precinct,
                                   jobs.c.status.in_([s.value for s in OPEN]))
             .order_by(jobs.c.priority, jobs.c.received_at, jobs.c.id)
         ).all()
         # the board's own closes: history (closed by the city before import) was never its work
         closed_rows = conn.execute(
-            sa.select(jobs).where(jobs.c.precinct == precinct, jobs.c.status == "closed",
+            sa.select(*CARD_COLUMNS).where(jobs.c.precinct == precinct, jobs.c.status == "closed",
                                   jobs.c.history.is_(sa.false()))
             .order_by(jobs.c.closed_at.desc(), jobs.c.id.desc()).limit(RECENT_CLOSED)
         ).all()
@@ -196,7 +222,7 @@ def board(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> Boar
         ).all()
         closed_flags = _flags_of(conn, closed_rows)
         unrouted = unrouted_cards(conn, actor, now)
-    related = relate(open_rows, {r.id: card(r, now, signs.get(r.unit_id)) for r in open_rows})
+    related = related_cards(open_rows, now, signs)
     queue = [related[r.id] for r in open_rows if r.unit_id is None]
     stacks: dict[int, list[Card]] = defaultdict(list)
     for r in sorted((r for r in open_rows if r.unit_id is not None),
@@ -214,7 +240,7 @@ def unrouted_cards(conn: sa.Connection, actor: Actor, now: datetime) -> list[Car
     if not actor.citywide:
         return []
     rows = conn.execute(
-        sa.select(jobs).where(jobs.c.precinct.is_(None),
+        sa.select(*CARD_COLUMNS).where(jobs.c.precinct.is_(None),
                               jobs.c.status.in_([s.value for s in OPEN]))
         .order_by(jobs.c.priority, jobs.c.received_at)
     ).all()
@@ -231,7 +257,7 @@ class JobDetail:
 
 def job(engine: sa.Engine, actor: Actor, job_id: int, now: datetime) -> JobDetail:
     with db.read(engine) as conn:
-        row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
+        row = conn.execute(sa.select(*CARD_COLUMNS, jobs).where(jobs.c.id == job_id)).first()
         if row is None:
             raise NotFound(f"no job {job_id}")
         check_precinct(actor, row.precinct)
@@ -263,10 +289,10 @@ def related(engine: sa.Engine, actor: Actor, row: Any, now: datetime) -> Related
     if row.precinct is None:
         return Related(None, [], None)
     with db.read(engine) as conn:
-        rows = conn.execute(sa.select(jobs).where(
+        rows = conn.execute(sa.select(*CARD_COLUMNS).where(
             jobs.c.precinct == row.precinct,
             sa.or_(jobs.c.status.in_([s.value for s in OPEN]), jobs.c.id == row.id))).all()
-    cards = relate(rows, {r.id: card(r, now) for r in rows})
+    cards = related_cards(rows, now, {})
     me = cards[row.id]
     members = [c for c in cards.values() if me.incident and c.incident == me.incident]
     same = cards.get(me.same_as) if me.same_as else None
@@ -299,12 +325,12 @@ def officer_queue(engine: sa.Engine, actor: Actor, now: datetime) -> OfficerQueu
         unit = conn.execute(sa.select(units).where(units.c.id == actor.unit_id)).first()
         check_precinct(actor, unit.precinct)
         rows = conn.execute(
-            sa.select(jobs).where(jobs.c.unit_id == unit.id,
+            sa.select(*CARD_COLUMNS).where(jobs.c.unit_id == unit.id,
                                   jobs.c.status.in_([s.value for s in WORKING]))
             .order_by(jobs.c.stack_pos, jobs.c.id)
         ).all()
         rules = [p.text for p in active_policies(conn, unit.precinct)]
-    mine = relate(rows, {r.id: card(r, now, unit.callsign) for r in rows})
+    mine = related_cards(rows, now, {unit.id: unit.callsign})
     return OfficerQueue(unit, [replace(mine[r.id], same_as=None) for r in rows], rules)
 
 

@@ -9,12 +9,15 @@ type, received within a few hours of each other. The earliest job is the one nam
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 NEAR_M = 50.0
 WINDOW = timedelta(hours=3)
@@ -34,6 +37,7 @@ class Spot:
     incident: int | None = None
 
 
+@lru_cache(maxsize=16_384)  # pure, and asked for every pair of every board read
 def normal_address(address: str) -> str:
     """"123  Main St." and "123 MAIN ST" are one address; a bare street name is not one."""
     text = re.sub(r"[^A-Z0-9 ]+", " ", address.upper())
@@ -71,28 +75,35 @@ def _cell(s: Spot) -> tuple[int, int] | None:
     return int(s.lat // _CELL), int(s.lon // _CELL)
 
 
+def _order(s: Spot) -> tuple[datetime, int]:
+    return s.received_at, s.id
+
+
 def possibly_same(spots: Sequence[Spot], among: Iterable[Spot] | None = None) -> dict[int, int]:
     """For each spot, the earliest other one (in `among`, default the same list) it is
-    possibly the same as. Bucketed by address and by map cell, so it stays near-linear."""
-    pool = list(spots if among is None else among)
+    possibly the same as. Bucketed by address and by map cell, each bucket in received order:
+    a spot reads its buckets from WINDOW before it and stops at its first match, so a hundred
+    calls from one building cost about a hundred checks, not ten thousand."""
     by_address: dict[str, list[Spot]] = defaultdict(list)
     by_cell: dict[tuple[int, int], list[Spot]] = defaultdict(list)
-    for s in pool:
+    for s in sorted(spots if among is None else among, key=_order):
         if key := normal_address(s.address):
             by_address[key].append(s)
         if (cell := _cell(s)) is not None:
             by_cell[cell].append(s)
     found: dict[int, int] = {}
     for s in spots:
-        near: list[Spot] = list(by_address.get(normal_address(s.address), [])) \
-            if normal_address(s.address) else []
+        buckets = [by_address.get(normal_address(s.address))] if normal_address(s.address) else []
         if (cell := _cell(s)) is not None:
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    near.extend(by_cell.get((cell[0] + dy, cell[1] + dx), ()))
-        matches = [o for o in near if o.id != s.id and alike(s, o)]
-        if matches:
-            first = min(matches, key=lambda o: (o.received_at, o.id))
-            if (first.received_at, first.id) < (s.received_at, s.id):
-                found[s.id] = first.id
+            buckets += [by_cell.get((cell[0] + dy, cell[1] + dx))
+                        for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        since = s.received_at - WINDOW
+        mine = _order(s)
+        near = [b[bisect.bisect_left(b, since, key=lambda o: o.received_at):] for b in buckets if b]
+        for o in heapq.merge(*near, key=_order):
+            if _order(o) >= mine:
+                break  # only an earlier job is named
+            if alike(s, o):
+                found[s.id] = o.id
+                break
     return found

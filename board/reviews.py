@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from board import db
 from board.access import Actor, Forbidden, Role
-from board.queries import Card, card, check_precinct
+from board.queries import CARD_COLUMNS, Card, card, check_precinct
 from board.schema import events, jobs, review_queue, units
 
 READERS = (Role.SUPERVISOR, Role.COMMANDER, Role.ADMIN)
@@ -57,8 +57,8 @@ def pending(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> li
     check_reader(actor, precinct)
     with db.read(engine) as conn:
         rows = conn.execute(
-            sa.select(jobs, review_queue.c.flags, review_queue.c.closed_at.label("queued_at"),
-                      units.c.callsign)
+            sa.select(*CARD_COLUMNS, jobs, review_queue.c.flags,
+                      review_queue.c.closed_at.label("queued_at"), units.c.callsign)
             .select_from(review_queue.join(jobs, jobs.c.id == review_queue.c.job_id)
                          .outerjoin(units, units.c.id == jobs.c.unit_id))
             .where(review_queue.c.precinct == precinct, review_queue.c.review_seq.is_(None),

@@ -44,3 +44,45 @@ def test_against_another_pool() -> None:
     pool = [spot(1), spot(9, "5 MAIN ST", dlat=0.02)]
     assert possibly_same([spot(3, "5 Main St", minutes=5, kind="Illegal Parking")],
                          among=pool) == {3: 9}
+
+
+def brute_force(spots: list[Spot]) -> dict[int, int]:
+    """The rule as the module states it, every pair compared."""
+    from board.related import alike
+
+    found = {}
+    for s in spots:
+        matches = [o for o in spots if o.id != s.id and alike(s, o)]
+        first = min(matches, key=lambda o: (o.received_at, o.id), default=None)
+        if first is not None and (first.received_at, first.id) < (s.received_at, s.id):
+            found[s.id] = first.id
+    return found
+
+
+def test_the_buckets_find_what_comparing_every_pair_finds() -> None:
+    import random
+
+    rnd = random.Random(9)
+    for _ in range(40):
+        spots = [spot(i, rnd.choice(["", "1 MAIN ST", "1 Main St.", "7 ELM AVE"]),
+                      dlat=rnd.choice([0, 0.0002, 0.0004, 0.001, 0.01]) * rnd.choice([1, -1]),
+                      minutes=rnd.randrange(0, 60 * 8),
+                      kind=rnd.choice(["Noise - Residential", "Illegal Parking"]),
+                      incident=rnd.choice([None, None, None, 1, 2]))
+                 for i in range(1, 40)]
+        assert possibly_same(spots) == brute_force(spots)
+
+
+def test_many_calls_from_one_place_are_not_compared_pairwise(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """300 calls from one building over a day: each asks the rule about a few neighbours."""
+    from board import related
+
+    calls = []
+    real = related.alike
+    monkeypatch.setattr(related, "alike", lambda a, b: calls.append(1) or real(a, b))
+    spots = [spot(i, "9 BROADWAY", minutes=5 * i, kind="Illegal Parking") for i in range(300)]
+    spots += [spot(1000 + i, minutes=5 * i, kind="Noise - Street/Sidewalk") for i in range(300)]
+    found = possibly_same(spots)
+    asked = len(calls)
+    assert found == brute_force(spots) and len(found) > 500
+    assert asked < 3 * len(spots)  # every pair would be 180,000
