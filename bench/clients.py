@@ -82,7 +82,7 @@ class Client(asyncio.Protocol):
         self.parts: list[bytes] = []  # a fragmented message, until its last frame
         self.recv: list[tuple[float, int]] = []
         self.texts: list[str] = []
-        self.digest = hashlib.sha1()
+        self.payloads: list[bytes] = []  # every message after the snapshot
         self.first = True
         self.first_len = 0
         self.closed: str | None = None
@@ -112,20 +112,26 @@ class Client(asyncio.Protocol):
         self.run.settle()
 
     def frame(self, t: float, frame: Frame) -> None:
-        if frame.opcode == Opcode.CLOSE:
+        opcode = frame.opcode
+        if opcode is Opcode.TEXT and frame.fin:  # the usual case, first
+            self.message(t, frame.data)
+            return
+        if opcode is Opcode.CLOSE:
             if not self.run.stop.is_set():
                 self.fail(f"closed by the server: {self.ws.close_code} {self.ws.close_reason}")
             return
-        if frame.opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+        if opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             return  # ping (answered by the protocol) or pong
         self.parts.append(frame.data)
         if frame.fin:
-            payload = b"".join(self.parts) if len(self.parts) > 1 else self.parts[0]
+            payload = b"".join(self.parts)
             self.parts = []
             self.message(t, payload)
 
     def message(self, t: float, payload: bytes) -> None:
-        text = payload.decode()  # a text message must be UTF-8: a client decodes it
+        """Decode it (a text message must be UTF-8, a client checks) and note when it came
+        and which events it shows; the bytes are kept, the digest made at the end."""
+        text = payload.decode()
         if self.keep:
             self.texts.append(text)
         if self.first:  # the snapshot
@@ -135,7 +141,7 @@ class Client(asyncio.Protocol):
             return
         if payload.startswith(BEAT) and len(payload) < 120:
             return  # the heartbeat
-        self.digest.update(payload)
+        self.payloads.append(payload)
         seq = seq_of(payload)
         if seq is not None:  # a message of the page's own audience (not the review count)
             self.recv.append((t, seq))
@@ -191,7 +197,10 @@ async def until_final(out: str, clients: list[Client], stop: asyncio.Event) -> N
 
 
 def result(c: Client) -> dict[str, Any]:
-    return {"recv": c.recv, "digest": c.digest.hexdigest(), "closed": c.closed,
+    digest = hashlib.sha1()
+    for payload in c.payloads:
+        digest.update(payload)
+    return {"recv": c.recv, "digest": digest.hexdigest(), "closed": c.closed,
             "first_len": c.first_len, "texts": c.texts}
 
 

@@ -185,6 +185,11 @@ def start_clients(procs: Procs, urls: list[str], n: int, out: Path, cookie: str 
     return files
 
 
+def client_processes(n: int, args: argparse.Namespace) -> int:
+    """How many processes the N clients are spread over: the same for every server of a run."""
+    return args.client_processes or max(1, n // 2500)
+
+
 def collect(procs: Procs, files: list[Path], final: int | None = None,
             wait: float = 60) -> list[dict[str, Any]]:
     """Tell the clients the last seq to expect; they stop once they have it (or at `wait`)."""
@@ -327,7 +332,7 @@ def board_run(n: int, args: argparse.Namespace, work: Path, procs: Procs,
     before = sum(rss_kb(p) for p in pids)
     files = start_clients(procs, [f"ws://127.0.0.1:{p}/ws/board/75" for p in ports], n,
                           work / f"{tag}.json", cookie, "auto",
-                          processes=max(1, n // 2500))
+                          processes=client_processes(n, args))
     time.sleep(2)
     after = sum(rss_kb(p) for p in pids)
     with engine.connect() as conn:
@@ -407,7 +412,8 @@ def replay_run(name: str, n: int, board: Run, args: argparse.Namespace, work: Pa
             before = rss_kb(p.pid)
             files = await asyncio.to_thread(start_clients, procs,
                                             [f"ws://127.0.0.1:{port}/ws"], n,
-                                            work / f"{name}{n}.json")
+                                            work / f"{name}{n}.json",
+                                            processes=client_processes(n, args))
             await asyncio.sleep(2)
             after = rss_kb(p.pid)
             steady = [(SEQ.findall(t), t) for t in board.messages[1:]
@@ -448,6 +454,8 @@ def main() -> None:
     ap.add_argument("--peers", default="bare,peer")
     ap.add_argument("--scale-out", type=int, default=0, help="sockets over 4 processes, PG+Redis")
     ap.add_argument("--deflate", action="store_true", help="board with permessage-deflate on")
+    ap.add_argument("--client-processes", type=int, default=0,
+                    help="spread the clients over this many processes (default: one per 2,500)")
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args()
     DEFLATE[0] = args.deflate
