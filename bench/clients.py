@@ -9,7 +9,8 @@ Stops once every socket has a message covering the seq written to OUT + ".final"
 SIGTERM/SIGINT, or after --seconds, and writes OUT (JSON): per socket the (time, seq)
 pairs and a digest of the messages after the first, plus the full messages of the first
 --keep sockets, so the caller can check nothing was missed, nothing reordered, every socket got
-the same bytes, and the page they build equals a fresh one.
+the same bytes, and the page they build equals a fresh one. OUT + ".cpu": the CPU seconds this
+process used once all its sockets were open.
 
 Each socket is a real RFC 6455 client — the opening handshake with the session cookie, every
 frame parsed, its text decoded, pings answered, closes replied to — done by the `websockets`
@@ -74,6 +75,7 @@ class Client(asyncio.Protocol):
     def __init__(self, url: str, headers: dict[str, str], keep: bool, run: Run) -> None:
         extensions = enable_client_permessage_deflate(None) if run.deflate else None
         self.ws = ClientProtocol(parse_uri(url), extensions=extensions, max_size=None)
+        self.url = url
         self.headers = headers
         self.keep = keep
         self.run = run
@@ -200,7 +202,7 @@ def result(c: Client) -> dict[str, Any]:
     digest = hashlib.sha1()
     for payload in c.payloads:
         digest.update(payload)
-    return {"recv": c.recv, "digest": digest.hexdigest(), "closed": c.closed,
+    return {"url": c.url, "recv": c.recv, "digest": digest.hexdigest(), "closed": c.closed,
             "first_len": c.first_len, "texts": c.texts}
 
 
@@ -239,6 +241,7 @@ async def main() -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(run.opened.wait(), 120)
     Path(args.out + ".ready").write_text(str(run.settled))
+    cpu = time.process_time()
     watcher = asyncio.create_task(until_final(args.out, clients, run.stop))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(run.stop.wait(), args.seconds)
@@ -246,6 +249,7 @@ async def main() -> None:
     watcher.cancel()
     for c in clients:
         c.close()
+    Path(args.out + ".cpu").write_text(str(time.process_time() - cpu))  # once all were open
     Path(args.out).write_text(json.dumps([result(c) for c in clients]))
 
 
