@@ -416,17 +416,21 @@ class Hub:
         """A board (review queue, command log) gets only what changed since the view its
         sockets show (fragments.py)."""
         old = self._views.get(audience)
-        view = await run_in_threadpool(self.renderer.view, audience)
-        if old is None:
-            text: str | None = await run_in_threadpool(self.renderer.body, audience, view)
-        else:
-            text = await run_in_threadpool(self.renderer.delta, audience, old, view)
+        view, text = await run_in_threadpool(self._read_view, audience, old)
         self.renders[audience[0]] += 1
         self._views[audience] = view
         # After events, even when nothing shown changed, say which events the page now shows:
         # the view may already have shown one committed while the previous update was read.
         if text is not None or after_events:
             self._fan_out([audience], (text or "") + self._seq_mark())
+
+    def _read_view(self, audience: Audience, old: Any) -> tuple[Any, str | None]:
+        """The view now and what its sockets need of it, in one trip to a worker thread (each
+        trip waits for a thread and then for the loop: commit → first socket pays for both)."""
+        view = self.renderer.view(audience)
+        if old is None:
+            return view, self.renderer.body(audience, view)
+        return view, self.renderer.delta(audience, old, view)
 
     def _seq_mark(self) -> str:
         """Which events a message shows: the last sequence number read (and the heartbeat's)."""
