@@ -165,6 +165,8 @@ def cmd_users_unlock(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import gc
+
     import uvicorn
 
     from board import health, logs
@@ -180,7 +182,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # permessage-deflate is off by default: live messages are small fragments now, and deflate
     # costs each socket its own zlib state (~45 KB) and a compression of every frame (see
     # BENCHMARKS.md); --ws-deflate turns it on for thin links.
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True,
+    app = create_app(settings)
+    # What startup made (the map's polygons, templates, the schema: ~150,000 objects) lives as
+    # long as the process: out of the cyclic collector's sight, each full collection — a pause
+    # of every live socket — has half as much to walk (BENCHMARKS.md, "Live updates").
+    gc.freeze()
+    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True,
                 log_level="info", log_config=logs.uvicorn_log_config(), access_log=False,
                 ws_per_message_deflate=getattr(args, "ws_deflate", False), backlog=2048)
     return 0
