@@ -10,6 +10,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from conftest import PASSWORD, make_job
+from playwright.sync_api import expect
 from test_fragments import assert_same
 from test_live import closed_with, recv_until, socket, web_login
 
@@ -192,8 +193,9 @@ def test_a_pushed_review_row_records_a_finding_in_the_browser(world, dispatch, l
     row.locator("textarea[name=comment]").fill("half-written")
     second = flagged_close(world, dispatch)
     page.locator(f"#review-{second}").wait_for(timeout=10000)
-    assert page.locator("#review-pending").inner_text() == "(2 to review)"
-    assert page.locator("#review-count").inner_text() == "2"
+    # The row and the header's count come in separate messages (two audiences): wait for both.
+    expect(page.locator("#review-pending")).to_have_text("(2 to review)", timeout=10000)
+    expect(page.locator("#review-count")).to_have_text("2", timeout=10000)
     assert row.locator("textarea[name=comment]").input_value() == "half-written"
     assert row.locator("details").evaluate("d => d.open")
     pushed = page.locator(f"#review-{second}")
@@ -202,5 +204,5 @@ def test_a_pushed_review_row_records_a_finding_in_the_browser(world, dispatch, l
     pushed.get_by_role("button", name="Record finding").click()
     page.wait_for_url(f"{live_server.url}/review/75")
     page.locator(f"#review-{second}").wait_for(state="detached", timeout=10000)
-    assert page.locator("#review-count").inner_text() == "1"
+    expect(page.locator("#review-count")).to_have_text("1", timeout=10000)
     page.context.close()
