@@ -126,7 +126,7 @@ def cross_streets(*streets: Any) -> str:
     """The nearest cross streets as 311 recorded them (CROSS_PAIRS: a block's ends, else an
     intersection)."""
     for pair in (streets[:2], streets[2:]):
-        names = [n for n in (str(s or "").strip() for s in pair) if n]
+        names = [n for n in (str(s).strip() for s in pair if s) if n]
         if names:
             return " & ".join(names)
     return ""
