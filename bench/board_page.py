@@ -10,6 +10,10 @@ SQLite database):
   snapshot_ms_500_jobs    what a (re)connecting socket costs the hub: the whole board rendered
                           from the view the hub holds (no read; the text is then reused until
                           the view changes); baseline: the read alone
+  …_cold_ms_500_jobs      the same two with the card cache (board/cards.py) emptied before each:
+                          what they cost when no card was rendered before (a restart), where the
+                          figures above reuse the cards of the previous page or snapshot as a
+                          running board does (a card is rendered again only when it changes)
   fragment_ms_500_jobs    one assignment's update (read the new view, diff, render fragments);
                           baseline: the snapshot
   fragment_bytes_500_jobs its bytes; baseline: the whole board (what every event used to push)
@@ -39,7 +43,7 @@ from shapely.geometry import Point, shape  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from bench.results import record  # noqa: E402
-from board import auth, db, geostore, queries  # noqa: E402
+from board import auth, cards, db, geostore, queries  # noqa: E402
 from board.access import SYSTEM  # noqa: E402
 from board.app import create_app, templates  # noqa: E402
 from board.intake import import_file  # noqa: E402
@@ -137,6 +141,8 @@ def main() -> None:
         read = ms(lambda: queries.board(d.engine, sgt, "75", datetime.now(UTC)), args.repeat)
         screen = renderer.board_view("75", "supervisor", False)
         snap = ms(lambda: renderer.board_body(screen, "supervisor"), args.repeat)
+        snap_cold = ms(lambda: (cards.of(env).clear(), renderer.board_body(screen, "supervisor")),
+                       args.repeat)
         with TestClient(create_app(settings)) as client:
             page = client.get("/login")
             csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
@@ -144,9 +150,12 @@ def main() -> None:
                                         "csrf": csrf, "next": ""}, follow_redirects=False)
             assert client.get("/board/75").status_code == 200
             page_ms = ms(lambda: client.get("/board/75"), args.repeat)
+            app_cards = cards.of(client.app.state.templates.env)
+            page_cold = ms(lambda: (app_cards.clear(), client.get("/board/75")), args.repeat)
             size = len(client.get("/board/75").content)
         units = [lane.id for lane in renderer.board_view("75", "supervisor", False).view.lanes]
-        deltas = [assignment(d, renderer, queued[i], units[i % len(units)]) for i in range(5)]
+        deltas = [assignment(d, renderer, queued[i], units[i % len(units)])
+                  for i in range(args.repeat)]
         whole = deltas[0][0]
         delta_ms = statistics.median(t for _, _, t in deltas)
         delta_bytes = statistics.median(len(x.encode()) for _, x, _ in deltas)
@@ -154,6 +163,8 @@ def main() -> None:
               f"board {len(whole.encode())} B", flush=True)
         record(f"board_page_ms_{args.jobs}_jobs", page_ms, "ms", baseline=read)
         record(f"snapshot_ms_{args.jobs}_jobs", snap, "ms", baseline=read)
+        record(f"board_page_cold_ms_{args.jobs}_jobs", page_cold, "ms", baseline=read)
+        record(f"snapshot_cold_ms_{args.jobs}_jobs", snap_cold, "ms", baseline=read)
         record(f"fragment_ms_{args.jobs}_jobs", delta_ms, "ms", baseline=snap)
         record(f"fragment_bytes_{args.jobs}_jobs", delta_bytes, "B",
                baseline=len(whole.encode()))
