@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,27 @@ class Route:
     sector: str | None
     method: str
     distance_m: float
+
+
+_NO_POSITION = Route(None, None, "unrouted", math.inf)
+
+
+def _projected(lat: Any, lon: Any) -> tuple[float, float] | None:
+    """A usable (lat, lon) in local metres (x, y); None for no, non-numeric, out-of-range or
+    null-island coordinates (the classic "geocoder failed" 0, 0)."""
+    if lat is None or lon is None:
+        return None
+    try:
+        flat, flon = float(lat), float(lon)
+    except (TypeError, ValueError):
+        return None
+    if (
+        not (math.isfinite(flat) and math.isfinite(flon))
+        or not (-90.0 <= flat <= 90.0 and -180.0 <= flon <= 180.0)
+        or (flat == 0.0 and flon == 0.0)
+    ):
+        return None
+    return flon * _M_PER_DEG_LON, flat * _M_PER_DEG_LAT
 
 
 def _project_coords(coords: np.ndarray) -> np.ndarray:
@@ -256,33 +277,61 @@ class GeoIndex:
         Never raises for bad input: unusable coordinates are a routing outcome ("unrouted"),
         because nothing may be dropped.
         """
-        if lat is None or lon is None:
-            return Route(None, None, "unrouted", math.inf)
-        try:
-            flat, flon = float(lat), float(lon)
-        except (TypeError, ValueError):
-            return Route(None, None, "unrouted", math.inf)
-        if (
-            not (math.isfinite(flat) and math.isfinite(flon))
-            or not (-90.0 <= flat <= 90.0 and -180.0 <= flon <= 180.0)
-            or (flat == 0.0 and flon == 0.0)  # the classic "geocoder failed" null island
-        ):
-            return Route(None, None, "unrouted", math.inf)
-
-        point = shapely.Point(flon * _M_PER_DEG_LON, flat * _M_PER_DEG_LAT)
-
+        xy = _projected(lat, lon)
+        if xy is None:
+            return _NO_POSITION
+        point = shapely.Point(*xy)
         hits = self._precinct_tree.query(point, predicate="intersects")
         if len(hits):
             # On a shared edge (or a sliver where simplified polygons overlap) pick the lowest
             # precinct number so the same point always routes the same way.
             precinct = min((self._precinct_ids[i] for i in hits), key=_num_key)
             return Route(precinct, self._sector_containing(point, precinct), "inside", 0.0)
+        return self._outside(point)
 
+    def route_many(self, points: Sequence[tuple[float | None, float | None]]) -> list[Route]:
+        """`route` for each (lat, lon), the same Routes, with the polygon tests of all the
+        points done in one STRtree query per layer (intake routes thousands a second)."""
+        routes: list[Route] = [_NO_POSITION] * len(points)
+        usable: list[int] = []
+        xs: list[float] = []
+        ys: list[float] = []
+        for i, (lat, lon) in enumerate(points):
+            xy = _projected(lat, lon)
+            if xy is not None:
+                usable.append(i)
+                xs.append(xy[0])
+                ys.append(xy[1])
+        if not usable:
+            return routes
+        geoms = shapely.points(xs, ys)
+        inside: dict[int, str] = {}  # position in `usable` -> its precinct
+        for j, t in zip(*self._precinct_tree.query(geoms, predicate="intersects").tolist(),
+                        strict=True):
+            found, current = self._precinct_ids[t], inside.get(j)
+            if current is None or _num_key(found) < _num_key(current):
+                inside[j] = found
+        sectors: dict[int, str] = {}
+        there = sorted(inside)
+        for k, t in zip(*self._sector_tree.query(geoms[there], predicate="intersects").tolist(),
+                        strict=True):
+            j = there[k]
+            sector = self._sector_ids[t]
+            if self._sector_precinct[t] == inside[j] and (j not in sectors or sector < sectors[j]):
+                sectors[j] = sector
+        for j, i in enumerate(usable):
+            precinct = inside.get(j)
+            routes[i] = (Route(precinct, sectors.get(j), "inside", 0.0) if precinct is not None
+                         else self._outside(geoms[j]))
+        return routes
+
+    def _outside(self, point: shapely.Point) -> Route:
+        """A point in no precinct: the nearest within max_distance_m, else unrouted."""
         nearest, distances = self._precinct_tree.query_nearest(
             point, return_distance=True, all_matches=True
         )
         if not len(nearest):  # cannot happen with at least one precinct, but stay total
-            return Route(None, None, "unrouted", math.inf)
+            return _NO_POSITION
         distance = float(distances[0])
         if distance > self.max_distance_m:
             return Route(None, None, "unrouted", distance)

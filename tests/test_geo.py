@@ -294,3 +294,26 @@ def test_projected_coordinates_are_refused(tmp_path: Path) -> None:
     with pytest.raises(GeoDataMissing, match="WGS84") as err:
         load_geo(tmp_path)
     assert "precinct.geojson" in str(err.value)
+
+
+def test_route_many_is_route_for_each_point(
+    geo: GeoIndex, nypd_rows: list[dict], raw_precincts: list, raw_sectors: dict
+) -> None:
+    """Intake routes a batch at once: the same Route as one by one, ties and fallbacks too."""
+    # vertices lie on the edges neighbours share: the lowest-number tie-break decides them
+    vertices = [(float(y), float(x)) for _, poly in raw_precincts[::3]
+                for x, y in shapely.get_coordinates(poly)[::40]]
+    vertices += [(float(y), float(x)) for poly in list(raw_sectors.values())[::7]
+                 for x, y in shapely.get_coordinates(poly)[::40]]
+    on_edges = [(lat, lon) for lat, lon in vertices
+                if sum(poly.covers(Point(lon, lat)) for _, poly in raw_precincts) > 1]
+    assert len(on_edges) > 10  # shared edges are in the sample
+    points: list[tuple[float | None, float | None]] = [
+        (_coord(r["Latitude"]), _coord(r["Longitude"])) for r in nypd_rows]
+    points += vertices + [_south_of_tottenville(150), _south_of_tottenville(1000), (42.36, -71.06),
+               (None, None), (40.7, None), (math.nan, -73.9), (0.0, 0.0), (91.0, -73.9)]
+    one_by_one = [geo.route(lat, lon) for lat, lon in points]
+    assert geo.route_many(points) == one_by_one
+    methods = Counter(r.method for r in one_by_one)
+    assert methods["inside"] > 1000 and methods["nearest"] >= 1 and methods["unrouted"] >= 10
+    assert geo.route_many([]) == []
