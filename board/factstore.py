@@ -7,11 +7,13 @@ events table again (the migration that added the table uses it; so can an operat
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from itertools import groupby
 from typing import Any
 
 import sqlalchemy as sa
 
+from board import bulk
 from board.flags import Fact, flags
 from board.jobfacts import COLUMNS, JOB_COLUMNS, fold
 from board.schema import events, job_facts, jobs
@@ -51,19 +53,22 @@ def record(conn: sa.Connection, ev: dict[str, Any]) -> None:
 NEW_JOB = ("create", "history")
 
 
-def record_all(conn: sa.Connection, evs: list[dict[str, Any]]) -> None:
-    """Fold a batch of just-written events; a batch of new jobs (intake) in two statements."""
-    job_ids = [e.get("job_id") for e in evs]
-    if len(evs) > 1 and all(e["kind"] in NEW_JOB for e in evs) and None not in job_ids \
-            and len(set(job_ids)) == len(job_ids):
-        rows = {j.id: j for j in conn.execute(
-            sa.select(*(jobs.c[c] for c in JOB_COLUMNS)).where(jobs.c.id.in_(job_ids)))}
-        conn.execute(job_facts.insert(), [
-            fold(None, rows[e["job_id"]], e["kind"], e["at"], e.get("payload") or {}, None,
-                 e.get("unit_id")) for e in evs])
+def record_all(conn: sa.Connection, evs: list[dict[str, Any]],
+               new_jobs: Sequence[Mapping[str, Any]] | None = None) -> None:
+    """Fold a batch of just-written events. `new_jobs`: the rows (with their ids) of the jobs
+    that `evs` create, one event each, as just written: their facts rows are folded from
+    them and written in one statement, with nothing read back."""
+    if new_jobs is None:
+        for e in evs:
+            record(conn, e)
         return
-    for e in evs:
-        record(conn, e)
+    if len(new_jobs) != len(evs) or any(
+            e["kind"] not in NEW_JOB or e["job_id"] != j["id"]
+            for e, j in zip(evs, new_jobs, strict=True)):
+        raise ValueError("new_jobs must be the rows of the jobs these events create")
+    bulk.insert_many(conn, job_facts, [
+        fold(None, job, e["kind"], e["at"], e["payload"], None, e["unit_id"])
+        for e, job in zip(evs, new_jobs, strict=True)])
 
 
 def fold_job(job: Any, timeline: list[Any]) -> dict[str, Any] | None:

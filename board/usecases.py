@@ -18,11 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from board import db, factstore
+from board import bulk, db, factstore
 from board.access import Actor, Forbidden, Role
 from board.dispositions import BY_RESOLUTION, DispositionError, check_close
 from board.flags import Fact, flags, progress
-from board.geo import GeoIndex
+from board.geo import GeoIndex, Route
 from board.lifecycle import OPEN, WORKING, Status, TransitionError, transition
 from board.policies import CITYWIDE, Policy, PolicyError, in_effect, refusals
 from board.policies import check as check_policy
@@ -170,24 +170,6 @@ def active_policies(conn: sa.Connection, precinct: str | None) -> list[Policy]:
     return in_effect(_policy_rows(conn), precinct)
 
 
-def _insert_many(conn: sa.Connection, table: sa.Table, key: sa.Column,
-                 rows: list[dict[str, Any]]) -> list[int]:
-    """Insert rows in one statement per page; their new keys, in the rows' order.
-
-    PostgreSQL returns them in order (SQLAlchemy's sentinel ordering). SQLite would insert row
-    by row to promise that, so it is asked unordered and the keys sorted: within our write
-    transaction (which holds the database lock) SQLite numbers a statement's rows in the order
-    they are inserted, each above every key before it.
-    """
-    if conn.dialect.name != "sqlite":
-        return list(conn.execute(table.insert().returning(key, sort_by_parameter_order=True),
-                                 rows).scalars())
-    keys = sorted(conn.execute(table.insert().returning(key), rows).scalars())
-    if len(keys) != len(rows):
-        raise RuntimeError(f"inserted {len(rows)} rows into {table.name}, got {len(keys)} keys")
-    return keys
-
-
 class Dispatch:
     """The use cases, bound to one database and one map."""
 
@@ -234,17 +216,16 @@ class Dispatch:
             "user_agent": (actor.user_agent or None) and actor.user_agent[:300],
         }
 
-    def _insert_events(self, conn: sa.Connection,
-                       rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Append events (one statement for a batch); each row gets its seq, in order."""
+    def _insert_events(self, conn: sa.Connection, rows: list[dict[str, Any]],
+                       new_jobs: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Append events (one statement for a batch); each row gets its seq, in order.
+        `new_jobs`: the rows of the jobs these events create, as written (for job_facts)."""
         if len(rows) == 1:
             row = rows[0]
             row["seq"] = conn.execute(events.insert(), row).inserted_primary_key[0]
-        elif rows:
-            for row, seq in zip(rows, _insert_many(conn, events, events.c.seq, rows),
-                                strict=True):
-                row["seq"] = seq
-        factstore.record_all(conn, rows)  # QSTAT's per-job rows commit with their events
+        else:
+            bulk.insert_many(conn, events, rows)
+        factstore.record_all(conn, rows, new_jobs)  # QSTAT's rows commit with their events
         return rows
 
     def _job(self, conn: sa.Connection, job_id: int, *, lock: bool = False) -> Any:
@@ -883,11 +864,10 @@ class Dispatch:
         self._committed([ev])
         return ev
 
-    def _route(self, lat: float | None, lon: float | None) -> tuple[str | None, str | None, str]:
+    def _routes(self, batch: Sequence[NewJob]) -> list[Route]:
         if self.geo is None:
-            return None, None, "unrouted"
-        r = self.geo.route(lat, lon)
-        return r.precinct, r.sector, r.method
+            return [Route(None, None, "unrouted", math.inf)] * len(batch)
+        return self.geo.route_many([(new.lat, new.lon) for new in batch])
 
     def create_job(self, actor: Actor, new: NewJob, source: str | None = None,
                    rules: Sequence[Rule] | None = None) -> dict[str, Any]:
@@ -913,29 +893,31 @@ class Dispatch:
         now = self.clock()
         # a batch repeats a few dozen complaint types: look each rule up once
         rule_of = functools.lru_cache(maxsize=None)(functools.partial(rule_for, rules))
-        planned = [self._plan_job(actor, new, source, rule_of, now) for new in batch]
+        planned = [self._plan_job(actor, new, source, rule_of, now, route)
+                   for new, route in zip(batch, self._routes(batch), strict=True)]
         with db.write(self.engine) as conn:
             rows = [values for values, _ in planned]
             if len(rows) == 1:
                 ids = [conn.execute(jobs.insert(), rows[0]).inserted_primary_key[0]]
             else:
-                ids = _insert_many(conn, jobs, jobs.c.id, rows)
+                ids = bulk.insert_many(conn, jobs, rows)  # each row gets its id
             evs = self._insert_events(conn, [
                 self._event_row(actor, "history" if values["history"] else "create",
                                 job_id=job_id, precinct=values["precinct"],
                                 after=values["status"], payload=payload)
-                for job_id, (values, payload) in zip(ids, planned, strict=True)])
+                for job_id, (values, payload) in zip(ids, planned, strict=True)],
+                new_jobs=rows if len(rows) > 1 else None)
         self._committed(evs)
         return evs
 
     def _plan_job(self, actor: Actor, new: NewJob, source: str | None,
-                  rule_of: Callable[[str, str], Rule],
-                  now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A new job's row and its event's payload: validated, routed, prioritised; no I/O."""
+                  rule_of: Callable[[str, str], Rule], now: datetime,
+                  route: Route) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A new job's row and its event's payload: validated, prioritised; no I/O."""
         person = actor.id is not None
         from311 = _fields_311(new)
         complaint = from311["complaint_type"]
-        precinct, sector, method = self._route(new.lat, new.lon)
+        precinct, sector, method = route.precinct, route.sector, route.method
         # Nobody files into another precinct, and only citywide eyes file into the unrouted
         # queue (no or far-off coordinates): refused here, before anything is written.
         if person and not actor.sees(precinct):
@@ -950,7 +932,7 @@ class Dispatch:
             "status": Status.NEW.value, "priority": rule.priority,
             "ack_due": due.acknowledge, "arrive_due": due.arrive, "close_due": due.close,
             "version": 1, "updated_at": now, "administrative": False, "history": False,
-            "closed_at": None, "resolution": None, "disposition": None,
+            "closed_at": None, "resolution": None, "disposition": None, "summons_count": None,
         }
         payload = {"route": method, "sector": sector, "priority": rule.priority,
                    "external_key": new.external_key}

@@ -1,0 +1,109 @@
+"""Batch inserts for the write path: many rows of one table in one statement.
+
+Intake writes thousands of jobs, events and job_facts rows a second. On PostgreSQL a batch is
+SQLAlchemy's own multi-row INSERT … RETURNING. On SQLite, SQLAlchemy's per-row work (building
+each row's parameters, running every value through its type) cost more than SQLite itself, so
+a batch goes to the driver's executemany through one compiled statement per table and column
+set, each value converted beforehand by the column type's own bind processor — the stored bytes
+are the ones a single-row insert stores (tests/test_bulk.py compares them). The only processor
+replaced is UTCDateTime's (two Python calls and a %-format a value), by one exact equivalent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
+
+import sqlalchemy as sa
+
+from board.schema import UTCDateTime
+
+__all__ = ["insert_many", "sqlite_utc_text"]
+
+Processor = Callable[[Any], Any]
+
+
+def sqlite_utc_text(value: datetime | None) -> str | None:
+    """What UTCDateTime then SQLite's DATETIME bind make of a value, in one step:
+    'YYYY-MM-DD HH:MM:SS.ffffff' in UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime stored: times must be timezone-aware")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _serial_key(table: sa.Table) -> sa.Column | None:
+    """The table's own integer key that the database numbers (jobs.id, events.seq), if any."""
+    keys = list(table.primary_key.columns)
+    if len(keys) == 1 and keys[0].autoincrement in (True, "auto") and not keys[0].foreign_keys \
+            and isinstance(keys[0].type, sa.Integer):
+        return keys[0]
+    return None
+
+
+def _processor(column: sa.Column, dialect: sa.Dialect) -> Processor | None:
+    if isinstance(column.type, UTCDateTime) and dialect.name == "sqlite":
+        return sqlite_utc_text
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+@lru_cache(maxsize=64)
+def _plan(table: sa.Table, names: tuple[str, ...], dialect: sa.Dialect
+          ) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]],
+                     tuple[tuple[int, Processor], ...]]:
+    """(SQL, a row's values in the statement's order, (position, processor) to apply)."""
+    compiled = table.insert().compile(dialect=dialect, column_keys=list(names))
+    order = tuple(compiled.positiontup or ())
+    if set(order) != set(names):  # a column left to a Python-side default: not for this path
+        raise ValueError(f"{table.name}: rows must name every column they insert ({order})")
+    get = itemgetter(*order)
+    procs = tuple((i, p) for i, name in enumerate(order)
+                  if (p := _processor(table.c[name], dialect)) is not None)
+    return compiled.string, (get if len(order) > 1 else lambda row: (get(row),)), procs
+
+
+def _sqlite_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    sql, get, procs = _plan(table, tuple(rows[0]), conn.dialect)
+    params = []
+    for row in rows:
+        values = list(get(row))
+        for i, process in procs:
+            values[i] = process(values[i])
+        params.append(tuple(values))
+    conn.exec_driver_sql(sql, params)
+
+
+def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows (each naming the same columns) in one statement. A table whose key the
+    database numbers (jobs.id, events.seq): each row gets its key (`row["id"] = …`), and the
+    keys are returned in the rows' order; [] for a table without one (job_facts).
+
+    SQLite: the keys are counted on from the table's largest, as SQLite itself numbers them (no
+    AUTOINCREMENT): the write transaction holds the database lock, so nobody numbers rows
+    meanwhile. PostgreSQL: its sequence numbers them, returned in order (sentinel ordering).
+    """
+    if not rows:
+        return []
+    key = _serial_key(table)
+    if key is None or key.name in rows[0]:
+        if conn.dialect.name == "sqlite":
+            _sqlite_rows(conn, table, rows)
+        else:
+            conn.execute(table.insert(), rows)
+        return [row[key.name] for row in rows] if key is not None else []
+    if conn.dialect.name == "sqlite":
+        last = conn.execute(sa.select(sa.func.max(key))).scalar() or 0
+        keys = list(range(last + 1, last + 1 + len(rows)))
+        for row, k in zip(rows, keys, strict=True):
+            row[key.name] = k
+        _sqlite_rows(conn, table, rows)
+        return keys
+    keys = list(conn.execute(table.insert().returning(key, sort_by_parameter_order=True),
+                             rows).scalars())
+    for row, k in zip(rows, keys, strict=True):
+        row[key.name] = k
+    return keys

@@ -1,0 +1,114 @@
+"""Batch inserts store exactly what single-row inserts store, byte for byte."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import shapely
+import sqlalchemy as sa
+from conftest import HOUR_CSV
+from shapely.geometry import shape
+
+from board import bulk, db, nyc311
+from board.intake import Intake
+from board.schema import UTCDateTime, job_facts, jobs
+
+
+def test_sqlite_utc_text_is_what_the_column_type_binds() -> None:
+    dialect = sa.create_engine("sqlite://").dialect
+    typed = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    values = [None, datetime(2022, 5, 1, 4, 0, 9, tzinfo=UTC),
+              datetime(2022, 11, 6, 1, 30, 0, 5, tzinfo=ZoneInfo("America/New_York")),
+              datetime(2026, 3, 8, 2, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
+              datetime(9, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+              datetime.now().astimezone()]
+    assert [bulk.sqlite_utc_text(v) for v in values] == [typed(v) for v in values]
+    assert bulk.sqlite_utc_text(values[1]) == "2022-05-01 04:00:09.000000"
+    for process in (typed, bulk.sqlite_utc_text):
+        with pytest.raises(ValueError):
+            process(datetime(2022, 5, 1))  # naive: refused on both paths
+
+
+def _stored(engine: sa.Engine, table: str, order: str) -> list[dict[str, Any]]:
+    """A table's rows as the driver hands them back: no SQLAlchemy type in between."""
+    with db.read(engine) as conn:
+        result = conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY {order}")
+        return [dict(zip(result.keys(), row, strict=True)) for row in result]
+
+
+def _without_prefix(value: Any, prefix: str) -> Any:
+    """An event payload (JSON text on SQLite, a dict on PostgreSQL) without the run's prefix."""
+    if isinstance(value, str):
+        return value.replace(f'"external_key": "{prefix}', '"external_key": "')
+    return {**value, "external_key": value["external_key"].removeprefix(prefix)}
+
+
+def test_a_batch_stores_what_one_job_at_a_time_stores(dispatch, clock, geo) -> None:
+    """The real hour imported in batches (bulk inserts, facts folded from the rows) and one
+    job per transaction (single-row inserts, facts read back): every stored value is equal."""
+    clock.now = datetime(2022, 6, 1, 3, 30, 0, 250000, tzinfo=ZoneInfo("America/New_York"))
+    rows = list(nyc311.read_rows(HOUR_CSV))
+    south = min(shapely.get_coordinates(shape(geo.precinct_feature("123")["geometry"])),
+                key=lambda c: c[1])
+    for i, row in enumerate(rows[::25]):  # photos, text cut to fit, a point just offshore
+        row["Media URL"] = f"https://example.org/photo/{i}.jpg"
+        row["Descriptor"] += " and more" * 30 * (i % 2)
+        row["Latitude"], row["Longitude"] = (str(south[1] - 0.001), str(south[0])) if i % 3 == 0 \
+            else (row["Latitude"], row["Longitude"])
+    batched = Intake(dispatch, key_prefix="A-", batch_size=500).feed(rows)
+    single = Intake(dispatch, key_prefix="B-", batch_size=1).feed(rows)
+    assert batched.as_dict() == single.as_dict()
+    assert batched.new > 300 and batched.history > 300 and batched.unrouted > 0
+    assert batched.cut["descriptor"] > 10
+
+    by_key = {r["external_key"]: r for r in _stored(dispatch.engine, "jobs", "id")}
+    key_of = {r["id"]: k for k, r in by_key.items()}
+    pairs = [(by_key[k], by_key["B-" + k.removeprefix("A-")]) for k in by_key
+             if k.startswith("A-")]
+    assert len(pairs) == batched.new + batched.history
+    names = [c.name for c in jobs.columns if c.name not in ("id", "external_key")]
+    for a, b in pairs:
+        assert {n: a[n] for n in names} == {n: b[n] for n in names}, a["external_key"]
+
+    evs = {key_of[e["job_id"]]: e for e in _stored(dispatch.engine, "events", "seq")}
+    assert len(evs) == 2 * len(pairs)
+    for a, b in pairs:
+        ea, eb = evs[a["external_key"]], evs[b["external_key"]]
+        assert _without_prefix(ea.pop("payload"), "A-") == _without_prefix(eb.pop("payload"),
+                                                                            "B-")
+        for e in (ea, eb):
+            del e["seq"], e["job_id"]
+        assert ea == eb
+
+    facts = {key_of[f.pop("job_id")]: f for f in _stored(dispatch.engine, "job_facts", "job_id")}
+    assert len(facts) == 2 * len(pairs)
+    assert sum(bool(f["has_photos"]) for f in facts.values()) > 40
+    assert sum(a["route_method"] == "nearest" for a, _ in pairs) > 5
+    for a, b in pairs:
+        assert facts[a["external_key"]] == facts[b["external_key"]]
+    assert len(facts[pairs[0][0]["external_key"]]) == len(job_facts.columns) - 1
+
+
+def test_batch_keys_follow_on_as_single_inserts_number_them(engine) -> None:
+    """A batch's keys follow the table's largest (SQLite: counted on, as SQLite numbers rows;
+    PostgreSQL: its sequence), in the rows' order, each row told its own."""
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    row = {"source": "test", "precinct": None, "route_method": "unrouted", "complaint_type": "X",
+           "descriptor": "", "location_type": "", "address": "", "borough": "", "fields": {},
+           "media": [], "created_at": now, "received_at": now, "status": "new",
+           "priority": 3, "ack_due": now, "arrive_due": now, "close_due": now, "version": 1,
+           "updated_at": now, "administrative": False, "history": False}
+    with db.write(engine) as conn:
+        first = conn.execute(jobs.insert(), {**row, "external_key": "K-0"}).inserted_primary_key[0]
+        made = [{**row, "external_key": f"K-{i}"} for i in (1, 2, 3)]
+        keys = bulk.insert_many(conn, jobs, made)
+        after = conn.execute(jobs.insert(), {**row, "external_key": "K-4"}).inserted_primary_key[0]
+    assert keys == [first + 1, first + 2, first + 3] == [r["id"] for r in made]
+    assert after == first + 4
+    stored = _stored(engine, "jobs", "id")
+    assert [r["external_key"] for r in stored] == [f"K-{i}" for i in range(5)]
+    assert stored[1]["created_at"] == stored[0]["created_at"]
+    assert stored[1]["fields"] == stored[0]["fields"]
