@@ -31,6 +31,8 @@ def sqlite_utc_text(value: datetime | None) -> str | None:
     'YYYY-MM-DD HH:MM:SS.ffffff' in UTC."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # most of them (parsed 311 times and what follows from them)
+        return value.isoformat(" ", "microseconds")[:26]
     if value.tzinfo is None:
         raise ValueError("naive datetime stored: times must be timezone-aware")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -68,11 +70,19 @@ def _plan(table: sa.Table, names: tuple[str, ...], dialect: sa.Dialect
 
 def _sqlite_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     sql, get, procs = _plan(table, tuple(rows[0]), conn.dialect)
+    times: dict[datetime, str | None] = {}  # a batch repeats its moments (now, deadlines)
     params = []
     for row in rows:
         values = list(get(row))
         for i, process in procs:
-            values[i] = process(values[i])
+            value = values[i]
+            if process is sqlite_utc_text:
+                text = times.get(value)
+                if text is None:
+                    text = times[value] = sqlite_utc_text(value)
+                values[i] = text
+            else:
+                values[i] = process(value)
         params.append(tuple(values))
     conn.exec_driver_sql(sql, params)
 

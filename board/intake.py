@@ -181,8 +181,9 @@ def _job_fields(req: Request311, raw: Mapping[Any, Any]) -> dict[str, str]:
 
 
 def to_new_job(req: Request311, raw: Mapping[Any, Any] | None = None,
-               key_prefix: str = "") -> NewJob:
-    """A parsed 311 request as the write path's NewJob; BadRow if it cannot be a job."""
+               key_prefix: str = "", *, history: bool = False) -> NewJob:
+    """A parsed 311 request as the write path's NewJob; BadRow if it cannot be a job.
+    `history`: a request the city has closed becomes a history job (its close and resolution)."""
     key = key_prefix + req.unique_key
     if len(key) > KEY_LIMIT:
         raise BadRow(f"unique key longer than {KEY_LIMIT} characters")
@@ -209,6 +210,8 @@ def to_new_job(req: Request311, raw: Mapping[Any, Any] | None = None,
         lat=req.lat, lon=req.lon, external_key=key, created_at=req.created_at,
         fields=fields, media=tuple(req.media_urls),
         external_status=fit("external_status", req.status) or None,
+        **({"closed_at": req.closed_at, "resolution": req.resolution}
+           if history and nyc311.closed_by_city(req) else {}),
     )
     fitted_from = {source.get(name, name) for name in cut}
     cut.update({name: n for name, n in req.cut.items()
@@ -362,13 +365,11 @@ class Intake:
         try:
             req = nyc311.parse_row(raw)
             nyc311.check_dates(req, now)
-            new = to_new_job(req, raw, self.key_prefix)
+            new = to_new_job(req, raw, self.key_prefix, history=self.history)
         except BadRow as e:
             return raw, None, None, self._bad(raw, e.reason)
         if self.created_at is not None:
             new = dataclasses.replace(new, created_at=self.created_at(req))
-        if self.history and nyc311.closed_by_city(req):
-            new = dataclasses.replace(new, closed_at=req.closed_at, resolution=req.resolution)
         return raw, req, new, None
 
     def _bad(self, raw: Any, reason: str) -> Outcome:
@@ -380,7 +381,7 @@ class Intake:
         return Outcome("quarantined", reason=reason)
 
     def _create(self, indices: list[int], prepared: list[Any], outcomes: list[Outcome | None],
-                known: dict[str, tuple[int, dict[str, Any]]]) -> None:
+                known: dict[str, tuple[int, dict[str, Any] | NewJob]]) -> None:
         """Write the new jobs of these rows in one transaction; one at a time if that fails,
         so a row the write path refuses costs only itself."""
         if not indices:
@@ -411,7 +412,7 @@ class Intake:
                 return
         for i, ev in zip(indices, evs, strict=True):
             raw, req, new, _ = prepared[i]
-            known[new.external_key] = (ev["job_id"], _new_snapshot(new))
+            known[new.external_key] = (ev["job_id"], new)  # its snapshot if it comes again
             self._count_cut(new)
             if ev["kind"] == "history":
                 self.counts.history += 1
@@ -443,11 +444,13 @@ class Intake:
         return known
 
     def _known(self, raw: Any, req: Request311, new: NewJob,
-               known: dict[str, tuple[int, dict[str, Any]]]) -> Outcome:
+               known: dict[str, tuple[int, dict[str, Any] | NewJob]]) -> Outcome:
         """A key the board has: update its 311 fields if they changed, else nothing."""
         key = new.external_key
         assert key is not None
         job_id, current = known[key]
+        if isinstance(current, NewJob):  # created earlier in this batch
+            current = _new_snapshot(current)
         wanted = _new_snapshot(new)
         if wanted == current:
             self.counts.unchanged += 1

@@ -548,6 +548,10 @@ def parse_row(row: Mapping[Any, Any]) -> Request311:
     text: dict[str, str] = {}
     cut: dict[str, int] = {}
     for name, value in raw.items():
+        if type(value) is str and len(value) <= MAX_TEXT and value.isprintable():
+            if value := value.strip():  # the common cell: nothing to clean, nothing to cut
+                text[name] = value
+            continue
         if type(value) is str:
             if len(value) > MAX_CELL:
                 raise BadRow(f"cell {name!r} is {len(value):,} characters long (over the "

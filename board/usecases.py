@@ -147,9 +147,9 @@ def _text(value: str | None, name: str, *, required: bool = False, limit: int = 
 
 def _fields_311(new: NewJob) -> dict[str, Any]:
     """A job's 311 side, cleaned the same way when it is created and when 311 updates it."""
-    fields = dict(new.fields)
+    fields = new.fields
     if new.description:
-        fields["description"] = _text(new.description, "description")
+        fields = {**fields, "description": _text(new.description, "description")}
     return {
         "complaint_type": _text(new.complaint_type, "complaint_type", required=True, limit=120),
         "descriptor": _text(new.descriptor, "descriptor", limit=200),
