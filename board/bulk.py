@@ -6,7 +6,8 @@ each row's parameters, running every value through its type) cost more than SQLi
 a batch goes to the driver's executemany through one compiled statement per table and column
 set, each value converted beforehand by the column type's own bind processor — the stored bytes
 are the ones a single-row insert stores (tests/test_bulk.py compares them). The only processor
-replaced is UTCDateTime's (two Python calls and a %-format a value), by one exact equivalent.
+replaced is UTCDateTime's (two Python calls and a %-format a value), by an exact equivalent
+that remembers the moments it has just written.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def sqlite_utc_text(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+# A batch repeats its moments: now and the deadlines from it in every job, each job's created
+# and closed times in its job_facts row again.
+_utc_text = lru_cache(maxsize=8192)(sqlite_utc_text)
+
+
 def _serial_key(table: sa.Table) -> sa.Column | None:
     """The table's own integer key that the database numbers (jobs.id, events.seq), if any."""
     keys = list(table.primary_key.columns)
@@ -49,7 +55,7 @@ def _serial_key(table: sa.Table) -> sa.Column | None:
 
 def _processor(column: sa.Column, dialect: sa.Dialect) -> Processor | None:
     if isinstance(column.type, UTCDateTime) and dialect.name == "sqlite":
-        return sqlite_utc_text
+        return _utc_text
     return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
@@ -70,19 +76,11 @@ def _plan(table: sa.Table, names: tuple[str, ...], dialect: sa.Dialect
 
 def _sqlite_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     sql, get, procs = _plan(table, tuple(rows[0]), conn.dialect)
-    times: dict[datetime, str | None] = {}  # a batch repeats its moments (now, deadlines)
     params = []
     for row in rows:
         values = list(get(row))
         for i, process in procs:
-            value = values[i]
-            if process is sqlite_utc_text:
-                text = times.get(value)
-                if text is None:
-                    text = times[value] = sqlite_utc_text(value)
-                values[i] = text
-            else:
-                values[i] = process(value)
+            values[i] = process(values[i])
         params.append(tuple(values))
     conn.exec_driver_sql(sql, params)
 
