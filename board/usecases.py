@@ -891,8 +891,12 @@ class Dispatch:
             raise Forbidden(f"a {actor.role.value} cannot create jobs")
         rules = tuple(rules) if rules is not None else tuple(self.rules())
         now = self.clock()
-        # a batch repeats a few dozen complaint types: look each rule up once
-        rule_of = functools.lru_cache(maxsize=None)(functools.partial(rule_for, rules))
+
+        @functools.cache  # a batch repeats a few dozen complaint types
+        def rule_of(complaint: str, descriptor: str) -> tuple[Rule, Deadlines]:
+            rule = rule_for(rules, complaint, descriptor)
+            return rule, deadlines(rule, now)
+
         planned = [self._plan_job(actor, new, source, rule_of, now, route)
                    for new, route in zip(batch, self._routes(batch), strict=True)]
         with db.write(self.engine) as conn:
@@ -911,38 +915,38 @@ class Dispatch:
         return evs
 
     def _plan_job(self, actor: Actor, new: NewJob, source: str | None,
-                  rule_of: Callable[[str, str], Rule], now: datetime,
+                  rule_of: Callable[[str, str], tuple[Rule, Deadlines]], now: datetime,
                   route: Route) -> tuple[dict[str, Any], dict[str, Any]]:
         """A new job's row and its event's payload: validated, prioritised; no I/O."""
         person = actor.id is not None
         from311 = _fields_311(new)
-        complaint = from311["complaint_type"]
         precinct, sector, method = route.precinct, route.sector, route.method
         # Nobody files into another precinct, and only citywide eyes file into the unrouted
         # queue (no or far-off coordinates): refused here, before anything is written.
         if person and not actor.sees(precinct):
             raise Forbidden("that location is outside your precincts")
-        rule = rule_of(complaint, new.descriptor)
-        due = deadlines(rule, now)
+        rule, due = rule_of(from311["complaint_type"], new.descriptor)
+        payload = {"route": method, "sector": sector, "priority": rule.priority,
+                   "external_key": new.external_key}
+        state: dict[str, Any] = {"status": Status.NEW.value, "history": False, "closed_at": None,
+                                 "resolution": None, "disposition": None}
+        if new.closed_at is not None:
+            state, due = self._history(person, new, rule, payload)
         values = {
             "source": source or actor.source, "external_key": new.external_key,
             "precinct": precinct, "sector": sector, "route_method": method, **from311,
             "lat": new.lat, "lon": new.lon,
-            "created_at": new.created_at or now, "received_at": now,
-            "status": Status.NEW.value, "priority": rule.priority,
+            "created_at": new.created_at or now, "received_at": now, "priority": rule.priority,
             "ack_due": due.acknowledge, "arrive_due": due.arrive, "close_due": due.close,
-            "version": 1, "updated_at": now, "administrative": False, "history": False,
-            "closed_at": None, "resolution": None, "disposition": None, "summons_count": None,
+            "version": 1, "updated_at": now, "administrative": False, "summons_count": None,
+            **state,
         }
-        payload = {"route": method, "sector": sector, "priority": rule.priority,
-                   "external_key": new.external_key}
-        if new.closed_at is not None:
-            values, payload = self._history(person, new, rule, values, payload)
         return values, payload
 
-    def _history(self, person: bool, new: NewJob, rule: Rule, values: dict[str, Any],
-                 payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A job the city had already closed (the `jobs.history` contract)."""
+    def _history(self, person: bool, new: NewJob, rule: Rule, payload: dict[str, Any]
+                 ) -> tuple[dict[str, Any], Deadlines]:
+        """A job the city had already closed (the `jobs.history` contract): its state columns
+        and deadlines (from the 311 created time); the payload gets what the city said."""
         if person:
             raise Forbidden("history comes from the city's 311 data, not from a person")
         created, closed = new.created_at, new.closed_at
@@ -953,13 +957,12 @@ class Dispatch:
             raise Invalid({"closed_at": "is before the request's created time"})
         resolution = _text(new.resolution, "resolution") or None
         d = BY_RESOLUTION.get(" ".join((resolution or "").split()))
-        due = deadlines(rule, created)
-        values = {**values, "status": Status.CLOSED.value, "history": True, "closed_at": closed,
-                  "resolution": resolution, "disposition": d.code if d else None,
-                  "ack_due": due.acknowledge, "arrive_due": due.arrive, "close_due": due.close}
-        payload = {**payload, "disposition": values["disposition"], "resolution": resolution,
-                   "created_at": created.isoformat(), "closed_at": closed.isoformat()}
-        return values, payload
+        disposition = d.code if d else None
+        payload.update(disposition=disposition, resolution=resolution,
+                       created_at=created.isoformat(), closed_at=closed.isoformat())
+        return ({"status": Status.CLOSED.value, "history": True, "closed_at": closed,
+                 "resolution": resolution, "disposition": disposition},
+                deadlines(rule, created))
 
     def update_311_fields(self, actor: Actor, job_id: int, new: NewJob) -> dict[str, Any] | None:
         """A changed 311 row updates the 311 fields only, never the dispatch history."""
