@@ -203,14 +203,15 @@ class Dispatch:
     def _event_row(self, actor: Actor, kind: str, *, job: Any = None, job_id: int | None = None,
                    unit_id: int | None = None, precinct: str | None = None,
                    before: str | None = None, after: str | None = None,
-                   payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        """An event as it will be written (no seq yet)."""
+                   payload: dict[str, Any] | None = None,
+                   at: datetime | None = None) -> dict[str, Any]:
+        """An event as it will be written (no seq yet); at the clock's time unless given."""
         return {
             "job_id": job.id if job is not None else job_id,
             "unit_id": unit_id if unit_id is not None else (job.unit_id if job else None),
             "precinct": precinct if precinct is not None else (job.precinct if job else None),
             "actor_id": actor.id, "actor": actor.name, "source": actor.source,
-            "at": self.clock(), "kind": kind, "before": before, "after": after,
+            "at": at or self.clock(), "kind": kind, "before": before, "after": after,
             "payload": payload or {},
             "address": (actor.address or None) and actor.address[:64],
             "user_agent": (actor.user_agent or None) and actor.user_agent[:300],
@@ -883,6 +884,7 @@ class Dispatch:
         public text that resolution is (else none), no unit, and one `history` event: never in a
         dispatch queue, never overdue. Only the 311 intake (a machine actor) records history.
         Every job is checked before anything is written: one refused job refuses the batch.
+        The batch's events are at the time its jobs were received (one transaction).
         """
         if not batch:
             return []
@@ -908,7 +910,7 @@ class Dispatch:
             evs = self._insert_events(conn, [
                 self._event_row(actor, "history" if values["history"] else "create",
                                 job_id=job_id, precinct=values["precinct"],
-                                after=values["status"], payload=payload)
+                                after=values["status"], payload=payload, at=now)
                 for job_id, (values, payload) in zip(ids, planned, strict=True)],
                 new_jobs=rows if len(rows) > 1 else None)
         self._committed(evs)
