@@ -74,8 +74,22 @@ def _plan(table: sa.Table, names: tuple[str, ...], dialect: sa.Dialect
     return compiled.string, (get if len(order) > 1 else lambda row: (get(row),)), procs
 
 
+def _named(table: sa.Table, rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """The columns the statement names: a column NULL in every row of the batch, without a
+    default, is left out (it is NULL all the same); the driver binds each NULL at a cost."""
+    first = rows[0]
+    return tuple(name for name, value in first.items()
+                 if value is not None or not _plain_null(table.c[name])
+                 or any(row[name] is not None for row in rows))
+
+
+@lru_cache(maxsize=256)
+def _plain_null(column: sa.Column) -> bool:
+    return column.default is None and column.server_default is None
+
+
 def _sqlite_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    sql, get, procs = _plan(table, tuple(rows[0]), conn.dialect)
+    sql, get, procs = _plan(table, _named(table, rows), conn.dialect)
     params = []
     for row in rows:
         values = list(get(row))
