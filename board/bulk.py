@@ -27,16 +27,23 @@ __all__ = ["insert_many", "sqlite_utc_text"]
 Processor = Callable[[Any], Any]
 
 
+_TWO = tuple(f"{n:02d}" for n in range(60))
+
+
 def sqlite_utc_text(value: datetime | None) -> str | None:
     """What UTCDateTime then SQLite's DATETIME bind make of a value, in one step:
     'YYYY-MM-DD HH:MM:SS.ffffff' in UTC."""
     if value is None:
         return None
-    if value.tzinfo is UTC:  # most of them (parsed 311 times and what follows from them)
-        return value.isoformat(" ", "microseconds")[:26]
-    if value.tzinfo is None:
-        raise ValueError("naive datetime stored: times must be timezone-aware")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is not UTC:  # most are (parsed 311 times and what follows from them)
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored: times must be timezone-aware")
+        value = value.astimezone(UTC)
+    # the storage format by hand: two-digit fields from a table, a third of isoformat's cost
+    year, micro = value.year, value.microsecond
+    text = (f"{year if year >= 1000 else f'{year:04d}'}-{_TWO[value.month]}-{_TWO[value.day]} "
+            f"{_TWO[value.hour]}:{_TWO[value.minute]}:{_TWO[value.second]}")
+    return f"{text}.{micro:06d}" if micro else f"{text}.000000"
 
 
 # A batch repeats its moments: now and the deadlines from it in every job, each job's created

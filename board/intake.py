@@ -42,7 +42,7 @@ import sqlalchemy as sa
 
 from board import db, nyc311
 from board.access import SYSTEM, Actor
-from board.nyc311 import NEW_YORK, BadRow, Request311
+from board.nyc311 import BadRow, Request311
 from board.schema import jobs, quarantine
 from board.usecases import Dispatch, Invalid, NewJob, NotFound
 
@@ -153,12 +153,11 @@ def _cut_note(cut: Mapping[str, int], limits: Mapping[str, int]) -> str:
                      for name, length in sorted(cut.items()))
 
 
-@lru_cache(maxsize=4096)
 def _canonical_date(value: str) -> str:
     """Export dates ("05/01/2022 12:00:03 AM") and API dates ("2022-05-01T00:00:03.000") of the
     same moment must compare equal, or every CSV-then-API row would look changed."""
     try:
-        return nyc311.parse_datetime(value).astimezone(NEW_YORK).isoformat()
+        return nyc311.new_york_text(value)
     except (ValueError, OverflowError, TypeError):
         return value
 

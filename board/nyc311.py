@@ -60,6 +60,7 @@ __all__ = [
     "has_agency",
     "is_nypd",
     "normalise_header",
+    "new_york_text",
     "normalise_row",
     "parse_datetime",
     "parse_row",
@@ -347,10 +348,56 @@ def parse_datetime(value: Any) -> datetime:
     return _parse_text(text)
 
 
+def new_york_text(value: Any) -> str:
+    """A 311 timestamp as New York local ISO 8601 ("2022-05-01T00:03:09-04:00"): the same
+    moment written by the export and by the API reads the same. ValueError as parse_datetime."""
+    text = clean_text(value, 64) if isinstance(value, str) else ""
+    hour = _export_hour(text) if _EXPORT_DATE.match(text) else None
+    if hour is not None and text[14:16] < "60" and text[17:19] < "60":
+        return hour.local + text[13:19] + hour.offset
+    return parse_datetime(value).astimezone(NEW_YORK).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class _Hour:
+    utc: datetime  # its start
+    local: str  # New York's reading of its start, to the hour: "2022-05-01T00"
+    offset: str  # "-04:00"
+
+
+# seconds into an hour, as the timedelta to add to its start
+_INTO_HOUR = tuple(timedelta(seconds=s) for s in range(3600))
+
+
+def _export_hour(text: str) -> _Hour | None:
+    """The New York wall-clock hour of an export date ("05/01/2022 12:03:09 AM"), or None when
+    it cannot be read by the hour (before 1900). ValueError for a date that does not exist."""
+    return _new_york_hour(text[:13] + text[19:])
+
+
+@lru_cache(maxsize=16384)
+def _new_york_hour(key: str) -> _Hour | None:
+    # New York's offset changes only on the hour (2 AM) since 1883, when it left local mean
+    # time at 12:03:58: within an hour, a moment is the hour's start plus its minutes and
+    # seconds. A city-year export has ~9,000 hours and millions of dates.
+    month, day, year, hour = int(key[0:2]), int(key[3:5]), int(key[6:10]), int(key[11:13])
+    if not 1 <= hour <= 12:
+        raise ValueError(f"hour {hour} in a 12-hour time")
+    if year < 1900:
+        return None
+    hour = hour % 12 + (12 if key[14:16] == "PM" else 0)
+    start = datetime(year, month, day, hour, tzinfo=NEW_YORK).astimezone(UTC)
+    local = start.astimezone(NEW_YORK).isoformat()  # fold=0, as parse_datetime reads it
+    return _Hour(start, local[:13], local[19:])
+
+
 @lru_cache(maxsize=4096)
 def _parse_text(text: str) -> datetime:
     # cached: a row names the same moment in several columns, and the job's fields again
     m = _EXPORT_DATE.match(text)
+    if m and (hour := _export_hour(text)) is not None and text[14:16] < "60" \
+            and text[17:19] < "60":
+        return hour.utc + _INTO_HOUR[int(text[14:16]) * 60 + int(text[17:19])]
     if m:  # the export's own format, read without strptime (a city-year is millions of dates)
         month, day, year, hour, minute, second = (int(g) for g in m.groups()[:6])
         if not 1 <= hour <= 12:

@@ -24,6 +24,8 @@ def test_sqlite_utc_text_is_what_the_column_type_binds() -> None:
               datetime(2022, 11, 6, 1, 30, 0, 5, tzinfo=ZoneInfo("America/New_York")),
               datetime(2026, 3, 8, 2, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
               datetime(9, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+              datetime(1000, 1, 1, tzinfo=UTC), datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC),
+              datetime(2022, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-5))),
               datetime.now().astimezone()]
     assert [bulk.sqlite_utc_text(v) for v in values] == [typed(v) for v in values]
     assert bulk.sqlite_utc_text(values[1]) == "2022-05-01 04:00:09.000000"

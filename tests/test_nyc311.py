@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import io
 import json
+import random
 import unicodedata
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -16,9 +17,11 @@ from conftest import OLD_HEADER
 
 from board.nyc311 import (
     MAX_TEXT,
+    NEW_YORK,
     BadRow,
     Request311,
     is_nypd,
+    new_york_text,
     normalise_header,
     parse_datetime,
     parse_row,
@@ -452,6 +455,44 @@ def test_dst_transitions():
     # fall back 6 Nov 2022: the repeated hour is read as its first (EDT) occurrence
     assert parse_datetime("11/06/2022 01:30:00 AM") == utc(2022, 11, 6, 5, 30)
     assert parse_datetime("11/06/2022 02:30:00 AM") == utc(2022, 11, 6, 7, 30)
+
+
+def _transition_days(first: int, last: int) -> list[datetime]:
+    """Every day New York changed its offset (DST, war time, the 1974 winter) in the years."""
+    day, end, days = datetime(first, 1, 1), datetime(last + 1, 1, 1), []
+    while day < end:
+        after = day + timedelta(days=1)
+        if day.replace(tzinfo=NEW_YORK).utcoffset() != after.replace(tzinfo=NEW_YORK).utcoffset():
+            days.append(day)
+        day = after
+    return days
+
+
+def test_export_times_read_by_the_hour_equal_a_time_zone_lookup():
+    """The export's dates are read through a table of hours; every hour of every day New York
+    changed its offset (1900-2040) and random moments read as a zoneinfo lookup reads them."""
+    rng = random.Random(9)
+    moments = [day + timedelta(days=shift, hours=hour, minutes=minute, seconds=second)
+               for day in _transition_days(1900, 2040) for shift in (0, 1) for hour in range(24)
+               for minute, second in ((0, 0), (30, 15), (59, 59))]
+    assert len(moments) > 200 * 2 * 24 * 3  # 240 days since 1918, the first DST
+    moments += [datetime(1850, 1, 1) + timedelta(seconds=rng.randrange(250 * 365 * 86400))
+                for _ in range(20_000)]
+    moments.append(datetime(1883, 11, 18, 12, 5, 0))  # New York's 12:03:58 change to EST
+    for t in moments:
+        text, local = f"{t:%m/%d/%Y %I:%M:%S %p}", t.replace(tzinfo=NEW_YORK)
+        assert parse_datetime(text) == local.astimezone(UTC), text
+        assert new_york_text(text) == local.astimezone(UTC).astimezone(NEW_YORK).isoformat(), text
+    # the skipped hour reads as standard time and writes as the daylight time it is
+    assert new_york_text("03/13/2022 02:30:00 AM") == "2022-03-13T03:30:00-04:00"
+    assert new_york_text("11/06/2022 01:30:00 AM") == "2022-11-06T01:30:00-04:00"
+    assert new_york_text("2022-05-01T00:00:03.000") == "2022-05-01T00:00:03-04:00"
+    for bad in ("02/30/2022 10:00:00 AM", "01/01/2022 10:60:00 AM", "01/01/2022 10:00:60 AM",
+                "01/01/2022 13:00:00 PM", "01/01/2022 00:00:00 AM"):
+        with pytest.raises(ValueError):
+            new_york_text(bad)
+        with pytest.raises(ValueError):
+            parse_datetime(bad)
 
 
 # --------------------------------------------------------------------------- hostile input
