@@ -212,9 +212,10 @@ def to_new_job(req: Request311, raw: Mapping[Any, Any] | None = None,
         **({"closed_at": req.closed_at, "resolution": req.resolution}
            if history and nyc311.closed_by_city(req) else {}),
     )
-    fitted_from = {source.get(name, name) for name in cut}
-    cut.update({name: n for name, n in req.cut.items()
-                if name not in fitted_from and name not in _NOT_FIELDS})
+    if cut or req.cut:  # seldom: skip the bookkeeping (two comprehensions a row) otherwise
+        fitted_from = {source.get(name, name) for name in cut}
+        cut.update({name: n for name, n in req.cut.items()
+                    if name not in fitted_from and name not in _NOT_FIELDS})
     if cut:
         fields[CUT_FIELD] = _cut_note(cut, _LIMITS)
     return new

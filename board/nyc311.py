@@ -82,6 +82,7 @@ CSV_FIELD_LIMIT = 16 * 1024 * 1024
 #: March 2003; the city's clocks and ours may differ by a little, never by a day).
 EARLIEST = datetime(2003, 1, 1, tzinfo=NEW_YORK)
 FUTURE_SLACK = timedelta(days=1)
+_EARLIEST_UTC = EARLIEST.astimezone(UTC)
 
 #: Key under which `read_csv` puts cells beyond the header (a misaligned / corrupt line).
 EXTRA_CELLS = "__extra_cells__"
@@ -304,11 +305,13 @@ def closed_by_city(req: Request311) -> bool:
 def check_dates(req: Request311, now: datetime) -> None:
     """BadRow for dates no real request has: before 311 began, in the future, closed before
     created. (The caller gives `now`: parsing stays free of clocks.)"""
-    latest = now + FUTURE_SLACK
+    # compared in UTC, as parsed: one time zone on both sides spares each comparison two
+    # offset look-ups
+    latest = (now + FUTURE_SLACK).astimezone(UTC)
     for label, value in (("created", req.created_at), ("closed", req.closed_at)):
         if value is None:
             continue
-        if value < EARLIEST:
+        if value < _EARLIEST_UTC:
             raise BadRow(f"{label} date {_day(value)} is before NYC 311 began (2003)")
         if value > latest:
             raise BadRow(f"{label} date {_day(value)} is in the future")
