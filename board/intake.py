@@ -263,6 +263,33 @@ def _raw_key(raw: Any) -> str | None:
     return key[:KEY_LIMIT] or None
 
 
+# --------------------------------------------------------------------------- one row
+
+
+#: A row made ready for the write path: (raw row, its request, its new job, None), or (raw row,
+#: None, None, the outcome decided already: quarantined with its reason, or not NYPD's).
+Prepared = tuple[Any, Request311 | None, NewJob | None, Outcome | None]
+
+
+def prepare(raw: Any, now: datetime, key_prefix: str = "", history: bool = True) -> Prepared:
+    """Parse one raw row for the write path. Pure (no database, no counts): a second process
+    can do it while this one writes (`import_file`)."""
+    if not isinstance(raw, Mapping):
+        return raw, None, None, Outcome("quarantined", reason="row is not a JSON object")
+    if raw.get(nyc311.SHORT_ROW):  # a cut-off line: whatever it lacks, it is not "not NYPD"
+        return raw, None, None, Outcome("quarantined", reason=nyc311.short_row_reason(raw))
+    if not nyc311.is_nypd(raw):
+        if not nyc311.has_agency(raw):
+            return raw, None, None, Outcome("quarantined", reason="row has no Agency column")
+        return raw, None, None, Outcome("skipped_not_nypd")
+    try:
+        req = nyc311.parse_row(raw)
+        nyc311.check_dates(req, now)
+        return raw, req, to_new_job(req, raw, key_prefix, history=history), None
+    except BadRow as e:
+        return raw, None, None, Outcome("quarantined", reason=e.reason)
+
+
 # --------------------------------------------------------------------------- the importer
 
 
@@ -313,10 +340,16 @@ class Intake:
 
     def batch(self, rows: Sequence[Any]) -> list[Outcome]:
         """Import one batch; one outcome per row, in order."""
-        before = self.counts.rows
         now = self.dispatch.clock()
-        prepared = [self._prepare(raw, now) for raw in rows]
+        return self.write([self._prepare(raw, now) for raw in rows])
+
+    def write(self, prepared: Sequence[Prepared]) -> list[Outcome]:
+        """Import one batch of prepared rows (`prepare`); one outcome per row, in order."""
+        before = self.counts.rows
         self.counts.rows += len(prepared)
+        for *_, done in prepared:
+            if done is not None:
+                self._tally(done)
         keys = [new.external_key for _, _, new, _ in prepared if new is not None]
         known = self._existing(keys)
         outcomes: list[Outcome | None] = [done for *_, done in prepared]
@@ -325,7 +358,7 @@ class Intake:
         for i, (raw, req, new, done) in enumerate(prepared):
             if done is not None:
                 continue
-            assert req is not None and new is not None and new.external_key is not None
+            assert new is not None and new.external_key is not None
             if new.external_key in creating_keys:  # the same key twice in one batch: the
                 self._create(creating, prepared, outcomes, known)  # first one creates it
                 creating, creating_keys = [], set()
@@ -350,27 +383,18 @@ class Intake:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _prepare(self, raw: Any, now: datetime) -> tuple[Any, Request311 | None, NewJob | None,
-                                                         Outcome | None]:
-        """Parse one row: (raw, request, new job, None), or an outcome already decided."""
-        if not isinstance(raw, Mapping):
-            return raw, None, None, self._bad(raw, "row is not a JSON object")
-        if raw.get(nyc311.SHORT_ROW):  # a cut-off line: whatever it lacks, it is not "not NYPD"
-            return raw, None, None, self._bad(raw, nyc311.short_row_reason(raw))
-        if not nyc311.is_nypd(raw):
-            if not nyc311.has_agency(raw):
-                return raw, None, None, self._bad(raw, "row has no Agency column")
-            self.counts.skipped_not_nypd += 1
-            return raw, None, None, Outcome("skipped_not_nypd")
-        try:
-            req = nyc311.parse_row(raw)
-            nyc311.check_dates(req, now)
-            new = to_new_job(req, raw, self.key_prefix, history=self.history)
-        except BadRow as e:
-            return raw, None, None, self._bad(raw, e.reason)
-        if self.created_at is not None:
+    def _prepare(self, raw: Any, now: datetime) -> Prepared:
+        raw, req, new, done = prepare(raw, now, self.key_prefix, self.history)
+        if new is not None and self.created_at is not None:
             new = dataclasses.replace(new, created_at=self.created_at(req))
-        return raw, req, new, None
+        return raw, req, new, done
+
+    def _tally(self, decided: Outcome) -> None:
+        """Count a row decided before the write path (not NYPD's, or quarantined)."""
+        if decided.kind == "skipped_not_nypd":
+            self.counts.skipped_not_nypd += 1
+        else:
+            self._bad(None, decided.reason or "")
 
     def _bad(self, raw: Any, reason: str) -> Outcome:
         self.counts.quarantined += 1
@@ -443,7 +467,7 @@ class Intake:
                     known[row.external_key] = (row.id, _snapshot(row._mapping))
         return known
 
-    def _known(self, raw: Any, req: Request311, new: NewJob,
+    def _known(self, raw: Any, req: Request311 | None, new: NewJob,
                known: dict[str, tuple[int, dict[str, Any] | NewJob]]) -> Outcome:
         """A key the board has: update its 311 fields if they changed, else nothing."""
         key = new.external_key
