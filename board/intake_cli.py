@@ -37,7 +37,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     try:
         counts = intake.import_file(dispatch, args.file, batch_size=args.batch_size,
-                                    progress=progress, progress_every=args.progress_every)
+                                    progress=progress, progress_every=args.progress_every,
+                                    parse_aside=False if args.one_process else None)
     except intake.FileError as e:
         print(f"board import-311: {e}", file=sys.stderr)
         if e.counts is None:
@@ -181,6 +182,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--batch-size", type=int, default=500)
     imp.add_argument("--progress-every", type=int, default=5000, metavar="ROWS",
                      help="report progress on stderr every ROWS rows")
+    imp.add_argument("--one-process", action="store_true",
+                     help="parse in this process too (by default a file of 1 MB or more is "
+                          "parsed in a second process while this one writes)")
     imp.set_defaults(handler=cmd_import)
 
     q = sub.add_parser("quarantine", help="rows an import could not use")

@@ -76,7 +76,13 @@ def ny_time(text: str) -> datetime:
         tzinfo=ZoneInfo("America/New_York")).astimezone(UTC)
 
 
-def test_real_hour_imports_with_exact_counts(dispatch):
+@pytest.fixture(params=[False, True], ids=["one process", "parsed aside"])
+def parse_aside(request) -> bool:
+    """import_file in one process, and with the file read and parsed in a second one."""
+    return request.param
+
+
+def test_real_hour_imports_with_exact_counts(dispatch, parse_aside):
     rows = hour_rows()
     nypd = [r for r in rows if r["Agency"].strip().upper() == "NYPD"]
     no_point = [r for r in nypd if not r["Latitude"].strip() or not r["Longitude"].strip()]
@@ -87,7 +93,7 @@ def test_real_hour_imports_with_exact_counts(dispatch):
     assert sum(1 for r in still_open if r in no_point) == 6
 
     started = time.perf_counter()
-    counts = import_file(dispatch, HOUR_CSV)
+    counts = import_file(dispatch, HOUR_CSV, parse_aside=parse_aside)
     elapsed = time.perf_counter() - started
     print(f"\nreal hour import on {dispatch.engine.dialect.name}: {elapsed:.2f}s")
     assert counts_of(counts) == {
@@ -137,13 +143,13 @@ def test_real_hour_imports_with_exact_counts(dispatch):
     assert "location" not in job.fields and job.fields["community_board"] == "04 BRONX"
 
 
-def test_second_import_changes_nothing(dispatch):
-    import_file(dispatch, HOUR_CSV)
+def test_second_import_changes_nothing(dispatch, parse_aside):
+    import_file(dispatch, HOUR_CSV, parse_aside=parse_aside)
     engine = dispatch.engine
     before = table_count(engine, events)
     with db.read(engine) as conn:
         snapshot = conn.execute(sa.select(jobs).order_by(jobs.c.id)).all()
-    counts = import_file(dispatch, HOUR_CSV)
+    counts = import_file(dispatch, HOUR_CSV, parse_aside=parse_aside)
     assert counts_of(counts) == {"rows": 924, "new": 0, "history": 0, "updated": 0,
                                  "unchanged": 885, "skipped_not_nypd": 39, "quarantined": 0,
                                  "unrouted": 0}
@@ -152,17 +158,17 @@ def test_second_import_changes_nothing(dispatch):
         assert conn.execute(sa.select(jobs).order_by(jobs.c.id)).all() == snapshot
 
 
-def test_socrata_json_of_the_same_rows_is_the_same_jobs(dispatch, tmp_path):
+def test_socrata_json_of_the_same_rows_is_the_same_jobs(dispatch, tmp_path, parse_aside):
     rows = hour_rows()
-    import_file(dispatch, HOUR_CSV)
+    import_file(dispatch, HOUR_CSV, parse_aside=parse_aside)
     path = tmp_path / "hour.json"
     path.write_text(json.dumps(socrata_json(rows)))
-    counts = import_file(dispatch, path)
+    counts = import_file(dispatch, path, parse_aside=parse_aside)
     # different date formats and a location object, same 311 content: nothing changes
     assert (counts.new, counts.updated, counts.unchanged) == (0, 0, 885)
     lines = tmp_path / "hour.jsonl"
     lines.write_text("\n".join(json.dumps(r) for r in socrata_json(rows)))
-    assert import_file(dispatch, lines).unchanged == 885
+    assert import_file(dispatch, lines, parse_aside=parse_aside).unchanged == 885
 
 
 def test_changed_row_updates_311_fields_never_the_dispatch_history(world, tmp_path):
@@ -285,9 +291,10 @@ EXPECTED_REASONS = {
 }
 
 
-def test_every_kind_of_bad_row_is_quarantined_and_the_rest_imported(dispatch, tmp_path):
+def test_every_kind_of_bad_row_is_quarantined_and_the_rest_imported(dispatch, tmp_path,
+                                                                    parse_aside):
     path = bad_rows_file(tmp_path)
-    counts = import_file(dispatch, path)
+    counts = import_file(dispatch, path, parse_aside=parse_aside)
     assert counts_of(counts) == {"rows": 14, "new": 3, "history": 0, "updated": 0,
                                  "unchanged": 0, "skipped_not_nypd": 1, "quarantined": 10,
                                  "unrouted": 1}
@@ -307,7 +314,7 @@ def test_every_kind_of_bad_row_is_quarantined_and_the_rest_imported(dispatch, tm
         "stray", "cells"]
 
     # the same file again: nothing new, and the quarantine does not fill up with copies
-    again = import_file(dispatch, path)
+    again = import_file(dispatch, path, parse_aside=parse_aside)
     assert (again.new, again.unchanged, again.quarantined) == (0, 3, 10)
     assert table_count(dispatch.engine, quarantine) == 10
 
@@ -394,12 +401,13 @@ def test_a_key_created_meanwhile_by_another_writer_is_not_duplicated(dispatch, m
     assert table_count(dispatch.engine, jobs) == 1
 
 
-def test_progress_is_reported_every_n_rows(dispatch, tmp_path):
+def test_progress_is_reported_every_n_rows(dispatch, tmp_path, parse_aside):
     # the hour's rows as another agency's: read and counted, but nothing to write
     rows = [{**r, "Agency": "DOT"} for r in hour_rows()]
     seen: list[int] = []
     counts = import_file(dispatch, write_csv(tmp_path / "dot.csv", rows), batch_size=100,
-                         progress=lambda c: seen.append(c.rows), progress_every=300)
+                         progress=lambda c: seen.append(c.rows), progress_every=300,
+                         parse_aside=parse_aside)
     assert seen == [300, 600, 900]
     assert (counts.rows, counts.skipped_not_nypd, counts.new) == (924, 924, 0)
 
@@ -422,15 +430,15 @@ def assert_nothing_written(engine: sa.Engine) -> None:
     ("deep.json", "[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
 ])
 def test_broken_files_stop_with_a_clear_error_and_write_nothing(dispatch, tmp_path, name,
-                                                                content, message):
+                                                                content, message, parse_aside):
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(FileError, match=message):
-        import_file(dispatch, path)
+        import_file(dispatch, path, parse_aside=parse_aside)
     assert_nothing_written(dispatch.engine)
 
 
-def test_runaway_csv_cell_and_binary_and_missing_files(dispatch, tmp_path):
+def test_runaway_csv_cell_and_binary_and_missing_files(dispatch, tmp_path, parse_aside):
     rows = [r for r in hour_rows() if r["Agency"] == "NYPD"][:5]
     path = write_csv(tmp_path / "runaway.csv", rows)
     text = path.read_text()
@@ -438,34 +446,51 @@ def test_runaway_csv_cell_and_binary_and_missing_files(dispatch, tmp_path):
     path.write_text(text + 'x,"' + "y" * 200_000 + "\n")
     with pytest.raises(FileError, match=r"broken CSV after 5 rows: line 7: a quoted cell starts "
                                         r"on this line and never ends \(an unbalanced quote\)"):
-        import_file(dispatch, path)
+        import_file(dispatch, path, parse_aside=parse_aside)
     # … or up to the next quote, which then closes it in the wrong place
     path.write_text(text + 'x,"' + "y" * 200_000 + "\n" + text.split("\n", 1)[1])
     with pytest.raises(FileError, match=r"broken CSV after 5 rows: line 7: ',' expected after "
                                         r"'\"': a quote opened on this line closes in the wrong "
                                         r"place \(an unbalanced quote"):
-        import_file(dispatch, path)
+        import_file(dispatch, path, parse_aside=parse_aside)
     binary = tmp_path / "latin1.csv"
     binary.write_bytes("Unique Key,Agency\n1,NYPD caf\xe9\n".encode("latin-1"))
     with pytest.raises(FileError, match="not UTF-8"):
-        import_file(dispatch, binary)
+        import_file(dispatch, binary, parse_aside=parse_aside)
     with pytest.raises(FileError, match="no such file"):
-        import_file(dispatch, tmp_path / "nope.csv")
+        import_file(dispatch, tmp_path / "nope.csv", parse_aside=parse_aside)
     with pytest.raises(FileError, match="is a directory"):
-        import_file(dispatch, tmp_path)
+        import_file(dispatch, tmp_path, parse_aside=parse_aside)
     assert_nothing_written(dispatch.engine)
 
 
-def test_an_empty_file_is_an_error_not_a_quiet_success(dispatch, tmp_path):
+def test_a_file_broken_after_the_check_keeps_what_was_imported(dispatch, tmp_path, monkeypatch,
+                                                              parse_aside):
+    """A file changed between the check and the import: the batches before the break are
+    written, then a FileError says where it broke and what was imported."""
+    rows = [r for r in hour_rows() if r["Agency"] == "NYPD"]
+    path = write_csv(tmp_path / "changing.csv", rows)
+    path.write_text(path.read_text() + 'x,"' + "y" * 2_000 + "\n")
+    monkeypatch.setattr(intake, "check_file", lambda _path: len(rows) + 1)  # it was fine then
+    closed = sum(1 for r in rows[:800] if r["Status"] == "Closed" and r["Closed Date"].strip())
+    with pytest.raises(FileError, match=r"broken CSV after 800 rows: line 887: a quoted cell .* "
+                                        f"— imported so far: rows 800, new {800 - closed}, "
+                                        f"history {closed},") as e:
+        import_file(dispatch, path, batch_size=400, parse_aside=parse_aside)
+    assert e.value.counts is not None and e.value.counts.rows == 800
+    assert table_count(dispatch.engine, jobs) == 800
+
+
+def test_an_empty_file_is_an_error_not_a_quiet_success(dispatch, tmp_path, parse_aside):
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "header.csv").write_text("Unique Key,Created Date,Agency\n\n")
     (tmp_path / "empty.json").write_text("[]")
     (tmp_path / "blank.jsonl").write_text("\n\n")
     with pytest.raises(FileError, match="empty.csv: the file is empty; nothing to import"):
-        import_file(dispatch, tmp_path / "empty.csv")
+        import_file(dispatch, tmp_path / "empty.csv", parse_aside=parse_aside)
     for name in ("header.csv", "empty.json", "blank.jsonl"):
         with pytest.raises(FileError, match=f"{name}: no rows in the file"):
-            import_file(dispatch, tmp_path / name)
+            import_file(dispatch, tmp_path / name, parse_aside=parse_aside)
     assert_nothing_written(dispatch.engine)
 
 
@@ -580,7 +605,7 @@ def test_odd_text_is_cut_to_fit_and_stays_idempotent(dispatch, tmp_path):
 # --------------------------------------------------------------------------- import gaps (#10.8)
 
 
-def test_a_file_cut_short_quarantines_its_last_row_not_skips_it(dispatch, tmp_path):
+def test_a_file_cut_short_quarantines_its_last_row_not_skips_it(dispatch, tmp_path, parse_aside):
     rows = [r for r in hour_rows() if r["Agency"] == "NYPD"][:3]
     text = write_csv(tmp_path / "whole.csv", rows).read_text()
     last = text.rstrip("\n").rsplit("\n", 1)[1]
@@ -588,7 +613,7 @@ def test_a_file_cut_short_quarantines_its_last_row_not_skips_it(dispatch, tmp_pa
     cut_at = text.index(last) + len(",".join(last.split(",")[:2]))
     path = tmp_path / "cut.csv"
     path.write_text(text[:cut_at])
-    counts = import_file(dispatch, path)
+    counts = import_file(dispatch, path, parse_aside=parse_aside)
     assert (counts.rows, counts.skipped_not_nypd, counts.quarantined) == (3, 0, 1)
     assert counts.new + counts.history == 2
     [q] = quarantine_rows(dispatch.engine)

@@ -1,0 +1,76 @@
+"""A generator run in a second process: items in order, its errors here, never ahead by much."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from board.aside import aside
+
+
+def pids_and_squares(n: int):
+    for i in range(n):
+        yield os.getpid(), i * i
+
+
+def fails_after(n: int):
+    yield from range(n)
+    raise ValueError(f"row {n} is bad")
+
+
+class Unpicklable(Exception):
+    def __init__(self, what: str, lock: object) -> None:
+        super().__init__(what)
+        self.lock = lock
+
+
+def fails_unpicklably():
+    yield 1
+    raise Unpicklable("cannot travel", threading.Lock())
+
+
+def dies():
+    yield 1
+    os._exit(3)
+
+
+def counted(path: Path, n: int):
+    """Big items, each noted in a file once made: how far ahead the child runs."""
+    for i in range(n):
+        path.write_text(str(i))
+        yield "x" * 1_000_000
+
+
+def test_items_come_back_in_order_from_another_process():
+    with aside(pids_and_squares, 200) as items:
+        got = list(items)
+    assert [square for _, square in got] == [i * i for i in range(200)]
+    assert {pid for pid, _ in got} != {os.getpid()} and len({pid for pid, _ in got}) == 1
+    assert multiprocessing.active_children() == []
+
+
+def test_the_childs_exception_is_raised_here_after_its_items():
+    got = []
+    with pytest.raises(ValueError, match="row 3 is bad"), aside(fails_after, 3) as items:
+        got.extend(items)
+    assert got == [0, 1, 2]
+    with pytest.raises(RuntimeError, match="Unpicklable: cannot travel"), \
+            aside(fails_unpicklably) as items:
+        list(items)
+    with pytest.raises(RuntimeError, match="ended without a word"), aside(dies) as items:
+        list(items)
+    assert multiprocessing.active_children() == []
+
+
+def test_the_child_waits_for_the_reader_and_stops_when_it_leaves(tmp_path):
+    made = tmp_path / "made"
+    with aside(counted, made, 1000) as items:
+        next(items)
+        time.sleep(0.5)  # time enough to make hundreds, were it not waiting on its sends
+        assert int(made.read_text()) <= 3
+    assert multiprocessing.active_children() == []  # left early: stopped, not left waiting
