@@ -60,14 +60,16 @@ def aside(produce: Callable[..., Iterator[Any]], *args: Any) -> Iterator[Iterato
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_run, args=(send, produce, args), name="aside", daemon=True)
-    # The child's garbage collector must never finalise this process's objects (an unreachable
-    # database connection would say goodbye on a socket this process still owns): frozen,
-    # they are not the child's to collect.
-    gc.freeze()
+    # The child must never finalise this process's objects (an unreachable database connection
+    # would say goodbye on a socket this process still owns): it is forked with the cyclic
+    # collector off and keeps it off. What it makes itself, reference counting frees.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         child.start()
     finally:
-        gc.unfreeze()
+        if collecting:
+            gc.enable()
     send.close()
     ended: list[bool] = []
     try:

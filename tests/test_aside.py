@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -16,6 +17,10 @@ from board.aside import aside
 def pids_and_squares(n: int):
     for i in range(n):
         yield os.getpid(), i * i
+
+
+def collector_on():
+    yield gc.isenabled()
 
 
 def fails_after(n: int):
@@ -74,3 +79,12 @@ def test_the_child_waits_for_the_reader_and_stops_when_it_leaves(tmp_path):
         time.sleep(0.5)  # time enough to make hundreds, were it not waiting on its sends
         assert int(made.read_text()) <= 3
     assert multiprocessing.active_children() == []  # left early: stopped, not left waiting
+
+
+def test_the_child_never_collects_what_it_inherited():
+    """Its collector is off (an inherited, unreachable connection is never finalised there);
+    this process's is as it was."""
+    assert gc.isenabled()
+    with aside(collector_on) as items:
+        assert list(items) == [False]
+    assert gc.isenabled()
