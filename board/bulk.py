@@ -7,7 +7,8 @@ a batch goes to the driver's executemany through one compiled statement per tabl
 set, each value converted beforehand by the column type's own bind processor — the stored bytes
 are the ones a single-row insert stores (tests/test_bulk.py compares them). The only processor
 replaced is UTCDateTime's (two Python calls and a %-format a value), by an exact equivalent
-that remembers the moments it has just written.
+that remembers the moments it has just written; and a column NULL in every row of a batch is
+left out of its statement rather than bound as NULL row after row.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from board.schema import UTCDateTime
 __all__ = ["insert_many", "sqlite_utc_text"]
 
 Processor = Callable[[Any], Any]
-
 
 _TWO = tuple(f"{n:02d}" for n in range(60))
 

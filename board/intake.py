@@ -21,7 +21,9 @@ priority rules once per `Intake`, and the batch's new jobs are written by one
 `Dispatch.create_jobs` (N jobs + N events, one transaction). Files are streamed: memory stays
 flat however long the file. `import_file` streams the file once to check it before writing
 anything, so a broken file (unreadable, empty, malformed JSON, a quote that never closes) stops
-with a clear `FileError` and no half-import, then streams it again to import.
+with a clear `FileError` and no half-import, then streams it again to import. A file of a
+megabyte or more is checked, read and parsed in a second process (`board.aside`) while this
+one writes: parsing a row (`prepare`) is pure, writing a batch of them (`Intake.write`) is not.
 """
 
 from __future__ import annotations
@@ -122,7 +124,8 @@ class Counts:
 @dataclass(frozen=True)
 class Outcome:
     """What one row did. `job_id` / `request` are set for new, history, updated and unchanged
-    rows."""
+    rows (`request` is not, for a row `import_file` parsed in its second process: it keeps
+    counts, not outcomes)."""
 
     kind: str  # new | history | updated | unchanged | skipped_not_nypd | quarantined
     job_id: int | None = None
