@@ -277,17 +277,7 @@ class GeoIndex:
         Never raises for bad input: unusable coordinates are a routing outcome ("unrouted"),
         because nothing may be dropped.
         """
-        xy = _projected(lat, lon)
-        if xy is None:
-            return _NO_POSITION
-        point = shapely.Point(*xy)
-        hits = self._precinct_tree.query(point, predicate="intersects")
-        if len(hits):
-            # On a shared edge (or a sliver where simplified polygons overlap) pick the lowest
-            # precinct number so the same point always routes the same way.
-            precinct = min((self._precinct_ids[i] for i in hits), key=_num_key)
-            return Route(precinct, self._sector_containing(point, precinct), "inside", 0.0)
-        return self._outside(point)
+        return self.route_many([(lat, lon)])[0]
 
     def route_many(self, points: Sequence[tuple[float | None, float | None]]) -> list[Route]:
         """`route` for each (lat, lon), the same Routes, with the polygon tests of all the
@@ -305,6 +295,8 @@ class GeoIndex:
         if not usable:
             return routes
         geoms = shapely.points(xs, ys)
+        # On a shared edge (or a sliver where simplified polygons overlap) the lowest precinct
+        # number, and within it the lowest sector, so the same point always routes the same way.
         inside: dict[int, str] = {}  # position in `usable` -> its precinct
         for j, t in zip(*self._precinct_tree.query(geoms, predicate="intersects").tolist(),
                         strict=True):
@@ -337,11 +329,6 @@ class GeoIndex:
             return Route(None, None, "unrouted", distance)
         precinct = min((self._precinct_ids[i] for i in nearest), key=_num_key)
         return Route(precinct, self._nearest_sector(point, precinct), "nearest", distance)
-
-    def _sector_containing(self, point: shapely.Point, precinct: str) -> str | None:
-        hits = self._sector_tree.query(point, predicate="intersects")
-        own = [self._sector_ids[i] for i in hits if self._sector_precinct[i] == precinct]
-        return min(own) if own else None
 
     def _nearest_sector(self, point: shapely.Point, precinct: str) -> str | None:
         indexes = self._sectors_by_precinct.get(precinct)
