@@ -142,7 +142,13 @@ class Client(asyncio.Protocol):
             self.recv.append((t, seq_of(payload) or 0))
             return
         if payload.startswith(BEAT) and len(payload) < 120:
-            return  # the heartbeat
+            # The mark alone: the heartbeat, or a catch-up whose events the last update already
+            # showed. Either says every event up to its seq is here (the hub's beat names only
+            # events already sent), so it counts when it moves on; its bytes are not an update.
+            seq = seq_of(payload)
+            if seq is not None and self.recv and seq > self.recv[-1][1]:
+                self.recv.append((t, seq))
+            return
         self.payloads.append(payload)
         seq = seq_of(payload)
         if seq is not None:  # a message of the page's own audience (not the review count)

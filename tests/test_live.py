@@ -248,6 +248,52 @@ def test_a_skipped_sequence_number_is_picked_up_when_it_commits(world, dispatch)
     run(scenario())
 
 
+def test_a_heartbeat_never_claims_an_event_whose_update_is_not_sent_yet(world, dispatch) -> None:
+    """The heartbeat's `data-seq` says "every event up to here is on your socket": a beat that
+    falls while the board view of a new event is still being read must carry the old number,
+    and the update itself comes before any beat that names it."""
+    import threading
+
+    job = make_job(dispatch, "75")
+    unit = world.unit("75-A")
+    reading, release = threading.Event(), threading.Event()
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch, heartbeat_s=0.02)
+        view = hub.renderer.view
+
+        def slow_view(audience):  # type: ignore[no-untyped-def]
+            if hub.last_seq > base:  # the new event's read: hold it while beats go out
+                reading.set()
+                release.wait(10)
+            return view(audience)
+
+        hub.renderer.view = slow_view  # type: ignore[method-assign]
+        await hub.start()
+        try:
+            sock = FakeSocket()
+            base = hub.last_seq
+            await subscribe(hub, BOARD75, sock)
+            await asyncio.to_thread(dispatch.assign, world.actors["sgt75"], job, 1, unit)
+            await asyncio.to_thread(reading.wait, 10)
+            held = len(sock.texts)
+            await until(lambda: len(sock.texts) >= held + 3)  # beats while the read is held
+            release.set()
+            await until(lambda: any(f'id="job-{job}"' in t and "live-beat" in t and len(t) > 200
+                                    for t in sock.texts[held:]))
+            await until(lambda: len(sock.texts) >= held + 8)
+        finally:
+            release.set()
+            await hub.stop()
+        marks = [(len(t), int(re.search(r'data-seq="(\d+)"', t)[1])) for t in sock.texts[1:]]
+        update = next(i for i, (n, _) in enumerate(marks) if n > 200)
+        assert all(seq == base for _, seq in marks[:update]), marks
+        assert marks[update][1] == hub.last_seq > base
+        assert all(seq == hub.last_seq for _, seq in marks[update:]), marks
+
+    run(scenario())
+
+
 def test_officer_queue_and_city_counters_follow_events(world, dispatch) -> None:
     job = make_job(dispatch, "75")
     unit_a, unit_b = world.unit("75-A"), world.unit("75-B")

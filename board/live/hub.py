@@ -168,7 +168,8 @@ class Hub:
         self.session_check_s = session_check_s
         self.timeouts = timeouts or sessions.Timeouts()
         self.audiences: dict[Audience, set[Subscriber]] = defaultdict(set)
-        self.last_seq = 0
+        self.last_seq = 0    # the newest event read
+        self.shown_seq = 0   # the newest event whose updates are on every socket's way
         self.pending: dict[int, float] = {}      # skipped seq → give up at (monotonic)
         self.renders: Counter[str] = Counter()   # audience kind → renders, for figures & tests
         self.kicked = 0
@@ -190,7 +191,7 @@ class Hub:
         self.loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
-        self.last_seq = await run_in_threadpool(self._max_seq)
+        self.last_seq = self.shown_seq = await run_in_threadpool(self._max_seq)
         await self.bus.start(self._on_bus)
         await self.bus.subscribe(sessions.REVOKED)
         self._tasks = [asyncio.create_task(self._run(), name="live-hub"),
@@ -343,7 +344,9 @@ class Hub:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
-            beat = self._seq_mark()
+            # shown_seq, not last_seq: a beat falling inside a catch-up must not claim the
+            # events still being rendered (a client may count the beat's mark as caught up).
+            beat = self._seq_mark(self.shown_seq)
             frame = self._frame(beat)
             for sub in self.subscribers:
                 if not sub.done and not sub.offer(beat, frame):
@@ -367,6 +370,7 @@ class Hub:
                    if self.audiences.get(a) and affected(a, precincts, units, kinds)]
             for audience in hit:
                 await self._broadcast(audience)
+            self.shown_seq = self.last_seq
             metrics.observe_events(evs)  # count them, and commit → on the sockets' queues
             self._failing.recovered("live catch-up working again")
             return len(evs)
@@ -439,7 +443,7 @@ class Hub:
         # After events, even when nothing shown changed, say which events the page now shows:
         # the view may already have shown one committed while the previous update was read.
         if text is not None or after_events:
-            self._fan_out([audience], (text or "") + self._seq_mark())
+            self._fan_out([audience], (text or "") + self._seq_mark(self.last_seq))
 
     def _read_view(self, audience: Audience, old: Any) -> tuple[Any, str | None]:
         """The view now and what its sockets need of it, in one trip to a worker thread (each
@@ -449,9 +453,10 @@ class Hub:
             return view, self.renderer.body(audience, view)
         return view, self.renderer.delta(audience, old, view)
 
-    def _seq_mark(self) -> str:
-        """Which events a message shows: the last sequence number read (and the heartbeat's)."""
-        return (f'<span id="{HEARTBEAT_ID}" hidden data-seq="{self.last_seq}" '
+    @staticmethod
+    def _seq_mark(seq: int) -> str:
+        """Which events a message shows: every event up to `seq` (also the heartbeat)."""
+        return (f'<span id="{HEARTBEAT_ID}" hidden data-seq="{seq}" '
                 f'data-at="{int(time.time())}"></span>')
 
     async def _render(self, audience: Audience) -> str:
