@@ -12,7 +12,9 @@ client's receipt of the first message whose `data-seq` covers it; every client m
 update in order, the same bytes as every other client, and end with a board equal to a fresh
 page. Then the bare server and the Channels peer get the board's own messages (snapshot first)
 at the same times, to the same N clients. `--scale-out N` runs N sockets over 4 `board serve`
-processes on PostgreSQL + Redis. Figures go to bench/results.json (bench/results.py).
+processes on PostgreSQL + Redis, then the bare server (one process) pushes the same messages to
+the same N clients: the limit for that work on this machine. Figures go to bench/results.json
+(bench/results.py).
 """
 
 from __future__ import annotations
@@ -523,11 +525,20 @@ def main() -> None:
                 n = args.scale_out
                 url = fresh_pg("bench_fanout")
                 board = board_run(n, args, work, procs, servers=4, url=url)
-                rec(f"fanout_p99_ms_{n}_4proc", board.p(99), "ms")
+                # The limit for the same work here: the bare server, one process, pushing the
+                # same messages to the same N clients (the clients' cost is the same for both).
+                bare = (replay_run("bare", n, board, args, work, procs)
+                        if "bare" in args.peers.split(",") else None)
+                rec(f"fanout_p99_ms_{n}_4proc", board.p(99), "ms",
+                    baseline=bare.p(99) if bare else None)
+                if bare:
+                    rec(f"fanout_bare_p99_ms_{n}", bare.p(99), "ms")
                 rec(f"kb_per_conn_{n}_4proc", board.kb_per_conn, "KB")
-                rec(f"fanout_server_cpu_us_per_frame_{n}_4proc", board.cpu_us_per_frame, "µs")
-                if board.problems:
-                    print(f"  !! board N={n} x4: {'; '.join(board.problems)}", flush=True)
+                rec(f"fanout_server_cpu_us_per_frame_{n}_4proc", board.cpu_us_per_frame, "µs",
+                    baseline=bare.cpu_us_per_frame if bare else None)
+                for r in (board, bare):
+                    if r and r.problems:
+                        print(f"  !! {r.name} N={n}: {'; '.join(r.problems)}", flush=True)
     finally:
         procs.stop()
 
