@@ -294,6 +294,56 @@ def test_a_heartbeat_never_claims_an_event_whose_update_is_not_sent_yet(world, d
     run(scenario())
 
 
+def test_a_board_left_during_its_catch_up_is_read_afresh_by_the_next_socket(world,
+                                                                           dispatch) -> None:
+    """The last socket of a board leaves while an event's view is being read; later events
+    reach no one there. The next socket to open must get the board as it is now, not the view
+    that catch-up finished reading after everyone had gone."""
+    import threading
+
+    first, second = make_job(dispatch, "75"), make_job(dispatch, "75")
+    unit = world.unit("75-A")
+    sgt = world.actors["sgt75"]
+    reading, release = threading.Event(), threading.Event()
+
+    async def scenario() -> tuple[str, str]:
+        hub = make_hub(dispatch)
+        view = hub.renderer.view
+        held = []
+
+        def slow_view(audience):  # type: ignore[no-untyped-def]
+            if hub.last_seq > base and not held:  # the first event's read: hold it once
+                held.append(True)
+                reading.set()
+                release.wait(10)
+            return view(audience)
+
+        hub.renderer.view = slow_view  # type: ignore[method-assign]
+        await hub.start()
+        try:
+            sock = FakeSocket()
+            base = hub.last_seq
+            sub = await subscribe(hub, BOARD75, sock)
+            await asyncio.to_thread(dispatch.assign, sgt, first, 1, unit)
+            await asyncio.to_thread(reading.wait, 10)
+            await hub.leave(sub)         # the board's last socket goes mid-read
+            release.set()
+            await until(lambda: hub.shown_seq == hub.last_seq > base)
+            await asyncio.to_thread(dispatch.assign, sgt, second, 1, unit)  # heard by no one
+            await until(lambda: hub.shown_seq == hub.last_seq > base + 1)
+            late = FakeSocket()
+            await subscribe(hub, BOARD75, late)
+            await until(lambda: len(late.texts) == 1)
+            fresh = await asyncio.to_thread(lambda: hub.renderer.body(BOARD75, view(BOARD75)))
+            return late.texts[0], fresh
+        finally:
+            release.set()
+            await hub.stop()
+
+    snapshot, fresh = run(scenario())
+    assert live._AGES.sub("", snapshot) == live._AGES.sub("", fresh)
+
+
 def test_officer_queue_and_city_counters_follow_events(world, dispatch) -> None:
     job = make_job(dispatch, "75")
     unit_a, unit_b = world.unit("75-A"), world.unit("75-B")

@@ -439,6 +439,8 @@ class Hub:
         old = self._views.get(audience)
         view, text = await run_in_threadpool(self._read_view, audience, old)
         self.renders[audience[0]] += 1
+        if not self.audiences.get(audience):
+            return  # all its sockets left meanwhile: keep no view that later events won't move
         self._views[audience] = view
         # After events, even when nothing shown changed, say which events the page now shows:
         # the view may already have shown one committed while the previous update was read.
