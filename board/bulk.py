@@ -5,50 +5,22 @@ SQLAlchemy's own multi-row INSERT … RETURNING. On SQLite, SQLAlchemy's per-row
 each row's parameters, running every value through its type) cost more than SQLite itself, so
 a batch goes to the driver's executemany through one compiled statement per table and column
 set, each value converted beforehand by the column type's own bind processor — the stored bytes
-are the ones a single-row insert stores (tests/test_bulk.py compares them). The only processor
-replaced is UTCDateTime's (two Python calls and a %-format a value), by an exact equivalent
-that remembers the moments it has just written; and a column NULL in every row of a batch is
-left out of its statement rather than bound as NULL row after row.
+are the ones a single-row insert stores (tests/test_bulk.py compares them). A column NULL in
+every row of a batch is left out of its statement rather than bound as NULL row after row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 
-from board.schema import UTCDateTime
-
-__all__ = ["insert_many", "sqlite_utc_text"]
+__all__ = ["insert_many"]
 
 Processor = Callable[[Any], Any]
-
-_TWO = tuple(f"{n:02d}" for n in range(60))
-
-
-def sqlite_utc_text(value: datetime | None) -> str | None:
-    """What UTCDateTime then SQLite's DATETIME bind make of a value, in one step:
-    'YYYY-MM-DD HH:MM:SS.ffffff' in UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is not UTC:  # most are (parsed 311 times and what follows from them)
-        if value.tzinfo is None:
-            raise ValueError("naive datetime stored: times must be timezone-aware")
-        value = value.astimezone(UTC)
-    # the storage format by hand: two-digit fields from a table, a third of isoformat's cost
-    year, micro = value.year, value.microsecond
-    text = (f"{year if year >= 1000 else f'{year:04d}'}-{_TWO[value.month]}-{_TWO[value.day]} "
-            f"{_TWO[value.hour]}:{_TWO[value.minute]}:{_TWO[value.second]}")
-    return f"{text}.{micro:06d}" if micro else f"{text}.000000"
-
-
-# A batch repeats its moments: now and the deadlines from it in every job, each job's created
-# and closed times in its job_facts row again.
-_utc_text = lru_cache(maxsize=8192)(sqlite_utc_text)
 
 
 def _serial_key(table: sa.Table) -> sa.Column | None:
@@ -61,8 +33,6 @@ def _serial_key(table: sa.Table) -> sa.Column | None:
 
 
 def _processor(column: sa.Column, dialect: sa.Dialect) -> Processor | None:
-    if isinstance(column.type, UTCDateTime) and dialect.name == "sqlite":
-        return _utc_text
     return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 

@@ -16,22 +16,53 @@ from board import bulk, db, nyc311
 from board.intake import Intake
 from board.schema import UTCDateTime, job_facts, jobs
 
+_TIMES = [datetime(2022, 5, 1, 4, 0, 9, tzinfo=UTC),
+          datetime(2022, 11, 6, 1, 30, 0, 5, tzinfo=ZoneInfo("America/New_York")),
+          datetime(2022, 11, 6, 1, 30, 0, 5, tzinfo=ZoneInfo("America/New_York"), fold=1),
+          datetime(2026, 3, 8, 2, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
+          datetime(9, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+          datetime(1000, 1, 1, tzinfo=UTC), datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC),
+          datetime(2022, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-5))),
+          datetime.now().astimezone()]
 
-def test_sqlite_utc_text_is_what_the_column_type_binds() -> None:
+
+def test_utc_datetime_on_sqlite_is_sqlites_own_datetime_text_both_ways() -> None:
+    """UTCDateTime's SQLite processors (one call each way) store and read what the generic
+    route does: the UTC moment, naive, through SQLite's DATETIME type; bulk binds with them."""
     dialect = sa.create_engine("sqlite://").dialect
-    typed = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
-    values = [None, datetime(2022, 5, 1, 4, 0, 9, tzinfo=UTC),
-              datetime(2022, 11, 6, 1, 30, 0, 5, tzinfo=ZoneInfo("America/New_York")),
-              datetime(2026, 3, 8, 2, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5))),
-              datetime(9, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=5, minutes=30))),
-              datetime(1000, 1, 1, tzinfo=UTC), datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC),
-              datetime(2022, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-5))),
-              datetime.now().astimezone()]
-    assert [bulk.sqlite_utc_text(v) for v in values] == [typed(v) for v in values]
-    assert bulk.sqlite_utc_text(values[1]) == "2022-05-01 04:00:09.000000"
-    for process in (typed, bulk.sqlite_utc_text):
-        with pytest.raises(ValueError):
-            process(datetime(2022, 5, 1))  # naive: refused on both paths
+    ours = UTCDateTime().dialect_impl(dialect)
+    bind, result = ours.bind_processor(dialect), ours.result_processor(dialect, None)
+    generic = sa.DateTime().dialect_impl(dialect)
+    generic_bind = generic.bind_processor(dialect)
+    generic_result = generic.result_processor(dialect, None)
+    texts = [bind(v) for v in _TIMES]
+    assert texts == [generic_bind(v.astimezone(UTC).replace(tzinfo=None)) for v in _TIMES]
+    assert texts[0] == "2022-05-01 04:00:09.000000"
+    assert texts[1:3] == ["2022-11-06 05:30:00.000005", "2022-11-06 06:30:00.000005"]
+    back = [result(t) for t in texts]
+    assert back == [v.astimezone(UTC) for v in _TIMES] and all(b.tzinfo is UTC for b in back)
+    assert back == [generic_result(t).replace(tzinfo=UTC) for t in texts]
+    assert bind(None) is None and result(None) is None
+    with pytest.raises(ValueError):
+        bind(datetime(2022, 5, 1))  # naive: refused
+    assert bulk._processor(jobs.c.created_at, dialect) is bind
+
+
+def test_a_batch_keeps_each_instant_of_the_repeated_hour(engine) -> None:
+    """01:30 before and after the clocks go back are an hour apart, though they compare (and
+    hash) equal: a batch stores each as its own instant, as single inserts do."""
+    first, second = _TIMES[1], _TIMES[2]
+    row = {"source": "test", "precinct": None, "route_method": "unrouted", "complaint_type": "X",
+           "descriptor": "", "location_type": "", "address": "", "borough": "", "fields": {},
+           "media": [], "received_at": first, "status": "new", "priority": 3,
+           "ack_due": first, "arrive_due": first, "close_due": first, "version": 1,
+           "updated_at": first, "administrative": False, "history": False}
+    with db.write(engine) as conn:
+        bulk.insert_many(conn, jobs, [{**row, "external_key": f"F-{i}", "created_at": at}
+                                      for i, at in enumerate((first, second, first, second))])
+    with db.read(engine) as conn:
+        stored = conn.execute(sa.select(jobs.c.created_at).order_by(jobs.c.id)).scalars().all()
+    assert [s - stored[0] for s in stored] == [timedelta(0), timedelta(hours=1)] * 2
 
 
 def _stored(engine: sa.Engine, table: str, order: str) -> list[dict[str, Any]]:
