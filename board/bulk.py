@@ -83,7 +83,8 @@ def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
 
     SQLite: the keys are counted on from the table's largest, as SQLite itself numbers them (no
     AUTOINCREMENT): the write transaction holds the database lock, so nobody numbers rows
-    meanwhile. PostgreSQL: its sequence numbers them, returned in order (sentinel ordering).
+    meanwhile (tests/test_bulk.py checks the schema this relies on). PostgreSQL: its sequence
+    numbers them, returned in order (sentinel ordering).
     """
     if not rows:
         return []

@@ -14,7 +14,7 @@ from shapely.geometry import shape
 
 from board import bulk, db, nyc311
 from board.intake import Intake
-from board.schema import UTCDateTime, job_facts, jobs
+from board.schema import UTCDateTime, job_facts, jobs, metadata
 
 _TIMES = [datetime(2022, 5, 1, 4, 0, 9, tzinfo=UTC),
           datetime(2022, 11, 6, 1, 30, 0, 5, tzinfo=ZoneInfo("America/New_York")),
@@ -145,3 +145,38 @@ def test_batch_keys_follow_on_as_single_inserts_number_them(engine) -> None:
     assert [r["external_key"] for r in stored] == [f"K-{i}" for i in range(5)]
     assert stored[1]["created_at"] == stored[0]["created_at"]
     assert stored[1]["fields"] == stored[0]["fields"]
+
+
+def _why_not_counted_on(conn: sa.Connection, table: str, key: str) -> list[str]:
+    """Why counting keys on from max(key) would not be how SQLite numbers this table's rows:
+    the key must be the rowid (one INTEGER PRIMARY KEY column), with no AUTOINCREMENT (which
+    never reuses a number, so max + 1 could hand out one that was deleted)."""
+    sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (table,)).scalar_one()
+    keys = [(r[1], r[2].upper()) for r in conn.exec_driver_sql(f"PRAGMA table_info({table})")
+            if r[5]]
+    problems = []
+    if keys != [(key, "INTEGER")]:
+        problems.append(f"{table}: key {keys}, not the rowid ({key} INTEGER PRIMARY KEY)")
+    if "AUTOINCREMENT" in sql.upper():
+        problems.append(f"{table}: AUTOINCREMENT")
+    return problems
+
+
+def test_the_keys_insert_many_counts_on_are_sqlites_plain_rowids(engine) -> None:
+    """insert_many numbers a batch max(key) + 1 onwards on SQLite: right only while the write
+    lock is held and each such table's key is a plain rowid. A migration that adds
+    AUTOINCREMENT (or makes the key anything but INTEGER PRIMARY KEY) fails here."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL numbers a batch with the table's own sequence")
+    counted = {t.name: key.name for t in metadata.sorted_tables
+               if (key := bulk._serial_key(t)) is not None}
+    assert {"jobs": "id", "events": "seq"}.items() <= counted.items()
+    with engine.connect() as conn:
+        assert [p for t, k in counted.items() for p in _why_not_counted_on(conn, t, k)] == []
+    with sa.create_engine("sqlite://").connect() as conn:  # and the check bites
+        conn.exec_driver_sql("CREATE TABLE t1 (id INTEGER PRIMARY KEY AUTOINCREMENT)")
+        conn.exec_driver_sql("CREATE TABLE t2 (id BIGINT PRIMARY KEY)")
+        assert _why_not_counted_on(conn, "t1", "id") == ["t1: AUTOINCREMENT"]
+        assert _why_not_counted_on(conn, "t2", "id") == [
+            "t2: key [('id', 'BIGINT')], not the rowid (id INTEGER PRIMARY KEY)"]
