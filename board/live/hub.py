@@ -353,27 +353,46 @@ class Hub:
                     self.kick(sub, CLOSE_SLOW)
 
     async def catch_up(self) -> int:
-        """Read committed events after the last seen; re-render what they touched."""
+        """Read committed events after the last seen; re-render what they touched. The events
+        and the views of the boards they touched are read in one trip to a worker thread."""
         assert self._lock is not None
         async with self._lock, _collect_after():
-            evs = await run_in_threadpool(self._read_new)
+            shown = {a: self._views.get(a) for a, subs in list(self.audiences.items())
+                     if subs and a[0] in VIEWED}
+            evs, views = await run_in_threadpool(self._read_new_views, shown)
             if not evs:
                 return 0
-            precincts: set[str | None] = set()
-            units: set[int] = set()
-            for ev in evs:
-                p, u = touched(ev)
-                precincts |= p
-                units |= u
-            kinds = {ev["kind"] for ev in evs}
-            hit = [a for a in list(self.audiences)
-                   if self.audiences.get(a) and affected(a, precincts, units, kinds)]
-            for audience in hit:
-                await self._broadcast(audience)
+            for audience in self._hit(evs, list(self.audiences)):
+                if audience in views:
+                    self._show_view(audience, *views[audience], after_events=True)
+                else:
+                    await self._broadcast(audience)
             self.shown_seq = self.last_seq
             metrics.observe_events(evs)  # count them, and commit → on the sockets' queues
             self._failing.recovered("live catch-up working again")
             return len(evs)
+
+    def _hit(self, evs: list[dict[str, Any]], candidates: Iterable[Audience]) -> list[Audience]:
+        """The audiences (of those with sockets) that these events change."""
+        precincts: set[str | None] = set()
+        units: set[int] = set()
+        for ev in evs:
+            p, u = touched(ev)
+            precincts |= p
+            units |= u
+        kinds = {ev["kind"] for ev in evs}
+        return [a for a in candidates
+                if self.audiences.get(a) and affected(a, precincts, units, kinds)]
+
+    def _read_new_views(self, shown: dict[Audience, Any]
+                        ) -> tuple[list[dict[str, Any]], dict[Audience, tuple[Any, str | None]]]:
+        """New events, and for each followed audience they touch its view and what changed
+        since `shown` (each trip to a thread waits for one and then for the loop: commit →
+        first socket pays for every trip)."""
+        evs = self._read_new()
+        if not evs:
+            return evs, {}
+        return evs, {a: self._read_view(a, shown[a]) for a in self._hit(evs, shown)}
 
     async def refresh(self, which: Callable[[Audience], bool],
                       only_if_changed: bool = False) -> None:
@@ -438,6 +457,10 @@ class Hub:
         sockets show (fragments.py)."""
         old = self._views.get(audience)
         view, text = await run_in_threadpool(self._read_view, audience, old)
+        self._show_view(audience, view, text, after_events)
+
+    def _show_view(self, audience: Audience, view: Any, text: str | None,
+                   after_events: bool) -> None:
         self.renders[audience[0]] += 1
         if not self.audiences.get(audience):
             return  # all its sockets left meanwhile: keep no view that later events won't move
@@ -448,8 +471,7 @@ class Hub:
             self._fan_out([audience], (text or "") + self._seq_mark(self.last_seq))
 
     def _read_view(self, audience: Audience, old: Any) -> tuple[Any, str | None]:
-        """The view now and what its sockets need of it, in one trip to a worker thread (each
-        trip waits for a thread and then for the loop: commit → first socket pays for both)."""
+        """The view now and what its sockets need of it: the whole when they show none yet."""
         view = self.renderer.view(audience)
         if old is None:
             return view, self.renderer.body(audience, view)
