@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import GEO_DIR, make_job, start_server, stop_server
+from conftest import GEO_DIR, closed_after_test, make_job, start_server, stop_server
 from test_cli import _env
 from test_live import closed_with, socket, web_login
 
@@ -146,7 +146,8 @@ def test_tokens_list_revoke_and_expire(world, dispatch, live_server, monkeypatch
     _env(monkeypatch, str(dispatch.engine.url.render_as_string(hide_password=False)), tmp_path,
          GEO_DIR)
     wall_token = auth.create_token(dispatch.engine, "wall75", "lobby screen")
-    wall = httpx.Client(base_url=live_server.url, timeout=10, follow_redirects=True)
+    wall = closed_after_test(httpx.Client(base_url=live_server.url, timeout=10,
+                                          follow_redirects=True))
     assert 'id="wall-body"' in wall.get(f"/wall/75?token={wall_token}").text
     assert cli.main(["tokens", "list"]) == 0
     listing = capsys.readouterr().out
@@ -169,7 +170,8 @@ def test_tokens_list_revoke_and_expire(world, dispatch, live_server, monkeypatch
     # expiry: refused once past, by the API and as a wall's session
     soon = auth.create_token(dispatch.engine, "sgt75", "soon",
                              expires_at=datetime.now(UTC) + timedelta(seconds=1))
-    api = httpx.Client(base_url=live_server.url, headers={"Authorization": f"Bearer {soon}"})
+    api = closed_after_test(httpx.Client(base_url=live_server.url,
+                                         headers={"Authorization": f"Bearer {soon}"}))
     assert api.get("/api/v1/precincts/75/board").status_code == 200
     time.sleep(1.2)
     assert api.get("/api/v1/precincts/75/board").status_code == 401
