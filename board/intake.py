@@ -173,13 +173,22 @@ def _system_names(keys: tuple[Any, ...]) -> frozenset[str]:
                      if isinstance(k, str) and k[:1] == ":")
 
 
+@lru_cache(maxsize=256)
+def _kept_names(raw_keys: tuple[Any, ...], names: tuple[str, ...]
+                ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Of a request's field names (in order), those its job keeps, and the dates among them:
+    once per file layout, not once per row."""
+    dropped = _system_names(raw_keys) | _NOT_FIELDS
+    kept = tuple(name for name in names if name not in dropped)
+    return kept, tuple(name for name in kept if name.endswith("_date"))
+
+
 def _job_fields(req: Request311, raw: Mapping[Any, Any]) -> dict[str, str]:
-    system = _system_names(tuple(raw))
-    out = {}
-    for name, value in req.fields.items():
-        if name in system or name in _NOT_FIELDS:
-            continue
-        out[name] = _canonical_date(value) if name.endswith("_date") else value
+    fields = req.fields
+    kept, dates = _kept_names(tuple(raw), tuple(fields))
+    out = {name: fields[name] for name in kept}
+    for name in dates:
+        out[name] = _canonical_date(out[name])
     return out
 
 
