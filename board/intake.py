@@ -45,6 +45,7 @@ import sqlalchemy as sa
 
 from board import aside, db, nyc311
 from board.access import SYSTEM, Actor
+from board.geo import Route
 from board.nyc311 import BadRow, Request311
 from board.schema import jobs, quarantine
 from board.usecases import Dispatch, Invalid, NewJob, NotFound
@@ -356,8 +357,10 @@ class Intake:
         now = self.dispatch.clock()
         return self.write([self._prepare(raw, now) for raw in rows])
 
-    def write(self, prepared: Sequence[Prepared]) -> list[Outcome]:
-        """Import one batch of prepared rows (`prepare`); one outcome per row, in order."""
+    def write(self, prepared: Sequence[Prepared],
+              routes: Sequence[Route | None] = ()) -> list[Outcome]:
+        """Import one batch of prepared rows (`prepare`); one outcome per row, in order.
+        `routes`: each new job's route, if routed already (`_parsed`); else the write path's."""
         before = self.counts.rows
         self.counts.rows += len(prepared)
         for *_, done in prepared:
@@ -373,14 +376,14 @@ class Intake:
                 continue
             assert new is not None and new.external_key is not None
             if new.external_key in creating_keys:  # the same key twice in one batch: the
-                self._create(creating, prepared, outcomes, known)  # first one creates it
+                self._create(creating, prepared, outcomes, known, routes)  # first creates it
                 creating, creating_keys = [], set()
             if new.external_key in known:
                 outcomes[i] = self._known(raw, req, new, known)
             else:
                 creating.append(i)
                 creating_keys.add(new.external_key)
-        self._create(creating, prepared, outcomes, known)
+        self._create(creating, prepared, outcomes, known, routes)
         done_outcomes = [o for o in outcomes if o is not None]
         assert len(done_outcomes) == len(prepared)
         if self.keep_bad:
@@ -417,20 +420,23 @@ class Intake:
             self.counts.reasons["(other reasons)"] += 1
         return Outcome("quarantined", reason=reason)
 
-    def _create(self, indices: list[int], prepared: list[Any], outcomes: list[Outcome | None],
-                known: dict[str, tuple[int, dict[str, Any] | NewJob]]) -> None:
+    def _create(self, indices: list[int], prepared: Sequence[Prepared],
+                outcomes: list[Outcome | None],
+                known: dict[str, tuple[int, dict[str, Any] | NewJob]],
+                routes: Sequence[Route | None] = ()) -> None:
         """Write the new jobs of these rows in one transaction; one at a time if that fails,
         so a row the write path refuses costs only itself."""
         if not indices:
             return
         news = [prepared[i][2] for i in indices]
+        given = [routes[i] for i in indices] if routes else []
         try:
             evs = self.dispatch.create_jobs(self.actor, news, source=self.job_source,
-                                            rules=self.rules)
+                                            rules=self.rules, routes=given or None)
         except (Invalid, sa.exc.IntegrityError):
             if len(indices) > 1:
                 for i in indices:
-                    self._create([i], prepared, outcomes, known)
+                    self._create([i], prepared, outcomes, known, routes)
                 return
             [i] = indices
             raw, req, new, _ = prepared[i]
@@ -623,8 +629,9 @@ def import_file(dispatch: Dispatch, path: str | Path, *, actor: Actor = IMPORT_A
 
     `parse_aside`: check, read and parse the file in a second process while this one writes
     (`board.aside`); by default when the machine has a second core and the file is at least
-    `ASIDE_BYTES`. Either way a broken file stops before anything is written. Aside, dates are
-    checked against the time the import started rather than each batch's."""
+    `ASIDE_BYTES`; the new jobs are routed there too. Either way a broken file stops before
+    anything is written. Aside, dates are checked against the time the import started rather
+    than each batch's."""
     path = Path(path)
     if parse_aside is None:
         parse_aside = aside.available() and _size(path) >= ASIDE_BYTES
@@ -636,9 +643,9 @@ def import_file(dispatch: Dispatch, path: str | Path, *, actor: Actor = IMPORT_A
     try:
         if not parse_aside:
             return intake.feed(nyc311.read_rows(path))
-        with aside.aside(_parsed, path, dispatch.clock(), history, intake.batch_size) as batches:
+        with aside.aside(_parsed, path, intake, dispatch.clock()) as batches:
             for batch in batches:  # the first comes after the whole file is checked
-                intake.write(_unpacked(batch))
+                intake.write(*_unpacked(batch))
         return intake.counts
     except _FILE_ERRORS as exc:  # changed under our feet between the check and the import
         err = _file_error(path, exc, intake.counts.rows)
@@ -656,25 +663,39 @@ def _size(path: Path) -> int:
 _new_values = attrgetter(*(f.name for f in dataclasses.fields(NewJob)))
 
 
-def _parsed(path: Path, now: datetime, history: bool, size: int) -> Iterator[list[Any]]:
-    """In the process aside: the whole file checked, then its rows prepared, a batch at a time;
-    a new job as its field values (a third of the object's cost to send)."""
+_route_values = attrgetter("precinct", "sector", "method", "distance_m")
+
+
+def _parsed(path: Path, intake: Intake, now: datetime) -> Iterator[list[Any]]:
+    """In the process aside: the whole file checked, then its rows prepared and their new jobs
+    routed, a batch at a time."""
     check_file(path)
-    batch: list[Any] = []
+    batch: list[Prepared] = []
     for raw in nyc311.read_rows(path):
-        raw, _, new, done = prepare(raw, now, history=history)
-        batch.append((raw, None if new is None else _new_values(new), done))
-        if len(batch) >= size:
-            yield batch
+        batch.append(prepare(raw, now, intake.key_prefix, intake.history))
+        if len(batch) >= intake.batch_size:
+            yield _packed(batch, intake.dispatch)
             batch = []
     if batch:
-        yield batch
+        yield _packed(batch, intake.dispatch)
 
 
-def _unpacked(batch: list[Any]) -> list[Prepared]:
-    """A batch from `_parsed` as `prepare` made it, less each row's request: `import_file`
-    keeps counts, not outcomes."""
-    return [(raw, None, None if new is None else NewJob(*new), done) for raw, new, done in batch]
+def _packed(batch: list[Prepared], dispatch: Dispatch) -> list[Any]:
+    """A batch to send: a new job as its field values (a third of the object's cost to send),
+    with its route (the batch's points routed at once); nothing more, as unpickling is the
+    writer's work."""
+    routes = iter(dispatch.routes([new for _, _, new, _ in batch if new is not None]))
+    return [(raw, None, done, None) if new is None
+            else (raw, _new_values(new), done, _route_values(next(routes)))
+            for raw, _, new, done in batch]
+
+
+def _unpacked(batch: list[Any]) -> tuple[list[Prepared], list[Route | None]]:
+    """A batch from `_parsed` as `prepare` made it, less each row's request (`import_file`
+    keeps counts, not outcomes), and each new job's route."""
+    prepared = [(raw, None, None if new is None else NewJob(*new), done)
+                for raw, new, done, _ in batch]
+    return prepared, [route and Route(*route) for *_, route in batch]
 
 
 # --------------------------------------------------------------------------- quarantine

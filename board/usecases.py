@@ -865,7 +865,9 @@ class Dispatch:
         self._committed([ev])
         return ev
 
-    def _routes(self, batch: Sequence[NewJob]) -> list[Route]:
+    def routes(self, batch: Sequence[NewJob]) -> list[Route]:
+        """Where these new jobs go: their points routed at once. No I/O (intake routes in its
+        second process, then hands the routes to `create_jobs`)."""
         if self.geo is None:
             return [Route(None, None, "unrouted", math.inf)] * len(batch)
         return self.geo.route_many([(new.lat, new.lon) for new in batch])
@@ -876,7 +878,8 @@ class Dispatch:
         return self.create_jobs(actor, [new], source, rules)[0]
 
     def create_jobs(self, actor: Actor, batch: Sequence[NewJob], source: str | None = None,
-                    rules: Sequence[Rule] | None = None) -> list[dict[str, Any]]:
+                    rules: Sequence[Rule] | None = None,
+                    routes: Sequence[Route] | None = None) -> list[dict[str, Any]]:
         """Jobs as `create_job` makes each, N jobs and N events in one transaction (intake).
 
         A NewJob with `closed_at` is history: a request the city had already closed. It becomes
@@ -885,12 +888,16 @@ class Dispatch:
         dispatch queue, never overdue. Only the 311 intake (a machine actor) records history.
         Every job is checked before anything is written: one refused job refuses the batch.
         The batch's events are at the time its jobs were received (one transaction).
+        `routes`: the batch's `routes`, if a machine actor has them already; a person's jobs
+        are always routed here.
         """
         if not batch:
             return []
         person = actor.id is not None  # intake and replay run as machine actors without one
         if person and not actor.may("create_job"):
             raise Forbidden(f"a {actor.role.value} cannot create jobs")
+        if person and routes is not None:
+            raise ValueError("a person's jobs are routed by the write path")
         rules = tuple(rules) if rules is not None else tuple(self.rules())
         now = self.clock()
 
@@ -900,7 +907,7 @@ class Dispatch:
             return rule, deadlines(rule, now)
 
         planned = [self._plan_job(actor, new, source, rule_of, now, route)
-                   for new, route in zip(batch, self._routes(batch), strict=True)]
+                   for new, route in zip(batch, routes or self.routes(batch), strict=True)]
         with db.write(self.engine) as conn:
             rows = [values for values, _ in planned]
             if len(rows) == 1:

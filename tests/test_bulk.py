@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -9,12 +10,16 @@ from zoneinfo import ZoneInfo
 import pytest
 import shapely
 import sqlalchemy as sa
-from conftest import HOUR_CSV
+from conftest import HOUR_CSV, point_in
 from shapely.geometry import shape
 
-from board import bulk, db, nyc311
-from board.intake import Intake
+from board import bulk, db, intake, nyc311
+from board.access import SYSTEM
+from board.aside import aside
+from board.geo import GeoIndex
+from board.intake import Counts, Intake
 from board.schema import UTCDateTime, job_facts, jobs, metadata
+from board.usecases import NewJob
 
 _TIMES = [datetime(2022, 5, 1, 4, 0, 9, tzinfo=UTC),
           datetime(2022, 11, 6, 1, 30, 0, 5, tzinfo=ZoneInfo("America/New_York")),
@@ -79,34 +84,33 @@ def _without_prefix(value: Any, prefix: str) -> Any:
     return {**value, "external_key": value["external_key"].removeprefix(prefix)}
 
 
-def test_a_batch_stores_what_one_job_at_a_time_stores(dispatch, clock, geo) -> None:
-    """The real hour imported in batches (bulk inserts, facts folded from the rows) and one
-    job per transaction (single-row inserts, facts read back): every stored value is equal."""
-    clock.now = datetime(2022, 6, 1, 3, 30, 0, 250000, tzinfo=ZoneInfo("America/New_York"))
+def _hour_rows(geo: GeoIndex) -> list[dict[str, Any]]:
+    """The real hour, with photos, text cut to fit and points just offshore here and there."""
     rows = list(nyc311.read_rows(HOUR_CSV))
     south = min(shapely.get_coordinates(shape(geo.precinct_feature("123")["geometry"])),
                 key=lambda c: c[1])
-    for i, row in enumerate(rows[::25]):  # photos, text cut to fit, a point just offshore
+    for i, row in enumerate(rows[::25]):
         row["Media URL"] = f"https://example.org/photo/{i}.jpg"
         row["Descriptor"] += " and more" * 30 * (i % 2)
         row["Latitude"], row["Longitude"] = (str(south[1] - 0.001), str(south[0])) if i % 3 == 0 \
             else (row["Latitude"], row["Longitude"])
-    batched = Intake(dispatch, key_prefix="A-", batch_size=500).feed(rows)
-    single = Intake(dispatch, key_prefix="B-", batch_size=1).feed(rows)
-    assert batched.as_dict() == single.as_dict()
-    assert batched.new > 300 and batched.history > 300 and batched.unrouted > 0
-    assert batched.cut["descriptor"] > 10
+    return rows
 
-    by_key = {r["external_key"]: r for r in _stored(dispatch.engine, "jobs", "id")}
+
+def _assert_stored_alike(engine: sa.Engine, counts: Counts) -> None:
+    """Every job keyed A-… is stored, with its event and facts row, exactly as its B-… twin."""
+    assert counts.new > 300 and counts.history > 300 and counts.unrouted > 0
+    assert counts.cut["descriptor"] > 10
+    by_key = {r["external_key"]: r for r in _stored(engine, "jobs", "id")}
     key_of = {r["id"]: k for k, r in by_key.items()}
     pairs = [(by_key[k], by_key["B-" + k.removeprefix("A-")]) for k in by_key
              if k.startswith("A-")]
-    assert len(pairs) == batched.new + batched.history
+    assert len(pairs) == counts.new + counts.history
     names = [c.name for c in jobs.columns if c.name not in ("id", "external_key")]
     for a, b in pairs:
         assert {n: a[n] for n in names} == {n: b[n] for n in names}, a["external_key"]
 
-    evs = {key_of[e["job_id"]]: e for e in _stored(dispatch.engine, "events", "seq")}
+    evs = {key_of[e["job_id"]]: e for e in _stored(engine, "events", "seq")}
     assert len(evs) == 2 * len(pairs)
     for a, b in pairs:
         ea, eb = evs[a["external_key"]], evs[b["external_key"]]
@@ -116,13 +120,59 @@ def test_a_batch_stores_what_one_job_at_a_time_stores(dispatch, clock, geo) -> N
             del e["seq"], e["job_id"]
         assert ea == eb
 
-    facts = {key_of[f.pop("job_id")]: f for f in _stored(dispatch.engine, "job_facts", "job_id")}
+    facts = {key_of[f.pop("job_id")]: f for f in _stored(engine, "job_facts", "job_id")}
     assert len(facts) == 2 * len(pairs)
     assert sum(bool(f["has_photos"]) for f in facts.values()) > 40
     assert sum(a["route_method"] == "nearest" for a, _ in pairs) > 5
     for a, b in pairs:
         assert facts[a["external_key"]] == facts[b["external_key"]]
     assert len(facts[pairs[0][0]["external_key"]]) == len(job_facts.columns) - 1
+
+
+def test_a_batch_stores_what_one_job_at_a_time_stores(dispatch, clock, geo) -> None:
+    """The real hour imported in batches (bulk inserts, facts folded from the rows) and one
+    job per transaction (single-row inserts, facts read back): every stored value is equal."""
+    clock.now = datetime(2022, 6, 1, 3, 30, 0, 250000, tzinfo=ZoneInfo("America/New_York"))
+    rows = _hour_rows(geo)
+    batched = Intake(dispatch, key_prefix="A-", batch_size=500).feed(rows)
+    single = Intake(dispatch, key_prefix="B-", batch_size=1).feed(rows)
+    assert batched.as_dict() == single.as_dict()
+    _assert_stored_alike(dispatch.engine, batched)
+
+
+def test_jobs_routed_aside_are_stored_as_jobs_routed_by_the_writer(dispatch, clock, geo,
+                                                                   tmp_path, monkeypatch
+                                                                   ) -> None:
+    """import_file's second process routes the new jobs of each batch; the writer takes those
+    routes and stores exactly what it stores for jobs it routes itself."""
+    clock.now = datetime(2022, 6, 1, 3, 30, 0, 250000, tzinfo=ZoneInfo("America/New_York"))
+    rows = _hour_rows(geo)
+    path = tmp_path / "hour.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        writer.writerows(rows)
+    here = Intake(dispatch, key_prefix="A-").feed(nyc311.read_rows(path))
+    there = Intake(dispatch, key_prefix="B-")
+    with aside(intake._parsed, path, there, clock()) as batches:
+        def refuse(*args: Any) -> None:
+            raise AssertionError("the writer routed a job that was routed aside")
+        monkeypatch.setattr(dispatch, "routes", refuse)  # here, not in the forked process
+        for batch in batches:
+            there.write(*intake._unpacked(batch))
+    assert there.counts.as_dict() == here.as_dict()
+    _assert_stored_alike(dispatch.engine, here)
+
+
+def test_only_a_machine_hands_the_write_path_its_routes(dispatch, world, geo) -> None:
+    """A person's jobs are routed by the write path, whatever route comes with them."""
+    lat, lon = point_in(geo, "75")
+    new = NewJob("Noise - Residential", lat=lat, lon=lon, external_key="M-1")
+    route = geo.route_many([(lat, lon)])[0]
+    with pytest.raises(ValueError, match="routed by the write path"):
+        dispatch.create_jobs(world.actors["sgt75"], [new], routes=[route])
+    [ev] = dispatch.create_jobs(SYSTEM, [new], routes=[route])
+    assert ev["precinct"] == route.precinct and ev["payload"]["route"] == route.method
 
 
 def test_batch_keys_follow_on_as_single_inserts_number_them(engine) -> None:
