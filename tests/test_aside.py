@@ -88,3 +88,16 @@ def test_the_child_never_collects_what_it_inherited():
     with aside(collector_on) as items:
         assert list(items) == [False]
     assert gc.isenabled()
+
+
+def test_the_heap_at_the_fork_is_frozen_here_while_the_child_runs():
+    """The collector's full passes here skip what existed at the fork while items arrive; the
+    heap is as it was once the child is done, however it ended."""
+    assert gc.get_freeze_count() == 0
+    with aside(pids_and_squares, 3) as items:
+        frozen = gc.get_freeze_count()
+        list(items)
+    assert frozen > 1000 and gc.get_freeze_count() == 0
+    with pytest.raises(ValueError), aside(fails_after, 1) as items:
+        list(items)
+    assert gc.get_freeze_count() == 0
