@@ -129,15 +129,37 @@ def fresh_pg(name: str) -> str:
 
 # -- processes --------------------------------------------------------------------------------
 
+# --pin: servers on the first core, the clients and the driver on the others (as if the
+# clients ran on other machines: they no longer take the server's core, nor it theirs).
+SERVER_CORES: set[int] | None = None
+CLIENT_CORES: set[int] | None = None
+
+
+def pin(cores: int) -> None:
+    global SERVER_CORES, CLIENT_CORES
+    if cores < 2:
+        raise SystemExit("--pin needs two cores or more")
+    SERVER_CORES, CLIENT_CORES = {0}, set(range(1, cores))
+    os.sched_setaffinity(0, CLIENT_CORES)
+
+
+def unpin(cores: set[int]) -> None:
+    global SERVER_CORES, CLIENT_CORES
+    SERVER_CORES = CLIENT_CORES = None
+    os.sched_setaffinity(0, cores)
+
+
 @dataclass
 class Procs:
     procs: list[subprocess.Popen] = field(default_factory=list)
 
     def start(self, cmd: list[str], env: dict[str, str] | None = None,
-              log: Path | None = None) -> subprocess.Popen:
+              log: Path | None = None, cores: set[int] | None = None) -> subprocess.Popen:
         out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
         p = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=out,
                              stderr=subprocess.STDOUT, start_new_session=True)
+        if cores:  # before the process has started any thread: they all inherit it
+            os.sched_setaffinity(p.pid, cores)
         self.procs.append(p)
         return p
 
@@ -191,7 +213,7 @@ def start_clients(procs: Procs, urls: list[str], n: int, out: Path, cookie: str 
         procs.start([PY, str(ROOT / "bench" / "clients.py"), ",".join(urls), str(count),
                      str(f), "--cookie", cookie, "--origin", origin, "--keep",
                      "2" if k == 0 else "0", "--seconds", "600",
-                     *(["--deflate"] if DEFLATE[0] else [])],
+                     *(["--deflate"] if DEFLATE[0] else [])], cores=CLIENT_CORES,
                     log=f.with_suffix(".log"))
         files.append(f)
     deadline = time.monotonic() + 180
@@ -346,7 +368,8 @@ def board_run(n: int, args: argparse.Namespace, work: Path, procs: Procs,
     pids = []
     for port in ports:
         cmd = [BOARD, "serve", "--port", str(port)] + (["--ws-deflate"] if args.deflate else [])
-        pids.append(procs.start(cmd, env, log=work / f"{tag}-{port}.log").pid)
+        pids.append(procs.start(cmd, env, log=work / f"{tag}-{port}.log",
+                                cores=SERVER_CORES).pid)
     for port in ports:
         wait_http(f"http://127.0.0.1:{port}/login")
     base = f"http://127.0.0.1:{ports[0]}"
@@ -425,10 +448,11 @@ def replay_run(name: str, n: int, board: Run, args: argparse.Namespace, work: Pa
     port = args.port + 10
     if name == "bare":
         p = procs.start([PY, str(ROOT / "bench" / "bare.py"), str(port),
-                         *(["--deflate"] if args.deflate else [])], log=work / "bare.log")
+                         *(["--deflate"] if args.deflate else [])], log=work / "bare.log",
+                        cores=SERVER_CORES)
     else:
         p = procs.start([PY, str(ROOT / "bench" / "peer_channels.py"), str(port), REDIS],
-                        log=work / "peer.log")
+                        log=work / "peer.log", cores=SERVER_CORES)
     wait_ws(f"ws://127.0.0.1:{port}/control")
     sent: dict[int, float] = {}
 
@@ -486,9 +510,14 @@ def main() -> None:
     ap.add_argument("--deflate", action="store_true", help="board with permessage-deflate on")
     ap.add_argument("--client-processes", type=int, default=0,
                     help="spread the clients over this many processes (default: one per 2,500)")
+    ap.add_argument("--pin", action="store_true",
+                    help="servers on core 0, clients on the others (not the scale-out)")
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args()
     DEFLATE[0] = args.deflate
+    cores = os.sched_getaffinity(0)
+    if args.pin:
+        pin(len(cores))
     print(f"fan-out benchmark · load average {load()} · {os.cpu_count()} cores", flush=True)
     procs = Procs()
     rec = (lambda *a, **k: None) if args.no_record else record
@@ -501,7 +530,7 @@ def main() -> None:
                 for name in [x for x in args.peers.split(",") if x]:
                     runs[name] = replay_run(name, n, board, args, work, procs)
                 bare, peer = runs.get("bare"), runs.get("peer")
-                suffix = "_deflate" if args.deflate else ""
+                suffix = ("_deflate" if args.deflate else "") + ("_pinned" if args.pin else "")
                 rec(f"fanout_p99_ms_{n}{suffix}", board.p(99), "ms",
                     baseline=bare.p(99) if bare else None)
                 if bare:
@@ -523,6 +552,7 @@ def main() -> None:
                         print(f"  !! {r.name} N={n}: {'; '.join(r.problems)}", flush=True)
             if args.scale_out:
                 n = args.scale_out
+                unpin(cores)  # four servers on one core would measure that core, not the hub
                 url = fresh_pg("bench_fanout")
                 board = board_run(n, args, work, procs, servers=4, url=url)
                 # The limit for the same work here: the bare server, one process, pushing the
