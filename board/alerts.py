@@ -63,7 +63,7 @@ def recent(conn: sa.Connection, precinct: str, now: datetime) -> list[Alert]:
     return out[:LIMIT]
 
 
-def supervisor_panel(engine: sa.Engine, precinct: str, now: datetime) -> dict[str, Any]:
+def supervisor_panel(engine: db.Source, precinct: str, now: datetime) -> dict[str, Any]:
     """The parts of a supervisor's board beyond the jobs: alerts and the latest log entries.
     (The header's review count is the reader's own, pushed beside: board.live.audiences.)"""
     with db.read(engine) as conn:

@@ -72,7 +72,7 @@ class Entry:
     corrections: list[Entry] = field(default_factory=list)
 
 
-def entries(engine: sa.Engine, actor: Actor, precinct: str, *, text: str = "",
+def entries(engine: db.Source, actor: Actor, precinct: str, *, text: str = "",
             since: datetime | None = None, until: datetime | None = None,
             limit: int = PAGE) -> list[Entry]:
     """Entries matching a search, newest first; corrections sit under the entry they correct."""
@@ -110,7 +110,7 @@ def entries(engine: sa.Engine, actor: Actor, precinct: str, *, text: str = "",
     return top
 
 
-def latest(engine: sa.Engine, precinct: str, limit: int = 5) -> list[Entry]:
+def latest(engine: db.Source, precinct: str, limit: int = 5) -> list[Entry]:
     """The newest entries, for the board's live panel (the caller has checked scope)."""
     with db.read(engine) as conn:
         rows = conn.execute(sa.select(command_log).where(command_log.c.precinct == precinct)

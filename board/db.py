@@ -55,13 +55,21 @@ def write(engine: sa.Engine) -> Iterator[sa.Connection]:
         yield conn
 
 
+# Where a read runs: an engine (a transaction of its own) or a connection already in one.
+Source = sa.Engine | sa.Connection
+
+
 @contextmanager
-def read(engine: sa.Engine) -> Iterator[sa.Connection]:
+def read(source: Source) -> Iterator[sa.Connection]:
     """One read transaction that sees one snapshot in all its statements: a screen read in
     several queries never shows a job both open and closed. SQLite's read transactions do
     already; PostgreSQL's READ COMMITTED takes a snapshot per statement, REPEATABLE READ once
-    (a read-only transaction never fails a serialization check, so this costs nothing)."""
-    with engine.connect() as conn:
+    (a read-only transaction never fails a serialization check, so this costs nothing). Given
+    a connection, the reads join its transaction: several reads, one snapshot."""
+    if isinstance(source, sa.Connection):
+        yield source
+        return
+    with source.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():

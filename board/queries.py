@@ -201,7 +201,7 @@ class BoardView:
         }
 
 
-def board(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> BoardView:
+def board(engine: db.Source, actor: Actor, precinct: str, now: datetime) -> BoardView:
     check_precinct(actor, precinct)
     with db.read(engine) as conn:
         signs = _callsigns(conn, precinct)

@@ -52,7 +52,7 @@ def _waiting(precincts: Iterable[str] | None) -> sa.Select:
     return q if precincts is None else q.where(review_queue.c.precinct.in_(list(precincts)))
 
 
-def pending(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> list[Pending]:
+def pending(engine: db.Source, actor: Actor, precinct: str, now: datetime) -> list[Pending]:
     """The precinct's flagged closes still to review, oldest close first."""
     check_reader(actor, precinct)
     with db.read(engine) as conn:
@@ -73,7 +73,7 @@ def pending(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> li
                     r.queued_at, timelines[r.id]) for r in rows]
 
 
-def counts(engine: sa.Engine, actor: Actor) -> dict[str, int]:
+def counts(engine: db.Source, actor: Actor) -> dict[str, int]:
     """How many flagged closes wait in each of the actor's precincts (those with none left
     out); empty for non-readers."""
     if actor.role not in READERS:
@@ -92,12 +92,12 @@ class Queue:
     total: int
 
 
-def queue(engine: sa.Engine, actor: Actor, precinct: str, now: datetime) -> Queue:
+def queue(engine: db.Source, actor: Actor, precinct: str, now: datetime) -> Queue:
     rows = pending(engine, actor, precinct, now)
     total = len(rows) if len(rows) < PAGE else counts(engine, actor).get(precinct, 0)
     return Queue(rows, total)
 
 
-def count(engine: sa.Engine, actor: Actor) -> int:
+def count(engine: db.Source, actor: Actor) -> int:
     """The header's count: flagged closes waiting in all the actor's precincts together."""
     return sum(counts(engine, actor).values())

@@ -262,11 +262,11 @@ def test_a_heartbeat_never_claims_an_event_whose_update_is_not_sent_yet(world, d
         hub = make_hub(dispatch, heartbeat_s=0.02)
         view = hub.renderer.view
 
-        def slow_view(audience):  # type: ignore[no-untyped-def]
+        def slow_view(audience, source=None):  # type: ignore[no-untyped-def]
             if hub.last_seq > base:  # the new event's read: hold it while beats go out
                 reading.set()
                 release.wait(10)
-            return view(audience)
+            return view(audience, source)
 
         hub.renderer.view = slow_view  # type: ignore[method-assign]
         await hub.start()
@@ -311,12 +311,12 @@ def test_a_board_left_during_its_catch_up_is_read_afresh_by_the_next_socket(worl
         view = hub.renderer.view
         held = []
 
-        def slow_view(audience):  # type: ignore[no-untyped-def]
+        def slow_view(audience, source=None):  # type: ignore[no-untyped-def]
             if hub.last_seq > base and not held:  # the first event's read: hold it once
                 held.append(True)
                 reading.set()
                 release.wait(10)
-            return view(audience)
+            return view(audience, source)
 
         hub.renderer.view = slow_view  # type: ignore[method-assign]
         await hub.start()
@@ -342,6 +342,43 @@ def test_a_board_left_during_its_catch_up_is_read_afresh_by_the_next_socket(worl
 
     snapshot, fresh = run(scenario())
     assert live._AGES.sub("", snapshot) == live._AGES.sub("", fresh)
+
+
+def test_an_update_shows_exactly_the_events_its_mark_names(world, dispatch) -> None:
+    """The events and the board view of one catch-up are read in one snapshot: a job assigned
+    while that catch-up reads comes in the next message, under its own sequence number, never
+    in the message that names only the earlier event."""
+    first, second = make_job(dispatch, "75"), make_job(dispatch, "75")
+    unit = world.unit("75-A")
+    sgt = world.actors["sgt75"]
+
+    async def scenario() -> tuple[list[str], int]:
+        hub = make_hub(dispatch)
+        view = hub.renderer.view
+        wrote = []
+
+        def view_after_a_write(audience, source=None):  # type: ignore[no-untyped-def]
+            if hub.last_seq > base and not wrote:  # the first event's catch-up, mid-read
+                wrote.append(dispatch.assign(sgt, second, 1, unit))
+            return view(audience, source)
+
+        hub.renderer.view = view_after_a_write  # type: ignore[method-assign]
+        await hub.start()
+        try:
+            sock = FakeSocket()
+            base = hub.last_seq
+            await subscribe(hub, BOARD75, sock)
+            await asyncio.to_thread(dispatch.assign, sgt, first, 1, unit)
+            await until(lambda: hub.shown_seq >= base + 2)
+            return sock.texts[1:], base
+        finally:
+            await hub.stop()
+
+    updates, base = run(scenario())
+    marked = {int(re.findall(r'data-seq="(\d+)"', t)[-1]): t for t in updates}
+    assert f'id="job-{first}"' in marked[base + 1]
+    assert f'id="job-{second}"' not in marked[base + 1]
+    assert f'id="job-{second}"' in marked[base + 2]
 
 
 def test_officer_queue_and_city_counters_follow_events(world, dispatch) -> None:

@@ -389,10 +389,11 @@ class Hub:
         """New events, and for each followed audience they touch its view and what changed
         since `shown` (each trip to a thread waits for one and then for the loop: commit →
         first socket pays for every trip)."""
-        evs = self._read_new()
-        if not evs:
-            return evs, {}
-        return evs, {a: self._read_view(a, shown[a]) for a in self._hit(evs, shown)}
+        with db.read(self.engine) as conn:  # one snapshot: the views show exactly these events
+            evs = self._read_new(conn)
+            if not evs:
+                return evs, {}
+            return evs, {a: self._read_view(a, shown[a], conn) for a in self._hit(evs, shown)}
 
     async def refresh(self, which: Callable[[Audience], bool],
                       only_if_changed: bool = False) -> None:
@@ -470,9 +471,10 @@ class Hub:
         if text is not None or after_events:
             self._fan_out([audience], (text or "") + self._seq_mark(self.last_seq))
 
-    def _read_view(self, audience: Audience, old: Any) -> tuple[Any, str | None]:
+    def _read_view(self, audience: Audience, old: Any,
+                   source: db.Source | None = None) -> tuple[Any, str | None]:
         """The view now and what its sockets need of it: the whole when they show none yet."""
-        view = self.renderer.view(audience)
+        view = self.renderer.view(audience, source)
         if old is None:
             return view, self.renderer.body(audience, view)
         return view, self.renderer.delta(audience, old, view)
@@ -515,7 +517,7 @@ class Hub:
         with db.read(self.engine) as conn:
             return conn.execute(sa.select(sa.func.max(events.c.seq))).scalar() or 0
 
-    def _read_new(self) -> list[dict[str, Any]]:
+    def _read_new(self, source: db.Source | None = None) -> list[dict[str, Any]]:
         cols = (events.c.seq, events.c.job_id, events.c.unit_id, events.c.precinct,
                 events.c.kind, events.c.payload, events.c.at)
         now = time.monotonic()
@@ -523,7 +525,7 @@ class Hub:
         cond = events.c.seq > self.last_seq
         if self.pending:
             cond = sa.or_(cond, events.c.seq.in_(sorted(self.pending)))
-        with db.read(self.engine) as conn:
+        with db.read(source or self.engine) as conn:
             rows = conn.execute(sa.select(*cols).where(cond).order_by(events.c.seq)
                                 .limit(READ_LIMIT)).mappings().all()
         out = []

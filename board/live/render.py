@@ -92,13 +92,15 @@ class Renderer:
 
     # Audiences followed by what changed (hub.VIEWED): the view, the whole, the difference.
 
-    def view(self, audience: Audience) -> Any:
+    def view(self, audience: Audience, source: db.Source | None = None) -> Any:
+        """The view, read in one snapshot (`source`: a connection whose read it joins)."""
         kind = audience[0]
-        if kind == "board":
-            return self.board_view(*audience[1:])
-        if kind == "reviews":
-            return self.reviews_view(audience[1], audience[2])
-        return self.log_view(audience[1])
+        with db.read(source or self.engine) as conn:
+            if kind == "board":
+                return self.board_view(*audience[1:], source=conn)
+            if kind == "reviews":
+                return self.reviews_view(audience[1], audience[2], source=conn)
+            return self.log_view(audience[1], source=conn)
 
     def body(self, audience: Audience, view: Any) -> str:
         kind = audience[0]
@@ -135,28 +137,32 @@ class Renderer:
             return {"precinct": precinct, "can_review": may_act, "findings": FINDINGS}
         return {"precinct": precinct, "can_write": may_act, "linked": commandlog.linked}
 
-    def reviews_view(self, precinct: str, can_review: bool) -> reviews.Queue:
+    def reviews_view(self, precinct: str, can_review: bool,
+                     source: db.Source | None = None) -> reviews.Queue:
         role = Role.SUPERVISOR if can_review else Role.COMMANDER
         who = Actor(None, "live", role, frozenset({precinct}))
-        return reviews.queue(self.engine, who, precinct, self.clock())
+        return reviews.queue(source or self.engine, who, precinct, self.clock())
 
-    def log_view(self, precinct: str) -> list[commandlog.Entry]:
+    def log_view(self, precinct: str, source: db.Source | None = None) -> list[commandlog.Entry]:
         who = Actor(None, "live", Role.COMMANDER, frozenset({precinct}))
-        return commandlog.entries(self.engine, who, precinct)
+        return commandlog.entries(source or self.engine, who, precinct)
 
     def review_count(self, scope: frozenset[str]) -> str:
         """The header's count: flagged closes waiting in these precincts."""
         n = reviews.count(self.engine, Actor(None, "live", Role.SUPERVISOR, scope))
         return self._render("partials/review_count.html", review_count=n)
 
-    def board_view(self, precinct: str, mode: str, citywide: bool) -> BoardScreen:
+    def board_view(self, precinct: str, mode: str, citywide: bool,
+                   source: db.Source | None = None) -> BoardScreen:
         role = Role.SUPERVISOR if mode == "supervisor" else Role.COMMANDER
         who = Actor(None, "live", role, frozenset({CITYWIDE} if citywide else {precinct}))
-        view = queries.board(self.engine, who, precinct, self.clock())
-        # A supervisor's board also carries its alerts, review count and latest log entries,
+        # One snapshot for the jobs and the panel: its alerts never name a job the lists
+        # show closed. A supervisor's board also carries its alerts and latest log entries,
         # each its own partial swapped by id.
-        panel = (alerts.supervisor_panel(self.engine, precinct, self.clock())
-                 if mode == "supervisor" else {})
+        with db.read(source or self.engine) as conn:
+            view = queries.board(conn, who, precinct, self.clock())
+            panel = (alerts.supervisor_panel(conn, precinct, self.clock())
+                     if mode == "supervisor" else {})
         return BoardScreen(view, panel)
 
     def board_body(self, screen: BoardScreen, mode: str) -> str:
