@@ -1,10 +1,11 @@
 """Work done aside: a generator run in a second process, its items handed back in order.
 
-Intake reads and parses a file in a child process while this one writes it: SQLite has one
-writer, and parsing is a third of an import's CPU. The child is forked (it has this process's
-modules already; it reads files and touches nothing else) and sends each item as soon as it is
-made; a send waits while the item before it is unread, so memory stays flat however long the
-file. An exception in the child is raised again here; leaving the `with` early stops the child.
+Intake reads, parses and routes a file in a child process while this one writes it: SQLite
+has one writer, and that is about half of an import's CPU. The child is forked (it has this
+process's modules already; it reads files and touches nothing else) and sends each item as soon
+as it is made, running at most `AHEAD` items ahead of this process (a busy moment here does not
+stall it), so memory stays flat however long the file. An exception in the child is raised
+again here; leaving the `with` early stops the child.
 
 While the child runs, this process's heap as it was at the fork (its modules, the database's
 and the map's objects: long-lived) is frozen (`gc.freeze`): the collector's full passes, set
@@ -15,9 +16,12 @@ pages stays shared.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -31,19 +35,44 @@ def available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
 
 
+#: Items the child may have made and not yet sent: while the reader is slow for a moment
+#: (this machine is shared), the child goes on making them, and the reader finds them ready.
+AHEAD = 2
+
+
 def _run(send: Connection, produce: Callable[..., Iterator[Any]], args: tuple[Any, ...]) -> None:
-    """The child: every item, then the end or the exception that stopped it."""
+    """The child: every item, then the end or the exception that stopped it. A thread sends
+    them (pickling, then waiting on the pipe) while this one makes the next, up to `AHEAD`."""
+    made: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=AHEAD)
+    sender = threading.Thread(target=_send, args=(send, made), name="aside-send")
+    sender.start()
     try:
         for item in produce(*args):
-            send.send(("item", item))
-        send.send(("end", None))
+            made.put(("item", item))
+        made.put(("end", None))
     except BaseException as exc:  # handed to the parent, raised there
-        try:
-            send.send(("error", exc))
-        except Exception:  # an exception that cannot be pickled: its text, then
-            send.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        made.put(("error", exc))
     finally:
+        sender.join()
         send.close()
+
+
+def _send(send: Connection, made: queue.Queue[tuple[str, Any]]) -> None:
+    """The child's sending thread. An item that cannot be sent ends the child, with why."""
+    while True:
+        kind, value = made.get()
+        try:
+            send.send((kind, value))
+        except Exception as exc:
+            reason = value if kind == "error" else exc
+            with contextlib.suppress(Exception):  # the reader may be gone: terminate() follows
+                try:
+                    send.send(("error", reason))
+                except Exception:  # an exception that cannot be pickled: its text, then
+                    send.send(("error", RuntimeError(f"{type(reason).__name__}: {reason}")))
+            os._exit(1)  # the maker may be waiting to hand over its next item
+        if kind != "item":
+            return
 
 
 def _received(receive: Connection, ended: list[bool]) -> Iterator[Any]:

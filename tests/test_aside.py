@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from board.aside import aside
+from board.aside import AHEAD, aside
 
 
 def pids_and_squares(n: int):
@@ -77,7 +77,8 @@ def test_the_child_waits_for_the_reader_and_stops_when_it_leaves(tmp_path):
     with aside(counted, made, 1000) as items:
         next(items)
         time.sleep(0.5)  # time enough to make hundreds, were it not waiting on its sends
-        assert int(made.read_text()) <= 3
+        # one read, one being sent, AHEAD made and waiting, one made and waiting to join them
+        assert int(made.read_text()) == AHEAD + 2  # ahead so far, no further
     assert multiprocessing.active_children() == []  # left early: stopped, not left waiting
 
 
@@ -101,3 +102,16 @@ def test_the_heap_at_the_fork_is_frozen_here_while_the_child_runs():
     with pytest.raises(ValueError), aside(fails_after, 1) as items:
         list(items)
     assert gc.get_freeze_count() == 0
+
+
+def unpicklable_items():
+    yield 1
+    yield threading.Lock()
+    yield from range(10_000)  # never made: the child ends at the item it cannot send
+
+
+def test_an_item_that_cannot_travel_ends_the_child_with_the_reason():
+    with pytest.raises(TypeError, match="pickle"), aside(unpicklable_items) as items:
+        assert next(items) == 1
+        list(items)
+    assert multiprocessing.active_children() == []
