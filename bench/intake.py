@@ -10,9 +10,10 @@ others jobs to dispatch, as in a real export.
 Figures (bench/results.json):
 
 * ``intake_rows_per_s`` — ``board import-311``'s path (`import_file`: a streaming check pass,
-  then batches of 500 through `Dispatch.create_jobs`; on two cores the file is checked, read
-  and parsed in a second process while this one writes). Baseline, same run, same rows: one
-  transaction per job (`Dispatch.create_job` row by row), which is how intake wrote before.
+  then batches of 500 through `Dispatch.create_jobs`; on two cores the file is checked, read,
+  parsed and its new jobs routed in a second process while this one writes). Baseline, same
+  run, same rows: one transaction per job (`Dispatch.create_job` row by row), which is how
+  intake wrote before.
 * ``intake_rows_per_cpu_s`` — the same import per CPU-second of both processes;
   ``intake_one_process_rows_per_cpu_s`` — the same rows imported in one process
   (``parse_aside=False``), per CPU-second. Same baseline.
