@@ -175,6 +175,28 @@
         : f.value !== f.defaultValue) || f === document.activeElement || (f.form && f.form.dataset.kept))
       .map((f) => ({ owner: f.closest("[id]").id, name: f.name, value: f.value, focus: f === document.activeElement }));
   }
+  // Nor the folds the user opened, nor the keyboard's place (a skip link's target, a card's
+  // link): found again in the re-rendered region by its owner's id and what it says or links to.
+  let folds = [];
+  let place = null;
+  const said = (el) => ((el && el.textContent) || "").trim();
+  function openFolds() {
+    return Array.from(document.querySelectorAll("[id] details[open]"))
+      .map((d) => ({ owner: d.closest("[id]").id, summary: said(d.querySelector("summary")) }));
+  }
+  function keyboardPlace() {
+    const el = document.activeElement;
+    if (!el || el === document.body || el.matches("input, textarea, select")) return null;
+    if (el.id) return { owner: el.id };
+    const owner = el.closest("[id]");
+    return owner && { owner: owner.id, tag: el.tagName, href: el.getAttribute("href"), text: said(el) };
+  }
+  function findPlace(p) {
+    const owner = document.getElementById(p.owner);
+    if (!owner || !p.tag) return owner;
+    return Array.from(owner.querySelectorAll(p.tag)).find(
+      (el) => el.getAttribute("href") === p.href && said(el) === p.text) || null;
+  }
   live.addEventListener("htmx:wsBeforeMessage", (e) => {
     if (document.body.dataset.dragging) {
       state.missed = true;
@@ -182,8 +204,23 @@
       return;
     }
     kept = dirtyFields();
+    folds = openFolds();
+    place = keyboardPlace();
   });
   function restore() {
+    folds.forEach((f) => {
+      const owner = document.getElementById(f.owner);
+      if (!owner) return;
+      const fold = [owner, ...owner.querySelectorAll("details")].find(
+        (d) => d.tagName === "DETAILS" && !d.open && said(d.querySelector("summary")) === f.summary);
+      if (fold) fold.open = true;
+    });
+    folds = [];
+    if (place && (!document.activeElement || document.activeElement === document.body)) {
+      const el = findPlace(place);
+      if (el) el.focus({ preventScroll: true });
+    }
+    place = null;
     kept.forEach((k) => {
       const owner = document.getElementById(k.owner);
       const field = owner && k.name && owner.querySelector(`[name="${CSS.escape(k.name)}"]`);

@@ -72,6 +72,7 @@ def test_officer_and_wall_have_no_serious_violations(jobs, dispatch, live_server
 def test_skip_link_focus_ring_and_labels(jobs, live_server, browser) -> None:
     sgt = browser_login(browser, live_server.url, "sgt75")
     sgt.goto(f"{live_server.url}/board/75")
+    sgt.wait_for_function("window.boardLive && window.boardLive.state === 'live'")
     sgt.keyboard.press("Tab")
     skip = sgt.locator(":focus")
     assert skip.inner_text() == "Skip to the queue"
@@ -89,4 +90,23 @@ def test_skip_link_focus_ring_and_labels(jobs, live_server, browser) -> None:
         "input:not([type=hidden]), select, textarea")).filter((f) => !f.labels.length
         && !f.getAttribute("aria-label")).map((f) => f.outerHTML)""")
     assert unlabelled == []
+    sgt.context.close()
+
+
+def test_the_keyboards_place_survives_a_live_update(jobs, world, dispatch, live_server,
+                                                    browser) -> None:
+    """A keyboard user who skipped to the queue keeps their place when a live update redraws
+    it (here the queue's last job is assigned, so the whole list is swapped)."""
+    sgt = browser_login(browser, live_server.url, "sgt75")
+    sgt.goto(f"{live_server.url}/board/75")
+    sgt.wait_for_function("window.boardLive && window.boardLive.state === 'live'")
+    sgt.keyboard.press("Tab")
+    sgt.keyboard.press("Enter")
+    assert sgt.evaluate("document.activeElement.id") == "queue"
+    dispatch.assign(world.actors["sgt75"], jobs["queued"], 1, world.unit("75-B"))
+    sgt.locator("#queue .empty").wait_for()
+    assert sgt.evaluate("document.activeElement.id") == "queue"
+    sgt.keyboard.press("Tab")  # and the next stop is after the queue, not the page's top
+    assert sgt.evaluate("!!(document.getElementById('queue').compareDocumentPosition("
+                        "document.activeElement) & Node.DOCUMENT_POSITION_FOLLOWING)")
     sgt.context.close()

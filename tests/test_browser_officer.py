@@ -203,3 +203,17 @@ def test_a_refused_close_keeps_what_was_chosen(world, dispatch, live_server, bro
     page.wait_for_selector(f"#job-{job}", state="detached")
     assert status_of(dispatch, job) == "closed"
     page.context.close()
+
+
+def test_a_fold_the_officer_opened_stays_open_through_a_live_update(world, dispatch, live_server,
+                                                                    browser) -> None:
+    """A job pushed to the queue re-renders it: the status fold the officer had opened (nothing
+    typed in it yet) is still open afterwards."""
+    page = officer_on_my(browser, live_server.url)
+    page.locator(".my-unit-status summary").click()
+    assert page.evaluate("document.querySelector('.my-unit-status').open")
+    job = make_job(dispatch, "75")
+    dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+    page.locator(f"#my-queue #job-{job}").wait_for()
+    assert page.evaluate("document.querySelector('.my-unit-status').open")
+    page.context.close()
