@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -217,6 +218,30 @@ def test_lost_publish_is_repaired_by_anti_entropy(world, dispatch) -> None:
     print(f"\nanti-entropy repaired a lost publish in {took:.2f} s")
 
 
+class HeldRead:
+    """Once armed, holds the hub's next view read (a catch-up's, a refresh's) in its worker
+    thread until `release`: what the loop does meanwhile is the test."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub, self.view = hub, hub.renderer.view
+        self.base = hub.last_seq
+        self.armed = False
+        self.reading, self.released = threading.Event(), threading.Event()
+        hub.renderer.view = self._view  # type: ignore[method-assign]
+
+    def arm(self) -> None:
+        self.armed = True
+
+    def _view(self, audience: Audience, source: Any = None) -> Any:
+        if self.armed and not self.reading.is_set():
+            self.reading.set()
+            self.released.wait(10)
+        return self.view(audience, source)
+
+    def release(self) -> None:
+        self.released.set()
+
+
 def test_a_skipped_sequence_number_is_picked_up_when_it_commits(world, dispatch) -> None:
     """On PostgreSQL a transaction can commit seq n+2 before another commits n+1."""
     job = make_job(dispatch, "75")
@@ -252,38 +277,28 @@ def test_a_heartbeat_never_claims_an_event_whose_update_is_not_sent_yet(world, d
     """The heartbeat's `data-seq` says "every event up to here is on your socket": a beat that
     falls while the board view of a new event is still being read must carry the old number,
     and the update itself comes before any beat that names it."""
-    import threading
-
     job = make_job(dispatch, "75")
     unit = world.unit("75-A")
-    reading, release = threading.Event(), threading.Event()
 
     async def scenario() -> None:
         hub = make_hub(dispatch, heartbeat_s=0.02)
-        view = hub.renderer.view
-
-        def slow_view(audience, source=None):  # type: ignore[no-untyped-def]
-            if hub.last_seq > base:  # the new event's read: hold it while beats go out
-                reading.set()
-                release.wait(10)
-            return view(audience, source)
-
-        hub.renderer.view = slow_view  # type: ignore[method-assign]
         await hub.start()
+        read = HeldRead(hub)
+        base = read.base
         try:
             sock = FakeSocket()
-            base = hub.last_seq
             await subscribe(hub, BOARD75, sock)
+            read.arm()
             await asyncio.to_thread(dispatch.assign, world.actors["sgt75"], job, 1, unit)
-            await asyncio.to_thread(reading.wait, 10)
+            await asyncio.to_thread(read.reading.wait, 10)
             held = len(sock.texts)
             await until(lambda: len(sock.texts) >= held + 3)  # beats while the read is held
-            release.set()
+            read.release()
             await until(lambda: any(f'id="job-{job}"' in t and "live-beat" in t and len(t) > 200
                                     for t in sock.texts[held:]))
             await until(lambda: len(sock.texts) >= held + 8)
         finally:
-            release.set()
+            read.release()
             await hub.stop()
         marks = [(len(t), int(re.search(r'data-seq="(\d+)"', t)[1])) for t in sock.texts[1:]]
         update = next(i for i, (n, _) in enumerate(marks) if n > 200)
@@ -294,53 +309,48 @@ def test_a_heartbeat_never_claims_an_event_whose_update_is_not_sent_yet(world, d
     run(scenario())
 
 
-def test_a_board_left_during_its_catch_up_is_read_afresh_by_the_next_socket(world,
-                                                                           dispatch) -> None:
-    """The last socket of a board leaves while an event's view is being read; later events
-    reach no one there. The next socket to open must get the board as it is now, not the view
-    that catch-up finished reading after everyone had gone."""
-    import threading
-
+@pytest.mark.parametrize("read_by", ["catch_up", "refresh"])
+def test_a_board_left_during_a_read_is_read_afresh_by_the_next_socket(world, dispatch,
+                                                                      read_by: str) -> None:
+    """The last socket of a board leaves while the hub reads its view (for an event, or for the
+    time-driven refresh); later events reach no one there. The next socket to open must get the
+    board as it is now, not the view that read finished after everyone had gone."""
     first, second = make_job(dispatch, "75"), make_job(dispatch, "75")
     unit = world.unit("75-A")
     sgt = world.actors["sgt75"]
-    reading, release = threading.Event(), threading.Event()
 
     async def scenario() -> tuple[str, str]:
         hub = make_hub(dispatch)
-        view = hub.renderer.view
-        held = []
-
-        def slow_view(audience, source=None):  # type: ignore[no-untyped-def]
-            if hub.last_seq > base and not held:  # the first event's read: hold it once
-                held.append(True)
-                reading.set()
-                release.wait(10)
-            return view(audience, source)
-
-        hub.renderer.view = slow_view  # type: ignore[method-assign]
         await hub.start()
+        read = HeldRead(hub)
         try:
-            sock = FakeSocket()
-            base = hub.last_seq
-            sub = await subscribe(hub, BOARD75, sock)
-            await asyncio.to_thread(dispatch.assign, sgt, first, 1, unit)
-            await asyncio.to_thread(reading.wait, 10)
+            sub = await subscribe(hub, BOARD75, FakeSocket())
+            read.arm()
+            if read_by == "catch_up":
+                reading: Any = asyncio.to_thread(dispatch.assign, sgt, first, 1, unit)
+            else:
+                reading = hub.refresh(lambda a: a == BOARD75, only_if_changed=True)
+            task = asyncio.ensure_future(reading)
+            await asyncio.to_thread(read.reading.wait, 10)
             await hub.leave(sub)         # the board's last socket goes mid-read
-            release.set()
-            await until(lambda: hub.shown_seq == hub.last_seq > base)
+            read.release()
+            await task
+            await until(lambda: hub.shown_seq == hub.last_seq)
+            seen = hub.last_seq
             await asyncio.to_thread(dispatch.assign, sgt, second, 1, unit)  # heard by no one
-            await until(lambda: hub.shown_seq == hub.last_seq > base + 1)
+            await until(lambda: hub.shown_seq == hub.last_seq > seen)
             late = FakeSocket()
             await subscribe(hub, BOARD75, late)
             await until(lambda: len(late.texts) == 1)
-            fresh = await asyncio.to_thread(lambda: hub.renderer.body(BOARD75, view(BOARD75)))
+            fresh = await asyncio.to_thread(lambda: hub.renderer.body(BOARD75,
+                                                                      read.view(BOARD75)))
             return late.texts[0], fresh
         finally:
-            release.set()
+            read.release()
             await hub.stop()
 
     snapshot, fresh = run(scenario())
+    assert f'id="job-{second}"' in fresh
     assert live._AGES.sub("", snapshot) == live._AGES.sub("", fresh)
 
 
