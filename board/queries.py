@@ -132,13 +132,6 @@ def cross_streets(*streets: Any) -> str:
     return ""
 
 
-def _callsigns(conn: sa.Connection, precinct: str | None) -> dict[int, str]:
-    q = sa.select(units.c.id, units.c.callsign)
-    if precinct is not None:
-        q = q.where(units.c.precinct == precinct)
-    return dict(conn.execute(q).all())
-
-
 def _flags_of(conn: sa.Connection, rows: list[Any]) -> dict[int, frozenset[str]]:
     ids = [r.id for r in rows]
     if not ids:
@@ -204,7 +197,11 @@ class BoardView:
 def board(engine: db.Source, actor: Actor, precinct: str, now: datetime) -> BoardView:
     check_precinct(actor, precinct)
     with db.read(engine) as conn:
-        signs = _callsigns(conn, precinct)
+        # One read of the precinct's units: every callsign (a job may sit on a unit now off
+        # duty), the lanes of those on duty.
+        unit_rows = conn.execute(
+            sa.select(units).where(units.c.precinct == precinct).order_by(units.c.callsign)
+        ).all()
         open_rows = conn.execute(
             sa.select(*CARD_COLUMNS).where(jobs.c.precinct == precinct,
                                   jobs.c.status.in_([s.value for s in OPEN]))
@@ -216,12 +213,9 @@ def board(engine: db.Source, actor: Actor, precinct: str, now: datetime) -> Boar
                                   jobs.c.history.is_(sa.false()))
             .order_by(jobs.c.closed_at.desc(), jobs.c.id.desc()).limit(RECENT_CLOSED)
         ).all()
-        unit_rows = conn.execute(
-            sa.select(units).where(units.c.precinct == precinct, units.c.status != "off_duty")
-            .order_by(units.c.callsign)
-        ).all()
         closed_flags = _flags_of(conn, closed_rows)
         unrouted = unrouted_cards(conn, actor, now)
+    signs = {u.id: u.callsign for u in unit_rows}
     related = related_cards(open_rows, now, signs)
     queue = [related[r.id] for r in open_rows if r.unit_id is None]
     stacks: dict[int, list[Card]] = defaultdict(list)
@@ -229,7 +223,7 @@ def board(engine: db.Source, actor: Actor, precinct: str, now: datetime) -> Boar
                     key=lambda r: (r.stack_pos if r.stack_pos is not None else 1 << 30, r.id)):
         stacks[r.unit_id].append(related[r.id])
     lanes = [Lane(u.id, u.version, u.callsign, u.sector, u.status, u.status_reason, u.lat, u.lon,
-                  stacks.get(u.id, [])) for u in unit_rows]
+                  stacks.get(u.id, [])) for u in unit_rows if u.status != "off_duty"]
     closed = [card(r, now, signs.get(r.unit_id), closed_flags.get(r.id, frozenset()))
               for r in closed_rows]
     return BoardView(precinct, queue, lanes, closed, unrouted)
