@@ -1,11 +1,12 @@
 """The live hub: committed events → rendered fragments → every subscribed WebSocket.
 
 One hub per web process. It hears nudges on the bus, then reads the committed events after its
-last sequence number from the events table (the outbox), works out which audiences they touch,
-renders each touched fragment ONCE per audience and puts the same string on every subscribed
-socket's bounded queue; one sender task per socket drains it. A socket whose queue is full is
-cut off (close 1013, "try again later"): the client reconnects and gets a full snapshot, which
-is what every (re)connect gets. Every `anti_entropy_s` the hub reads the events table anyway,
+last sequence number from the events table (the outbox) and, in the same snapshot, the views of
+the boards they touch; renders each touched fragment ONCE per audience, frames it once and
+writes the same bytes to every subscribed socket. A socket that cannot take it at once gets a
+bounded queue and a sender task until it has caught up; one whose queue is full is cut off
+(close 1013, "try again later"): the client reconnects and gets a full snapshot, which is what
+every (re)connect gets. Every `anti_entropy_s` the hub reads the events table anyway,
 so an event whose nudge was lost (a crash between commit and publish, a Redis outage) reaches
 the boards within seconds. Sequence numbers skipped by a concurrent transaction still in flight
 are watched until they commit (or for `gap_s`).
