@@ -99,8 +99,8 @@ class Renderer:
             if kind == "board":
                 return self.board_view(*audience[1:], source=conn)
             if kind == "reviews":
-                return self.reviews_view(audience[1], audience[2], source=conn)
-            return self.log_view(audience[1], source=conn)
+                return self.reviews_view(audience[1], audience[2], conn)
+            return self.log_view(audience[1], conn)
 
     def body(self, audience: Audience, view: Any) -> str:
         kind = audience[0]
@@ -137,15 +137,14 @@ class Renderer:
             return {"precinct": precinct, "can_review": may_act, "findings": FINDINGS}
         return {"precinct": precinct, "can_write": may_act, "linked": commandlog.linked}
 
-    def reviews_view(self, precinct: str, can_review: bool,
-                     source: db.Source | None = None) -> reviews.Queue:
+    def reviews_view(self, precinct: str, can_review: bool, source: db.Source) -> reviews.Queue:
         role = Role.SUPERVISOR if can_review else Role.COMMANDER
         who = Actor(None, "live", role, frozenset({precinct}))
-        return reviews.queue(source or self.engine, who, precinct, self.clock())
+        return reviews.queue(source, who, precinct, self.clock())
 
-    def log_view(self, precinct: str, source: db.Source | None = None) -> list[commandlog.Entry]:
+    def log_view(self, precinct: str, source: db.Source) -> list[commandlog.Entry]:
         who = Actor(None, "live", Role.COMMANDER, frozenset({precinct}))
-        return commandlog.entries(source or self.engine, who, precinct)
+        return commandlog.entries(source, who, precinct)
 
     def review_count(self, scope: frozenset[str]) -> str:
         """The header's count: flagged closes waiting in these precincts."""
