@@ -89,12 +89,15 @@ def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     if not rows:
         return []
     key = _serial_key(table)
-    if key is None or key.name in rows[0]:
+    if key is None:
         if conn.dialect.name == "sqlite":
             _sqlite_rows(conn, table, rows)
         else:
             conn.execute(table.insert(), rows)
-        return [row[key.name] for row in rows] if key is not None else []
+        return []
+    if len(rows) == 1:  # one row (most writes): numbered by the database, as any insert is
+        rows[0][key.name] = conn.execute(table.insert(), rows[0]).inserted_primary_key[0]
+        return [rows[0][key.name]]
     if conn.dialect.name == "sqlite":
         last = conn.execute(sa.select(sa.func.max(key))).scalar() or 0
         keys = list(range(last + 1, last + 1 + len(rows)))

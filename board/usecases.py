@@ -22,7 +22,7 @@ from board import bulk, db, factstore
 from board.access import Actor, Forbidden, Role
 from board.dispositions import BY_RESOLUTION, DispositionError, check_close
 from board.flags import Fact, flags, progress
-from board.geo import GeoIndex, Route
+from board.geo import NO_POSITION, GeoIndex, Route
 from board.lifecycle import OPEN, WORKING, Status, TransitionError, transition
 from board.policies import CITYWIDE, Policy, PolicyError, in_effect, refusals
 from board.policies import check as check_policy
@@ -221,11 +221,7 @@ class Dispatch:
                        new_jobs: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """Append events (one statement for a batch); each row gets its seq, in order.
         `new_jobs`: the rows of the jobs these events create, as written (for job_facts)."""
-        if len(rows) == 1:
-            row = rows[0]
-            row["seq"] = conn.execute(events.insert(), row).inserted_primary_key[0]
-        else:
-            bulk.insert_many(conn, events, rows)
+        bulk.insert_many(conn, events, rows)
         factstore.record_all(conn, rows, new_jobs)  # QSTAT's rows commit with their events
         return rows
 
@@ -869,7 +865,7 @@ class Dispatch:
         """Where these new jobs go: their points routed at once. No I/O (intake routes in its
         second process, then hands the routes to `create_jobs`)."""
         if self.geo is None:
-            return [Route(None, None, "unrouted", math.inf)] * len(batch)
+            return [NO_POSITION] * len(batch)
         return self.geo.route_many([(new.lat, new.lon) for new in batch])
 
     def create_job(self, actor: Actor, new: NewJob, source: str | None = None,
@@ -910,16 +906,13 @@ class Dispatch:
                    for new, route in zip(batch, routes or self.routes(batch), strict=True)]
         with db.write(self.engine) as conn:
             rows = [values for values, _ in planned]
-            if len(rows) == 1:
-                ids = [conn.execute(jobs.insert(), rows[0]).inserted_primary_key[0]]
-            else:
-                ids = bulk.insert_many(conn, jobs, rows)  # each row gets its id
+            ids = bulk.insert_many(conn, jobs, rows)  # each row gets its id
             evs = self._insert_events(conn, [
                 self._event_row(actor, "history" if values["history"] else "create",
                                 job_id=job_id, precinct=values["precinct"],
                                 after=values["status"], payload=payload, at=now)
                 for job_id, (values, payload) in zip(ids, planned, strict=True)],
-                new_jobs=rows if len(rows) > 1 else None)
+                new_jobs=rows)
         self._committed(evs)
         return evs
 
