@@ -99,12 +99,15 @@ def aside(produce: Callable[..., Iterator[Any]], *args: Any) -> Iterator[Iterato
     # would say goodbye on a socket this process still owns): it is forked with the cyclic
     # collector off and keeps it off. What it makes itself, reference counting frees.
     collecting = gc.isenabled()
+    # Unfrozen again at the end only if it was this that froze (`board serve` freezes too).
+    ours = gc.get_freeze_count() == 0
     gc.disable()
     gc.freeze()
     try:
         child.start()
     except BaseException:
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
         raise
     finally:
         if collecting:
@@ -118,4 +121,5 @@ def aside(produce: Callable[..., Iterator[Any]], *args: Any) -> Iterator[Iterato
             child.terminate()
         child.join()
         receive.close()
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()

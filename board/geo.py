@@ -79,7 +79,8 @@ class Route:
     distance_m: float
 
 
-_NO_POSITION = Route(None, None, "unrouted", math.inf)
+# Where a job with no usable position goes: the unrouted queue (also with no map loaded).
+NO_POSITION = Route(None, None, "unrouted", math.inf)
 
 
 def _projected(lat: Any, lon: Any) -> tuple[float, float] | None:
@@ -282,7 +283,7 @@ class GeoIndex:
     def route_many(self, points: Sequence[tuple[float | None, float | None]]) -> list[Route]:
         """`route` for each (lat, lon), the same Routes, with the polygon tests of all the
         points done in one STRtree query per layer (intake routes thousands a second)."""
-        routes: list[Route] = [_NO_POSITION] * len(points)
+        routes: list[Route] = [NO_POSITION] * len(points)
         usable: list[int] = []
         xs: list[float] = []
         ys: list[float] = []
@@ -323,7 +324,7 @@ class GeoIndex:
             point, return_distance=True, all_matches=True
         )
         if not len(nearest):  # cannot happen with at least one precinct, but stay total
-            return _NO_POSITION
+            return NO_POSITION
         distance = float(distances[0])
         if distance > self.max_distance_m:
             return Route(None, None, "unrouted", distance)

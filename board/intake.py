@@ -167,7 +167,6 @@ def _canonical_date(value: str) -> str:
         return value
 
 
-@lru_cache(maxsize=256)
 def _system_names(keys: tuple[Any, ...]) -> frozenset[str]:
     """Socrata system columns (":updated_at", ":id") among a row's keys, by field name."""
     return frozenset(nyc311.normalise_header(k) for k in keys
@@ -442,7 +441,7 @@ class Intake:
             raw, req, new, _ = prepared[i]
             try:
                 evs = self.dispatch.create_jobs(self.actor, [new], source=self.job_source,
-                                                rules=self.rules)
+                                                rules=self.rules, routes=given or None)
             except Invalid as e:
                 outcomes[i] = self._bad(raw, str(e))
                 return
