@@ -31,7 +31,7 @@ run: setup
 	.venv/bin/board demo --host $(HOST) --port $(PORT)
 
 replay: setup
-	.venv/bin/board replay ../shared/data/311/nyc311-2022-05-01-midnight-hour.csv --speed 60 \
+	.venv/bin/board replay data/311/nyc311-2022-05-01-midnight-hour.csv --speed 60 \
 		--simulate-officers --key-prefix $(REPLAY_PREFIX)
 
 browser:
@@ -41,8 +41,11 @@ browser:
 services:
 	bash scripts/services-up
 
+# ruff, then the layer contracts in pyproject.toml (import-linter): inward imports only, no
+# I/O in the domain, no import circle.
 lint: setup
 	.venv/bin/ruff check board workers tests bench soak
+	.venv/bin/lint-imports
 
 # pytest exits 5 when it collected no test: like any non-zero exit, make fails on it.
 # (The two-process browser test and the outage tests use the local PostgreSQL and Redis even in

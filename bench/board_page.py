@@ -43,16 +43,23 @@ from shapely.geometry import Point, shape  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from bench.results import record  # noqa: E402
-from board import auth, cards, db, geostore, queries  # noqa: E402
-from board.access import SYSTEM  # noqa: E402
-from board.app import create_app, templates  # noqa: E402
-from board.intake import import_file  # noqa: E402
+from board.auth import accounts as auth
+from board.domain.access import SYSTEM  # noqa: E402
+from board.geo import store as geostore
+from board.intake.file_import import import_file  # noqa: E402
+from board.live import cards
 from board.live.render import Renderer  # noqa: E402
-from board.schema import jobs  # noqa: E402
-from board.settings import SHARED_GEO, Settings  # noqa: E402
-from board.usecases import Dispatch, NewJob  # noqa: E402
+from board.settings import DEMO_HOUR, GEO_DIR, Settings  # noqa: E402
+from board.storage import db
+from board.storage.schema import jobs  # noqa: E402
+from board.usecases import (  # noqa: E402
+    Dispatch,
+    NewJob,
+    queries,  # noqa: E402
+)
+from board.web.app import create_app, templates  # noqa: E402
 
-HOUR = ROOT.parent / "shared" / "data" / "311" / "nyc311-2022-05-01-midnight-hour.csv"
+HOUR = DEMO_HOUR
 PASSWORD = "bench-password-75"
 TYPES = [("Noise - Residential", "Loud Music/Party"), ("Blocked Driveway", "No Access"),
          ("Illegal Parking", "Double Parked Blocking Traffic"),
@@ -87,7 +94,7 @@ def busy(folder: Path, n_jobs: int, n_units: int) -> tuple[Settings, Dispatch, l
     url = f"sqlite:///{folder / 'busy.db'}"
     engine = db.make_engine(url)
     db.migrate(engine)
-    d = Dispatch(engine, geostore.load(engine, SHARED_GEO, 300))
+    d = Dispatch(engine, geostore.load(engine, GEO_DIR, 300))
     units = [d.add_unit(SYSTEM, f"75-{i:02d}", "75")["unit_id"] for i in range(n_units)]
     batch = [NewJob(*TYPES[i % len(TYPES)], address=f"{100 + i} BENCH AVENUE", lat=lat, lon=lon)
              for i, (lat, lon) in enumerate(points_in(d.geo, "75", n_jobs))]
@@ -96,14 +103,14 @@ def busy(folder: Path, n_jobs: int, n_units: int) -> tuple[Settings, Dispatch, l
     for i, job in enumerate(ids[:90]):  # three jobs on each unit's stack
         d.assign(SYSTEM, job, 1, units[i % n_units])
     auth.add_user(engine, "bench", PASSWORD, "supervisor", "75")
-    settings = Settings(url, None, "bench-secret", SHARED_GEO, None, 300, False)
+    settings = Settings(url, None, "bench-secret", GEO_DIR, None, 300, False)
     return settings, d, [i for i in ids[90:]]
 
 
 def demo(folder: Path) -> tuple[Dispatch, list[int]]:
     engine = db.make_engine(f"sqlite:///{folder / 'demo.db'}")
     db.migrate(engine)
-    d = Dispatch(engine, geostore.load(engine, SHARED_GEO, 300))
+    d = Dispatch(engine, geostore.load(engine, GEO_DIR, 300))
     units = [d.add_unit(SYSTEM, f"75-{x}", "75")["unit_id"] for x in "ABCD"]
     import_file(d, HOUR, history=False)  # the hour as live jobs, as the demo has it
     return d, units

@@ -42,15 +42,17 @@ import sqlalchemy as sa  # noqa: E402
 import websockets  # noqa: E402
 
 from bench.results import record  # noqa: E402
-from board import auth, db, geostore  # noqa: E402
-from board.access import SYSTEM  # noqa: E402
-from board.intake import import_file  # noqa: E402
+from board.auth import accounts as auth
+from board.domain.access import SYSTEM  # noqa: E402
+from board.geo import store as geostore  # noqa: E402
+from board.intake.file_import import import_file  # noqa: E402
 from board.live.replica import Replica, normal  # noqa: E402
-from board.schema import events, jobs  # noqa: E402
-from board.settings import SHARED_GEO  # noqa: E402
+from board.settings import DEMO_HOUR, GEO_DIR  # noqa: E402
+from board.storage import db
+from board.storage.schema import events, jobs  # noqa: E402
 from board.usecases import Dispatch  # noqa: E402
 
-HOUR = ROOT.parent / "shared" / "data" / "311" / "nyc311-2022-05-01-midnight-hour.csv"
+HOUR = DEMO_HOUR
 PY = str(ROOT / ".venv" / "bin" / "python")
 BOARD = str(ROOT / ".venv" / "bin" / "board")
 PASSWORD = "bench-password-75"
@@ -110,7 +112,7 @@ def seed(url: str) -> None:
     """The demo 75th: the real 311 hour, four units, a supervisor with a password and a token."""
     engine = db.make_engine(url)
     db.migrate(engine)
-    d = Dispatch(engine, geostore.load(engine, SHARED_GEO, 300))
+    d = Dispatch(engine, geostore.load(engine, GEO_DIR, 300))
     for x in "ABCD":
         d.add_unit(SYSTEM, f"75-{x}", "75")
     import_file(d, HOUR, history=False)  # the hour as live jobs, as the demo has it
@@ -357,7 +359,7 @@ def board_run(n: int, args: argparse.Namespace, work: Path, procs: Procs,
     engine = db.make_engine(db_url)
     token = auth.create_token(engine, "bench", "benchmark")
     with engine.connect() as conn:
-        from board.schema import units
+        from board.storage.schema import units
         unit_ids = [r.id for r in conn.execute(sa.select(units.c.id).where(
             units.c.precinct == "75").order_by(units.c.callsign))]
     env = {"DATABASE_URL": db_url, "SECRET_KEY": "bench-secret", "DEADLINE_WORKER": "0",

@@ -1,6 +1,6 @@
 """Benchmark: 311 intake speed (rows/s into SQLite with routing and events) and its memory.
 
-Rows are generated from the real hour's rows (../shared/data/311): each generated row copies a
+Rows are generated from the real hour's rows (data/311): each generated row copies a
 real NYPD row's complaint type, descriptor, location, status, resolution and created→closed
 time, with its point moved by up to ~50 m (so every row is routed through the precinct
 polygons for real), a fresh unique key, and a creation time spread over a year: any day, any
@@ -44,12 +44,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.results import record  # noqa: E402
-from board import aside, db, intake, nyc311  # noqa: E402
-from board.geo import load_geo  # noqa: E402
-from board.settings import SHARED_GEO  # noqa: E402
+from board.geo.routing import load_geo  # noqa: E402
+from board.intake import aside, file_import
+from board.intake import files as intake_files
+from board.intake import pipeline as intake
+from board.intake import rows as nyc311
+from board.settings import DEMO_HOUR, GEO_DIR  # noqa: E402
+from board.storage import db  # noqa: E402
 from board.usecases import Dispatch  # noqa: E402
 
-HOUR = ROOT.parent / "shared" / "data" / "311" / "nyc311-2022-05-01-midnight-hour.csv"
+HOUR = DEMO_HOUR
 EXPORT_TIME = "%m/%d/%Y %I:%M:%S %p"
 JITTER_DEG = 0.0005  # about 50 m of latitude
 
@@ -93,16 +97,16 @@ def fresh_dispatch(folder: Path, name: str) -> Dispatch:
     engine = db.make_engine(f"sqlite:///{folder / name}")
     db.migrate(engine)
     # the same clock for every row: a fixed "now" after the generated year
-    return Dispatch(engine, load_geo(SHARED_GEO), clock=lambda: datetime.now().astimezone())
+    return Dispatch(engine, load_geo(GEO_DIR), clock=lambda: datetime.now().astimezone())
 
 
 def one_transaction_per_job(d: Dispatch, path: Path) -> int:
     """The write pattern intake had: parse each row, `create_job` it in its own transaction."""
-    intake.check_file(path)
+    file_import.check_file(path)
     rules = d.rules()
     now = d.clock()
     done = 0
-    for raw in nyc311.read_rows(path):
+    for raw in intake_files.read_rows(path):
         req = nyc311.parse_row(raw)
         nyc311.check_dates(req, now)
         new = intake.to_new_job(req, raw)
@@ -139,7 +143,7 @@ def peak_rss_mb(path: Path, folder: Path) -> tuple[float, float, dict[str, int],
 
 def child(path: Path, folder: Path) -> None:
     d = fresh_dispatch(folder, f"rss-{path.stem}.db")
-    seconds, _, counts = timed(intake.import_file, d, path)
+    seconds, _, counts = timed(file_import.import_file, d, path)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     aside_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"rss_mb": rss_mb, "aside_rss_mb": aside_mb, "counts": counts.as_dict(),
@@ -177,11 +181,11 @@ def measure_rate(folder: Path, rows: int, baseline_rows: int) -> None:
     base_rate = base_n / base_s
     print(f"one transaction per job: {base_n} rows in {base_s:.1f}s = {base_rate:,.0f}/s "
           f"({base_n / base_cpu:,.0f} per CPU-second)")
-    one_s, one_cpu, _ = timed(intake.import_file, fresh_dispatch(folder, "one.db"), rows_file,
+    one_s, one_cpu, _ = timed(file_import.import_file, fresh_dispatch(folder, "one.db"), rows_file,
                               parse_aside=False)
     print(f"import_file in one process: {rows} rows in {one_s:.1f}s = {rows / one_s:,.0f}/s "
           f"({rows / one_cpu:,.0f} per CPU-second)")
-    batch_s, batch_cpu, counts = timed(intake.import_file, fresh_dispatch(folder, "batch.db"),
+    batch_s, batch_cpu, counts = timed(file_import.import_file, fresh_dispatch(folder, "batch.db"),
                                        rows_file)
     rate = rows / batch_s
     how = "parsed aside" if aside.available() else "one process: no second core"

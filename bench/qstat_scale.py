@@ -1,7 +1,7 @@
 """Benchmark: QSTAT pages over a city-year of NYPD 311 on PostgreSQL.
 
 Generates --jobs jobs (default 1,000,000) over the 365 New York days before --end, shaped on
-the real rows in ../shared/data/311 (complaint types and their resolutions, precincts and
+the real rows in data/311 (complaint types and their resolutions, precincts and
 sectors as the map routes them, times to close of the closed rows; the file holds one hour,
 so the hour of day follows HOUR_WEIGHTS),
 with the board live for the last 180 days: older jobs are history rows (one `history` event),
@@ -9,7 +9,7 @@ newer ones are dispatched (create, assign, acknowledge, en route, on scene, clos
 without arrival, some photos, some overdue). The rows are generated inside PostgreSQL
 (INSERT … SELECT over generate_series, seeded random()) so a city-year loads in minutes on a
 busy machine; the job_facts rows are made there too, and a sample of jobs is folded again with
-board.jobfacts.fold (what the write path runs on each event) to check they are the same.
+board.domain.jobfacts.fold (what the write path runs on each event) to check they are the same.
 
 Then times the precinct page (GET /qstat for a supervisor of the 75th, last 28 days, by tour)
 and the citywide page (a citywide commander, by precinct) through the real app (routing, scope,
@@ -43,14 +43,15 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from bench.results import record  # noqa: E402
-from board import db, qstat  # noqa: E402
-from board.access import Actor, Role  # noqa: E402
-from board.dispositions import BY_RESOLUTION  # noqa: E402
-from board.geo import load_geo  # noqa: E402
-from board.qstat_rules import Period, percentile  # noqa: E402
-from board.settings import SHARED_GEO  # noqa: E402
+from board.accountability import qstat  # noqa: E402
+from board.domain.access import Actor, Role  # noqa: E402
+from board.domain.dispositions import BY_RESOLUTION  # noqa: E402
+from board.domain.qstat import Period, percentile  # noqa: E402
+from board.geo.routing import load_geo  # noqa: E402
+from board.settings import DEMO_HOUR, GEO_DIR  # noqa: E402
+from board.storage import db
 
-HOUR = ROOT.parent / "shared" / "data" / "311" / "nyc311-2022-05-01-midnight-hour.csv"
+HOUR = DEMO_HOUR
 NY = ZoneInfo("America/New_York")
 STAMP = "%m/%d/%Y %I:%M:%S %p"
 SCHEMA = "bench_qstat"
@@ -63,7 +64,7 @@ HOUR_WEIGHTS = (9, 8, 6, 4, 3, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 6, 6, 7, 8
 def shape() -> dict[str, list[Any]]:
     """What the generator draws from, read off the real hour: the routed places of its rows,
     and its closed rows as (complaint type, minutes to close, disposition) drawn together."""
-    geo = load_geo(SHARED_GEO)
+    geo = load_geo(GEO_DIR)
     precincts = sorted(geo.precincts(), key=lambda p: (len(p), p))
     rows = [r for r in csv.DictReader(HOUR.open(newline="")) if r["Agency"] == "NYPD"]
     out: dict[str, list[Any]] = {"place_precinct": [], "place_sector": [], "place_index": [],
@@ -182,7 +183,7 @@ SELECT id, u, precinct, 'bench', 'bench', at, kind, b, a, p::json FROM (
 ) e ORDER BY id, step
 """
 
-# The rows board.jobfacts.fold gives for these stories (checked on a sample after loading).
+# The rows board.domain.jobfacts.fold gives for these stories (checked on a sample after loading).
 FACTS = """
 INSERT INTO job_facts
 SELECT j.id, j.precinct, j.sector, j.unit_id, j.complaint_type, j.created_at,
@@ -246,9 +247,9 @@ def load(engine: sa.Engine, n: int, end: date) -> None:
 def check_sample(engine: sa.Engine, size: int = 300) -> None:
     """The facts rows made in SQL are the ones the write path's fold gives for the same
     events: fold a sample of jobs again and compare."""
-    from board.factstore import fold_job
-    from board.jobfacts import JOB_COLUMNS
-    from board.schema import events, job_facts, jobs
+    from board.domain.jobfacts import JOB_COLUMNS
+    from board.storage.factstore import fold_job
+    from board.storage.schema import events, job_facts, jobs
 
     with db.read(engine) as conn:
         ids = [r[0] for r in conn.exec_driver_sql(
@@ -269,7 +270,7 @@ def check_sample(engine: sa.Engine, size: int = 300) -> None:
             m = made[job_id][k]
             same = math.isclose(v, m, abs_tol=2e-4) if isinstance(v, float) else v == m
             assert same, (job_id, k, v, m)
-    print(f"facts made in SQL match board.jobfacts.fold on {len(ids)} sampled jobs")
+    print(f"facts made in SQL match board.domain.jobfacts.fold on {len(ids)} sampled jobs")
 
 
 # -- the baseline: the same figures from a scan of the events ---------------------------------
@@ -334,13 +335,13 @@ def page_client(url: str, folder: Path) -> tuple[Any, Any]:
 
     from starlette.testclient import TestClient
 
-    from board import auth
-    from board.app import create_app
+    from board.auth import accounts as auth
     from board.settings import Settings
+    from board.web.app import create_app
 
     settings = Settings.from_env({"DATABASE_URL": url, "SECRET_KEY": "bench",
                                   "BOARD_VAR_DIR": str(folder),
-                                  "BOARD_GEO_DIR": str(SHARED_GEO)})
+                                  "BOARD_GEO_DIR": str(GEO_DIR)})
     app = create_app(settings)
     clients = []
     for name, role, precincts in (("bench-sgt75", "supervisor", "75"),

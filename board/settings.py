@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_GEO = ROOT.parent / "shared" / "data" / "nyc"
+#: Public NYC data the board carries (data/README.md names each file's source and terms).
+DATA = ROOT / "data"
+GEO_DIR = DATA / "nyc"
+DEMO_HOUR = DATA / "311" / "nyc311-2022-05-01-midnight-hour.csv"
 VAR = ROOT / "var"
 
 
@@ -50,7 +53,7 @@ class Settings:
         env = dict(os.environ if env is None else env)
         var_dir = Path(env.get("BOARD_VAR_DIR", VAR))
         geo = env.get("BOARD_GEO_DIR")
-        geo_dir = Path(geo) if geo else (SHARED_GEO if SHARED_GEO.is_dir() else None)
+        geo_dir = Path(geo) if geo else (GEO_DIR if GEO_DIR.is_dir() else None)
         return cls(
             database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'board.db'}",
             redis_url=env.get("REDIS_URL") or None,

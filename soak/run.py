@@ -49,15 +49,17 @@ import sqlalchemy as sa  # noqa: E402
 import websockets  # noqa: E402
 from faults import ThrowawayPostgres, ThrowawayRedis, free_port  # noqa: E402
 
-from board import auth, db, geostore  # noqa: E402
-from board.access import SYSTEM  # noqa: E402
-from board.geo import load_geo  # noqa: E402
+from board.auth import accounts as auth
+from board.domain.access import SYSTEM  # noqa: E402
+from board.geo import store as geostore  # noqa: E402
+from board.geo.routing import load_geo  # noqa: E402
 from board.live.replica import Replica, normal  # noqa: E402
-from board.schema import events  # noqa: E402
+from board.storage import db
+from board.storage.schema import events  # noqa: E402
 from board.usecases import Dispatch  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
-HOUR = SHARED / "311" / "nyc311-2022-05-01-midnight-hour.csv"
+DATA = ROOT / "data"
+HOUR = DATA / "311" / "nyc311-2022-05-01-midnight-hour.csv"
 PASSWORD = "soak-password-311"
 BOARD = str(Path(sys.executable).parent / "board")  # the console script, as the Procfile runs it
 PRECINCT = "75"
@@ -83,7 +85,7 @@ class Stack:
         self.ports = {f"web{i}": free_port() for i in range(n_web)}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.env = {**os.environ, "DATABASE_URL": "", "REDIS_URL": self.redis.url,
-                    "SECRET_KEY": "soak-shared-secret", "BOARD_GEO_DIR": str(SHARED / "nyc"),
+                    "SECRET_KEY": "soak-shared-secret", "BOARD_GEO_DIR": str(DATA / "nyc"),
                     "BOARD_VAR_DIR": str(out / "var")}
 
     def up(self) -> str:
@@ -93,7 +95,7 @@ class Stack:
         self.env["DATABASE_URL"] = self.pg.url
         engine = db.make_engine(self.pg.url)
         db.migrate(engine)
-        geo = load_geo(SHARED / "nyc")
+        geo = load_geo(DATA / "nyc")
         geostore.store(engine, geo)
         d = Dispatch(engine, geo)
         for cs in UNITS:

@@ -19,15 +19,15 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from board import auth, db
-from board.access import SYSTEM, Actor
-from board.geo import GeoIndex, load_geo
-from board.schema import metadata
+from board.auth import accounts as auth
+from board.domain.access import SYSTEM, Actor
+from board.geo.routing import GeoIndex, load_geo
+from board.settings import DEMO_HOUR, GEO_DIR
+from board.storage import db
+from board.storage.schema import metadata
 from board.usecases import Dispatch
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-GEO_DIR = SHARED / "nyc"
-HOUR_CSV = SHARED / "311" / "nyc311-2022-05-01-midnight-hour.csv"
+HOUR_CSV = DEMO_HOUR
 PASSWORD = "correct horse 311"
 
 OLD_HEADER = [
@@ -213,7 +213,7 @@ def point_in(geo: GeoIndex, precinct: str) -> tuple[float, float]:
 def make_job(dispatch: Dispatch, precinct: str = "75", complaint: str = "Noise - Residential",
              descriptor: str = "Loud Music/Party", media: tuple[str, ...] = (),
              key: str | None = None) -> int:
-    from board.access import SYSTEM
+    from board.domain.access import SYSTEM
     from board.usecases import NewJob
 
     lat, lon = point_in(dispatch.geo, precinct)
@@ -225,8 +225,8 @@ def make_job(dispatch: Dispatch, precinct: str = "75", complaint: str = "Noise -
 
 @pytest.fixture
 def app(dispatch: Dispatch, tmp_path: Path):  # type: ignore[no-untyped-def]
-    from board.app import create_app
     from board.settings import Settings
+    from board.web.app import create_app
 
     settings = Settings.from_env({"DATABASE_URL": str(dispatch.engine.url),
                                   "SECRET_KEY": "test-secret", "BOARD_VAR_DIR": str(tmp_path),

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from board import db
-from board.access import SYSTEM
-from board.dispositions import BY_RESOLUTION
-from board.priorities import DEFAULT_RULES, deadlines, rule_for
-from board.schema import jobs
+from board.domain.access import SYSTEM
+from board.domain.dispositions import BY_RESOLUTION
+from board.domain.priorities import DEFAULT_RULES, deadlines, rule_for
+from board.storage import db
+from board.storage.schema import jobs
 from board.usecases import Dispatch
 
 

@@ -15,7 +15,7 @@ refreshes thousands of rows in one second) are broken by the unique key. Importi
 on the unique key, so re-reading a page after a crash never creates a job twice.
 
 A row the poller first sees already closed by the city becomes a history job (closed, never
-dispatched, see board.intake); a job it already has that the city closes later only has its
+dispatched, see board.intake.pipeline); a job it already has that the city closes later only has its
 311 fields updated.
 
 Transient failures (network, 429, 5xx, a garbled body) are retried with exponential backoff and
@@ -39,11 +39,11 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from board import db
-from board.access import SYSTEM
-from board.intake import Counts, Intake
-from board.nyc311 import NEW_YORK
-from board.schema import cursors
+from board.domain.access import SYSTEM
+from board.domain.clock import NEW_YORK
+from board.intake.pipeline import Counts, Intake
+from board.storage import db
+from board.storage.schema import cursors
 from board.usecases import Dispatch
 
 __all__ = ["CURSOR_NAME", "DEFAULT_URL", "PollError", "Poller", "PollerConfig"]
@@ -261,10 +261,12 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def main() -> None:  # pragma: no cover - `python -m workers.poller`, same as `board poll-311`
-    from board.cli import main as cli_main
+def main() -> None:  # pragma: no cover - `python -m workers.poller`, like `board poll-311`
+    from board import bootstrap
+    from board.settings import Settings
 
-    raise SystemExit(cli_main(["poll-311"]))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    Poller(bootstrap.worker_dispatch(Settings.from_env()), PollerConfig.from_env()).run_forever()
 
 
 if __name__ == "__main__":  # pragma: no cover

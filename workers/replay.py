@@ -35,12 +35,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from board import db, nyc311
-from board.access import CITYWIDE, SYSTEM, Actor, Forbidden, Role
-from board.dispositions import BY_RESOLUTION, Disposition
-from board.intake import Counts, Intake, Outcome, check_file
-from board.lifecycle import TransitionError
-from board.schema import units
+from board.domain.access import CITYWIDE, SYSTEM, Actor, Forbidden, Role
+from board.domain.dispositions import BY_RESOLUTION, Disposition
+from board.domain.lifecycle import TransitionError
+from board.intake import files as intake_files
+from board.intake import rows as nyc311
+from board.intake.file_import import check_file
+from board.intake.pipeline import Counts, Intake, Outcome
+from board.storage import db
+from board.storage.schema import units
 from board.usecases import Conflict, Dispatch, Invalid, NotFound
 
 __all__ = ["REPLAY_ACTOR", "Replay", "ReplayReport", "replay_file"]
@@ -300,6 +303,6 @@ def replay_file(dispatch: Dispatch, path: str | Path, **options: Any) -> ReplayR
     """Replay an export file (CSV or Socrata JSON); FileError if the file is unusable."""
     path = Path(path)
     check_file(path)
-    rows = list(nyc311.read_rows(path))
+    rows = list(intake_files.read_rows(path))
     options.setdefault("quarantine_source", f"replay:{path.name}")
     return Replay(dispatch, rows, **options).run()

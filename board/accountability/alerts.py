@@ -16,9 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from board import commandlog, db
-from board.lifecycle import OPEN
-from board.schema import events, jobs
+from board.accountability import commandlog
+from board.domain.lifecycle import OPEN
+from board.storage import db
+from board.storage.schema import events, jobs
 
 WINDOW = timedelta(hours=8)  # one tour
 LIMIT = 20

@@ -14,11 +14,11 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from markupsafe import Markup, escape
 
-from board import db
-from board.access import Actor, Forbidden, Role
-from board.nyc311 import NEW_YORK
-from board.queries import check_precinct
-from board.schema import command_log
+from board.domain.access import Actor, Forbidden, Role
+from board.domain.clock import NEW_YORK
+from board.storage import db
+from board.storage.schema import command_log
+from board.usecases.queries import check_precinct
 
 READERS = (Role.SUPERVISOR, Role.COMMANDER, Role.ADMIN)
 TOURS = {"midnight": (-1, 23), "day": (0, 7), "evening": (0, 15)}  # (day offset, start hour)

@@ -20,10 +20,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from board import db
-from board.access import SYSTEM
-from board.priorities import STAGE_STATUSES, STAGES
-from board.schema import jobs, overdue_marks
+from board.domain.access import SYSTEM
+from board.domain.priorities import STAGE_STATUSES, STAGES
+from board.storage import db
+from board.storage.schema import jobs, overdue_marks
 from board.usecases import Dispatch
 
 __all__ = ["DEADLINE_ACTOR", "DeadlineWorker"]

@@ -17,11 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from board import db
-from board.access import Actor, Forbidden, Role
-from board.qstat_rules import QUICK_MINUTES, SUMMONS_TYPES, Period, percentile, share
-from board.schema import job_facts as F
-from board.schema import jobs, units
+from board.domain.access import Actor, Forbidden, Role
+from board.domain.qstat import QUICK_MINUTES, SUMMONS_TYPES, Period, percentile, share
+from board.storage import db
+from board.storage.schema import job_facts as F
+from board.storage.schema import jobs, units
 
 GROUPS = ("precinct", "sector", "unit", "complaint_type", "tour")
 ALL = "all"
@@ -413,7 +413,7 @@ def _key(by: str, g: Any, labels: dict[Any, str]) -> str:
 
 def _order(by: str, g: Any, labels: dict[Any, str]) -> tuple[Any, ...]:
     if by == "tour":
-        from board.qstat_rules import TOURS
+        from board.domain.qstat import TOURS
 
         return (TOURS.index(g) if g in TOURS else 9, "")
     label = labels[g]

@@ -11,7 +11,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from board.qstat import FIGURE_KEYS, FIGURES, RANKED, SHARES, Line, Sheet
+from board.accountability.qstat import FIGURE_KEYS, FIGURES, RANKED, SHARES, Line, Sheet
 
 # The columns scripts rely on come first; the rest follow in sheet order.
 LEADING = ("jobs", "closed", "median_close_min", "p90_close_min", "closed_within_5_min",

@@ -14,10 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from board import db
-from board.access import Actor, Forbidden, Role
-from board.queries import CARD_COLUMNS, Card, card, check_precinct
-from board.schema import events, jobs, review_queue, units
+from board.domain.access import Actor, Forbidden, Role
+from board.storage import db
+from board.storage.schema import events, jobs, review_queue, units
+from board.usecases.queries import CARD_COLUMNS, Card, card, check_precinct
 
 READERS = (Role.SUPERVISOR, Role.COMMANDER, Role.ADMIN)
 PAGE = 200

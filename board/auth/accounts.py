@@ -15,11 +15,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import HTTPConnection
 
-from board import db, sessions
-from board.access import CITYWIDE, Actor, Role, parse_precincts
-from board.logs import note_user
-from board.schema import api_tokens, units, users
-from board.throttle import Busy, LoginGuard
+from board.auth import sessions
+from board.auth.throttle import Busy, LoginGuard
+from board.domain.access import CITYWIDE, Actor, Role, parse_precincts
+from board.observability.logs import note_user
+from board.storage import db
+from board.storage.schema import api_tokens, units, users
 
 __all__ = ["AuthError", "Busy", "LoginGuard", "LoginOutcome", "current_actor", "login"]
 

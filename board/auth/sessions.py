@@ -21,8 +21,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from board import db
-from board.schema import api_tokens, sessions, users
+from board.storage import db
+from board.storage.schema import api_tokens, sessions, users
 
 #: The bus channel on which revoked session ids are announced.
 REVOKED = "revoked"

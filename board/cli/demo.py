@@ -7,16 +7,18 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from board import appendonly, auth, db
-from board.access import SYSTEM
-from board.schema import metadata, users
-from board.settings import ROOT, Settings
+from board import bootstrap
+from board.auth import accounts as auth
+from board.domain.access import SYSTEM
+from board.settings import DEMO_HOUR, Settings
+from board.storage import appendonly, db
+from board.storage.schema import metadata, users
 from board.usecases import Dispatch
 
 DEMO_PASSWORD = "dispatch311"
 DEMO_PRECINCTS = ("75", "34", "43", "114")
 UNIT_LETTERS = ("A", "B", "C", "D")
-HOUR = ROOT.parent / "shared" / "data" / "311" / "nyc311-2022-05-01-midnight-hour.csv"
+HOUR = DEMO_HOUR
 
 # (user name, role, precincts, unit) — the logins the README lists.
 def demo_people() -> list[tuple[str, str, str, str | None]]:
@@ -38,14 +40,13 @@ def _reset(engine: sa.Engine) -> None:
 def seed(settings: Settings, reset: bool = False, hour: Path = HOUR,
          base_url: str = "http://127.0.0.1:8000") -> Dispatch:
     """Load the demo once; later runs keep what is there (use --reset to start over)."""
-    from board.cli import dispatch as open_dispatch
 
     if reset:
         engine = db.make_engine(settings.database_url)
         db.migrate(engine)
         _reset(engine)
         engine.dispose()
-    dispatch = open_dispatch(settings)
+    dispatch = bootstrap.worker_dispatch(settings)
     engine = dispatch.engine
     with db.read(engine) as conn:
         if conn.execute(sa.select(sa.func.count()).select_from(users)).scalar():
@@ -62,14 +63,15 @@ def seed(settings: Settings, reset: bool = False, hour: Path = HOUR,
     token = auth.create_token(engine, "wall75", "demo wall display")
     print(f"wall display for the 75th: {base_url}/wall/75?token={token}", file=sys.stderr)
     if hour.exists():
-        from board import nyc311
-        from board.intake import Intake, check_file
+        from board.intake import files as intake_files
+        from board.intake.file_import import check_file
+        from board.intake.pipeline import Intake
 
         # the hour as if it were happening now: every row a job to dispatch (not history), on
         # today's timeline (as replay does), so ages, deadlines and QSTAT's default period see it
         check_file(hour)
         counts = Intake(dispatch, quarantine_source=f"file:{hour.name}", history=False,
-                        created_at=lambda req: None).feed(nyc311.read_rows(hour))
+                        created_at=lambda req: None).feed(intake_files.read_rows(hour))
         print(f"imported the real 311 hour: {counts}", file=sys.stderr)
     else:
         print(f"no 311 sample at {hour}: the board starts empty", file=sys.stderr)

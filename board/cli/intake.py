@@ -1,7 +1,7 @@
 """Intake commands: import-311, quarantine list / retry, replay, poll-311 (see board.intake).
 
-Registered into `board.cli` through `EXTENSIONS`; every write goes through board.usecases via
-board.intake, like the web's.
+Registered by `board.cli.main`; every write goes through board.usecases via
+board.intake.pipeline, like the web's.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import sys
 import time
 from typing import Any
 
-from board import cli, intake
+from board import bootstrap
+from board.intake import file_import, quarantine
+from board.intake import pipeline as intake
 from board.settings import Settings
 from board.usecases import Invalid, NotFound
 
@@ -29,14 +31,14 @@ def _print_counts(counts: intake.Counts, seconds: float) -> None:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    dispatch = cli.dispatch(settings)
+    dispatch = bootstrap.worker_dispatch(settings)
 
     def progress(counts: intake.Counts) -> None:
         print(f"import-311: {counts.summary()}", file=sys.stderr, flush=True)
 
     started = time.perf_counter()
     try:
-        counts = intake.import_file(dispatch, args.file, batch_size=args.batch_size,
+        counts = file_import.import_file(dispatch, args.file, batch_size=args.batch_size,
                                     progress=progress, progress_every=args.progress_every,
                                     parse_aside=False if args.one_process else None)
     except intake.FileError as e:
@@ -54,8 +56,8 @@ def _short(raw: Any, limit: int = 100) -> str:
 
 
 def cmd_quarantine_list(args: argparse.Namespace, settings: Settings) -> int:
-    with cli._migrated(settings) as engine:
-        rows = intake.quarantine_rows(engine, include_resolved=args.all)
+    with bootstrap.migrated(settings) as engine:
+        rows = quarantine.quarantine_rows(engine, include_resolved=args.all)
     if args.json:
         print(json.dumps([{"id": r.id, "source": r.source, "external_key": r.external_key,
                            "reason": r.reason, "raw": r.raw,
@@ -88,12 +90,12 @@ def _edited(raw: Any, sets: list[str]) -> dict[str, Any]:
 
 
 def cmd_quarantine_retry(args: argparse.Namespace, settings: Settings) -> int:
-    dispatch = cli.dispatch(settings)
+    dispatch = bootstrap.worker_dispatch(settings)
     if args.all:
         if args.id is not None or args.set:
             print("board: give an ID (with --set edits) or --all, not both", file=sys.stderr)
             return 2
-        done = intake.retry_all(dispatch)
+        done = quarantine.retry_all(dispatch)
         print(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(done.items()))
               or "the quarantine is empty")
         return 0
@@ -102,13 +104,13 @@ def cmd_quarantine_retry(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     override = None
     if args.set:
-        rows = {r.id: r for r in intake.quarantine_rows(dispatch.engine)}
+        rows = {r.id: r for r in quarantine.quarantine_rows(dispatch.engine)}
         if args.id not in rows:
             print(f"board: no open quarantined row {args.id}", file=sys.stderr)
             return 2
         override = _edited(rows[args.id].raw, args.set)
     try:
-        outcome = intake.retry(dispatch, args.id, override)
+        outcome = quarantine.retry(dispatch, args.id, override)
     except NotFound as e:
         print(f"board: {e}", file=sys.stderr)
         return 2
@@ -123,7 +125,7 @@ def cmd_quarantine_retry(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from workers.replay import replay_file
 
-    dispatch = cli.dispatch(settings)
+    dispatch = bootstrap.worker_dispatch(settings)
 
     def progress(report: Any) -> None:
         print(f"replay: {report.counts.summary()}", file=sys.stderr, flush=True)
@@ -153,7 +155,7 @@ def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
         config = replace(config, interval=args.interval)
     if args.since:
         config = replace(config, since=args.since)
-    poller = Poller(cli.dispatch(settings), config)
+    poller = Poller(bootstrap.worker_dispatch(settings), config)
     if not args.once:
         poller.run_forever()
         return 0
@@ -219,5 +221,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     poll.set_defaults(handler=cmd_poll)
 
 
-if register not in cli.EXTENSIONS:
-    cli.EXTENSIONS.append(register)

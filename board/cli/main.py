@@ -9,51 +9,32 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-import sqlalchemy as sa
-
-from board import auth, db, geostore
-from board.geo import GeoDataMissing
+from board import bootstrap
+from board.auth import accounts as auth
+from board.cli import intake as intake_cli
+from board.cli import qstat as qstat_cli
+from board.geo import store as geostore
+from board.geo.routing import GeoDataMissing
 from board.settings import Settings
+from board.storage import db
 from board.usecases import Invalid
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
-@contextmanager
-def _migrated(settings: Settings) -> Iterator[sa.Engine]:
-    """A migrated engine for one command, closed after it (no connection left to the GC)."""
-    engine = db.make_engine(settings.database_url)
-    try:
-        db.migrate(engine)
-        yield engine
-    finally:
-        db.close(engine)
 
-
-def dispatch(settings: Settings):  # type: ignore[no-untyped-def]
-    """The use cases, as the web app has them: every CLI write goes through here."""
-    d = geostore.open_dispatch(settings)
-    if settings.redis_url:
-        # Boards hear a worker's events at once; without Redis they catch up by anti-entropy.
-        from board.bus import SyncPublisher
-        from board.live.audiences import announcements
-
-        publisher = SyncPublisher(settings.redis_url)
-        d.listeners.append(lambda evs: publisher.publish(announcements(evs)))
-    return d
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.migrate_database_url:
-        with _migrated(settings):
+        with bootstrap.migrated(settings):
             pass
         print("schema up to date")
         return 0
-    from board import dbroles
+    from board.storage import dbroles
 
     role = dbroles.role_of(settings.database_url)
     owner = db.make_engine(settings.migrate_database_url)
@@ -73,14 +54,14 @@ def cmd_geo_load(args: argparse.Namespace, settings: Settings) -> int:
     if folder is None:
         print("give a folder holding precinct.geojson and sector.geojson", file=sys.stderr)
         return 2
-    with _migrated(settings) as engine:
+    with bootstrap.migrated(settings) as engine:
         index = geostore.load_dir(engine, folder, settings.route_max_distance_m)
     print(f"loaded {len(index.precincts())} precincts from {folder}")
     return 0
 
 
 def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
-    with _migrated(settings) as engine:
+    with bootstrap.migrated(settings) as engine:
         user_id = auth.add_user(engine, args.username, args.password, args.role,
                                 args.precincts, args.name or "", args.unit)
     print(f"user {args.username} ({args.role}, precincts {args.precincts}) id {user_id}")
@@ -88,9 +69,9 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_units_add(args: argparse.Namespace, settings: Settings) -> int:
-    from board.access import SYSTEM
+    from board.domain.access import SYSTEM
 
-    d = dispatch(settings)
+    d = bootstrap.worker_dispatch(settings)
     try:
         ev = d.add_unit(SYSTEM, args.callsign, args.precinct, args.sector)
     finally:
@@ -104,7 +85,7 @@ def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
 
     expires = (datetime.now(UTC) + timedelta(days=args.expires_days)
                if args.expires_days else None)
-    with _migrated(settings) as engine:
+    with bootstrap.migrated(settings) as engine:
         token = auth.create_token(engine, args.username, args.name, expires)
     print(token)
     print("keep it: only its hash is stored"
@@ -117,7 +98,7 @@ def _when(value) -> str:  # type: ignore[no-untyped-def]
 
 
 def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
-    with _migrated(settings) as engine:
+    with bootstrap.migrated(settings) as engine:
         rows = auth.list_tokens(engine, include_revoked=args.all)
     print(f"{'id':>4}  {'user':<16} {'role':<10} {'name':<24} {'created':<16} {'expires':<16} "
           f"{'last used':<16} revoked")
@@ -131,17 +112,17 @@ def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
 def _announce_revoked(settings: Settings, session_ids: list[int]) -> None:
     """Tell the web processes to close these sessions' sockets now (with Redis); without it,
     each hub's re-check of its sockets' sessions closes them within seconds."""
-    from board import sessions
+    from board.auth import sessions
 
     if session_ids and settings.redis_url:
-        from board.bus import SyncPublisher
+        from board.live.bus import SyncPublisher
 
         SyncPublisher(settings.redis_url).publish(
             [(sessions.REVOKED, sessions.message(session_ids))])
 
 
 def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    with _migrated(settings) as engine:
+    with bootstrap.migrated(settings) as engine:
         ended = auth.revoke_token(engine, args.token_id)
     _announce_revoked(settings, ended)
     print(f"token {args.token_id} revoked; {len(ended)} session(s) it opened ended")
@@ -149,7 +130,7 @@ def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
-    with _migrated(settings) as engine:
+    with bootstrap.migrated(settings) as engine:
         ended = auth.disable_user(engine, args.username, not args.enable)
     _announce_revoked(settings, ended)
     print(f"user {args.username} {'enabled' if args.enable else 'disabled'}"
@@ -158,7 +139,7 @@ def cmd_users_disable(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_unlock(args: argparse.Namespace, settings: Settings) -> int:
-    with _migrated(settings) as engine:
+    with bootstrap.migrated(settings) as engine:
         auth.unlock_user(engine, args.username)
     print(f"user {args.username} unlocked")
     return 0
@@ -169,8 +150,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
-    from board import health, logs
-    from board.app import create_app
+    from board.observability import logs
+    from board.web import health
+    from board.web.app import create_app
 
     # A server started while PostgreSQL is down waits for it (saying so) instead of exiting.
     probe = db.make_engine(settings.database_url)
@@ -196,10 +178,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_deadlines(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from workers.deadlines import DeadlineWorker
+    from board.accountability.deadlines import DeadlineWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    worker = DeadlineWorker(dispatch(settings), interval=args.interval)
+    worker = DeadlineWorker(bootstrap.worker_dispatch(settings), interval=args.interval)
     if args.once:
         print(f"{worker.run_once()} overdue event(s) written")
         return 0
@@ -208,7 +190,7 @@ def cmd_deadlines(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from board.demo import seed
+    from board.cli.demo import seed
 
     db.close(seed(settings, reset=args.reset, base_url=f"http://{args.host}:{args.port}").engine)
     if args.no_serve:
@@ -280,18 +262,13 @@ def parser() -> argparse.ArgumentParser:
     tr = tk.add_parser("revoke", help="revoke a token now (a wall's screen logs out)")
     tr.add_argument("token_id", type=int)
     tr.set_defaults(handler=cmd_tokens_revoke)
-    for extend in EXTENSIONS:
-        extend(sub)
+    intake_cli.register(sub)
+    qstat_cli.register(sub)
     return p
 
 
-# Other modules add their commands here (intake: import-311, quarantine, replay).
-EXTENSIONS: list[Callable[[argparse._SubParsersAction], None]] = []
-
-
 def main(argv: list[str] | None = None) -> int:
-    from board import intake_cli, qstat_cli  # noqa: F401  (register their commands)
-    from board.logs import configure
+    from board.observability.logs import configure
 
     args = parser().parse_args(argv)
     configure(os.environ.get("LOG_LEVEL", "INFO"))

@@ -10,12 +10,12 @@ import argparse
 import sys
 from datetime import UTC, date, datetime
 
-from board import cli, db
-from board.access import SYSTEM
-from board.qstat import GROUPS, sheet
-from board.qstat_rules import period
-from board.qstat_tables import GROUP_COLUMNS, group_rows, to_csv, to_table
+from board.accountability.qstat import GROUPS, sheet
+from board.accountability.qstat_tables import GROUP_COLUMNS, group_rows, to_csv, to_table
+from board.domain.access import SYSTEM
+from board.domain.qstat import period
 from board.settings import Settings
+from board.storage import db
 
 
 def _day(text: str) -> str:
@@ -49,4 +49,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(handler=cmd_qstat)
 
 
-cli.EXTENSIONS.append(register)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from board.qstat_rules import local_day, minutes, tour
+from board.domain.qstat import local_day, minutes, tour
 
 OVERDUE_STAGES = ("ack", "arrive", "close")
 
@@ -41,7 +41,7 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
          unit_id: int | None = None) -> dict[str, Any]:
     """The job's facts after one more event (its kind, time, payload and unit).
 
-    `close_flags` are board.flags' flags at a close. The unit is the event's, so a rebuild
+    `close_flags` are board.domain.flags' flags at a close. The unit is the event's, so a rebuild
     from the events gives the same row as the write path did one event at a time.
     """
     f: dict[str, Any] = dict(prior) if prior else {

@@ -1,6 +1,6 @@
 """Close policies: rules an admin turns on, per precinct or citywide, that can refuse a close.
 
-Pure checks, no I/O: the close use case gathers the job's progress (board.flags.Progress) and
+Pure checks, no I/O: the close use case gathers the job's progress (board.domain.flags.Progress) and
 the policies in effect, and asks here whether the officer may close now. A precinct's own
 setting of a policy overrides the citywide one (as the most specific priority rule wins).
 """
@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from board.flags import Progress
+from board.domain.flags import Progress
 
 CITYWIDE = "*"
 PHOTO_BEFORE_CLOSE = "photo_before_close"

@@ -12,14 +12,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from board.nyc311 import MEDIA_FIELDS
-
 #: Fields naming or reaching the caller (Open311 sends these; intake may keep more).
 CONTACT_FIELDS = frozenset({
     "first_name", "last_name", "name", "caller_name", "phone", "phone_number", "email",
     "email_address", "account_id", "device_id",
 })
-#: Photo links, under any of the names intake and Open311 use.
+#: Photo links, under any of the names intake and Open311 use (Socrata, Open311, other exports).
+MEDIA_FIELDS = frozenset(
+    {
+        "media_url",
+        "media_urls",
+        "photo_url",
+        "photo_urls",
+        "image_url",
+        "image_urls",
+        "media",
+        "photo",
+        "photos",
+    }
+)
 PHOTO_FIELDS = MEDIA_FIELDS
 
 

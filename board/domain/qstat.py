@@ -12,9 +12,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-NEW_YORK = ZoneInfo("America/New_York")
+from board.domain.clock import NEW_YORK
+
 DEFAULT_DAYS = 28  # CompStat's period
 QUICK_MINUTES = 5.0  # "closed within 5 minutes" (of assignment or of receipt), 5:00 included
 

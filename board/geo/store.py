@@ -6,11 +6,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from board import db
-from board.geo import GeoDataMissing, GeoIndex, load_geo, load_geo_from_features
-from board.schema import geo_features
-from board.settings import Settings
-from board.usecases import Dispatch
+from board.geo.routing import GeoDataMissing, GeoIndex, load_geo, load_geo_from_features
+from board.storage import db
+from board.storage.schema import geo_features
 
 _CODE_PROPS = {"precinct": "precinct", "sector": "sector", "house": "PRECINCT"}
 
@@ -36,13 +34,6 @@ def load_dir(engine: sa.Engine, geo_dir: Path, max_distance_m: float) -> GeoInde
     index = load_geo(geo_dir, max_distance_m=max_distance_m)
     store(engine, index)
     return index
-
-
-def open_dispatch(settings: Settings) -> Dispatch:
-    """The use cases on a migrated database and its stored map: what every process starts."""
-    engine = db.make_engine(settings.database_url)
-    db.migrate(engine)
-    return Dispatch(engine, load(engine, settings.geo_dir, settings.route_max_distance_m))
 
 
 def load(engine: sa.Engine, geo_dir: Path | None, max_distance_m: float) -> GeoIndex:

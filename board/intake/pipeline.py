@@ -1,6 +1,6 @@
 """311 intake: NYC Open Data rows become jobs, through the one write path, exactly once.
 
-`board.nyc311` parses; this module decides what each row does to the board:
+`board.intake.rows` parses; this module decides what each row does to the board:
 
 * a non-NYPD row is skipped (counted);
 * a row that cannot be used goes to the quarantine with its reason and raw content, never
@@ -22,32 +22,32 @@ priority rules once per `Intake`, and the batch's new jobs are written by one
 flat however long the file. `import_file` streams the file once to check it before writing
 anything, so a broken file (unreadable, empty, malformed JSON, a quote that never closes) stops
 with a clear `FileError` and no half-import, then streams it again to import. A file of a
-megabyte or more is checked, read and parsed in a second process (`board.aside`) while this
+megabyte or more is checked, read and parsed in a second process (`board.intake.aside`) while this
 one writes: parsing a row (`prepare`) is pure, writing a batch of them (`Intake.write`) is not.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from operator import attrgetter
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from board import aside, db, nyc311
-from board.access import SYSTEM, Actor
-from board.geo import Route
-from board.nyc311 import BadRow, Request311
-from board.schema import jobs, quarantine
+from board.domain.access import SYSTEM, Actor
+from board.geo.routing import Route
+from board.intake import dates as intake_dates
+from board.intake import rows as nyc311
+from board.intake.rows import BadRow, Request311
+from board.intake.text import MAX_TEXT, clean_text
+from board.storage import db
+from board.storage.schema import jobs, quarantine
 from board.usecases import Dispatch, Invalid, NewJob, NotFound
 
 __all__ = [
@@ -57,12 +57,6 @@ __all__ = [
     "FileError",
     "Intake",
     "Outcome",
-    "QuarantineRow",
-    "check_file",
-    "import_file",
-    "quarantine_rows",
-    "retry",
-    "retry_all",
     "to_new_job",
 ]
 
@@ -154,7 +148,7 @@ def _fit(value: str | None, limit: int, name: str, cut: dict[str, int]) -> str:
 
 def _cut_note(cut: Mapping[str, int], limits: Mapping[str, int]) -> str:
     """'address: 5,000 characters, kept 300; …' for the job page."""
-    return "; ".join(f"{name}: {length:,} characters, kept {limits.get(name, nyc311.MAX_TEXT):,}"
+    return "; ".join(f"{name}: {length:,} characters, kept {limits.get(name, MAX_TEXT):,}"
                      for name, length in sorted(cut.items()))
 
 
@@ -162,7 +156,7 @@ def _canonical_date(value: str) -> str:
     """Export dates ("05/01/2022 12:00:03 AM") and API dates ("2022-05-01T00:00:03.000") of the
     same moment must compare equal, or every CSV-then-API row would look changed."""
     try:
-        return nyc311.new_york_text(value)
+        return intake_dates.new_york_text(value)
     except (ValueError, OverflowError, TypeError):
         return value
 
@@ -270,7 +264,7 @@ def _raw_key(raw: Any) -> str | None:
         value = nyc311.normalise_row(raw).get("unique_key")
         if isinstance(value, bool) or not isinstance(value, str | int):
             return None  # a list or object is no key ('["AUD-J3"]' would match nothing real)
-        key = nyc311.clean_text(value)
+        key = clean_text(value)
     except Exception:  # a quarantined row is by definition odd; never fail on it here
         return None
     return key[:KEY_LIMIT] or None
@@ -558,203 +552,3 @@ class Intake:
         self._quarantined = None  # re-read lazily: some digests are resolved now
 
 
-# --------------------------------------------------------------------------- files
-
-
-def _file_error(path: Path, exc: BaseException, rows: int) -> FileError:
-    where = f"after {rows} rows" if rows else "before the first row"
-    if isinstance(exc, FileNotFoundError):
-        return FileError(f"{path}: no such file")
-    if isinstance(exc, IsADirectoryError):
-        return FileError(f"{path}: is a directory, not a file")
-    if isinstance(exc, PermissionError):
-        return FileError(f"{path}: permission denied")
-    if isinstance(exc, UnicodeDecodeError):
-        return FileError(f"{path}: not UTF-8 text ({where}); export the file as UTF-8")
-    if isinstance(exc, csv.Error):
-        return FileError(f"{path}: broken CSV {where}: {exc}")
-    if isinstance(exc, RecursionError):
-        return FileError(f"{path}: JSON nested too deeply {where}")
-    if isinstance(exc, json.JSONDecodeError):
-        return FileError(f"{path}: malformed JSON ({exc})")
-    if isinstance(exc, OSError):
-        return FileError(f"{path}: cannot read it ({exc.strerror or exc})")
-    return FileError(f"{path}: {exc}")
-
-
-_FILE_ERRORS = (OSError, ValueError, csv.Error, RecursionError)
-
-
-def check_file(path: str | Path) -> int:
-    """Stream the whole file once without writing; the number of rows, or FileError.
-
-    Refuses a file with no rows (an empty download is a failed download, not a quiet day), and
-    one with rows but no agency column at all: every row would be "skipped as non-NYPD", which
-    hides a wrong file (or a wrong export) behind a successful-looking import.
-    """
-    path = Path(path)
-    rows = 0
-    has_agency = False
-    try:
-        for row in nyc311.read_rows(path):
-            rows += 1
-            if not has_agency and isinstance(row, Mapping):
-                has_agency = nyc311.has_agency(row)
-    except _FILE_ERRORS as exc:
-        raise _file_error(path, exc, rows) from None
-    if not rows:
-        empty = path.stat().st_size == 0
-        raise FileError(f"{path}: {'the file is empty' if empty else 'no rows in the file'}; "
-                        "nothing to import")
-    if not has_agency:
-        raise FileError(f"{path}: no Agency column in any row; is this an NYC 311 export? "
-                        "(columns are matched by header name)")
-    return rows
-
-
-#: A file at least this big is read and parsed aside (a second process) while this one writes,
-#: when the machine has a second core; below it, starting the process costs more than it saves.
-ASIDE_BYTES = 1 << 20
-
-
-def import_file(dispatch: Dispatch, path: str | Path, *, actor: Actor = IMPORT_ACTOR,
-                batch_size: int = 500, progress: Callable[[Counts], None] | None = None,
-                progress_every: int = 5000, history: bool = True,
-                parse_aside: bool | None = None) -> Counts:
-    """Import a CSV export or Socrata JSON file. Same file twice: the second changes nothing.
-
-    `history=False` makes every new row a job to dispatch, closed by the city or not (the demo
-    board, which plays the hour as if it were happening now).
-
-    `parse_aside`: check, read and parse the file in a second process while this one writes
-    (`board.aside`); by default when the machine has a second core and the file is at least
-    `ASIDE_BYTES`; the new jobs are routed there too. Either way a broken file stops before
-    anything is written. Aside, dates are checked against the time the import started rather
-    than each batch's."""
-    path = Path(path)
-    if parse_aside is None:
-        parse_aside = aside.available() and _size(path) >= ASIDE_BYTES
-    if not parse_aside:
-        check_file(path)  # a broken file stops here, before any write
-    intake = Intake(dispatch, actor=actor, quarantine_source=f"file:{path.name}",
-                    batch_size=batch_size, progress=progress, progress_every=progress_every,
-                    history=history)
-    try:
-        if not parse_aside:
-            return intake.feed(nyc311.read_rows(path))
-        with aside.aside(_parsed, path, intake, dispatch.clock()) as batches:
-            for batch in batches:  # the first comes after the whole file is checked
-                intake.write(*_unpacked(batch))
-        return intake.counts
-    except _FILE_ERRORS as exc:  # changed under our feet between the check and the import
-        err = _file_error(path, exc, intake.counts.rows)
-        raise FileError(f"{err} — imported so far: {intake.counts.summary()}",
-                        intake.counts) from None
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:  # check_file says what is wrong with it
-        return 0
-
-
-_new_values = attrgetter(*(f.name for f in dataclasses.fields(NewJob)))
-
-
-_route_values = attrgetter("precinct", "sector", "method", "distance_m")
-
-
-def _parsed(path: Path, intake: Intake, now: datetime) -> Iterator[list[Any]]:
-    """In the process aside: the whole file checked, then its rows prepared and their new jobs
-    routed, a batch at a time."""
-    check_file(path)
-    batch: list[Prepared] = []
-    for raw in nyc311.read_rows(path):
-        batch.append(prepare(raw, now, intake.key_prefix, intake.history))
-        if len(batch) >= intake.batch_size:
-            yield _packed(batch, intake.dispatch)
-            batch = []
-    if batch:
-        yield _packed(batch, intake.dispatch)
-
-
-def _packed(batch: list[Prepared], dispatch: Dispatch) -> list[Any]:
-    """A batch to send: a new job as its field values (a third of the object's cost to send),
-    with its route (the batch's points routed at once); nothing more, as unpickling is the
-    writer's work."""
-    routes = iter(dispatch.routes([new for _, _, new, _ in batch if new is not None]))
-    return [(raw, None, done, None) if new is None
-            else (raw, _new_values(new), done, _route_values(next(routes)))
-            for raw, _, new, done in batch]
-
-
-def _unpacked(batch: list[Any]) -> tuple[list[Prepared], list[Route | None]]:
-    """A batch from `_parsed` as `prepare` made it, less each row's request (`import_file`
-    keeps counts, not outcomes), and each new job's route."""
-    prepared = [(raw, None, None if new is None else NewJob(*new), done)
-                for raw, new, done, _ in batch]
-    return prepared, [route and Route(*route) for *_, route in batch]
-
-
-# --------------------------------------------------------------------------- quarantine
-
-
-@dataclass(frozen=True)
-class QuarantineRow:
-    id: int
-    source: str
-    external_key: str | None
-    reason: str
-    raw: Any
-    created_at: datetime
-    resolved_at: datetime | None
-
-
-def quarantine_rows(engine: sa.Engine, include_resolved: bool = False) -> list[QuarantineRow]:
-    """The quarantine, oldest first (the admin page and `board quarantine list` read this)."""
-    q = sa.select(quarantine).order_by(quarantine.c.id)
-    if not include_resolved:
-        q = q.where(quarantine.c.resolved_at.is_(None))
-    with db.read(engine) as conn:
-        return [QuarantineRow(r.id, r.source, r.external_key, r.reason, r.raw, r.created_at,
-                              r.resolved_at) for r in conn.execute(q)]
-
-
-def retry(dispatch: Dispatch, quarantine_id: int, raw_override: Mapping[str, Any] | None = None,
-          actor: Actor = IMPORT_ACTOR) -> Outcome:
-    """Import a quarantined row again, as stored or as an admin edited it.
-
-    Success (or a row that is no longer NYPD's) resolves it; a row still bad stays in the
-    quarantine with the new reason, and keeps the admin's edit so the next try starts there.
-    """
-    with db.read(dispatch.engine) as conn:
-        row = conn.execute(sa.select(quarantine)
-                           .where(quarantine.c.id == quarantine_id)).first()
-    if row is None:
-        raise NotFound(f"no quarantined row {quarantine_id}")
-    if row.resolved_at is not None:
-        raise Invalid({"id": f"quarantined row {quarantine_id} is resolved already"})
-    raw = _jsonable(raw_override) if raw_override is not None else row.raw
-    intake = Intake(dispatch, actor=actor, quarantine_source=row.source, keep_bad=False)
-    outcome = intake.batch([raw])[0]
-    with db.write(dispatch.engine) as conn:
-        if outcome.kind == "quarantined":
-            conn.execute(quarantine.update().where(quarantine.c.id == row.id).values(
-                reason=(outcome.reason or "unusable row")[:300], raw=raw,
-                external_key=_raw_key(raw)))
-        else:
-            conn.execute(quarantine.update().where(quarantine.c.id == row.id).values(
-                raw=raw, external_key=_raw_key(raw), resolved_at=dispatch.clock()))
-    return outcome
-
-
-def retry_all(dispatch: Dispatch, actor: Actor = IMPORT_ACTOR) -> Counter[str]:
-    """Retry every unresolved row as stored (after a fix in the importer); outcome counts."""
-    done: Counter[str] = Counter()
-    for row in quarantine_rows(dispatch.engine):
-        try:
-            done[retry(dispatch, row.id, actor=actor).kind] += 1
-        except (NotFound, Invalid):  # resolved meanwhile (e.g. by a key imported just now)
-            done["already_resolved"] += 1
-    return done

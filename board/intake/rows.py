@@ -1,4 +1,4 @@
-"""Pure parsing layer of 311 intake: NYC Open Data rows -> `Request311` or `BadRow`.
+"""Parsing 311 rows: NYC Open Data rows -> `Request311` or `BadRow`.
 
 No database, no network. Two input shapes are accepted, mapped by header *name* (never by
 position):
@@ -13,39 +13,34 @@ Every header is normalised (lowercase, runs of non-alphanumerics -> ``_``, ``_``
 ends) so that "X Coordinate (State Plane)" and ``x_coordinate_state_plane`` are the same column,
 then passed through the small `ALIASES` table.
 
-All timestamps without an explicit offset are New York local time (America/New_York, DST
-aware) and are returned as timezone-aware UTC datetimes.
+Timestamps are read by board.intake.dates: without an explicit offset they are New York local
+time, returned as timezone-aware UTC datetimes.
 
 Text is untrusted: whitespace is stripped, control / bidi-override characters are removed and each
 value is capped at `MAX_TEXT` characters (what is cut is recorded in `Request311.cut`). HTML
 escaping is the templates' job, not ours. A cell over `MAX_CELL` makes the row bad (quarantined),
-not the file: the CSV reader's own field limit is far above it (`CSV_FIELD_LIMIT`), and a quote
-that never closes is a file error naming the line where the quoted cell starts.
-
-Files are read as streams (`read_rows`): one row in memory at a time, JSON arrays included.
+not the file (board.intake.files reads files as streams, one row in memory at a time).
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import json
 import math
 import re
-import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
+
+from board.domain.clock import NEW_YORK
+from board.domain.privacy import MEDIA_FIELDS
+from board.intake.dates import EARLIEST_UTC, FUTURE_SLACK, day_text, parse_datetime
+from board.intake.text import MAX_TEXT, clean_text
 
 __all__ = [
     "ALIASES",
-    "CSV_FIELD_LIMIT",
-    "EARLIEST",
     "EXTRA_CELLS",
     "MAX_CELL",
     "MAX_TEXT",
@@ -54,35 +49,19 @@ __all__ = [
     "NEW_YORK",
     "BadRow",
     "Request311",
-    "check_dates",
     "clean_text",
     "closed_by_city",
     "has_agency",
     "is_nypd",
     "normalise_header",
-    "new_york_text",
     "normalise_row",
-    "parse_datetime",
     "parse_row",
-    "read_csv",
-    "read_json",
-    "read_rows",
 ]
 
-NEW_YORK = ZoneInfo("America/New_York")
-MAX_TEXT = 2000
 MAX_KEY = 64
 MAX_MEDIA = 20
 #: A cell longer than this makes its row bad: no 311 field is anywhere near it.
 MAX_CELL = 128 * 1024
-#: The CSV reader's own limit: far above MAX_CELL (so a long cell is one bad row, not a broken
-#: file) and still a bound on memory when a quote never closes.
-CSV_FIELD_LIMIT = 16 * 1024 * 1024
-#: Dates outside [EARLIEST, now + FUTURE_SLACK] are typos or placeholders (NYC 311 began in
-#: March 2003; the city's clocks and ours may differ by a little, never by a day).
-EARLIEST = datetime(2003, 1, 1, tzinfo=NEW_YORK)
-FUTURE_SLACK = timedelta(days=1)
-_EARLIEST_UTC = EARLIEST.astimezone(UTC)
 
 #: Key under which `read_csv` puts cells beyond the header (a misaligned / corrupt line).
 EXTRA_CELLS = "__extra_cells__"
@@ -113,29 +92,11 @@ ALIASES: dict[str, str] = {
     "lng": "longitude",
 }
 
-#: Fields that may hold complainant photo / media links (Socrata, Open311, ad-hoc exports).
-MEDIA_FIELDS = frozenset(
-    {
-        "media_url",
-        "media_urls",
-        "photo_url",
-        "photo_urls",
-        "image_url",
-        "image_urls",
-        "media",
-        "photo",
-        "photos",
-    }
-)
 
-_EXPORT_DATE = re.compile(r"(\d\d)/(\d\d)/(\d{4}) (\d\d):(\d\d):(\d\d) ([AP]M)$")
-_DATE_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p", "%m/%d/%Y")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _LOCATION_PAIR = re.compile(r"^\(?\s*([^,()\s]+)\s*,\s*([^,()\s]+)\s*\)?$")
 _WKT_POINT = re.compile(r"^POINT\s*\(\s*(\S+)\s+(\S+)\s*\)$", re.IGNORECASE)
 _URL_SPLIT = re.compile(r"[\s,;|]+")
-# Bidi embedding / override / isolate characters: can visually disguise text.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 class BadRow(ValueError):
@@ -182,41 +143,6 @@ def normalise_header(name: str) -> str:
 def _header(name: str) -> str:
     # every row of a file repeats the same few dozen headers: normalise each once
     return _NON_ALNUM.sub("_", name.lower()).strip("_")
-
-
-def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
-    """Untrusted text -> one stripped line without control characters, at most `limit` chars.
-
-    Tabs and line breaks become spaces; other control (Cc), surrogate (Cs) and bidi-override
-    characters are dropped. Internal runs of spaces are kept (311 addresses contain them).
-    """
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        value = _scalar_text(value)
-    if value.isprintable():  # the common case: no control, format, separator or bidi character
-        return value.strip()[:limit].rstrip()
-    out = []
-    for ch in value:
-        if ch in "\t\r\n\v\f\x85\u2028\u2029":
-            out.append(" ")
-        elif ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs"):
-            continue
-        else:
-            out.append(ch)
-    return "".join(out).strip()[:limit].rstrip()
-
-
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float | str):
-        return str(value)
-    # Socrata objects (location, url columns): keep them as compact JSON in `fields`.
-    try:
-        return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
-    except (TypeError, ValueError):
-        return str(value)
 
 
 # --------------------------------------------------------------------------- rows
@@ -300,130 +226,6 @@ def has_agency(row: Mapping[Any, Any]) -> bool:
 def closed_by_city(req: Request311) -> bool:
     """The city had already closed this request: its status is Closed and it has a closed date."""
     return req.closed_at is not None and req.status.casefold() == "closed"
-
-
-def check_dates(req: Request311, now: datetime) -> None:
-    """BadRow for dates no real request has: before 311 began, in the future, closed before
-    created. (The caller gives `now`: parsing stays free of clocks.)"""
-    # compared in UTC, as parsed: one time zone on both sides spares each comparison two
-    # offset look-ups
-    latest = (now + FUTURE_SLACK).astimezone(UTC)
-    for label, value in (("created", req.created_at), ("closed", req.closed_at)):
-        if value is None:
-            continue
-        if value < _EARLIEST_UTC:
-            raise BadRow(f"{label} date {_day(value)} is before NYC 311 began (2003)")
-        if value > latest:
-            raise BadRow(f"{label} date {_day(value)} is in the future")
-    if req.closed_at is not None and req.closed_at < req.created_at:
-        raise BadRow(f"closed date {_day(req.closed_at)} is before the created date "
-                     f"{_day(req.created_at)}")
-
-
-def _day(value: datetime) -> str:
-    """New York local time, four-digit year (year 1 as 0001, not 1)."""
-    with contextlib.suppress(OverflowError):  # the first hours of year 1 have no New York time
-        value = value.astimezone(NEW_YORK)
-    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
-
-
-# --------------------------------------------------------------------------- dates
-
-
-def parse_datetime(value: Any) -> datetime:
-    """Parse a 311 timestamp to aware UTC. Naive times are New York local time.
-
-    Accepts ``MM/DD/YYYY hh:mm:ss AM``, ``MM/DD/YYYY HH:MM:SS`` and ISO 8601 with or without
-    fractional seconds / ``Z`` / offset (an explicit offset is honoured). Raises ValueError.
-
-    DST: an ambiguous local time (the repeated hour in November) is taken as the first
-    occurrence (EDT); a non-existent one (the skipped hour in March) as standard time, which
-    is what `zoneinfo` does with ``fold=0``.
-    """
-    if isinstance(value, datetime):
-        dt = value
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=NEW_YORK)
-        return dt.astimezone(UTC)
-    text = clean_text(value, 64)
-    if not text:
-        raise ValueError("empty")
-    return _parse_text(text)
-
-
-def new_york_text(value: Any) -> str:
-    """A 311 timestamp as New York local ISO 8601 ("2022-05-01T00:03:09-04:00"): the same
-    moment written by the export and by the API reads the same. ValueError as parse_datetime."""
-    text = clean_text(value, 64) if isinstance(value, str) else ""
-    hour = _export_hour(text) if _EXPORT_DATE.match(text) else None
-    if hour is not None and text[14:16] < "60" and text[17:19] < "60":
-        return hour.local + text[13:19] + hour.offset
-    return parse_datetime(value).astimezone(NEW_YORK).isoformat()
-
-
-@dataclass(frozen=True, slots=True)
-class _Hour:
-    utc: datetime  # its start
-    local: str  # New York's reading of its start, to the hour: "2022-05-01T00"
-    offset: str  # "-04:00"
-
-
-# seconds into an hour, as the timedelta to add to its start
-_INTO_HOUR = tuple(timedelta(seconds=s) for s in range(3600))
-
-
-def _export_hour(text: str) -> _Hour | None:
-    """The New York wall-clock hour of an export date ("05/01/2022 12:03:09 AM"), or None when
-    it cannot be read by the hour (before 1900). ValueError for a date that does not exist."""
-    return _new_york_hour(text[:13] + text[19:])
-
-
-@lru_cache(maxsize=16384)
-def _new_york_hour(key: str) -> _Hour | None:
-    # New York's offset changes only on the hour (2 AM) since 1883, when it left local mean
-    # time at 12:03:58: within an hour, a moment is the hour's start plus its minutes and
-    # seconds. A city-year export has ~9,000 hours and millions of dates.
-    month, day, year, hour = int(key[0:2]), int(key[3:5]), int(key[6:10]), int(key[11:13])
-    if not 1 <= hour <= 12:
-        raise ValueError(f"hour {hour} in a 12-hour time")
-    if year < 1900:
-        return None
-    hour = hour % 12 + (12 if key[14:16] == "PM" else 0)
-    start = datetime(year, month, day, hour, tzinfo=NEW_YORK).astimezone(UTC)
-    local = start.astimezone(NEW_YORK).isoformat()  # fold=0, as parse_datetime reads it
-    return _Hour(start, local[:13], local[19:])
-
-
-@lru_cache(maxsize=4096)
-def _parse_text(text: str) -> datetime:
-    # cached: a row names the same moment in several columns, and the job's fields again
-    m = _EXPORT_DATE.match(text)
-    if m and (hour := _export_hour(text)) is not None and text[14:16] < "60" \
-            and text[17:19] < "60":
-        return hour.utc + _INTO_HOUR[int(text[14:16]) * 60 + int(text[17:19])]
-    if m:  # the export's own format, read without strptime (a city-year is millions of dates)
-        month, day, year, hour, minute, second = (int(g) for g in m.groups()[:6])
-        if not 1 <= hour <= 12:
-            raise ValueError(f"hour {hour} in a 12-hour time")
-        hour = hour % 12 + (12 if m.group(7) == "PM" else 0)
-        dt = datetime(year, month, day, hour, minute, second)
-    elif text[4:5] == "-":  # ISO 8601, as the Socrata API writes it
-        iso = text[:-1] + "+00:00" if text[-1:] in "zZ" else text
-        dt = datetime.fromisoformat(iso)
-    else:
-        dt = None
-        for fmt in _DATE_FORMATS:
-            try:
-                dt = datetime.strptime(text, fmt)
-                break
-            except ValueError:
-                continue
-        if dt is None:
-            iso = text[:-1] + "+00:00" if text[-1:] in "zZ" else text
-            dt = datetime.fromisoformat(iso)  # ValueError if not ISO 8601
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=NEW_YORK)
-    return dt.astimezone(UTC)
 
 
 def _date(fields: Mapping[str, Any], name: str, label: str, required: bool) -> datetime | None:
@@ -668,175 +470,26 @@ def _json_kind(value: Any) -> str:
     return "number" if isinstance(value, float) else type(value).__name__
 
 
+def check_dates(req: Request311, now: datetime) -> None:
+    """BadRow for dates no real request has: before 311 began, in the future, closed before
+    created. (The caller gives `now`: parsing stays free of clocks.)"""
+    # compared in UTC, as parsed: one time zone on both sides spares each comparison two
+    # offset look-ups
+    latest = (now + FUTURE_SLACK).astimezone(UTC)
+    for label, value in (("created", req.created_at), ("closed", req.closed_at)):
+        if value is None:
+            continue
+        if value < EARLIEST_UTC:
+            raise BadRow(f"{label} date {day_text(value)} is before NYC 311 began (2003)")
+        if value > latest:
+            raise BadRow(f"{label} date {day_text(value)} is in the future")
+    if req.closed_at is not None and req.closed_at < req.created_at:
+        raise BadRow(f"closed date {day_text(req.closed_at)} is before the created date "
+                     f"{day_text(req.created_at)}")
+
+
 def short_row_reason(row: Mapping[Any, Any]) -> str:
     """Why a short CSV line is bad: it stops before a column (a file cut off mid-row)."""
     present = sum(1 for k in row if k is not None and k not in (SHORT_ROW, EXTRA_CELLS))
     return (f"row ends before the {row[SHORT_ROW]} column ({present} cells; "
             "was the file cut short?)")
-
-
-# --------------------------------------------------------------------------- files
-
-
-def read_csv(path: str | Path) -> Iterator[dict[str, str]]:
-    """Rows of a CSV export as dicts keyed by header (BOM tolerated), one at a time.
-
-    Cells beyond the header go under `EXTRA_CELLS`; a line with fewer cells than the header
-    names the first column it lacks under `SHORT_ROW` (parse_row rejects both). Blank lines
-    are skipped. Raises csv.Error naming the line on broken quoting: a quoted cell that never
-    ends (it would swallow the rest of the file) or a stray quote after a closing one.
-    """
-    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, strict=True)
-        header: list[str] | None = None
-        start = 1  # the line the next row starts on (a quoted cell may span lines)
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise csv.Error(_quote_problem(exc, start)) from None
-            start = reader.line_num + 1
-            if not cells:
-                continue
-            if header is None:
-                header = cells
-                continue
-            row = dict(zip(header, cells, strict=False))
-            if len(cells) > len(header):
-                row[EXTRA_CELLS] = cells[len(header):]  # type: ignore[assignment]
-            elif len(cells) < len(header):
-                # name the column that matters most: without Agency it cannot even be sorted
-                missing = header[len(cells):]
-                row[SHORT_ROW] = next((h for h in missing if normalise_header(h) == "agency"),
-                                      missing[0])
-            yield row
-
-
-def _quote_problem(exc: csv.Error, line: int) -> str:
-    text = str(exc)
-    if "unexpected end of data" in text:
-        return (f"line {line}: a quoted cell starts on this line and never ends "
-                "(an unbalanced quote)")
-    if "field larger than field limit" in text:
-        return (f"line {line}: a cell starting on this line runs past "
-                f"{CSV_FIELD_LIMIT // (1024 * 1024)} MiB (an unbalanced quote?)")
-    return (f"line {line}: {text}: a quote opened on this line closes in the wrong place (an "
-            f"unbalanced quote, or a quote inside a quoted cell not written twice: \"\")")
-
-
-def read_json(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Rows of a Socrata JSON array, or of JSON lines (one object per line), one at a time.
-
-    Raises ValueError (with the line or item number) on malformed JSON or a non-object row:
-    that is a broken file, not a bad row.
-    """
-    with open(path, encoding="utf-8-sig") as fh:
-        first = _first_char(fh)
-        if first == "[":
-            for index, item in enumerate(_array_items(fh, path)):
-                if not isinstance(item, dict):
-                    raise ValueError(f"{path}: item {index} is not a JSON object")
-                yield item
-            return
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as exc:
-                raise ValueError(f"{path}: line {lineno}: invalid JSON ({exc})") from None
-            if not isinstance(item, dict):
-                raise ValueError(f"{path}: line {lineno}: not a JSON object")
-            yield item
-
-
-_JSON_SPACE = re.compile(r"[ \t\n\r]*")
-_CHUNK = 1 << 16
-
-
-def _array_items(fh: Any, path: str | Path) -> Iterator[Any]:
-    """The items of a top-level JSON array, decoded one at a time from a growing buffer.
-
-    json.load would hold the whole export (gigabytes for a city-year) in memory; this holds one
-    item plus a read chunk. A decode that fails before the end of the file reads more and tries
-    again (chunks double, so a huge item costs O(n log n), not O(n^2)).
-    """
-    decoder = json.JSONDecoder()
-    buf, pos, eof = "", 0, False
-
-    def fill() -> bool:
-        nonlocal buf, pos, eof
-        # read as much again as is still unparsed: a huge item doubles the buffer each time
-        chunk = fh.read(max(_CHUNK, len(buf) - pos))
-        buf, pos = buf[pos:] + chunk, 0
-        eof = not chunk
-        return bool(chunk)
-
-    def skip_space() -> str:
-        nonlocal pos
-        while True:
-            pos = _JSON_SPACE.match(buf, pos).end()  # type: ignore[union-attr]
-            if pos < len(buf):
-                return buf[pos]
-            if not fill():
-                return ""
-
-    def malformed(what: str) -> ValueError:
-        return ValueError(f"{path}: malformed JSON ({what} in item {index})")
-
-    index = 0
-    if skip_space() != "[":
-        raise ValueError(f"{path}: malformed JSON (no array)")
-    pos += 1
-    if skip_space() == "]":
-        pos += 1
-    else:
-        while True:
-            skip_space()
-            while True:
-                try:
-                    item, end = decoder.raw_decode(buf, pos)
-                except json.JSONDecodeError as exc:
-                    if eof or not fill():
-                        raise malformed(exc.msg) from None
-                    continue
-                break
-            pos = end
-            yield item
-            index += 1
-            after = skip_space()
-            pos += 1
-            if after == "]":
-                break
-            if after != ",":
-                raise malformed("expected ',' or ']'" if after else "the file ends")
-    if skip_space():
-        raise ValueError(f"{path}: malformed JSON (extra data after the array)")
-
-
-def _first_char(fh: Any) -> str:
-    """Peek at the first non-whitespace character of a text file, then rewind."""
-    while True:
-        chunk = fh.read(4096)
-        if not chunk:
-            fh.seek(0)
-            return ""
-        stripped = chunk.lstrip("\ufeff \t\r\n")
-        if stripped:
-            fh.seek(0)
-            return stripped[0]
-
-
-def read_rows(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Dispatch on suffix (.csv / .json / .jsonl / .ndjson), else sniff the first character."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
-        return read_csv(path)
-    if suffix in (".json", ".jsonl", ".ndjson"):
-        return read_json(path)
-    with open(path, encoding="utf-8-sig") as fh:
-        first = _first_char(fh)
-    return read_json(path) if first in ("[", "{") else read_csv(path)

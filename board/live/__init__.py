@@ -2,9 +2,12 @@
 
   audiences.py  who hears what (no I/O)
   render.py     a view read from the database, rendered as the partial an audience sees
-  hub.py        the hub: outbox reads, render once per audience, bounded per-socket queues
-  sockets.py    the WebSocket routes, authorized once at subscription
-  pages.py      the wall display and citywide pages
+  hub.py        the hub: outbox reads, render once per audience, fan-out to subscribers
+  subscriber.py one socket: direct writes, else a bounded queue; cut off when it lags
+  bus.py        "something committed on this channel" nudges between processes
+  cards.py      rendered job cards, kept per process
+
+The routes that serve them (sockets, the wall and citywide pages) are in board.web.
 """
 
 from __future__ import annotations
@@ -12,10 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from jinja2 import Environment
-from starlette.routing import BaseRoute
 
-from board.bus import Bus
-from board.live import pages, sockets
+from board.live.bus import Bus
 from board.live.hub import Hub
 from board.live.render import Renderer
 
@@ -24,5 +25,3 @@ def make_hub(dispatch: Any, env: Environment, bus: Bus, tile_url: str | None = N
              **kw: Any) -> Hub:
     return Hub(Renderer(dispatch.engine, dispatch.geo, env, tile_url), bus, **kw)
 
-
-routes: list[BaseRoute] = [*pages.routes, *sockets.routes]

@@ -20,12 +20,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from board.access import CITYWIDE
+from board.domain.access import CITYWIDE
 
 Audience = tuple[Any, ...]
 
 
-# The event kinds that change a review queue (board.reviews) and a command log.
+# The event kinds that change a review queue (board.accountability.reviews) and a command log.
 REVIEW_KINDS = frozenset({"close", "admin_close", "reopen", "review"})
 # ... and what else a queued job's timeline on the review page shows changing.
 REVIEW_PAGE_KINDS = REVIEW_KINDS | {"note"}

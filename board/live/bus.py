@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlparse
 
-from board.logs import Throttled
+from board.observability.logs import Throttled
 
 log = logging.getLogger("board.bus")
 # An outage fails every publish and every reconnect attempt: log the first, then a summary.
@@ -243,8 +243,8 @@ def make_bus(redis_url: str | None) -> Bus:
 class SyncPublisher:
     """For processes with no event loop (workers, the CLI): publish nudges synchronously.
 
-    `board.cli.dispatch` attaches `publish(live.announcements(evs))` as a listener, so boards
-    hear a worker's events at once; without it they still converge by anti-entropy.
+    `board.bootstrap.worker_dispatch` attaches `publish(announcements(evs))` as a listener, so
+    boards hear a worker's events at once; without it they still converge by anti-entropy.
     """
 
     def __init__(self, url: str, prefix: str | None = None) -> None:

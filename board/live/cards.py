@@ -24,8 +24,8 @@ from typing import Any
 from jinja2 import Environment, pass_context
 from markupsafe import Markup, escape
 
-from board.flags import FLAG_LABELS
-from board.queries import Card
+from board.domain.flags import FLAG_LABELS
+from board.usecases.queries import Card
 
 SIZE = 10_000  # cards: a whole city's open jobs in both modes, ~1.3 KB each
 MODES = ("supervisor", "view")

@@ -30,7 +30,7 @@ import bisect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from board.queries import BoardView, Card
+from board.usecases.queries import BoardView, Card
 
 Piece = Callable[..., str]
 

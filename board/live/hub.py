@@ -20,33 +20,30 @@ import gc
 import logging
 import re
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
-from board import db, metrics, sessions
-from board.bus import Bus
-from board.health import database_unavailable
+from board.auth import sessions
 from board.live.audiences import Audience, affected, announcements, channels_of, touched
-from board.live.frames import Direct, text_frame
+from board.live.bus import Bus
+from board.live.frames import text_frame
 from board.live.render import Renderer
-from board.logs import Throttled
-from board.schema import events
+from board.live.subscriber import CLOSE_RESTART, CLOSE_SLOW, CLOSE_UNAUTHENTICATED, Subscriber
+from board.observability import metrics
+from board.observability.logs import Throttled
+from board.storage import db
+from board.storage.schema import events
 
 log = logging.getLogger("board.live")
 
 HEARTBEAT_ID = "live-beat"
 _AGES = re.compile(r'<span class="age"[^>]*>[^<]*</span>')
 
-# Close codes: the htmx ws extension reconnects (with backoff) on 1006/1011/1012/1013.
-CLOSE_SLOW = 1013        # try again later: cut off for not keeping up
-CLOSE_RESTART = 1012     # service restart
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 
 READ_LIMIT = 2000  # events read per catch-up round
 # Audiences whose sockets get what changed (board.live.fragments), from the view they show.
@@ -69,88 +66,6 @@ async def _collect_after() -> AsyncIterator[None]:
         yield
     finally:
         gc.enable()
-
-
-class Socket(Protocol):
-    async def send_text(self, data: str) -> None: ...
-    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
-
-
-class Subscriber:
-    """One socket: the shared frame written straight to it when nothing is waiting, else a
-    bounded list of waiting messages and a task that sends them in order, both made when first
-    needed and dropped once all is sent (most sockets never need them: at 1,000 sockets each
-    object here is kilobytes of the process).
-
-    It hears its page's audience and any `also` (the header's review count): every message of
-    every one of them goes the one way, in the order the hub rendered them."""
-
-    __slots__ = ("socket", "audience", "audiences", "session_id", "maxsize", "waiting", "done",
-                 "close_code", "sent", "sender", "direct", "direct_sent")
-
-    def __init__(self, socket: Socket, audience: Audience, maxsize: int,
-                 session_id: int | None = None, also: tuple[Audience, ...] = (),
-                 direct: Direct | None = None) -> None:
-        self.socket = socket
-        self.audience = audience
-        self.audiences = (audience, *also)
-        self.session_id = session_id  # closed at once when this session is revoked
-        self.maxsize = maxsize
-        self.waiting: deque[str] | None = None  # only while `sender` runs
-        self.done = False                        # closed, or the peer is gone: offer no more
-        self.close_code: int | None = None
-        self.sent = 0
-        self.sender: asyncio.Task[None] | None = None
-        self.direct = direct     # writes the audience's ready-made frame (frames.py)
-        self.direct_sent = 0
-
-    def offer(self, text: str, frame: bytes | None = None) -> bool:
-        """Send now when nothing is waiting (the shared frame, straight to the connection),
-        else queue behind what is waiting; False when the queue is full."""
-        if self.done:
-            return True
-        if self.sender is None:
-            if frame is not None and self.direct is not None and self.direct.write(frame):
-                self.sent += 1
-                self.direct_sent += 1
-                return True
-            self.waiting = deque()
-            self.sender = asyncio.get_running_loop().create_task(self._send_waiting(),
-                                                                 name="live-sender")
-        elif len(self.waiting or ()) >= self.maxsize:
-            return False
-        assert self.waiting is not None
-        self.waiting.append(text)
-        return True
-
-    async def _send_waiting(self) -> None:
-        """Send what waits, in order, then end: the next message may go straight again."""
-        waiting = self.waiting
-        assert waiting is not None
-        try:
-            while waiting:
-                await self.socket.send_text(waiting.popleft())
-                self.sent += 1
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - the peer is gone
-            self.done = True
-            return
-        self.sender = self.waiting = None
-
-    async def close(self, code: int) -> None:
-        """Stop sending and close the socket; bounded even if the peer never reads (then the
-        connection is dropped, which ends its endpoint as a close would)."""
-        if self.close_code is None:
-            self.close_code = code
-        self.done = True
-        if self.sender is not None and self.sender is not asyncio.current_task():
-            self.sender.cancel()
-        try:
-            await asyncio.wait_for(self.socket.close(code), 1.0)
-        except Exception:  # noqa: BLE001 - the peer is gone or stuck
-            if self.direct is not None:
-                self.direct.abort()
 
 
 class Hub:
@@ -335,7 +250,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - the database may be down: try again next tick
-                if database_unavailable(e):  # an outage: one line, then summaries
+                if db.database_unavailable(e):  # an outage: one line, then summaries
                     self._failing.failed("live catch-up failed, database unavailable: %s",
                                          str(e).strip().splitlines()[0] if str(e).strip() else "")
                 else:

@@ -15,16 +15,17 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from jinja2 import Environment
 
-from board import alerts, cards, commandlog, db, queries, reviews
-from board.access import CITYWIDE, Actor, Role
-from board.flags import FLAG_LABELS
-from board.lifecycle import OPEN, WORKING, Status
-from board.live import fragments
+from board.accountability import alerts, commandlog, reviews
+from board.domain.access import CITYWIDE, Actor, Role
+from board.domain.flags import FLAG_LABELS
+from board.domain.lifecycle import OPEN, WORKING, Status
+from board.domain.priorities import Deadlines, overdue
+from board.live import cards, fragments
 from board.live.audiences import Audience, sees
-from board.priorities import Deadlines, overdue
-from board.queries import BoardView
-from board.schema import events, jobs
-from board.usecases import FINDINGS
+from board.storage import db
+from board.storage.schema import events, jobs
+from board.usecases import FINDINGS, queries
+from board.usecases.queries import BoardView
 
 TOUR_TZ = ZoneInfo("America/New_York")
 TICKER = 12

@@ -145,7 +145,7 @@ class RequestIds:
         sent = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
         rid = sent if _SAFE_ID.fullmatch(sent) else uuid.uuid4().hex[:16]
         ctx = RequestContext(rid, scope)  # type: ignore[arg-type]
-        scope.setdefault("state", {})["request_id"] = rid  # for board.errors' 500 answer
+        scope.setdefault("state", {})["request_id"] = rid  # for board.web.errors' 500 answer
         token = _current.set(ctx)
         status = 0
         started = time.perf_counter()

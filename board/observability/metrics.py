@@ -38,9 +38,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from board import db
-from board.nyc311 import NEW_YORK
-from board.schema import cursors
+from board.domain.clock import NEW_YORK
+from board.storage import db
+from board.storage.schema import cursors
 
 REQUEST_SECONDS = Histogram(
     "board_http_request_duration_seconds", "HTTP request latency by route template",

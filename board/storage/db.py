@@ -78,7 +78,7 @@ def read(source: Source) -> Iterator[sa.Connection]:
 
 def close(engine: sa.Engine) -> None:
     """At shutdown: fold SQLite's write-ahead log into the database file and close every pooled
-    connection (the last close removes board.db-wal), so a stopped board leaves one file."""
+    connection (the last close removes board.storage.db-wal), so a stopped board leaves one file."""
     if engine.dialect.name == "sqlite":
         try:
             with engine.connect() as conn:
@@ -119,3 +119,13 @@ def insert_new(conn: sa.Connection, table: sa.Table, values: dict) -> bool:
     key = list(table.primary_key.columns)[0]
     stmt = insert(table).values(**values).on_conflict_do_nothing().returning(key)
     return conn.execute(stmt).first() is not None
+
+
+# The errors that mean "the database is not there" (connection refused, dropped, pool empty),
+# as opposed to a bug: those stay 500s.
+UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError,
+               sa.exc.TimeoutError)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    return isinstance(exc, UNAVAILABLE)

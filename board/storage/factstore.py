@@ -13,10 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from board import bulk
-from board.flags import Fact, flags
-from board.jobfacts import COLUMNS, JOB_COLUMNS, fold
-from board.schema import events, job_facts, jobs
+from board.domain.flags import Fact, flags
+from board.domain.jobfacts import COLUMNS, JOB_COLUMNS, fold
+from board.storage import bulk
+from board.storage.schema import events, job_facts, jobs
 
 CLOSES = ("close", "admin_close")
 

@@ -45,8 +45,8 @@ def _from_sqlite(value: str | None) -> datetime | None:
 class UTCDateTime(TypeDecorator):
     """Aware UTC datetimes on every engine. SQLite keeps them as UTC text, written and read by
     the functions above in one call each (the generic route, a naive datetime through SQLite's
-    DATETIME type, was half the cost of reading a 500-job board); `board.bulk` binds with the
-    same processor."""
+    DATETIME type, was half the cost of reading a 500-job board); `board.storage.bulk` binds
+    with the same processor."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True

@@ -9,14 +9,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from board import db
-from board.access import Actor, Forbidden, Role
-from board.flags import Fact, flags
-from board.lifecycle import LABELS, NEXT_STEP, OPEN, WORKING, Status
-from board.priorities import Deadlines, overdue
-from board.related import Spot, possibly_same
-from board.schema import events, jobs, units
-from board.usecases import NotFound, active_policies
+from board.domain.access import Actor, Forbidden, Role
+from board.domain.flags import Fact, flags
+from board.domain.lifecycle import LABELS, NEXT_STEP, OPEN, WORKING, Status
+from board.domain.priorities import Deadlines, overdue
+from board.domain.related import Spot, possibly_same
+from board.storage import db
+from board.storage.schema import events, jobs, units
+from board.usecases.core import NotFound, active_policies
 
 RECENT_CLOSED = 15
 

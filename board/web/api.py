@@ -1,13 +1,13 @@
 """The JSON API under /api/v1: every use case, for machines, by bearer token only.
 
 One table, ENDPOINTS, drives both the router and the OpenAPI document served at
-/api/v1/openapi.json (board.openapi), so the two cannot drift apart. Each endpoint names its
-body as a pydantic model (board.inputs) and its answer as one (board.outputs); the same model
-validates a request (422 with a message per field, board.validation) and is the request-body
+/api/v1/openapi.json (board.web.openapi), so the two cannot drift apart. Each endpoint names its
+body as a pydantic model (board.web.inputs) and its answer as one (board.web.outputs); the same
+validates a request (422 with a message per field, board.web.validation) and is the request-body
 schema of the document.
 
 Writes go through board.usecases.Dispatch (the one write path) and reads through
-board.queries, so role and precinct scope are checked where they are for the web pages. A
+board.usecases.queries, so role and precinct scope are checked where they are for the web pages. A
 refusal never carries job data: 403 and 404 bodies are a fixed error code and a generic
 sentence.
 """
@@ -27,20 +27,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from board import auth, inputs, outputs, queries
-from board.access import Actor, Forbidden
-from board.dispositions import DISPOSITIONS
-from board.errors import api_error
-from board.lifecycle import TransitionError
-from board.lifecycle import allowed_actions as lifecycle_allowed
-from board.policies import KINDS as POLICY_KINDS
-from board.policies import Policy
-from board.priorities import Rule
-from board.privacy import contact_of, public_fields, public_payload
-from board.usecases import Conflict, Dispatch, Invalid, NewJob, NotFound, UnitConflict
-from board.validation import path_code, path_id, read_json
+from board.auth import accounts as auth
+from board.domain.access import Actor, Forbidden
+from board.domain.dispositions import DISPOSITIONS
+from board.domain.lifecycle import TransitionError
+from board.domain.lifecycle import allowed_actions as lifecycle_allowed
+from board.domain.policies import KINDS as POLICY_KINDS
+from board.domain.policies import Policy
+from board.domain.priorities import Rule
+from board.domain.privacy import contact_of, public_fields, public_payload
+from board.usecases import Conflict, Dispatch, Invalid, NewJob, NotFound, UnitConflict, queries
+from board.web import inputs, openapi, outputs
+from board.web.endpoint import PREFIX, Call, Endpoint
+from board.web.errors import api_error
+from board.web.validation import path_code, path_id, read_json
 
-PREFIX = "/api/v1"
 MAX_BODY = 64 * 1024
 
 
@@ -152,34 +153,6 @@ def rule_json(r: Rule) -> dict[str, Any]:
 # -- the endpoints ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Call:
-    """One authenticated request, as an endpoint's run() sees it (in a worker thread)."""
-
-    dispatch: Dispatch
-    actor: Actor
-    path: dict[str, Any]
-    body: Any  # the endpoint's body model, validated
-
-    @property
-    def now(self) -> datetime:
-        return self.dispatch.clock()
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    method: str
-    path: str  # under PREFIX
-    name: str  # the OpenAPI operationId
-    tag: str
-    summary: str
-    run: Callable[[Call], Any]
-    returns: type[BaseModel]  # board.outputs: what a success answers
-    errors: tuple[int, ...] = (401,)
-    body: type[BaseModel] | None = None  # board.inputs: the JSON body it takes
-    status: int = 200
-    public: bool = False
-    location: Callable[[Any], str] | None = None  # Location header of a 201
 
 
 def _in_scope_precinct(call: Call) -> str:
@@ -230,7 +203,7 @@ def _card_after(call: Call, job_id: int) -> dict[str, Any] | None:
 @dataclass(frozen=True)
 class Action:
     """A use case on one job: its API name, its body model, and how to call it. The HTML
-    forms (board.pages) post the same fields and go through the same table."""
+    forms (board.web.pages) post the same fields and go through the same table."""
 
     name: str
     summary: str
@@ -363,9 +336,12 @@ def set_policy(call: Call) -> dict[str, Any]:
 
 
 def get_openapi(call: Call | None) -> dict[str, Any]:
-    from board.openapi import document
+    return openapi_document()
 
-    return document()
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of this table (built once: see board.web.openapi)."""
+    return openapi.document(ENDPOINTS)
 
 
 ACTION_ERRORS = (401, 403, 404, 409, 422)
@@ -428,7 +404,7 @@ PATH_TYPES = {"job_id": (path_id, "job"), "unit_id": (path_id, "unit"),
 
 
 def _path_params(raw: dict[str, str]) -> dict[str, Any]:
-    """Path values read by board.validation; one that cannot name anything is a 404."""
+    """Path values read by board.web.validation; one that cannot name anything is a 404."""
     out: dict[str, Any] = {}
     for name, value in raw.items():
         read, what = PATH_TYPES.get(name, (str, name))
@@ -481,8 +457,8 @@ def _handle(ep: Endpoint, dispatch: Dispatch, token: str | None, raw_path: dict[
 
 
 def error_response(exc: Exception) -> JSONResponse | None:
-    """The API's answer to a refusal (shapes in board.outputs); None for anything that is a
-    bug, left to raise to board.errors (a JSON 500 with the request id)."""
+    """The API's answer to a refusal (shapes in board.web.outputs); None for anything that is a
+    bug, left to raise to board.web.errors (a JSON 500 with the request id)."""
     if isinstance(exc, Unauthorized):
         return api_error(401, str(exc), {"WWW-Authenticate": 'Bearer realm="board"'})
     if isinstance(exc, Forbidden):

@@ -15,34 +15,34 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from board import (
+from board import bootstrap
+from board.accountability.commandlog import linked
+from board.auth.sessions import timeouts_of as session_timeouts
+from board.auth.throttle import LoginGuard
+from board.domain.clock import NEW_YORK
+from board.domain.dispositions import ADMINISTRATIVE, FIELD
+from board.domain.lifecycle import LABELS
+from board.domain.priorities import PRIORITY_LABELS
+from board.live import cards
+from board.live.frames import RawSend
+from board.observability import logs, metrics, redact
+from board.settings import ROOT, Settings
+from board.storage import db
+from board.usecases import Dispatch
+from board.web import (
     api,
     browser_policy,
-    cards,
-    db,
     errors,
-    geostore,
     health,
-    live,
-    logs,
-    metrics,
     open311,
     oversight,
     pages,
-    qstat_pages,
-    redact,
+    sockets,
+    wall,
 )
-from board.bus import make_bus
-from board.commandlog import linked
-from board.dispositions import ADMINISTRATIVE, FIELD
-from board.lifecycle import LABELS
-from board.live.frames import RawSend
-from board.nyc311 import NEW_YORK
-from board.priorities import PRIORITY_LABELS
-from board.sessions import timeouts_of as session_timeouts
-from board.settings import ROOT, Settings
-from board.throttle import LoginGuard
-from board.usecases import Dispatch
+from board.web import (
+    qstat as qstat_pages,
+)
 
 NODE = ROOT / "node_modules"
 # The front-end libraries, installed from the npm registry by package.json, served as /vendor/…
@@ -103,7 +103,7 @@ def _vendor_mounts() -> list[BaseRoute]:
 
 def _start_deadlines(dispatch: Dispatch) -> threading.Event:
     """The embedded default's deadline worker: a thread of `board serve` (workers/deadlines.py)."""
-    from workers.deadlines import DeadlineWorker
+    from board.accountability.deadlines import DeadlineWorker
 
     stop = threading.Event()
     threading.Thread(target=DeadlineWorker(dispatch).run_forever, args=(stop,),
@@ -114,13 +114,13 @@ def _start_deadlines(dispatch: Dispatch) -> threading.Event:
 def create_app(settings: Settings | None = None, dispatch: Dispatch | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     if dispatch is None:
-        dispatch = geostore.open_dispatch(settings)
+        dispatch = bootstrap.open_dispatch(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The live hub: committed events → fragments → sockets (see board/live/).
-        hub = live.make_hub(dispatch, app.state.templates.env, make_bus(settings.redis_url),
-                            settings.tile_url, timeouts=session_timeouts(settings))
+        hub = bootstrap.hub(settings, dispatch, app.state.templates.env,
+                            timeouts=session_timeouts(settings))
         await hub.start()
         app.state.hub = hub
         dispatch.listeners.append(hub.committed)
@@ -137,8 +137,8 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
 
     app = Starlette(
         routes=[
-            *pages.routes, *oversight.routes, *qstat_pages.routes, *live.routes, *api.routes,
-            *open311.routes,
+            *pages.routes, *oversight.routes, *qstat_pages.routes, *wall.routes,
+            *sockets.routes, *api.routes, *open311.routes,
             *health.routes, *metrics.routes,
             *_vendor_mounts(),
             Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),

@@ -10,7 +10,7 @@ Three surfaces, three forms of the same answer:
 * everything else — the app's error page (extends base.html) with a way back.
 
 A server error is never a traceback: the client gets the request id, the log gets the
-traceback under the same id (``X-Request-ID``, from board.logs).
+traceback under the same id (``X-Request-ID``, from board.observability.logs).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ TITLES = {400: "Bad request", 401: "Please log in", 403: "Not allowed", 404: "No
 
 
 def request_id(scope: Scope) -> str:
-    """This request's id: the one board.logs.RequestIds gave it (and echoes as X-Request-ID),
-    or a new one where that middleware did not run."""
+    """This request's id: the one board.observability.logs.RequestIds gave it (and echoes as
+    X-Request-ID), or a new one where that middleware did not run."""
     state = scope.setdefault("state", {})
     if "request_id" not in state:
         state["request_id"] = uuid.uuid4().hex[:16]
@@ -69,7 +69,7 @@ def error_response(request: Request, status: int, detail: str,
         extra = {"request_id": request_id(request.scope)} if status >= 500 else {}
         return api_error(status, detail, headers, **extra)
     if kind == "open311":
-        from board.open311_format import error_for
+        from board.web.open311_format import error_for
 
         return error_for(request, status, detail, headers)
     return error_page(request, status, detail, headers)
@@ -116,7 +116,7 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 async def _actor_or_none(request: Request) -> Any:
     from starlette.concurrency import run_in_threadpool
 
-    from board import auth
+    from board.auth import accounts as auth
 
     try:
         return await run_in_threadpool(auth.current_actor, request)

@@ -25,23 +25,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 
-from board.errors import error_response, surface
-from board.logs import Throttled
-from board.metrics import DB_UNAVAILABLE
+from board.observability.logs import Throttled
+from board.observability.metrics import DB_UNAVAILABLE
+from board.storage import db
+from board.web.errors import error_response, surface
 
 log = logging.getLogger("board.health")
 _outage = Throttled(log)
 
 RETRY_AFTER_S = 5
 READY_TIMEOUT_S = 3.0
-# The errors that mean "the database is not there" (connection refused, dropped, pool empty),
-# as opposed to a bug: those stay 500s.
-UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError,
-               sa.exc.TimeoutError)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    return isinstance(exc, UNAVAILABLE)
 
 
 def ping(engine: sa.Engine) -> None:
@@ -72,7 +65,7 @@ routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
 
 
 async def unavailable(conn: HTTPConnection, exc: Exception) -> Response | None:
-    """The exception handler for UNAVAILABLE: 503 + Retry-After, in the caller's language."""
+    """The handler for db.UNAVAILABLE errors: 503 + Retry-After, in the caller's language."""
     DB_UNAVAILABLE.inc()
     _outage.failed("database unavailable, answering 503: %s", _first_line(exc))
     if isinstance(conn, WebSocket):
@@ -89,7 +82,7 @@ async def unavailable(conn: HTTPConnection, exc: Exception) -> Response | None:
 
 
 def exception_handlers() -> dict[Any, Callable[..., Any]]:
-    return {cls: unavailable for cls in UNAVAILABLE}
+    return {cls: unavailable for cls in db.UNAVAILABLE}
 
 
 def wait_for_database(engine: sa.Engine, *, max_delay_s: float = 10.0,
@@ -104,7 +97,7 @@ def wait_for_database(engine: sa.Engine, *, max_delay_s: float = 10.0,
             if time.monotonic() - started > 0.1:
                 log.info("database reachable, starting")
             return
-        except UNAVAILABLE as exc:
+        except db.UNAVAILABLE as exc:
             if give_up_s is not None and time.monotonic() - started > give_up_s:
                 raise
             log.warning("database not reachable (%s); retrying in %.1fs", _first_line(exc),

@@ -1,9 +1,9 @@
 """What each write takes, as pydantic models: one model per request, for the JSON API and the
-HTML forms alike (board.validation reads either into it). The API's OpenAPI document is
+HTML forms alike (board.web.validation reads either into it). The API's OpenAPI document is
 generated from these same classes, so what is documented is what is checked.
 
-A new write adds its model here (fields from board.validation's types) and names it as the
-``body`` of its endpoint in board.api, or reads it with ``read_form`` in a page.
+A new write adds its model here (fields from board.web.validation's types) and names it as the
+``body`` of its endpoint in board.web.api, or reads it with ``read_form`` in a page.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, StrictBool
 
-from board.dispositions import ADMINISTRATIVE, FIELD
-from board.policies import CITYWIDE, KINDS, MAX_MINUTES
-from board.priorities import ANY
+from board.domain.dispositions import ADMINISTRATIVE, FIELD
+from board.domain.policies import CITYWIDE, KINDS, MAX_MINUTES
+from board.domain.priorities import ANY
 from board.usecases import FINDINGS, UNIT_STATUSES
-from board.validation import Code, Input, Integer, Number, Text
+from board.web.validation import Code, Input, Integer, Number, Text
 
 MINUTES = (1, 525_600)  # a deadline further out than a year is a typo
 
@@ -45,7 +45,7 @@ def _together(*names: str) -> dict[str, Any]:
 
 class Together(Input):
     """A model some of whose optional fields go in pairs (lat and lon): given one, the
-    other is named as missing (board.validation.check applies it)."""
+    other is named as missing (board.web.validation.check applies it)."""
 
     together: ClassVar[tuple[tuple[str, ...], ...]] = ()
 

@@ -1,7 +1,7 @@
 """Open311 GeoReport v2 under /open311/v2/, so any Open311 client can file and follow requests.
 
 Every resource answers in both of the spec's formats, by the URL's extension: ``.xml`` (the
-spec's default) or ``.json`` (board.open311_format writes them).
+spec's default) or ``.json`` (board.web.open311_format writes them).
 
 * ``GET services.{json,xml}`` — the NYPD complaint types (priority rules + the known types);
   service_code is a slug of the type ("noise-residential"). ``metadata`` is true where the
@@ -11,7 +11,7 @@ spec's default) or ``.json`` (board.open311_format writes them).
   ``descriptor`` attribute (a single-value list), so a client's choice reaches the priority.
 * ``POST requests.{json,xml}`` — form-encoded (api_key, service_code, lat, long,
   address_string, description, media_url, ``attribute[descriptor]``, …), read by one model
-  (board.inputs.ServiceRequest) through board.validation; the request becomes a job through
+  (board.web.inputs.ServiceRequest) through board.web.validation; the request becomes a job through
   ``Dispatch.create_job`` with source "open311", routed and prioritised like any other.
 * ``GET requests/{id}.{json,xml}`` and ``GET requests.{json,xml}`` (service_request_id,
   service_code, start_date, end_date, status=open|closed) — status_notes is the closed job's
@@ -23,7 +23,7 @@ spec's default) or ``.json`` (board.open311_format writes them).
 The API key is a bearer token from ``board tokens create`` (form/query ``api_key`` or an
 ``Authorization: Bearer`` header). Errors use the spec's format, a list of
 ``{"code", "description"}`` (``<errors><error>…`` in XML), with status 400 / 403 / 404 (and
-500 with the request id, from board.errors); bad input is never a 500. Times are ISO 8601 in
+500 with the request id, from board.web.errors); bad input is never a 500. Times are ISO 8601 in
 New York time with the offset.
 """
 
@@ -40,15 +40,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from board import auth, db, inputs
-from board.access import Actor, Role
-from board.lifecycle import Status
-from board.nyc311 import NEW_YORK, parse_datetime
-from board.open311_format import FORMATS, error_for, respond
-from board.priorities import ANY
-from board.schema import events, jobs
+from board.auth import accounts as auth
+from board.domain.access import Actor, Role
+from board.domain.clock import NEW_YORK
+from board.domain.lifecycle import Status
+from board.domain.priorities import ANY
+from board.intake.dates import parse_datetime
+from board.storage import db
+from board.storage.schema import events, jobs
 from board.usecases import Dispatch, Forbidden, Invalid, NewJob
-from board.validation import Integer, Text, form_value, path_id, read_form
+from board.web import inputs
+from board.web.open311_format import FORMATS, error_for, respond
+from board.web.validation import Integer, Text, form_value, path_id, read_form
 
 __all__ = ["KNOWN_TYPES", "routes", "service_code", "services"]
 

@@ -1,6 +1,6 @@
-"""The OpenAPI 3.1 document of /api/v1, generated: paths from board.api's ENDPOINTS table (the
+"""The OpenAPI 3.1 document of /api/v1, generated: paths from board.web.api's endpoint table (the
 one the router is built from), schemas from the pydantic models the server validates with
-(board.inputs) and answers with (board.outputs). Nothing in it is written by hand except the
+(board.web.inputs) and answers with (board.web.outputs). Nothing in it is written by hand except the
 prose, so the document cannot say one thing while the server does another.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from board import outputs
-from board.api import ENDPOINTS, PREFIX, Endpoint
-from board.validation import Code, Integer
+from board.web import outputs
+from board.web.endpoint import PREFIX, Endpoint
+from board.web.validation import Code, Integer
 
 REF = "#/components/schemas/{model}"
 
@@ -50,9 +50,9 @@ PATH_PARAMS = {
 }
 
 
-def _models() -> list[type[BaseModel]]:
+def _models(endpoints: tuple[Endpoint, ...]) -> list[type[BaseModel]]:
     found: list[type[BaseModel]] = []
-    for ep in ENDPOINTS:
+    for ep in endpoints:
         found += [ep.returns] + ([ep.body] if ep.body is not None else [])
     for _, _, bodies in ERRORS.values():
         found += bodies
@@ -98,12 +98,12 @@ EXTRA_PATHS: dict[str, dict[str, Any]] = {}
 
 
 @cache
-def document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document served at /api/v1/openapi.json."""
-    _, defs = models_json_schema([(m, "validation") for m in _models()], ref_template=REF,
+def document(endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of an endpoint table (board.web.api's, at /api/v1/openapi.json)."""
+    _, defs = models_json_schema([(m, "validation") for m in _models(endpoints)], ref_template=REF,
                                  schema_generator=_Schema)
     paths: dict[str, dict[str, Any]] = {}
-    for ep in ENDPOINTS:
+    for ep in endpoints:
         paths.setdefault(PREFIX + ep.path, {})[ep.method.lower()] = _operation(ep)
     paths.update(EXTRA_PATHS)
     responses = {name: {"description": text, "content": _content(models)}
@@ -121,7 +121,7 @@ def document() -> dict[str, Any]:
                            "kind adds (field messages, who changed a job, a request id).",
         },
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": t} for t in dict.fromkeys(ep.tag for ep in ENDPOINTS)],
+        "tags": [{"name": t} for t in dict.fromkeys(ep.tag for ep in endpoints)],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearerAuth": {

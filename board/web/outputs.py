@@ -1,6 +1,6 @@
 """What the JSON API answers, as pydantic models: the response half of the OpenAPI document.
 
-The API builds its answers as plain dicts (board.api's *_json functions, fast for a board of
+The API builds its answers as plain dicts (board.web.api's *_json functions, fast for a board of
 hundreds of cards); these models say what those dicts hold. Every model is closed
 (``additionalProperties: false``), so a key added to an answer without adding it here is a
 contract mismatch that the API tests and the schemathesis run report.
@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from board.flags import FLAG_LABELS
-from board.lifecycle import Status
-from board.policies import KINDS
+from board.domain.flags import FLAG_LABELS
+from board.domain.lifecycle import Status
+from board.domain.policies import KINDS
 from board.usecases import UNIT_STATUSES
 
 JobStatus = Literal[tuple(s.value for s in Status)]  # type: ignore[valid-type]

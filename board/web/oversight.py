@@ -1,7 +1,7 @@
 """The oversight pages: the review queue, close policies and the command log.
 
-Reads go through board.reviews / board.commandlog (scope-checked), writes through the use cases
-(`Dispatch.review`, `set_policy`, `log_entry`) by the same form-post helper as every page.
+Reads go through board.accountability.reviews / .commandlog (scope-checked), writes through the
+use cases (`Dispatch.review`, `set_policy`, `log_entry`) by the form-post helper of every page.
 """
 
 from __future__ import annotations
@@ -17,21 +17,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from board import commandlog, db, inputs, reviews
-from board.access import Actor, Forbidden, Role
-from board.nyc311 import NEW_YORK
-from board.pages import (
-    _dispatch,
-    _int_or_404,
-    _post,
-    _precincts_of,
-    page,
-    render,
-)
-from board.policies import CITYWIDE, KINDS
-from board.schema import events
+from board.accountability import commandlog, reviews
+from board.domain.access import Actor, Forbidden, Role
+from board.domain.clock import NEW_YORK
+from board.domain.policies import CITYWIDE, KINDS
+from board.storage import db
+from board.storage.schema import events
 from board.usecases import FINDINGS, Dispatch, Invalid, NotFound
-from board.validation import FORM, check, read_form
+from board.web import inputs
+from board.web.pages import _dispatch, _int_or_404, _post, _precincts_of, page, render
+from board.web.validation import FORM, check, read_form
 
 
 def _clock(request: Request) -> datetime:

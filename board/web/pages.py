@@ -18,16 +18,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from board import alerts, auth, db, inputs, queries
-from board.access import Actor, Forbidden, Role
-from board.api import BY_NAME, Action, allowed_actions
-from board.flags import FLAG_LABELS
-from board.lifecycle import TransitionError
-from board.metrics import LOGIN_FAILURES
-from board.privacy import contact_of, public_fields
+from board.accountability import alerts
+from board.auth import accounts as auth
+from board.domain.access import Actor, Forbidden, Role
+from board.domain.flags import FLAG_LABELS
+from board.domain.lifecycle import TransitionError
+from board.domain.privacy import contact_of, public_fields
+from board.observability.metrics import LOGIN_FAILURES
 from board.settings import ROOT
-from board.usecases import Conflict, Dispatch, Invalid, NotFound, UnitConflict
-from board.validation import Integer, form_value, path_id, read_form
+from board.storage import db
+from board.usecases import Conflict, Dispatch, Invalid, NotFound, UnitConflict, queries
+from board.web import inputs
+from board.web.api import BY_NAME, Action, allowed_actions
+from board.web.validation import Integer, form_value, path_id, read_form
 
 Page = Callable[[Request, Actor], Awaitable[Response]]
 
@@ -46,7 +49,7 @@ def flash(request: Request, kind: str, text: str) -> None:
 
 def render(request: Request, actor: Actor | None, name: str, status: int = 200,
            headers: dict[str, str] | None = None, **context: Any) -> Response:
-    from board import reviews
+    from board.accountability import reviews
 
     flashes = request.session.pop("flash", [])
     kept = request.session.pop("kept", None)
@@ -277,7 +280,7 @@ async def officer_page(request: Request, actor: Actor) -> Response:
 
 
 def _int(value: Any, name: str = "id") -> int:
-    """One whole number from a form field (board.validation reads it)."""
+    """One whole number from a form field (board.web.validation reads it)."""
     return form_value(Integer(), value, name)
 
 
@@ -445,7 +448,7 @@ async def rules_page(request: Request, actor: Actor) -> Response:
 
 
 def _set_rule(d: Dispatch, actor: Actor, form: Any) -> Any:
-    from board.priorities import Rule
+    from board.domain.priorities import Rule
 
     return d.set_rule(actor, Rule(**read_form(inputs.RuleChange, form).model_dump()))
 
@@ -462,7 +465,7 @@ def _admin(actor: Actor) -> None:
 @page
 async def quarantine_page(request: Request, actor: Actor) -> Response:
     """Rows intake could not use, with the reason; the admin fixes and retries them."""
-    from board.intake import quarantine_rows
+    from board.intake.quarantine import quarantine_rows
 
     _admin(actor)
     rows = await run_in_threadpool(quarantine_rows, _dispatch(request).engine)
@@ -472,7 +475,7 @@ async def quarantine_page(request: Request, actor: Actor) -> Response:
 def _retry(d: Dispatch, actor: Actor, quarantine_id: int, form: Any) -> Any:
     import json
 
-    from board.intake import retry
+    from board.intake.quarantine import retry
 
     _admin(actor)
     text = str(form.get("raw", "")).strip()

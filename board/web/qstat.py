@@ -1,9 +1,9 @@
 """QSTAT on the web: the sheet page, the jobs behind a figure, CSV downloads and the JSON API.
 
-Every read goes through board.qstat, which checks the reader's scope: a precinct supervisor
-sees their precinct, commanders their precincts, citywide eyes the city; officers and wall
-displays are refused. The query string is untrusted: dates, grouping, precinct and figure are
-validated here before anything is read.
+Every read goes through board.accountability.qstat, which checks the reader's scope: a precinct
+supervisor sees their precinct, commanders their precincts, citywide eyes the city; officers
+and wall displays are refused. The query string is untrusted: dates, grouping, precinct and
+figure are validated here before anything is read.
 """
 
 from __future__ import annotations
@@ -17,13 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from board import api, charts, qstat
-from board import openapi as openapi_doc
-from board.access import Actor
-from board.pages import _dispatch, _now, page, render
-from board.qstat import ALL, BEHIND, FIGURE_KEYS, FIGURES, GROUPS, RANKED, Sheet
-from board.qstat_rules import TOUR_LABELS, Period, period
-from board.qstat_tables import (
+from board.accountability import qstat
+from board.accountability.qstat import ALL, BEHIND, FIGURE_KEYS, FIGURES, GROUPS, RANKED, Sheet
+from board.accountability.qstat_tables import (
     GROUP_COLUMNS,
     LABELS,
     SHEET_COLUMNS,
@@ -33,7 +29,12 @@ from board.qstat_tables import (
     shown,
     to_csv,
 )
+from board.domain.access import Actor
+from board.domain.qstat import TOUR_LABELS, Period, period
 from board.usecases import Invalid
+from board.web import api, charts
+from board.web import openapi as openapi_doc
+from board.web.pages import _dispatch, _now, page, render
 
 # The group table on screen shows these; the CSV has every figure.
 SCREEN_COLUMNS = ("jobs", "closed", "backlog", "median_close_min", "p90_close_min",

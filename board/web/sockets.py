@@ -17,13 +17,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from board import auth, commandlog, db, queries, reviews
-from board.access import Actor, Forbidden, Role
+from board.accountability import commandlog, reviews
+from board.auth import accounts as auth
+from board.domain.access import Actor, Forbidden, Role
 from board.live import frames
 from board.live import hub as live_hub
 from board.live.audiences import Audience
-from board.live.hub import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Subscriber
-from board.schema import units
+from board.live.subscriber import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Subscriber
+from board.storage import db
+from board.storage.schema import units
+from board.usecases import queries
 
 
 def _same_origin(ws: WebSocket) -> bool:

@@ -9,11 +9,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from board import auth, queries
-from board.access import Actor, Forbidden, Role
+from board.auth import accounts as auth
+from board.domain.access import Actor, Forbidden, Role
 from board.live import hub as live_hub
 from board.live.render import city_counters, totals, utcnow
-from board.pages import page, render
+from board.usecases import queries
+from board.web.pages import page, render
 
 
 async def wall_page(request: Request) -> Response:

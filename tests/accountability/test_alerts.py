@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from conftest import browser_login, make_job
-from test_live import recv_until, socket, web_login
-
-from workers.deadlines import DEADLINE_ACTOR
+from board.accountability.deadlines import DEADLINE_ACTOR
+from tests.conftest import browser_login, make_job
+from tests.live.test_live import recv_until, socket, web_login
 
 
 def _now_clock(clock) -> None:  # type: ignore[no-untyped-def]
@@ -83,8 +82,8 @@ def test_the_banner_shows_and_is_acknowledged_per_device(world, dispatch, clock,
 
 
 def test_the_wall_says_overdue_in_words(world, dispatch, clock) -> None:
-    from board.app import templates
     from board.live.render import Renderer
+    from board.web.app import templates
 
     queued = make_job(dispatch)
     working = make_job(dispatch)
@@ -100,9 +99,8 @@ def test_a_device_opening_the_board_sees_only_alerts_still_to_act_on(world, disp
                                                                       client) -> None:
     """Never acknowledged on this device: not the tour's every alert, only open jobs' (one line
     each, its newest), of the last tour, still in this precinct."""
-    from test_pages import login
-
-    from board.schema import events
+    from board.storage.schema import events
+    from tests.web.test_pages import login
 
     clock.now = datetime.now(UTC) - timedelta(hours=9, minutes=50)  # all done by now
     d, sgt = dispatch, world.actors["sgt75"]
@@ -140,8 +138,8 @@ def test_a_device_opening_the_board_sees_only_alerts_still_to_act_on(world, disp
 
 def test_the_wall_ticker_leaves_out_what_only_supervisors_read(world, dispatch, clock) -> None:
     """Review findings, command-log entries and policy changes are not for the room."""
-    from board.app import templates
     from board.live.render import Renderer
+    from board.web.app import templates
 
     sgt = world.actors["sgt75"]
     job = make_job(dispatch)

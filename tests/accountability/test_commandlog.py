@@ -6,11 +6,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
-from conftest import Clock, World
 
-from board import commandlog, db
-from board.schema import command_log, events
+from board.accountability import commandlog
+from board.storage import db
+from board.storage.schema import command_log, events
 from board.usecases import Forbidden, Invalid
+from tests.conftest import Clock, World
 
 
 def test_entries_are_attributable_and_corrections_sit_under_the_entry(world: World) -> None:

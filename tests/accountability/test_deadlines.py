@@ -6,14 +6,14 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from conftest import Clock, World, make_job
 
-from board import db
-from board.priorities import Deadlines, late_stages
-from board.queries import job as job_detail
-from board.schema import events, jobs, overdue_marks
+from board.accountability.deadlines import DEADLINE_ACTOR, DeadlineWorker
+from board.domain.priorities import Deadlines, late_stages
+from board.storage import db
+from board.storage.schema import events, jobs, overdue_marks
 from board.usecases import Dispatch, Forbidden, Invalid
-from workers.deadlines import DEADLINE_ACTOR, DeadlineWorker
+from board.usecases.queries import job as job_detail
+from tests.conftest import Clock, World, make_job
 
 
 def overdue_events(engine: sa.Engine) -> list[tuple[int, str]]:
@@ -159,11 +159,11 @@ def test_board_serve_runs_the_worker_on_the_embedded_default(
         dispatch: Dispatch, clock: Clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    from conftest import GEO_DIR
     from starlette.testclient import TestClient
 
-    from board.app import create_app
     from board.settings import Settings
+    from board.web.app import create_app
+    from tests.conftest import GEO_DIR
 
     job = make_job(dispatch)
     clock.advance(minutes=11)
@@ -183,9 +183,8 @@ def test_board_serve_runs_the_worker_on_the_embedded_default(
 
 def test_cli_one_pass(monkeypatch, world: World, clock: Clock, database_url: str,
                       tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from conftest import GEO_DIR
-
-    from board import cli
+    from board.cli import main as cli
+    from tests.conftest import GEO_DIR
 
     job = make_job(world.dispatch)
     with db.write(world.dispatch.engine) as conn:  # created long ago: late by the real clock
@@ -207,10 +206,9 @@ def test_cli_one_pass(monkeypatch, world: World, clock: Clock, database_url: str
 def test_a_job_that_went_overdue_comes_back_from_the_api_as_documented(
         world: World, clock: Clock, client) -> None:  # type: ignore[no-untyped-def]
     """Its "overdue" flag is one the OpenAPI document lists."""
-    from test_api import check_schema
-
-    from board import auth
-    from board.api import PREFIX
+    from board.auth import accounts as auth
+    from board.web.api import PREFIX
+    from tests.web.test_api import check_schema
 
     d = world.dispatch
     job = make_job(d)

@@ -6,13 +6,14 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
-from conftest import make_job
-from qstat_helpers import add_history, minutes, utc
 
-from board import db, factstore, qstat
-from board.access import SYSTEM, Forbidden
-from board.qstat_rules import Period
-from board.schema import job_facts
+from board.accountability import qstat
+from board.domain.access import SYSTEM, Forbidden
+from board.domain.qstat import Period
+from board.storage import db, factstore
+from board.storage.schema import job_facts
+from tests.conftest import make_job
+from tests.qstat_helpers import add_history, minutes, utc
 
 DAY = Period(date(2026, 11, 28), date(2026, 11, 29))  # a New York day (EST, UTC-5)
 LATER = utc("2026-12-01T12:00:00")
@@ -276,7 +277,7 @@ def test_cli_unknown_group_refused() -> None:
 
 
 def test_csv_text_cells_never_run_as_formulas() -> None:
-    from board.qstat_tables import text
+    from board.accountability.qstat_tables import text
 
     assert text("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
     assert text("@SUM(A1)") == "'@SUM(A1)" and text("Noise - Residential") == "Noise - Residential"

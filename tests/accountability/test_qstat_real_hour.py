@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import HOUR_CSV
 
-from board import cli, db, factstore
-from board.intake import import_file
-from board.schema import job_facts
+from board.cli import main as cli
+from board.intake.file_import import import_file
+from board.storage import db, factstore
+from board.storage.schema import job_facts
+from tests.conftest import HOUR_CSV
 
 NY = ZoneInfo("America/New_York")
 STAMP = "%m/%d/%Y %I:%M:%S %p"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from conftest import Clock, World, make_job
 
-from board import db, reviews
-from board.schema import events, jobs
+from board.accountability import reviews
+from board.storage import db
+from board.storage.schema import events, jobs
 from board.usecases import Forbidden, Invalid
+from tests.conftest import Clock, World, make_job
 
 
 def quick_close(world: World, clock: Clock, precinct: str = "75") -> int:

@@ -10,12 +10,13 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from conftest import GEO_DIR, PASSWORD
 from starlette.testclient import TestClient
-from test_cli import _env
 
-from board import auth, cli
-from board.throttle import LoginGuard, Window
+from board.auth import accounts as auth
+from board.auth.throttle import LoginGuard, Window
+from board.cli import main as cli
+from tests.cli.test_cli import _env
+from tests.conftest import GEO_DIR, PASSWORD
 
 
 def attempt(client: TestClient, username: str, password: str):  # type: ignore[no-untyped-def]

@@ -17,14 +17,16 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import GEO_DIR, closed_after_test, make_job, start_server, stop_server
-from test_cli import _env
-from test_live import closed_with, socket, web_login
 
-from board import auth, cli, sessions
-from board.live import hub as live
-from board.schema import events
-from board.schema import sessions as sessions_table
+from board.auth import accounts as auth
+from board.auth import sessions
+from board.cli import main as cli
+from board.live import subscriber
+from board.storage.schema import events
+from board.storage.schema import sessions as sessions_table
+from tests.cli.test_cli import _env
+from tests.conftest import GEO_DIR, closed_after_test, make_job, start_server, stop_server
+from tests.live.test_live import closed_with, socket, web_login
 
 
 def csrf_of(client: httpx.Client, path: str = "/board/75") -> str:
@@ -51,7 +53,7 @@ def test_a_cookie_captured_before_logout_is_worthless(world, dispatch, live_serv
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert note_count(dispatch.engine) == before
     with socket(live_server.url, "/ws/board/75", thief) as ws:
-        assert closed_with(ws) == live.CLOSE_UNAUTHENTICATED
+        assert closed_with(ws) == subscriber.CLOSE_UNAUTHENTICATED
 
 
 def test_logout_closes_that_sessions_sockets_at_once(world, dispatch, live_server) -> None:
@@ -67,8 +69,8 @@ def test_logout_closes_that_sessions_sockets_at_once(world, dispatch, live_serve
             assert 'id="board-body"' in ws.recv(timeout=5)
         started = time.monotonic()
         assert tab.post("/logout", data={"csrf": csrf_of(tab)}).status_code == 303
-        assert closed_with(first, timeout=3) == live.CLOSE_UNAUTHENTICATED
-        assert closed_with(second, timeout=3) == live.CLOSE_UNAUTHENTICATED
+        assert closed_with(first, timeout=3) == subscriber.CLOSE_UNAUTHENTICATED
+        assert closed_with(second, timeout=3) == subscriber.CLOSE_UNAUTHENTICATED
         assert time.monotonic() - started < 2  # at once, not at the next re-check
         job = make_job(dispatch, "75")
         deadline = time.monotonic() + 5
@@ -82,9 +84,9 @@ def test_a_revocation_heard_on_the_bus_closes_sockets_in_this_process(world, dis
     """Another process revoked a session: its announcement alone closes the socket here (the
     re-check is turned off). With REDIS_URL (the PostgreSQL + Redis run) the app listens on
     Redis and the announcement comes from a separate Redis connection, as the CLI sends it."""
-    from board.app import create_app
-    from board.bus import SyncPublisher
+    from board.live.bus import SyncPublisher
     from board.settings import Settings
+    from board.web.app import create_app
 
     redis_url = os.environ.get("REDIS_URL", "")
     live_app = create_app(Settings.from_env({
@@ -108,7 +110,7 @@ def test_a_revocation_heard_on_the_bus_closes_sockets_in_this_process(world, dis
             else:
                 hub.loop.call_soon_threadsafe(hub.bus.handler, sessions.REVOKED,
                                               sessions.message(ended))
-            assert closed_with(ws, timeout=3) == live.CLOSE_UNAUTHENTICATED
+            assert closed_with(ws, timeout=3) == subscriber.CLOSE_UNAUTHENTICATED
     finally:
         stop_server(live_srv)
 
@@ -127,7 +129,7 @@ def test_disabling_a_user_ends_sessions_sockets_and_tokens(world, dispatch, live
         assert cli.main(["users", "disable", "sgt75"]) == 0
         assert "1 session(s) ended" in capsys.readouterr().out
         # no bus between the CLI and this server here: the hub's re-check closes it
-        assert closed_with(ws, timeout=10) == live.CLOSE_UNAUTHENTICATED
+        assert closed_with(ws, timeout=10) == subscriber.CLOSE_UNAUTHENTICATED
     assert sgt.get("/board/75").status_code == 303
     assert api.get("/api/v1/precincts/75/board").status_code == 401
     page = httpx.get(f"{live_server.url}/login")
@@ -158,7 +160,7 @@ def test_tokens_list_revoke_and_expire(world, dispatch, live_server, monkeypatch
         assert 'id="wall-body"' in ws.recv(timeout=5)
         assert cli.main(["tokens", "revoke", str(token_id)]) == 0
         assert "1 session(s)" in capsys.readouterr().out
-        assert closed_with(ws, timeout=10) == live.CLOSE_UNAUTHENTICATED
+        assert closed_with(ws, timeout=10) == subscriber.CLOSE_UNAUTHENTICATED
     assert wall.get("/wall/75", follow_redirects=False).status_code == 303
     assert wall.get(f"/wall/75?token={wall_token}").status_code == 403
     assert cli.main(["tokens", "revoke", str(token_id)]) == 2  # once
@@ -202,7 +204,7 @@ def test_query_secrets_are_redacted_from_the_access_log(path: str, app) -> None:
     """uvicorn's access log, when it is on, never shows a token or an API key (defect 7)."""
     import logging
 
-    from board.redact import RedactSecrets
+    from board.observability.redact import RedactSecrets
 
     logger = logging.getLogger("uvicorn.access")
     assert any(isinstance(f, RedactSecrets) for f in logger.filters)  # create_app put it there

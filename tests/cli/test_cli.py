@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from conftest import GEO_DIR, HOUR_CSV
 
-from board import auth, cli
-from board.demo import DEMO_PASSWORD, DEMO_PRECINCTS, seed
-from board.schema import events, jobs, units, users
+from board.auth import accounts as auth
+from board.cli import main as cli
+from board.cli.demo import DEMO_PASSWORD, DEMO_PRECINCTS, seed
 from board.settings import Settings
+from board.storage.schema import events, jobs, units, users
+from tests.conftest import GEO_DIR, HOUR_CSV
 
 
 def _env(monkeypatch, database_url: str, tmp_path, geo=GEO_DIR) -> None:  # type: ignore[no-untyped-def]

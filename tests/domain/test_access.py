@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from board.access import (
+from board.domain.access import (
     CITYWIDE,
     OFFICER_ACTIONS,
     SUPERVISOR_ACTIONS,
@@ -14,7 +14,7 @@ from board.access import (
     Role,
     parse_precincts,
 )
-from board.lifecycle import ALLOWED
+from board.domain.lifecycle import ALLOWED
 
 P75 = frozenset({"75"})
 ALL_ACTIONS = sorted(set(ALLOWED) | SUPERVISOR_ACTIONS | OFFICER_ACTIONS)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 from functools import cache
-from pathlib import Path
 
 import pytest
 
-from board.dispositions import (
+from board.domain.dispositions import (
     ADMINISTRATIVE,
     BY_CODE,
     BY_RESOLUTION,
@@ -18,11 +17,8 @@ from board.dispositions import (
     DispositionError,
     check_close,
 )
+from board.settings import DEMO_HOUR as HOUR_CSV
 
-HOUR_CSV = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared" / "data" / "311" / "nyc311-2022-05-01-midnight-hour.csv"
-)
 # Administrative closes the department needs but whose text the sample hour does not contain.
 NOT_IN_SAMPLE = {"duplicate", "insufficient_information"}
 

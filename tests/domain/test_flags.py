@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from board.flags import FLAG_LABELS, QUICK_CLOSE, Fact, flags
+from board.domain.flags import FLAG_LABELS, QUICK_CLOSE, Fact, flags
 
 T0 = datetime(2022, 5, 1, 0, 0, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from board.lifecycle import (
+from board.domain.lifecycle import (
     ALLOWED,
     LABELS,
     NEXT_STEP,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from board.lifecycle import Status
-from board.priorities import (
+from board.domain.lifecycle import Status
+from board.domain.priorities import (
     ANY,
     DEFAULT_RULE,
     DEFAULT_RULES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from board.related import Spot, metres, normal_address, possibly_same
+from board.domain.related import Spot, metres, normal_address, possibly_same
 
 T0 = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
 LAT, LON = 40.6712, -73.8803
@@ -48,7 +48,7 @@ def test_against_another_pool() -> None:
 
 def brute_force(spots: list[Spot]) -> dict[int, int]:
     """The rule as the module states it, every pair compared."""
-    from board.related import alike
+    from board.domain.related import alike
 
     found = {}
     for s in spots:
@@ -75,7 +75,7 @@ def test_the_buckets_find_what_comparing_every_pair_finds() -> None:
 
 def test_many_calls_from_one_place_are_not_compared_pairwise(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """300 calls from one building over a day: each asks the rule about a few neighbours."""
-    from board import related
+    from board.domain import related
 
     calls = []
     real = related.alike

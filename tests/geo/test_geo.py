@@ -15,9 +15,10 @@ import pytest
 import shapely
 from shapely.geometry import Point, shape
 
-from board.geo import GeoDataMissing, GeoIndex, Route, load_geo, load_geo_from_features
+from board.geo.routing import GeoDataMissing, GeoIndex, Route, load_geo, load_geo_from_features
+from board.settings import ROOT
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = ROOT / "data"
 NYC = DATA / "nyc"
 HOUR_CSV = DATA / "311" / "nyc311-2022-05-01-midnight-hour.csv"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from board.aside import AHEAD, aside
+from board.intake.aside import AHEAD, aside
 
 
 def pids_and_squares(n: int):

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import point_in
 
-from board import db
-from board.access import SYSTEM
-from board.dispositions import BY_CODE
-from board.schema import events, jobs
+from board.domain.access import SYSTEM
+from board.domain.dispositions import BY_CODE
+from board.storage import db
+from board.storage.schema import events, jobs
 from board.usecases import Forbidden, Invalid, NewJob
+from tests.conftest import point_in
 
 INTAKE = dataclasses.replace(SYSTEM, name="311 import", source="intake")
 CREATED = datetime(2022, 5, 1, 4, 0, 9, tzinfo=UTC)
@@ -118,9 +118,9 @@ def test_listeners_hear_a_batch_once_after_commit(dispatch):
 
 def test_history_stays_out_of_queues_boards_wall_counters_and_unrouted(world, clock):
     """A history job closed minutes ago (the poller's case) is still not the board's work."""
-    from board import queries
-    from board.app import templates
     from board.live.render import Renderer, city_counters
+    from board.usecases import queries
+    from board.web.app import templates
 
     dispatch = world.dispatch
     recent = clock.now - timedelta(minutes=5)
@@ -166,7 +166,7 @@ def test_a_history_job_is_not_reopened_and_its_page_says_what_it_is(world, clien
         dispatch.reopen(world.actors["sgt75"], ev["job_id"], 1, "looks open to me")
     [job] = rows_of(dispatch.engine, jobs, jobs.c.id == ev["job_id"])
     assert (job.status, job.version) == ("closed", 1)
-    from test_pages import login
+    from tests.web.test_pages import login
 
     login(client, "sgt75")
     page = client.get(f"/jobs/{ev['job_id']}").text

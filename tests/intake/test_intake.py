@@ -13,15 +13,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from conftest import GEO_DIR, HOUR_CSV, OLD_HEADER, make_job
 
-from board import cli, db, intake
-from board.access import SYSTEM
-from board.dispositions import DISPOSITIONS
-from board.intake import FileError, import_file, quarantine_rows, retry, retry_all
-from board.nyc311 import normalise_header
-from board.schema import events, jobs, quarantine
+from board.cli import main as cli
+from board.domain.access import SYSTEM
+from board.domain.dispositions import DISPOSITIONS
+from board.intake import file_import
+from board.intake import pipeline as intake
+from board.intake.file_import import import_file
+from board.intake.pipeline import FileError
+from board.intake.quarantine import quarantine_rows, retry, retry_all
+from board.intake.rows import normalise_header
+from board.storage import db
+from board.storage.schema import events, jobs, quarantine
 from board.usecases import Invalid, NotFound
+from tests.conftest import GEO_DIR, HOUR_CSV, OLD_HEADER, make_job
 
 
 def hour_rows() -> list[dict[str, str]]:
@@ -471,7 +476,7 @@ def test_a_file_broken_after_the_check_keeps_what_was_imported(dispatch, tmp_pat
     rows = [r for r in hour_rows() if r["Agency"] == "NYPD"]
     path = write_csv(tmp_path / "changing.csv", rows)
     path.write_text(path.read_text() + 'x,"' + "y" * 2_000 + "\n")
-    monkeypatch.setattr(intake, "check_file", lambda _path: len(rows) + 1)  # it was fine then
+    monkeypatch.setattr(file_import, "check_file", lambda _path: len(rows) + 1)  # it was fine then
     closed = sum(1 for r in rows[:800] if r["Status"] == "Closed" and r["Closed Date"].strip())
     with pytest.raises(FileError, match=r"broken CSV after 800 rows: line 887: a quoted cell .* "
                                         f"— imported so far: rows 800, new {800 - closed}, "
@@ -558,7 +563,7 @@ def test_cli_writes_are_announced_to_the_boards_when_redis_is_set(board_env, eng
         def publish(self, messages) -> None:  # type: ignore[no-untyped-def]
             published.append(list(messages))
 
-    monkeypatch.setattr("board.bus.SyncPublisher", FakePublisher)
+    monkeypatch.setattr("board.bootstrap.SyncPublisher", FakePublisher)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/5")
     rows = [r for r in hour_rows() if r["Unique Key"] in ("54049402", "54046813")]
     assert cli.main(["import-311", str(write_csv(tmp_path / "two.csv", rows))]) == 0

@@ -1,4 +1,4 @@
-"""Parsing layer of 311 intake (board.nyc311): real export, Socrata JSON, older layout, bad rows."""
+"""Parsing of 311 intake (board.intake.rows): real export, Socrata JSON, older layout, bad rows."""
 
 from __future__ import annotations
 
@@ -10,27 +10,17 @@ import random
 import unicodedata
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from conftest import OLD_HEADER
 
-from board.nyc311 import (
-    MAX_TEXT,
-    NEW_YORK,
-    BadRow,
-    Request311,
-    is_nypd,
-    new_york_text,
-    normalise_header,
-    parse_datetime,
-    parse_row,
-    read_csv,
-    read_json,
-    read_rows,
-)
+from board.intake.dates import new_york_text, parse_datetime
+from board.intake.files import read_csv, read_json, read_rows
+from board.intake.rows import NEW_YORK, BadRow, Request311, is_nypd, normalise_header, parse_row
+from board.intake.text import MAX_TEXT
+from board.settings import ROOT
+from tests.conftest import OLD_HEADER
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "311"
+DATA = ROOT / "data" / "311"
 HOUR = DATA / "nyc311-2022-05-01-midnight-hour.csv"
 
 
@@ -559,7 +549,7 @@ def test_a_json_array_is_read_one_item_at_a_time_whatever_its_layout(tmp_path):
 
 
 def test_csv_lines_longer_or_shorter_than_the_header_are_marked(tmp_path):
-    from board.nyc311 import SHORT_ROW, short_row_reason
+    from board.intake.rows import SHORT_ROW, short_row_reason
 
     path = tmp_path / "rows.csv"
     path.write_text("Unique Key,Created Date,Agency,Descriptor\n"
@@ -589,7 +579,7 @@ def test_a_long_cell_is_a_bad_row_and_a_key_must_be_a_value(good):
 
 
 def test_dates_outside_what_311_can_have(good):
-    from board.nyc311 import check_dates
+    from board.intake.rows import check_dates
 
     now = utc(2026, 11, 28, 22)
     check_dates(parse_row(good), now)

@@ -18,12 +18,15 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import GEO_DIR, HOUR_CSV
 
-from board import cli, db
-from board.intake import import_file
-from board.nyc311 import NEW_YORK, normalise_header, read_csv
-from board.schema import cursors, events, jobs
+from board.cli import main as cli
+from board.domain.clock import NEW_YORK
+from board.intake.file_import import import_file
+from board.intake.files import read_csv
+from board.intake.rows import normalise_header
+from board.storage import db
+from board.storage.schema import cursors, events, jobs
+from tests.conftest import GEO_DIR, HOUR_CSV
 from workers.poller import CURSOR_NAME, Cursor, Poller, PollerConfig, PollError
 
 # --------------------------------------------------------------------------- a tiny SoQL

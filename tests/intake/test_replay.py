@@ -8,13 +8,15 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import GEO_DIR, HOUR_CSV
 
-from board import cli, db
-from board.dispositions import BY_RESOLUTION
-from board.intake import import_file
-from board.nyc311 import is_nypd, parse_row, read_csv
-from board.schema import events, jobs, units
+from board.cli import main as cli
+from board.domain.dispositions import BY_RESOLUTION
+from board.intake.file_import import import_file
+from board.intake.files import read_csv
+from board.intake.rows import is_nypd, parse_row
+from board.storage import db
+from board.storage.schema import events, jobs, units
+from tests.conftest import GEO_DIR, HOUR_CSV
 from workers.replay import Replay, replay_file
 
 SPEED = 60.0

@@ -18,7 +18,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import (
+from redis import Redis
+
+from board.auth import accounts as auth
+from board.domain.access import SYSTEM
+from board.geo import store as geostore
+from board.geo.routing import GeoIndex
+from board.settings import ROOT
+from board.storage import db
+from board.usecases import Dispatch
+from tests.conftest import (
     GEO_DIR,
     PASSWORD,
     PEOPLE,
@@ -28,20 +37,13 @@ from conftest import (
     start_server,
     stop_server,
 )
-from redis import Redis
-from test_browser_dispatch import PHONE, drag
-
-from board import auth, db, geostore
-from board.access import SYSTEM
-from board.geo import GeoIndex
-from board.usecases import Dispatch
+from tests.web.test_browser_dispatch import PHONE, drag
 
 pytestmark = pytest.mark.browser
 
 NEW, ASSIGNED = "#d62828", "#f77f00"
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def marker_colour(page, job: int) -> str | None:  # type: ignore[no-untyped-def]
@@ -201,7 +203,7 @@ def _serve(url: str, port: int, tmp_path: Path) -> subprocess.Popen:
            "SECRET_KEY": "shared-by-all-web-processes", "BOARD_GEO_DIR": str(GEO_DIR),
            "BOARD_VAR_DIR": str(tmp_path / f"var{port}")}
     with open(tmp_path / f"serve{port}.log", "w") as err:  # the child keeps its own copy
-        proc = subprocess.Popen([sys.executable, "-m", "board.cli", "serve", "--port",
+        proc = subprocess.Popen([sys.executable, "-m", "board.cli.main", "serve", "--port",
                                  str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                                 stderr=err)
     deadline = time.monotonic() + 30

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
-from board.bus import RECONNECTED, InProcessBus, RedisBus, SyncPublisher, make_bus
+from board.live.bus import RECONNECTED, InProcessBus, RedisBus, SyncPublisher, make_bus
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
 

@@ -10,14 +10,14 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from conftest import make_job
 from starlette.testclient import TestClient
-from test_live import BOARD75, FakeSocket, make_hub, run, subscribe, until
-from test_pages import login
 
-from board import cards
-from board.app import templates
-from board.queries import Card
+from board.live import cards
+from board.usecases.queries import Card
+from board.web.app import templates
+from tests.conftest import make_job
+from tests.live.test_live import BOARD75, FakeSocket, make_hub, run, subscribe, until
+from tests.web.test_pages import login
 
 NOW = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
 

@@ -9,14 +9,14 @@ import difflib
 import random
 
 import sqlalchemy as sa
-from conftest import make_job
-from test_live import BOARD75, FakeSocket, make_hub, run, subscribe, until
 
-from board import db, queries
 from board.live.fragments import stable
 from board.live.replica import Replica
-from board.schema import jobs
-from board.usecases import Invalid
+from board.storage import db
+from board.storage.schema import jobs
+from board.usecases import Invalid, queries
+from tests.conftest import make_job
+from tests.live.test_live import BOARD75, FakeSocket, make_hub, run, subscribe, until
 
 
 def assert_same(got: str, want: str) -> None:
@@ -99,7 +99,7 @@ def test_a_board_that_follows_the_fragments_equals_a_fresh_render(world, dispatc
                 if step == 35:
                     unit = world.unit("75-C")
                     with dispatch.engine.connect() as conn:
-                        from board.schema import units
+                        from board.storage.schema import units
                         uv = conn.execute(sa.select(units.c.version)
                                           .where(units.c.id == unit)).scalar_one()
                     await asyncio.to_thread(dispatch.unit_status, sgt, unit, uv,
@@ -190,8 +190,9 @@ def test_the_same_frame_goes_straight_to_each_connection(world, dispatch, app,
                                                         live_server) -> None:
     """Without permessage-deflate, the hub writes its one encoded frame to every connection;
     the pages those sockets build still equal a fresh page. With it, the ASGI path."""
-    from test_live import web_login
     from websockets.sync.client import connect
+
+    from tests.live.test_live import web_login
 
     sgt = web_login(live_server.url, "sgt75")
     cookie = "; ".join(f"{k}={v}" for k, v in sgt.cookies.items())

@@ -20,20 +20,22 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, closed_after_test, make_job
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from board import auth
-from board.access import SYSTEM
-from board.app import templates
-from board.bus import InProcessBus
+from board.auth import accounts as auth
+from board.domain.access import SYSTEM
 from board.live import hub as live
+from board.live import subscriber
 from board.live.audiences import Audience
-from board.live.hub import Hub, Subscriber
+from board.live.bus import InProcessBus
+from board.live.hub import Hub
 from board.live.render import TOUR_TZ, Renderer, tour_start
 from board.live.replica import Replica, normal
-from board.schema import events
+from board.live.subscriber import CLOSE_SLOW, Subscriber
+from board.storage.schema import events
+from board.web.app import templates
+from tests.conftest import PASSWORD, closed_after_test, make_job
 
 # -- fakes and helpers ------------------------------------------------------------------------
 
@@ -141,7 +143,7 @@ def test_slow_consumer_is_cut_off_others_keep_receiving(world, dispatch) -> None
                 await hub.catch_up()
             await until(lambda: all(len(s.texts) >= 1 + len(jobs_) for s in fast))
             await until(lambda: slow.closed is not None)
-            assert slow.closed == live.CLOSE_SLOW
+            assert slow.closed == CLOSE_SLOW
             assert slow_sub.done and slow_sub not in hub.audiences[BOARD75]
             assert hub.kicked == 1
             assert not any(s.done for s in subs)
@@ -575,13 +577,13 @@ def test_a_peer_that_stopped_reading_is_cut_off_and_its_connection_ends(world, a
 
 
 @pytest.mark.parametrize(("username", "path", "code"), [
-    (None, "/ws/board/75", live.CLOSE_UNAUTHENTICATED),
-    ("sgt120", "/ws/board/75", live.CLOSE_FORBIDDEN),
-    ("off120", "/ws/board/75", live.CLOSE_FORBIDDEN),
-    ("sgt75", "/ws/wall/120", live.CLOSE_FORBIDDEN),
-    ("sgt75", "/ws/my", live.CLOSE_FORBIDDEN),         # not on a unit
-    ("off75a", "/ws/city", live.CLOSE_FORBIDDEN),
-    ("cmd", "/ws/board/76", live.CLOSE_FORBIDDEN),
+    (None, "/ws/board/75", subscriber.CLOSE_UNAUTHENTICATED),
+    ("sgt120", "/ws/board/75", subscriber.CLOSE_FORBIDDEN),
+    ("off120", "/ws/board/75", subscriber.CLOSE_FORBIDDEN),
+    ("sgt75", "/ws/wall/120", subscriber.CLOSE_FORBIDDEN),
+    ("sgt75", "/ws/my", subscriber.CLOSE_FORBIDDEN),         # not on a unit
+    ("off75a", "/ws/city", subscriber.CLOSE_FORBIDDEN),
+    ("cmd", "/ws/board/76", subscriber.CLOSE_FORBIDDEN),
 ])
 def test_subscription_is_authorized(world, live_server, username, path, code) -> None:
     client = web_login(live_server.url, username) if username else None
@@ -592,7 +594,7 @@ def test_subscription_is_authorized(world, live_server, username, path, code) ->
 def test_cross_site_socket_is_refused(world, live_server) -> None:
     sgt = web_login(live_server.url, "sgt75")
     with socket(live_server.url, "/ws/board/75", sgt, origin="http://evil.example") as ws:
-        assert closed_with(ws) == live.CLOSE_FORBIDDEN
+        assert closed_with(ws) == subscriber.CLOSE_FORBIDDEN
 
 
 def test_wall_token_logs_in_the_display_for_its_precinct_only(world, dispatch,
@@ -612,9 +614,9 @@ def test_wall_token_logs_in_the_display_for_its_precinct_only(world, dispatch,
     sgt_token = auth.create_token(dispatch.engine, "sgt75", "not a wall")
     assert httpx.get(f"{live_server.url}/wall/75?token={sgt_token}").status_code == 403
     with socket(live_server.url, f"/ws/wall/75?token={token}") as ws:  # a token opens nothing
-        assert closed_with(ws) == live.CLOSE_UNAUTHENTICATED
+        assert closed_with(ws) == subscriber.CLOSE_UNAUTHENTICATED
     with socket(live_server.url, "/ws/wall/120", client) as ws:
-        assert closed_with(ws) == live.CLOSE_FORBIDDEN
+        assert closed_with(ws) == subscriber.CLOSE_FORBIDDEN
     with socket(live_server.url, "/ws/wall/75", client) as ws:  # the device's session
         assert 'id="wall-body"' in ws.recv(timeout=5)
     client.close()
@@ -661,12 +663,12 @@ def test_event_count_helper_sanity(dispatch) -> None:
 def test_officer_queue_socket_checks_the_units_precinct(world, dispatch, live_server) -> None:
     """An officer whose scope no longer covers their unit's precinct gets no queue stream."""
 
-    from board.schema import users
+    from board.storage.schema import users
 
     make_job(dispatch, "75")
     off = web_login(live_server.url, "off75a")
     with dispatch.engine.begin() as conn:  # an admin moved the officer to the 120th
         conn.execute(users.update().where(users.c.username == "off75a").values(precincts="120"))
     with socket(live_server.url, "/ws/my", off) as ws:
-        assert closed_with(ws) == live.CLOSE_FORBIDDEN
+        assert closed_with(ws) == subscriber.CLOSE_FORBIDDEN
     off.close()

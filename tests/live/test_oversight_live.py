@@ -9,14 +9,14 @@ import re
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, make_job
 from playwright.sync_api import expect
-from test_fragments import assert_same
-from test_live import closed_with, recv_until, socket, web_login
 
-from board import auth
+from board.auth import accounts as auth
 from board.live.replica import Replica, normal
-from board.schema import events
+from board.storage.schema import events
+from tests.conftest import PASSWORD, make_job
+from tests.live.test_fragments import assert_same
+from tests.live.test_live import closed_with, recv_until, socket, web_login
 
 
 def flagged_close(world, dispatch, precinct: str = "75") -> int:  # type: ignore[no-untyped-def]
@@ -182,7 +182,7 @@ def test_a_pushed_review_row_records_a_finding_in_the_browser(world, dispatch, l
                                                               browser) -> None:
     """Chromium: a row that arrives live can be acted on (its form gets the page's CSRF token),
     and what the supervisor was typing in another row and the timeline they opened stay."""
-    from conftest import browser_login
+    from tests.conftest import browser_login
 
     first = flagged_close(world, dispatch)
     page = browser_login(browser, live_server.url, "sgt75")

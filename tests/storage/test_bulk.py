@@ -10,16 +10,18 @@ from zoneinfo import ZoneInfo
 import pytest
 import shapely
 import sqlalchemy as sa
-from conftest import HOUR_CSV, point_in
 from shapely.geometry import shape
 
-from board import bulk, db, intake, nyc311
-from board.access import SYSTEM
-from board.aside import aside
-from board.geo import GeoIndex
-from board.intake import Counts, Intake
-from board.schema import UTCDateTime, job_facts, jobs, metadata
+from board.domain.access import SYSTEM
+from board.geo.routing import GeoIndex
+from board.intake import file_import
+from board.intake import files as intake_files
+from board.intake.aside import aside
+from board.intake.pipeline import Counts, Intake
+from board.storage import bulk, db
+from board.storage.schema import UTCDateTime, job_facts, jobs, metadata
 from board.usecases import NewJob
+from tests.conftest import HOUR_CSV, point_in
 
 _TIMES = [datetime(2022, 5, 1, 4, 0, 9, tzinfo=UTC),
           datetime(2022, 11, 6, 1, 30, 0, 5, tzinfo=ZoneInfo("America/New_York")),
@@ -86,7 +88,7 @@ def _without_prefix(value: Any, prefix: str) -> Any:
 
 def _hour_rows(geo: GeoIndex) -> list[dict[str, Any]]:
     """The real hour, with photos, text cut to fit and points just offshore here and there."""
-    rows = list(nyc311.read_rows(HOUR_CSV))
+    rows = list(intake_files.read_rows(HOUR_CSV))
     south = min(shapely.get_coordinates(shape(geo.precinct_feature("123")["geometry"])),
                 key=lambda c: c[1])
     for i, row in enumerate(rows[::25]):
@@ -152,14 +154,14 @@ def test_jobs_routed_aside_are_stored_as_jobs_routed_by_the_writer(dispatch, clo
         writer = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         writer.writeheader()
         writer.writerows(rows)
-    here = Intake(dispatch, key_prefix="A-").feed(nyc311.read_rows(path))
+    here = Intake(dispatch, key_prefix="A-").feed(intake_files.read_rows(path))
     there = Intake(dispatch, key_prefix="B-")
-    with aside(intake._parsed, path, there, clock()) as batches:
+    with aside(file_import._parsed, path, there, clock()) as batches:
         def refuse(*args: Any) -> None:
             raise AssertionError("the writer routed a job that was routed aside")
         monkeypatch.setattr(dispatch, "routes", refuse)  # here, not in the forked process
         for batch in batches:
-            there.write(*intake._unpacked(batch))
+            there.write(*file_import._unpacked(batch))
     assert there.counts.as_dict() == here.as_dict()
     _assert_stored_alike(dispatch.engine, here)
 

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import GEO_DIR, PASSWORD, World, make_job
 
-from board import auth, cli, db
-from board.schema import events
+from board import bootstrap
+from board.auth import accounts as auth
+from board.cli import main as cli
+from board.settings import ROOT, Settings
+from board.storage import db
+from board.storage.schema import events
+from tests.conftest import GEO_DIR, PASSWORD, World, make_job
 
-BOARD = Path(__file__).resolve().parents[1] / "board"
+BOARD = ROOT / "board"
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/test"
 CHANGES_EVENTS = re.compile(
     r"events\.(update|delete)\(|(update|delete)\(\s*events\b|UPDATE\s+events\b|"
@@ -36,7 +39,7 @@ def test_no_application_code_changes_events() -> None:
     # the one wipe (a fresh demo) goes through appendonly.wipe, called by `demo --reset` only
     callers = {str(p.relative_to(BOARD)) for p in BOARD.rglob("*.py")
                if "appendonly.wipe(" in p.read_text()}
-    assert callers == {"demo.py"}
+    assert callers == {"cli/demo.py"}
 
 
 @pytest.mark.parametrize("change", ["UPDATE events SET actor = 'someone else'",
@@ -93,7 +96,7 @@ def test_the_applications_postgres_role_cannot_update_or_delete_events(
     app = db.make_engine(app_url)
     try:
         auth.add_user(app, "sgt75", PASSWORD, "supervisor", "75")
-        d = cli.dispatch(__import__("board.settings", fromlist=["Settings"]).Settings.from_env())
+        d = bootstrap.worker_dispatch(Settings.from_env())
         job = make_job(d, "75")
         sgt = auth.user_actor(app, 1)
         d.note(sgt, job, "written by the application's role")
@@ -114,7 +117,7 @@ def test_the_applications_postgres_role_cannot_update_or_delete_events(
 
 def test_events_record_where_each_action_came_from(client, world: World) -> None:
     """Channel, address and user agent, for the web and the API alike."""
-    from test_pages import login
+    from tests.web.test_pages import login
 
     job = make_job(world.dispatch, "75")
     csrf = login(client, "sgt75")

@@ -18,14 +18,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conftest import PASSWORD, World, point_in
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from board import auth
-from board.access import SYSTEM
+from board.auth import accounts as auth
+from board.domain.access import SYSTEM
 from board.usecases import NewJob
+from tests.conftest import PASSWORD, World, point_in
 
 PEOPLE = ("anon", "off75a", "off75b", "off120", "sgt75", "sgt120", "city", "cmd", "admin",
           "wall75")
@@ -259,9 +259,9 @@ def test_the_matrix_has_no_hole(app, client, world: World) -> None:
     engine = world.dispatch.engine
     tokens = {who: auth.create_token(engine, who, "matrix") for who in PEOPLE if who != "anon"}
     sessions = {who: session(app, who, tokens) for who in PEOPLE}
-    from board.intake import quarantine_rows  # noqa: F401  (one row for the retry route)
-    from board.schema import quarantine
-    from board.usecases import _utcnow
+    from board.intake.quarantine import quarantine_rows  # noqa: F401  (one row for the retry route)
+    from board.storage.schema import quarantine
+    from board.usecases.core import _utcnow
     with engine.begin() as conn:
         conn.execute(quarantine.insert().values(source="matrix", reason="test", raw={},
                                                 created_at=_utcnow()))

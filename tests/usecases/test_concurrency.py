@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import World, make_job
 
-from board import auth
-from board.access import SYSTEM, Actor
-from board.schema import events, jobs, units
+from board.auth import accounts as auth
+from board.domain.access import SYSTEM, Actor
+from board.storage.schema import events, jobs, units
 from board.usecases import Conflict, Dispatch
+from tests.conftest import World, make_job
 
 JOIN_TIMEOUT = 60
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import World, make_job
-from test_usecases import job_events, job_row, refused, version
 
-from board import queries
-from board.access import Forbidden
-from board.usecases import Conflict, Dispatch, Invalid
+from board.domain.access import Forbidden
+from board.usecases import Conflict, Dispatch, Invalid, queries
+from tests.conftest import World, make_job
+from tests.usecases.test_usecases import job_events, job_row, refused, version
 
 
 def test_link_assign_and_close_together(dispatch: Dispatch, world: World) -> None:
@@ -55,10 +54,9 @@ def test_link_is_checked(dispatch: Dispatch, world: World) -> None:
 
 @pytest.mark.parametrize("same", ["address", "near"])
 def test_the_board_says_possibly_the_same(dispatch: Dispatch, world: World, same: str) -> None:
-    from conftest import point_in
-
-    from board.access import SYSTEM
+    from board.domain.access import SYSTEM
     from board.usecases import NewJob
+    from tests.conftest import point_in
 
     lat, lon = point_in(dispatch.geo, "75")
     first = dispatch.create_job(SYSTEM, NewJob("Noise - Residential", "Loud Music/Party",

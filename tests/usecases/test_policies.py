@@ -6,13 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, PEOPLE, Clock, World, make_job
-from test_api import check_schema
 
-from board import auth, db
-from board.api import PREFIX
-from board.flags import Progress
-from board.policies import (
+from board.auth import accounts as auth
+from board.domain.flags import Progress
+from board.domain.policies import (
     NOTE_QUICK_CLOSE,
     NOTE_WITHOUT_ARRIVAL,
     PHOTO_BEFORE_CLOSE,
@@ -22,8 +19,12 @@ from board.policies import (
     in_effect,
     refusals,
 )
-from board.schema import events, jobs
+from board.storage import db
+from board.storage.schema import events, jobs
 from board.usecases import Forbidden, Invalid
+from board.web.api import PREFIX
+from tests.conftest import PASSWORD, PEOPLE, Clock, World, make_job
+from tests.web.test_api import check_schema
 
 T = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
 

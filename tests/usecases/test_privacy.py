@@ -12,13 +12,13 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from conftest import World, point_in
 from starlette.testclient import TestClient
-from test_pages import login
 
-from board import auth
-from board.api import PREFIX
-from board.schema import events
+from board.auth import accounts as auth
+from board.storage.schema import events
+from board.web.api import PREFIX
+from tests.conftest import World, point_in
+from tests.web.test_pages import login
 
 PHOTO = "https://311.example/photos/secret-1.jpg"
 CONTACT = {"first_name": "Ada", "last_name": "Lovelace", "phone": "718-555-0142",

@@ -12,12 +12,11 @@ from collections import defaultdict
 from typing import Any
 
 import sqlalchemy as sa
-from conftest import World, point_in
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from board.access import SYSTEM, Forbidden
-from board.lifecycle import (
+from board.domain.access import SYSTEM, Forbidden
+from board.domain.lifecycle import (
     ALLOWED,
     OPEN,
     WORKING,
@@ -26,8 +25,9 @@ from board.lifecycle import (
     allowed_actions,
     transition,
 )
-from board.schema import events, jobs, units
+from board.storage.schema import events, jobs, units
 from board.usecases import Conflict, Invalid, NewJob, NotFound, UnitConflict
+from tests.conftest import World, point_in
 
 ACTORS = ("sgt75", "sgt120", "off75a", "off75b", "off120", "city", "cmd", "admin")
 # Weighted towards the 75th's people, so sequences reach deep into the lifecycle.

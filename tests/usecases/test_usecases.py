@@ -8,15 +8,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import Clock, World, make_job, point_in
 
-from board import queries
-from board.access import SYSTEM, Forbidden
-from board.dispositions import BY_CODE
-from board.lifecycle import TransitionError
-from board.priorities import Rule
-from board.schema import events, jobs, units
-from board.usecases import Conflict, Dispatch, Invalid, NewJob, UnitConflict
+from board.domain.access import SYSTEM, Forbidden
+from board.domain.dispositions import BY_CODE
+from board.domain.lifecycle import TransitionError
+from board.domain.priorities import Rule
+from board.storage.schema import events, jobs, units
+from board.usecases import Conflict, Dispatch, Invalid, NewJob, UnitConflict, queries
+from tests.conftest import Clock, World, make_job, point_in
 
 PHOTOS = ("https://example.org/p/1.jpg", "https://example.org/p/2.jpg")
 

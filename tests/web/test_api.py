@@ -13,14 +13,15 @@ from typing import Any
 import jsonschema_rs
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, PEOPLE, World, make_job, point_in
 
-from board import auth, queries
-from board.access import SYSTEM
-from board.api import ACTIONS, ENDPOINTS, MAX_BODY, PREFIX
-from board.dispositions import BY_CODE
-from board.openapi import document as openapi
-from board.schema import events, jobs, units
+from board.auth import accounts as auth
+from board.domain.access import SYSTEM
+from board.domain.dispositions import BY_CODE
+from board.storage.schema import events, jobs, units
+from board.usecases import queries
+from board.web.api import ACTIONS, ENDPOINTS, MAX_BODY, PREFIX
+from board.web.api import openapi_document as openapi
+from tests.conftest import PASSWORD, PEOPLE, World, make_job, point_in
 
 PHOTOS = ("https://example.test/photo-0.jpg", "https://example.test/photo-1.jpg")
 
@@ -727,7 +728,7 @@ def test_unit_rows_come_back_as_documented(world) -> None:
     doc = openapi()
     with world.dispatch.engine.connect() as conn:
         row = conn.execute(sa.select(units)).first()
-    from board.api import unit_json
+    from board.web.api import unit_json
 
     assert not conforms(unit_json(row), {"$ref": "#/components/schemas/Unit"}, doc)
 

@@ -7,7 +7,7 @@ real socket, as an admin (who may do everything, so bodies reach the use cases).
 parameters of valid cases name real jobs and units, so the bodies are judged by the use cases
 and not stopped at a 404. Each response must be no 5xx, a documented status, in the documented
 content type, headers and schema; invalid input must be refused, and every body the document
-calls valid must pass the validation layer (board.validation) unchanged.
+calls valid must pass the validation layer (board.web.validation) unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import World, make_job, start_server, stop_server
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -28,11 +27,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from board import auth
-from board.api import ENDPOINTS, PREFIX
-from board.openapi import document
+from board.auth import accounts as auth
 from board.usecases import Invalid
-from board.validation import check
+from board.web.api import ENDPOINTS, PREFIX
+from board.web.api import openapi_document as document
+from board.web.validation import check
+from tests.conftest import World, make_job, start_server, stop_server
 
 schema = schemathesis.openapi.from_dict(document())
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

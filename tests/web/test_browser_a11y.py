@@ -5,16 +5,15 @@ city page; a skip link leads to the queue; focus is visible.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from conftest import browser_login, make_job
 
-from board import auth
+from board.auth import accounts as auth
+from board.settings import ROOT
+from tests.conftest import browser_login, make_job
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
 

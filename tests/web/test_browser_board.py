@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from conftest import browser_login, make_job, point_in
 
-from board.schema import jobs
+from board.storage.schema import jobs
+from tests.conftest import browser_login, make_job, point_in
 
 pytestmark = pytest.mark.browser
 
@@ -124,7 +124,7 @@ def test_assign_to_suggests_a_unit_with_its_reason(world, dispatch, live_server,
 
 def test_related_complaints_linked_and_worked_together(world, dispatch, live_server,
                                                        browser) -> None:
-    from board.access import SYSTEM
+    from board.domain.access import SYSTEM
     from board.usecases import NewJob
 
     lat, lon = point_in(dispatch.geo, "75")

@@ -6,7 +6,8 @@ Real Chromium (Debian's /usr/bin/chromium) driven by Playwright against the app 
 from __future__ import annotations
 
 import pytest
-from conftest import browser_login, make_job
+
+from tests.conftest import browser_login, make_job
 
 pytestmark = pytest.mark.browser
 
@@ -89,7 +90,7 @@ def test_officer_shares_position_with_consent(world, dispatch, live_server, brow
     """Nothing is sent until the officer says so; then the unit shows where it reported."""
     import sqlalchemy as sa
 
-    from board.schema import units
+    from board.storage.schema import units
 
     officer = browser_login(browser, live_server.url, "off75a", **PHONE,
                             geolocation={"latitude": 40.6712, "longitude": -73.8803},
@@ -122,10 +123,9 @@ def test_officer_shares_position_with_consent(world, dispatch, live_server, brow
 
 def test_311_text_on_the_map_is_text_not_markup(world, dispatch, live_server, browser) -> None:
     """A hostile address reaches the marker tooltip as text: nothing in it runs."""
-    from conftest import point_in
-
-    from board.access import SYSTEM
+    from board.domain.access import SYSTEM
     from board.usecases import NewJob
+    from tests.conftest import point_in
 
     lat, lon = point_in(dispatch.geo, "75")
     hostile = '<img src=x onerror="window.__pwned=1">'

@@ -10,11 +10,11 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from conftest import browser_login, make_job, point_in, start_server, stop_server
 
-from board.access import SYSTEM
-from board.schema import jobs, units
+from board.domain.access import SYSTEM
+from board.storage.schema import jobs, units
 from board.usecases import NewJob
+from tests.conftest import browser_login, make_job, point_in, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 

@@ -5,16 +5,16 @@ browser running every page's scripts, map and socket under that policy without a
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from conftest import make_job
 from starlette.testclient import TestClient
-from test_pages import login
 
-from board.browser_policy import CSP
+from board.settings import ROOT
+from board.web.browser_policy import CSP
+from tests.conftest import make_job
+from tests.web.test_pages import login
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES = ROOT / "templates"
 PAGES = ["/login", "/board/75", "/jobs/{job}", "/my", "/rules", "/city", "/unrouted",
          "/api/v1/openapi.json", "/open311/v2/services.json", "/static/board.css"]
 
@@ -66,9 +66,8 @@ def test_session_cookie_is_secure_over_https_only(app, world) -> None:
 
 def test_pages_run_under_the_policy_in_a_browser(browser, world, dispatch, live_server) -> None:
     """Board (map, drag glue, socket), job page and wall: no CSP violation, the socket LIVE."""
-    from conftest import browser_login
-
-    from board import auth
+    from board.auth import accounts as auth
+    from tests.conftest import browser_login
 
     job = make_job(dispatch, "75", media=("https://311.example/p.jpg",))
     page = browser_login(browser, live_server.url, "sgt75", bypass_csp=False)

@@ -10,8 +10,9 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import browser_login, make_job
-from qstat_helpers import add_history, utc
+
+from tests.conftest import browser_login, make_job
+from tests.qstat_helpers import add_history, utc
 
 pytestmark = pytest.mark.browser
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import make_job
 
-from board import auth
+from board.auth import accounts as auth
+from tests.conftest import make_job
 
 pytestmark = pytest.mark.browser
 

@@ -1,6 +1,6 @@
 """Chart geometry: bars scaled into their box, a round scale, nothing drawn for no data."""
 
-from board.charts import _nice, columns, rows
+from board.web.charts import _nice, columns, rows
 
 
 def test_scale_is_round_and_bars_fit_the_box() -> None:

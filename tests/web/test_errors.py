@@ -8,10 +8,10 @@ import logging
 import re
 
 import pytest
-from conftest import PASSWORD
 from starlette.testclient import TestClient
 
-from board import api, open311, pages
+from board.web import api, open311, pages
+from tests.conftest import PASSWORD
 
 
 @pytest.fixture
@@ -38,10 +38,10 @@ def _login(client, username: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_server_error_is_json_with_a_request_id_under_the_api(world, crashing, caplog):
-    from board import auth
+    from board.auth import accounts as auth
 
     token = auth.create_token(world.dispatch.engine, "sgt75", "t")
-    with caplog.at_level(logging.ERROR, logger="board.errors"):
+    with caplog.at_level(logging.ERROR, logger="board.web.errors"):
         r = crashing.get("/api/v1/precincts/75/board",
                          headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 500

@@ -1,4 +1,4 @@
-"""Open311 GeoReport v2 (board.open311): file a request, follow it to its resolution."""
+"""Open311 GeoReport v2 (board.web.open311): file a request, follow it to its resolution."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from conftest import HOUR_CSV, point_in
 
-from board import auth, db
-from board.dispositions import BY_CODE
-from board.intake import import_file
-from board.nyc311 import NEW_YORK
-from board.open311 import service_code, services
-from board.priorities import Rule
-from board.schema import events, jobs
+from board.auth import accounts as auth
+from board.domain.clock import NEW_YORK
+from board.domain.dispositions import BY_CODE
+from board.domain.priorities import Rule
+from board.intake.file_import import import_file
+from board.storage import db
+from board.storage.schema import events, jobs
+from board.web.open311 import service_code, services
+from tests.conftest import HOUR_CSV, point_in
 
 V2 = "/open311/v2"
 

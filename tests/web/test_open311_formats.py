@@ -10,11 +10,12 @@ import xml.etree.ElementTree as ET
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import point_in
 from georeport import GeoReport
 
-from board import auth, db
-from board.schema import jobs
+from board.auth import accounts as auth
+from board.storage import db
+from board.storage.schema import jobs
+from tests.conftest import point_in
 
 V2 = "/open311/v2"
 
@@ -136,7 +137,7 @@ def test_errors_come_in_the_format_asked(world, client, admin_key):
 
 def test_text_xml_cannot_carry_is_dropped_not_sent_broken():
     """A 311 row imported with a control character still gives a document parsers accept."""
-    from board.open311_format import to_xml
+    from board.web.open311_format import to_xml
 
     doc = to_xml("service_requests", [{"description": "Loud\x07 Music\x00", "lat": None,
                                        "closed": True, "tags": ["a&b", "<c>"]}])

@@ -24,20 +24,21 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import GEO_DIR, PASSWORD, PEOPLE, PG_URL, make_job
-from faults import TcpProxy, free_port
 from starlette.testclient import TestClient
 
-from board import auth, db, logs
-from board.access import SYSTEM
-from board.app import create_app
-from board.bus import RedisBus
-from board.geo import GeoIndex
-from board.schema import cursors
-from board.settings import Settings
+from board.auth import accounts as auth
+from board.domain.access import SYSTEM
+from board.geo.routing import GeoIndex
+from board.live.bus import RedisBus
+from board.observability import logs
+from board.settings import ROOT, Settings
+from board.storage import db
+from board.storage.schema import cursors
 from board.usecases import Dispatch
+from board.web.app import create_app
+from tests.conftest import GEO_DIR, PASSWORD, PEOPLE, PG_URL, make_job
+from tests.faults import TcpProxy, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/test"
 LOOPBACK = ("127.0.0.1", 40000)
 
@@ -273,7 +274,7 @@ def pg_behind_proxy(geo: GeoIndex) -> Iterator[tuple[str, TcpProxy]]:
         for name in ("sgt75", "admin"):
             role, precincts, unit = PEOPLE[name]
             auth.add_user(engine, name, PASSWORD, role, precincts, display_name=name.upper())
-        from board import geostore
+        from board.geo import store as geostore
 
         geostore.store(engine, geo)
         engine.dispose()
@@ -325,7 +326,7 @@ def test_database_down_is_a_503_that_says_so(pg_behind_proxy, geo, tmp_path: Pat
 def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as err:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "board.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "board.cli.main", "serve", "--port", str(port)],
             env={**os.environ, "SECRET_KEY": "test", "BOARD_GEO_DIR": str(GEO_DIR), **env},
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
 

@@ -7,13 +7,13 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from conftest import make_job
 from starlette.testclient import TestClient
-from test_pages import login
 
-from board import db
-from board.policies import NOTE_WITHOUT_ARRIVAL, PHOTO_BEFORE_CLOSE
-from board.schema import events
+from board.domain.policies import NOTE_WITHOUT_ARRIVAL, PHOTO_BEFORE_CLOSE
+from board.storage import db
+from board.storage.schema import events
+from tests.conftest import make_job
+from tests.web.test_pages import login
 
 
 def kinds(engine, kind: str) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -180,7 +180,7 @@ def test_nobody_reaches_another_precinct_by_url_or_form_field(world, dispatch, a
 
 def test_a_long_queue_says_how_many_wait_beyond_the_rows_shown(world, dispatch, app,
                                                                monkeypatch) -> None:
-    from board import reviews
+    from board.accountability import reviews
 
     monkeypatch.setattr(reviews, "PAGE", 2)
     for _ in range(3):

@@ -7,9 +7,9 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD, make_job
 
-from board.schema import events, jobs
+from board.storage.schema import events, jobs
+from tests.conftest import PASSWORD, make_job
 
 
 def login(client, username: str) -> str:  # type: ignore[no-untyped-def]
@@ -241,7 +241,7 @@ def test_a_summons_count_has_a_ceiling(world, dispatch, client) -> None:
 
 
 def test_wall_display_session_cannot_open_job_details(world, dispatch, client) -> None:
-    from board.auth import create_token
+    from board.auth.accounts import create_token
 
     job = make_job(dispatch, "75", media=("https://example.org/caller.jpg",))
     token = create_token(dispatch.engine, "wall75", "lobby")
@@ -251,7 +251,7 @@ def test_wall_display_session_cannot_open_job_details(world, dispatch, client) -
 
 
 def test_citywide_supervisor_routes_an_unrouted_job(world, dispatch, client) -> None:
-    from board.access import SYSTEM
+    from board.domain.access import SYSTEM
     from board.usecases import NewJob
 
     job = dispatch.create_job(SYSTEM, NewJob("Encampment", "N/A", address="SUBWAY STATION",

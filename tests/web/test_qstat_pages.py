@@ -6,12 +6,12 @@ import csv
 import io
 import re
 
-from conftest import PASSWORD
-from qstat_helpers import add_history, utc
 from starlette.testclient import TestClient
-from test_pages import login
 
-from board import auth
+from board.auth import accounts as auth
+from tests.conftest import PASSWORD
+from tests.qstat_helpers import add_history, utc
+from tests.web.test_pages import login
 
 DAY = {"from": "2026-11-28", "to": "2026-11-29"}
 

@@ -1,4 +1,4 @@
-"""board.validation, the one reader of client input: JSON Schema's integers, nullable optional
+"""board.web.validation, the one reader of client input: JSON Schema's integers, nullable optional
 fields, text without control characters, forms read by the same models (microseconds, no I/O)."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from board import inputs
 from board.usecases import Invalid
-from board.validation import (
+from board.web import inputs
+from board.web.validation import (
     INT_MAX,
     LINE,
     LINES,

@@ -7,7 +7,7 @@ Revises: b1a0c0de0002
 import sqlalchemy as sa
 from alembic import op
 
-from board import appendonly
+from board.storage import appendonly
 
 revision = "acc70003c10e"
 down_revision = "b1a0c0de0002"
@@ -62,10 +62,10 @@ def upgrade() -> None:
 
 def _backfill_reviews() -> None:
     """Jobs closed before this migration join the review queue as a close would put them."""
-    from board.flags import Fact, flags
-    from board.schema import events as ev
-    from board.schema import jobs as jb
-    from board.schema import review_queue as rq
+    from board.domain.flags import Fact, flags
+    from board.storage.schema import events as ev
+    from board.storage.schema import jobs as jb
+    from board.storage.schema import review_queue as rq
 
     conn = op.get_bind()
     closed = conn.execute(sa.select(jb.c.id, jb.c.precinct, jb.c.media).where(

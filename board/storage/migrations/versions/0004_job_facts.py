@@ -7,7 +7,7 @@ Revises: acc70003c10e
 import sqlalchemy as sa
 from alembic import op
 
-from board.schema import UTCDateTime
+from board.storage.schema import UTCDateTime
 
 revision = "c5a7f0000003"
 down_revision = "acc70003c10e"
@@ -52,7 +52,7 @@ def upgrade() -> None:
     op.create_index("ix_job_facts_open", "job_facts", ["created_at"],
                     sqlite_where=sa.text("closed_at IS NULL"),
                     postgresql_where=sa.text("closed_at IS NULL"))
-    from board.factstore import rebuild
+    from board.storage.factstore import rebuild
 
     rebuild(op.get_bind())
 

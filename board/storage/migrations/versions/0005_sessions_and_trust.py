@@ -8,7 +8,7 @@ Revises: c5a7f0000003
 import sqlalchemy as sa
 from alembic import op
 
-from board import appendonly
+from board.storage import appendonly
 
 revision = "5ec0a0040001"
 down_revision = "c5a7f0000003"

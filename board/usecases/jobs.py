@@ -1,0 +1,202 @@
+"""A job's lifecycle: the supervisor's moves and the officer's steps."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+
+from board.domain.access import Actor, Forbidden
+from board.domain.dispositions import DispositionError, check_close
+from board.domain.flags import progress
+from board.domain.lifecycle import WORKING, Status
+from board.domain.policies import refusals
+from board.domain.privacy import contact_of
+from board.storage import db
+from board.storage.schema import (
+    jobs,
+)
+from board.usecases.core import (
+    ChangeCore,
+    Invalid,
+    _text,
+    active_policies,
+)
+
+log = logging.getLogger(__name__)
+
+class JobCases(ChangeCore):
+    # -- supervisor moves ---------------------------------------------------------------------
+
+    def assign(self, actor: Actor, job_id: int, version: int, unit_id: int,
+               position: int | None = None) -> dict[str, Any]:
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            unit = self._usable_unit(conn, unit_id, job.precinct)
+            slot = self._slot(conn, unit.id, position, job.id)
+            return ({"unit_id": unit.id, "stack_pos": slot},
+                    {"unit": unit.callsign, "position": slot})
+        return self._change(actor, "assign", job_id, version, apply, to_unit=unit_id)
+
+    def reassign(self, actor: Actor, job_id: int, version: int, unit_id: int,
+                 position: int | None = None) -> dict[str, Any]:
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            if unit_id == job.unit_id:
+                raise Invalid({"unit_id": "the job is already on that unit; reorder it instead"})
+            unit = self._usable_unit(conn, unit_id, job.precinct)
+            old = self._unit(conn, job.unit_id)
+            slot = self._slot(conn, unit.id, position, job.id)
+            return ({"unit_id": unit.id, "stack_pos": slot},
+                    {"unit": unit.callsign, "from_unit": old.callsign, "from_unit_id": old.id,
+                     "position": slot})
+        return self._change(actor, "reassign", job_id, version, apply, to_unit=unit_id)
+
+    def unassign(self, actor: Actor, job_id: int, version: int, reason: str) -> dict[str, Any]:
+        reason = _text(reason, "reason", required=True, limit=300)
+
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            old = self._unit(conn, job.unit_id)
+            return ({"unit_id": None, "stack_pos": None},
+                    {"reason": reason, "from_unit": old.callsign, "from_unit_id": old.id})
+        return self._change(actor, "unassign", job_id, version, apply)
+
+    def reorder(self, actor: Actor, job_id: int, version: int, position: int) -> dict[str, Any]:
+        """Move a job within its unit's stack: the unit works its stack top down."""
+        with db.write(self.engine) as conn:
+            job = self._job(conn, job_id)
+            actor.check("reorder", job.precinct, job.unit_id)
+            job = self._lock(conn, job_id, (job.unit_id,))
+            if job.version != version:
+                raise self._conflict(job, version)
+            if job.unit_id is None or Status(job.status) not in WORKING:
+                raise Invalid({"job_id": "only a job on a unit's stack can be reordered"})
+            slot = self._slot(conn, job.unit_id, position, job.id)
+            conn.execute(jobs.update().where(jobs.c.id == job.id)
+                         .values(stack_pos=slot, version=version + 1, updated_at=self.clock()))
+            # before/after as for set_priority: a versioned change, so a Conflict can name it
+            ev = self._event(conn, actor, "reorder", job=job, before=job.status,
+                             after=job.status, payload={"position": slot})
+        self._committed([ev])
+        return ev
+
+    def hold(self, actor: Actor, job_id: int, version: int, reason: str) -> dict[str, Any]:
+        reason = _text(reason, "reason", required=True, limit=300)
+        return self._change(actor, "hold", job_id, version, lambda c, j: ({}, {"reason": reason}))
+
+    def release(self, actor: Actor, job_id: int, version: int) -> dict[str, Any]:
+        return self._change(actor, "release", job_id, version)
+
+    def admin_close(self, actor: Actor, job_id: int, version: int, disposition: str,
+                    note: str = "") -> dict[str, Any]:
+        note = _text(note, "note")
+        try:
+            d = check_close(disposition, None, administrative=True)
+        except DispositionError as e:
+            raise Invalid({"disposition": str(e)}) from e
+
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            return ({"disposition": d.code, "resolution": d.resolution, "administrative": True,
+                     "summons_count": None, "closed_at": self.clock()},
+                    {"disposition": d.code, "resolution": d.resolution, "note": note,
+                     "administrative": True, "arrival_expected": False})
+        return self._change(actor, "admin_close", job_id, version, apply)
+
+    def reopen(self, actor: Actor, job_id: int, version: int, reason: str) -> dict[str, Any]:
+        reason = _text(reason, "reason", required=True, limit=300)
+
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            if job.history:  # never the board's job: reopening it would dispatch the past
+                raise Invalid({"job_id": "the city closed this request before the board had "
+                                         "it (history); file a new job instead"})
+            return ({"unit_id": None, "stack_pos": None, "disposition": None,
+                     "resolution": None, "summons_count": None, "administrative": False,
+                     "closed_at": None},
+                    {"reason": reason, "previous_disposition": job.disposition})
+        return self._change(actor, "reopen", job_id, version, apply)
+
+    def set_priority(self, actor: Actor, job_id: int, version: int,
+                     priority: int) -> dict[str, Any]:
+        if priority not in (1, 2, 3, 4):
+            raise Invalid({"priority": "must be 1 (urgent) to 4 (low)"})
+        return self._change(actor, "set_priority", job_id, version, lambda c, j: (
+            {"priority": priority}, {"from": j.priority, "to": priority}))
+
+    def route(self, actor: Actor, job_id: int, version: int, precinct: str,
+              sector: str | None = None) -> dict[str, Any]:
+        """Route an unrouted job by hand (citywide supervisors work that queue)."""
+        self._check_place(precinct, sector)
+        if not actor.sees(precinct):
+            raise Forbidden("you cannot route a job into a precinct outside your scope")
+
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            if job.unit_id is not None and precinct != job.precinct:
+                # it would sit on a unit of one precinct while on another's board: on neither
+                raise Invalid({"precinct": "a unit is working this job; return it to the queue "
+                                           "before routing it to another precinct"})
+            return ({"precinct": precinct, "sector": sector or None, "route_method": "manual"},
+                    {"from": job.precinct, "precinct": precinct, "sector": sector})
+        return self._change(actor, "route", job_id, version, apply)
+
+    # -- the officer's steps ------------------------------------------------------------------
+
+    def acknowledge(self, actor: Actor, job_id: int, version: int) -> dict[str, Any]:
+        return self._change(actor, "acknowledge", job_id, version)
+
+    def en_route(self, actor: Actor, job_id: int, version: int) -> dict[str, Any]:
+        return self._change(actor, "en_route", job_id, version)
+
+    def on_scene(self, actor: Actor, job_id: int, version: int) -> dict[str, Any]:
+        return self._change(actor, "on_scene", job_id, version)
+
+    def close(self, actor: Actor, job_id: int, version: int, disposition: str,
+              summons_count: int | None = None, note: str = "") -> dict[str, Any]:
+        note = _text(note, "note")
+        try:
+            d = check_close(disposition, summons_count, administrative=False)
+        except DispositionError as e:
+            field_name = "summons_count" if "summons" in str(e) else "disposition"
+            raise Invalid({field_name: str(e)}) from e
+
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            refused = refusals(active_policies(conn, job.precinct),
+                               progress(self._facts(conn, job.id)), self.clock(),
+                               arrival_expected=d.arrival_expected,
+                               has_photos=bool(job.media), note=note)
+            if refused:
+                raise Invalid({"policy": "; ".join(refused)})
+            return ({"disposition": d.code, "resolution": d.resolution,
+                     "summons_count": summons_count if d.summons else None,
+                     "administrative": False, "closed_at": self.clock()},
+                    {"disposition": d.code, "resolution": d.resolution, "note": note,
+                     "summons_count": summons_count if d.summons else None,
+                     "arrival_expected": d.arrival_expected})
+        return self._change(actor, "close", job_id, version, apply)
+
+    def note(self, actor: Actor, job_id: int, text: str) -> dict[str, Any]:
+        """A note changes no state, so it needs no version and never conflicts."""
+        text = _text(text, "text", required=True)
+        return self._record(actor, "note", job_id, {"text": text})
+
+    def view_photo(self, actor: Actor, job_id: int, index: int) -> tuple[dict[str, Any], str]:
+        """Open a caller's photo: the event and the photo's address. The event says which
+        photo was seen, never where it is, so reading a timeline shows no photo."""
+        with db.read(self.engine) as conn:
+            job = self._job(conn, job_id)
+        # Scope first: how many photos a job has is not for eyes outside its precinct.
+        actor.check("view_photo", job.precinct, job.unit_id)
+        media = job.media or []
+        if not 0 <= index < len(media):
+            raise Invalid({"index": "no such photo on this job"})
+        return self._record(actor, "view_photo", job_id, {"index": index}), media[index]
+
+    def view_contact(self, actor: Actor, job_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Reveal the caller's contact details to a supervisor or the job's own officer: the
+        event records who saw which details (never the details themselves)."""
+        with db.read(self.engine) as conn:
+            job = self._job(conn, job_id)
+        actor.check("view_contact", job.precinct, job.unit_id)
+        contact = contact_of(job.fields)
+        if not contact:
+            raise Invalid({"contact": "the caller left no contact details"})
+        return self._record(actor, "view_contact", job_id, {"fields": sorted(contact)}), contact
+
