@@ -47,6 +47,32 @@ class Settings:
     #: PostgreSQL: the owner's URL, for `board migrate` only; DATABASE_URL is then the
     #: application's role, which may not UPDATE or DELETE events (board/dbroles.py).
     migrate_database_url: str | None = None
+    #: The address people reach the board at (https://board.example.org): OpenID Connect's
+    #: redirect address and the links the board sends out are made from it.
+    public_url: str | None = None
+    #: Outgoing mail (smtp://user:pass@host:port, smtps://… for TLS), for notices.
+    smtp_url: str | None = None
+    #: Single sign-on (docs/sso.md): the provider's issuer URL (its discovery document is
+    #: ISSUER/.well-known/openid-configuration), this board's client id and secret there.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    #: The name shown on the log-in page's button ("Sign in with …").
+    oidc_name: str = "single sign-on"
+    #: The ID token claim that lists a person's groups, and the groups' names → role and
+    #: precincts (board/domain/claims.py: "prefix" for 311-sgt-75 style names).
+    oidc_groups_claim: str = "groups"
+    oidc_group_prefix: str = "311-"
+    #: Explicit group → role entries (`group=role:precincts[:unit]; …`) for providers that
+    #: name groups otherwise, e.g. Entra ID's group object ids.
+    oidc_group_map: str = ""
+    #: Addresses of the reverse proxies whose X-Forwarded-For/-Proto are believed
+    #: (comma-separated IPs or networks, "*" for any); uvicorn's forwarded_allow_ips.
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -68,4 +94,14 @@ class Settings:
             session_idle_minutes=int(env.get("SESSION_IDLE_MINUTES", "240")),
             session_max_hours=int(env.get("SESSION_MAX_HOURS", "12")),
             migrate_database_url=env.get("MIGRATE_DATABASE_URL") or None,
+            public_url=(env.get("PUBLIC_URL") or "").rstrip("/") or None,
+            smtp_url=env.get("SMTP_URL") or None,
+            oidc_issuer=env.get("OIDC_ISSUER") or None,
+            oidc_client_id=env.get("OIDC_CLIENT_ID") or None,
+            oidc_client_secret=env.get("OIDC_CLIENT_SECRET") or None,
+            oidc_name=env.get("OIDC_NAME") or "single sign-on",
+            oidc_groups_claim=env.get("OIDC_GROUPS_CLAIM") or "groups",
+            oidc_group_prefix=env.get("OIDC_GROUP_PREFIX", "311-"),
+            oidc_group_map=env.get("OIDC_GROUP_MAP", ""),
+            forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
         )

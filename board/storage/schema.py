@@ -105,6 +105,9 @@ users = sa.Table(
     sa.Column("disabled_at", UTCDateTime),  # set by `board users disable`: no login, no token
     sa.Column("failed_logins", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("locked_until", UTCDateTime),  # after repeated failures; `board users unlock`
+    # "issuer subject" of a person signed in through OpenID Connect (board/auth/oidc.py);
+    # NULL for a local account. Such a user has no password.
+    sa.Column("sso_subject", sa.String(400), unique=True),
 )
 
 api_tokens = sa.Table(
