@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Scope
 
+from board.web.browser_policy import HEADERS
+
 log = logging.getLogger(__name__)
 
 #: The API's error code for each HTTP status it answers with.
@@ -136,6 +138,10 @@ async def server_error(request: Request, exc: Exception) -> Response:
         response = error_response(request, 500, f"the server could not answer this request; "
                                   f"quote request id {rid}")
     response.headers["X-Request-ID"] = rid
+    # Starlette answers an unhandled error outside the middleware stack, so SecurityHeaders
+    # never sees this response: it carries the same headers itself.
+    for name, value in HEADERS:
+        response.headers.setdefault(name.decode(), value.decode())
     return response
 
 

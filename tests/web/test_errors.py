@@ -109,3 +109,18 @@ def test_a_client_request_id_is_kept_and_a_wild_one_replaced(client):
         "x-request-id"] == "abc-123"
     wild = client.get("/login", headers={"X-Request-ID": "<script>"}).headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{16}", wild)
+
+
+def test_a_server_error_carries_the_security_headers_on_every_surface(world, crashing):
+    """Audit defect 9: Starlette answers a 500 outside the app's middleware, so the error
+    handler itself must send what every other response sends."""
+    from board.auth import accounts as auth
+    from board.web.browser_policy import HEADERS
+
+    _login(crashing, "sgt75")
+    bearer = {"Authorization": f"Bearer {auth.create_token(world.dispatch.engine, 'sgt75', 't')}"}
+    for path in ("/board/75", "/open311/v2/services.json", "/api/v1/precincts/75/board"):
+        r = crashing.get(path, headers=bearer if path.startswith("/api") else None)
+        assert r.status_code == 500, path
+        for name, value in HEADERS:
+            assert r.headers.get(name.decode()) == value.decode(), (path, name)
