@@ -7,6 +7,8 @@ them, through Dispatch._event so the facts hook runs in the same transaction.
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -47,3 +49,17 @@ def add_history(d: Dispatch, precinct: str | None, created: datetime, closed: da
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+def spreadsheet_median(values: Sequence[float]) -> float:
+    """What a spreadsheet's MEDIAN() gives: the mean of the two middle values for an even
+    count (statistics.median, not the QSTAT code)."""
+    return statistics.median(values)
+
+
+def spreadsheet_p90(values: Sequence[float]) -> float:
+    """What PERCENTILE.INC(range, 0.9) gives: statistics' inclusive method, the 9th of the 10
+    cut points (one value is its own percentile; statistics wants two)."""
+    if len(values) == 1:
+        return float(values[0])
+    return statistics.quantiles(values, n=10, method="inclusive")[8]

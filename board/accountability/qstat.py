@@ -1,8 +1,9 @@
 """QSTAT figures: read from job_facts (kept by the write path), within the reader's scope.
 
-Counts and shares are SQL aggregates on both engines. Percentiles are nearest-rank
-(board/qstat_rules.percentile): PostgreSQL computes them with percentile_disc in the same
-query; SQLite hands back the sorted values and Python picks the same rank. Everything here is
+Counts and shares are SQL aggregates on both engines. Percentiles are PERCENTILE.INC, linear
+interpolation (board.domain.qstat.percentile): PostgreSQL computes them with percentile_cont in
+the same query; SQLite, which has no ordered-set aggregate, hands back each group's values and
+the domain rule interpolates them with the same arithmetic. Everything here is
 for a Period of New York days; a job belongs to the day and tour of its 311 created time.
 """
 
@@ -162,13 +163,13 @@ def _aggregates(at: datetime) -> list[Any]:
 
 def _percentiles_sql(durations: Sequence[str]) -> list[Any]:
     fractions = sa.literal(list(FRACTIONS), postgresql.ARRAY(sa.Float))
-    return [sa.func.percentile_disc(fractions).within_group(F.c[DURATIONS[name]])
+    return [sa.func.percentile_cont(fractions).within_group(F.c[DURATIONS[name]])
             .label(f"pct_{name}") for name in durations]
 
 
 def percentiles_python(conn: sa.Connection, group: Any, where: Sequence[Any]
                        ) -> dict[Any, dict[str, float | None]]:
-    """Median and 90th percentile per group from the sorted minutes (any engine)."""
+    """Median and 90th percentile per group from each group's minutes (any engine)."""
     values: dict[Any, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     cols = [F.c[c] for c in DURATIONS.values()]
     for row in conn.execute(sa.select(group.label("g"), *cols).where(*where)):

@@ -2,13 +2,13 @@
 
 Pure rules, no I/O. A day is a New York calendar day, so a daylight-saving day is 23 or 25
 hours long; a tour is read off the New York wall clock (day 07–15, evening 15–23, midnight
-23–07). The percentile is nearest-rank: the smallest value with at least p% of the values at
-or below it (PostgreSQL's percentile_disc computes the same, so both engines agree).
+23–07). The percentile is a spreadsheet's PERCENTILE.INC (linear interpolation between the
+two nearest ranks, PostgreSQL's percentile_cont), so the median of an even count is the mean of
+the two middle values, as MEDIAN() gives; both engines use this one definition.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -95,16 +95,29 @@ def period(start: str | None, end: str | None, now: datetime) -> Period:
     return Period(since, to)
 
 
-def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
-    """Nearest-rank percentile (fraction 0.5 = median) of values sorted ascending.
+PERCENTILE_METHOD = (
+    "linear interpolation between the two nearest ranks, as a spreadsheet's PERCENTILE.INC and "
+    "MEDIAN() (PostgreSQL percentile_cont): the value at position p × (n − 1) of the sorted "
+    "values, counted from 0; the median of an even count is the mean of the two middle values"
+)
 
-    The value at rank ceil(fraction × n), counted from 1: PostgreSQL's percentile_disc does
-    exactly this arithmetic, so the two engines give the same answer. None when there are none.
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float | None:
+    """The percentile (fraction 0.5 = median) of values sorted ascending, PERCENTILE.INC.
+
+    Position fraction × (n − 1), counted from 0, interpolated between the values either side,
+    with the arithmetic PostgreSQL's percentile_cont uses (low + (high − low) × proportion), so
+    both engines give the same float. None when there are none.
     """
     if not sorted_values:
         return None
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError("a percentile's fraction is between 0 and 1")
+    position = fraction * (len(sorted_values) - 1)
+    low = int(position)  # floor: position is never negative
+    high = min(low + 1, len(sorted_values) - 1) if position > low else low
+    lo, hi = float(sorted_values[low]), float(sorted_values[high])
+    return lo + (hi - lo) * (position - low)
 
 
 def minutes(later: datetime | None, earlier: datetime | None) -> float | None:

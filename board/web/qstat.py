@@ -30,7 +30,7 @@ from board.accountability.qstat_tables import (
     to_csv,
 )
 from board.domain.access import Actor
-from board.domain.qstat import TOUR_LABELS, Period, period
+from board.domain.qstat import PERCENTILE_METHOD, TOUR_LABELS, Period, period
 from board.usecases import Invalid
 from board.web import api, charts
 from board.web import openapi as openapi_doc
@@ -216,8 +216,7 @@ def sheet_json(s: Sheet) -> dict[str, Any]:
 
 
 DEFINITIONS = {
-    "percentile": "nearest rank: the value at rank ceil(p × n) of the sorted values "
-                  "(PostgreSQL percentile_disc); null when there are none",
+    "percentile": f"{PERCENTILE_METHOD}; null when there are none",
     "days": "New York local days, 'from' included, 'to' excluded; a job counts on the day of "
             "its 311 created time",
     "tours": "day 07–15, evening 15–23, midnight 23–07, New York wall clock",

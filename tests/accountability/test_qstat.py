@@ -13,7 +13,13 @@ from board.domain.qstat import Period
 from board.storage import db, factstore
 from board.storage.schema import job_facts
 from tests.conftest import make_job
-from tests.qstat_helpers import add_history, minutes, utc
+from tests.qstat_helpers import (
+    add_history,
+    minutes,
+    spreadsheet_median,
+    spreadsheet_p90,
+    utc,
+)
 
 DAY = Period(date(2026, 11, 28), date(2026, 11, 29))  # a New York day (EST, UTC-5)
 LATER = utc("2026-12-01T12:00:00")
@@ -95,6 +101,11 @@ def _fixed_set(world, clock) -> dict[str, int]:
     return ids
 
 
+def _as_sheet(values: list[float]) -> tuple[object, object]:
+    """The median and 90th percentile a spreadsheet computes, for pytest to compare."""
+    return (pytest.approx(spreadsheet_median(values)), pytest.approx(spreadsheet_p90(values)))
+
+
 def test_precinct_figures_by_hand(world, clock) -> None:
     _fixed_set(world, clock)
     s = qstat.sheet(world.dispatch.engine, world.actors["sgt75"], DAY, "tour", None, LATER)
@@ -103,14 +114,17 @@ def test_precinct_figures_by_hand(world, clock) -> None:
     # open at the period's end (2026-11-29 05:00 UTC): J5 (received 15:00 UTC, 14 hours
     # before) and J3 (received 04:30 UTC, closed 05:11 UTC)
     assert (t["backlog"], t["backlog_oldest_min"]) == (2, 840.0)
-    # receipt → close: J4 3, H1 3, J2 12, J1 20, J3 41, H2 60 — nearest rank 3 and 6 of 6
-    assert (t["median_close_min"], t["p90_close_min"]) == (12, 60)
+    # receipt → close: J4 3, H1 3, J2 12, J1 20, J3 41, H2 60 — an even count: (12 + 20) / 2
+    assert (t["median_close_min"], t["p90_close_min"]) == _as_sheet([3, 3, 12, 20, 41, 60])
+    assert t["median_close_min"] == 16
     assert (t["closed_within_5_min"], t["closed_within_5_min_share"]) == (2, 2 / 6)
     # receipt → assign: J3 1, J1 2, J5 5, J2 10
-    assert (t["median_assign_min"], t["p90_assign_min"]) == (2, 10)
+    assert (t["median_assign_min"], t["p90_assign_min"]) == _as_sheet([1, 2, 5, 10])
     assert (t["median_ack_min"], t["p90_ack_min"]) == (1, 1)  # J1 only
-    assert (t["median_arrive_min"], t["p90_arrive_min"]) == (8, 29)  # J1, J3
-    assert (t["median_assigned_close_min"], t["p90_assigned_close_min"]) == (18, 40)
+    assert (t["median_arrive_min"], t["p90_arrive_min"]) == _as_sheet([8, 29])  # J1, J3
+    # assignment → close, an odd count: J2 2, J1 18, J3 40
+    assert (t["median_assigned_close_min"], t["p90_assigned_close_min"]) == _as_sheet(
+        [2, 18, 40])
     # within 5 of assignment: J2 (2 min) of J1, J2, J3; without arrival: J2 of the same
     assert t["closed_within_5_min_of_assignment"] == 1
     assert t["closed_within_5_min_of_assignment_share"] == pytest.approx(1 / 3)
@@ -124,8 +138,8 @@ def test_precinct_figures_by_hand(world, clock) -> None:
     by_tour = {line.key: line.now for line in s.lines}
     assert [line.key for line in s.lines] == ["day", "evening", "midnight"]
     assert {k: v["jobs"] for k, v in by_tour.items()} == {"day": 4, "evening": 1, "midnight": 2}
-    # the midnight tour: J3 (41) and H1 (3)
-    assert by_tour["midnight"]["median_close_min"] == 3
+    # the midnight tour: J3 (41) and H1 (3), the mean of the two
+    assert by_tour["midnight"]["median_close_min"] == pytest.approx(spreadsheet_median([41, 3]))
     assert dict(s.mix) == {"action_taken": 2, "summons_issued": 2, "no_evidence": 1,
                            "duplicate": 1}
     assert dict(s.distribution)["≤5 min"] == 2 and dict(s.distribution)["> 24 h"] == 0
@@ -138,7 +152,7 @@ def test_history_only_figures_say_no_data(world, clock) -> None:
     add_history(d, "75", utc("2026-11-28T15:00:00"), utc("2026-11-28T16:00:00"))
     t = qstat.sheet(d.engine, world.actors["sgt75"], DAY, "precinct", None, LATER).total.now
     assert (t["jobs"], t["closed"], t["closed_within_5_min"]) == (2, 2, 1)
-    assert (t["median_close_min"], t["p90_close_min"]) == (4, 60)
+    assert (t["median_close_min"], t["p90_close_min"]) == _as_sheet([4, 60])
     for name in ("median_assign_min", "p90_ack_min", "median_arrive_min",
                  "closed_within_5_min_of_assignment", "closed_within_5_min_of_assignment_share",
                  "closed_without_arrival", "closed_without_arrival_share", "photos_viewed_share",
@@ -252,8 +266,9 @@ def test_facts_rebuilt_from_events_match_the_write_path(world, clock, engine) ->
     assert rebuilt == kept
 
 
-def test_percentiles_agree_on_both_engines(world, clock) -> None:
-    """PostgreSQL's percentile_disc and the Python nearest rank pick the same values."""
+def test_percentiles_are_the_spreadsheets_for_odd_and_even_counts(world, clock) -> None:
+    """The engine's figures (percentile_cont on PostgreSQL, the domain rule on SQLite), the
+    Python path and statistics.median / quantiles(inclusive) agree on the same jobs."""
     d = world.dispatch
     for i, mins in enumerate((1, 2, 2, 3, 5, 8, 13, 21, 34, 55, 89)):
         add_history(d, "75" if i % 2 else "120", utc(f"2026-11-28T{10 + i}:00:00"),
@@ -262,12 +277,27 @@ def test_percentiles_agree_on_both_engines(world, clock) -> None:
         engine_side = qstat.figures(conn, "precinct", None, DAY, LATER)
         where = [job_facts.c.created_at >= DAY.since, job_facts.c.created_at < DAY.until]
         python_side = qstat.percentiles_python(conn, job_facts.c.precinct, where)
-    for p in ("75", "120"):
-        for name in ("median_close_min", "p90_close_min"):
-            assert engine_side[p][name] == python_side[p][name]
-    # 120th: 1, 2, 5, 13, 34, 89 → ranks 3 and 6; 75th: 2, 3, 8, 21, 55 → ranks 3 and 5
-    assert (engine_side["120"]["median_close_min"], engine_side["120"]["p90_close_min"]) == (5, 89)
-    assert (engine_side["75"]["median_close_min"], engine_side["75"]["p90_close_min"]) == (8, 55)
+    values = {"120": [1, 2, 5, 13, 34, 89], "75": [2, 3, 8, 21, 55]}  # even, odd
+    for p, mins in values.items():
+        expected = {"median_close_min": spreadsheet_median(mins),
+                    "p90_close_min": spreadsheet_p90(mins)}
+        for name, want in expected.items():
+            assert engine_side[p][name] == pytest.approx(want), (p, name)
+            assert python_side[p][name] == pytest.approx(want), (p, name)
+    assert engine_side["120"]["median_close_min"] == pytest.approx(9.0)  # (5 + 13) / 2
+    assert engine_side["75"]["median_close_min"] == pytest.approx(8.0)
+
+
+def test_two_jobs_median_is_their_mean_not_the_first(world) -> None:
+    """The issue's precinct: closed in 79.0 and 138.7 minutes; a spreadsheet says 108.85."""
+    d = world.dispatch
+    start = utc("2026-11-28T14:00:00")
+    add_history(d, "75", start, start + minutes(79.0))
+    add_history(d, "75", start + minutes(60), start + minutes(60 + 138.7))
+    t = qstat.sheet(d.engine, world.actors["sgt75"], DAY, "precinct", None, LATER).total.now
+    assert t["median_close_min"] == pytest.approx(108.85)
+    assert t["median_close_min"] == pytest.approx(spreadsheet_median([79.0, 138.7]))
+    assert t["p90_close_min"] == pytest.approx(spreadsheet_p90([79.0, 138.7]))
 
 
 def test_cli_unknown_group_refused() -> None:
