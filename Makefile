@@ -12,7 +12,7 @@ APT := apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3
 # `make soak SOAK_MINUTES=60` (the issue's hour is the default; README "Operating it")
 SOAK_MINUTES ?= 60
 
-.PHONY: setup run replay test test-sqlite test-pg lint services browser clean bench soak
+.PHONY: setup run replay test test-sqlite test-pg lint docs docs-check services browser clean bench soak
 
 setup: .venv/.installed node_modules/.installed
 
@@ -56,8 +56,16 @@ test-sqlite: setup browser services
 test-pg: setup browser services
 	DATABASE_URL=$(PG_TEST_URL) REDIS_URL=$(REDIS_TEST_URL) .venv/bin/pytest -q
 
+# The manual (docs/, MkDocs Material) into site/; `docs-check` is the strict build `make test`
+# runs, so a broken link or a page left out of the nav fails it.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --quiet
+
+docs-check: setup
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir var/site-check
+
 # The whole suite on the embedded default, then on PostgreSQL + Redis.
-test: lint test-sqlite test-pg
+test: lint docs-check test-sqlite test-pg
 
 # Benchmarks (not part of `make test`): each prints its figures and its ratio to a baseline
 # measured in the same run, and records them in bench/results.json (see BENCHMARKS.md).
@@ -84,4 +92,4 @@ soak: setup services
 	$(PY) soak/run.py --minutes $(SOAK_MINUTES)
 
 clean:
-	rm -rf .venv node_modules var
+	rm -rf .venv node_modules var site
