@@ -256,6 +256,8 @@ ACTIONS: tuple[Action, ...] = (
            lambda d, a, j, b: _revealed("contact", d.view_contact(a, j))),
 )
 BY_NAME = {a.name: a for a in ACTIONS}
+#: The actions whose answer shows what only a recorded view may show (never cached).
+REVEALS = ("view_photo", "view_contact")
 
 
 def _revealed(name: str, result: tuple[dict[str, Any], Any]) -> tuple[dict[str, Any], dict]:
@@ -363,7 +365,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              outputs.JobDetail, (401, 403, 404)),
     *(Endpoint("POST", f"/jobs/{{job_id}}/{a.name}", f"job_{a.name}", "actions", a.summary,
                _action_run(a), outputs.ActionResult,
-               ACTION_ERRORS if a.versioned else (401, 403, 404, 422), body=a.body)
+               ACTION_ERRORS if a.versioned else (401, 403, 404, 422), body=a.body,
+               no_store=a.name in REVEALS)
       for a in ACTIONS),
     Endpoint("GET", "/me/queue", "my_queue", "officer",
              "My unit's stack, top job first (empty for users without a unit).", my_queue,
@@ -509,7 +512,9 @@ async def serve(ep: Endpoint, request: Request) -> Response:
         if refused is None:
             raise
         return refused
-    headers = {"Location": ep.location(payload)} if ep.location else None
+    headers = {"Location": ep.location(payload)} if ep.location else {}
+    if ep.no_store:
+        headers["Cache-Control"] = "no-store"
     return JSONResponse(payload, ep.status, headers=headers)
 
 

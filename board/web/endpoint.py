@@ -44,3 +44,4 @@ class Endpoint:
     status: int = 200
     public: bool = False
     location: Callable[[Any], str] | None = None  # Location header of a 201
+    no_store: bool = False  # a recorded reveal: no browser or proxy keeps the answer

@@ -33,6 +33,11 @@ from board.web.api import BY_NAME, Action, allowed_actions
 from board.web.validation import Integer, form_value, path_id, read_form
 
 Page = Callable[[Request, Actor], Awaitable[Response]]
+#: A page that shows what only a recorded view may show: no browser or proxy keeps it.
+NO_STORE = {"Cache-Control": "no-store"}
+#: Sec-Fetch-Site values of a request the user made on this board (or typed in the address
+#: bar); a browser that sends no such header counts as same-origin.
+SAME_ORIGIN = ("same-origin", "none")
 
 
 def _dispatch(request: Request) -> Dispatch:
@@ -240,13 +245,17 @@ def offline_shell(response: Response) -> Response:
 async def photo_page(request: Request, actor: Actor) -> Response:
     """Opening a photo is recorded, whoever opens it: QSTAT counts closes made without
     looking, and no photo is shown without its event."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in SAME_ORIGIN:
+        # a link or an <img> on another site would record a view in this user's name
+        raise HTTPException(403, "open photos from the board itself")
     job_id = _int_or_404(request.path_params["job_id"])
     index = _int_or_404(request.path_params["index"], least=0)
     detail = await run_in_threadpool(queries.job, _dispatch(request).engine, actor, job_id, _now())
     if not 0 <= index < len(detail.row.media or []):
         raise NotFound("no such photo")
     _ev, url = await run_in_threadpool(_dispatch(request).view_photo, actor, job_id, index)
-    return render(request, actor, "photo.html", c=detail.card, url=url, index=index)
+    return render(request, actor, "photo.html", headers=NO_STORE, c=detail.card, url=url,
+                  index=index)
 
 
 async def contact_post(request: Request) -> Response:
@@ -270,7 +279,9 @@ async def contact_post(request: Request) -> Response:
         flash(request, "error", str(e))
         return RedirectResponse(f"/jobs/{job_id}", 303)
     detail = await run_in_threadpool(queries.job, dispatch.engine, actor, job_id, _now())
-    return await _job_view(request, actor, detail, contact)
+    response = await _job_view(request, actor, detail, contact)
+    response.headers.update(NO_STORE)
+    return response
 
 
 @page

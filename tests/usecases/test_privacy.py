@@ -152,3 +152,27 @@ def test_contact_reveal_on_the_job_page(app, world: World, filed: int) -> None:
     assert "/contact" not in page.text and re.search(r"view contact", page.text)
     assert leaks(page.text) == []
     assert cmd.post(f"/jobs/{filed}/contact", data={"csrf": login(cmd, "cmd")}).status_code == 403
+
+
+def test_a_photo_view_is_a_same_site_act_and_never_cached(app, world: World, filed: int) -> None:
+    """Audit defect 10: a link or an <img> on another site must not open (and record) a
+    photo view in a signed-in officer's name; what a view or a reveal shows is not kept by
+    the browser or a proxy."""
+    web = TestClient(app)
+    csrf = login(web, "off75a")
+    before = kinds(world, filed)
+    for site in ("cross-site", "same-site"):  # same-site: another host of the same site
+        r = web.get(f"/jobs/{filed}/photos/0", headers={"Sec-Fetch-Site": site})
+        assert r.status_code == 403 and leaks(r.text) == [], site
+    assert kinds(world, filed) == before
+    for site in (None, "same-origin", "none"):  # an older browser, the app, the address bar
+        r = web.get(f"/jobs/{filed}/photos/0",
+                    headers={"Sec-Fetch-Site": site} if site else None)
+        assert r.status_code == 200 and PHOTO in r.text, site
+        assert "no-store" in r.headers["cache-control"]
+    shown = web.post(f"/jobs/{filed}/contact", data={"csrf": csrf})
+    assert shown.status_code == 200 and "no-store" in shown.headers["cache-control"]
+    for path in ("view_photo", "view_contact"):
+        body = {"index": 0} if path == "view_photo" else {}
+        r = api(web, world, "off75a", "POST", f"/jobs/{filed}/{path}", body)
+        assert r.status_code == 200 and "no-store" in r.headers["cache-control"], path
