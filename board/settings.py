@@ -70,6 +70,16 @@ class Settings:
     #: (comma-separated IPs or networks, "*" for any); uvicorn's forwarded_allow_ips.
     forwarded_allow_ips: str = "127.0.0.1"
 
+    #: The caller's loop (docs/caller.md): notices come from MAIL_FROM; texts go
+    #: through SMS_WEBHOOK_URL signed with SMS_WEBHOOK_SECRET; a status page
+    #: answers 410 STATUS_PAGE_DAYS after its job closed.
+    mail_from: str = "311 Dispatch <noreply@localhost>"
+    sms_webhook_url: str | None = None
+    sms_webhook_secret: str | None = None
+    status_page_days: int = 30
+    #: Run the notice worker inside `board serve` (NOTICE_WORKER=1|0), as for deadlines.
+    embedded_notices: bool = False
+
     @property
     def oidc_enabled(self) -> bool:
         return bool(self.oidc_issuer and self.oidc_client_id)
@@ -104,4 +114,10 @@ class Settings:
             oidc_group_prefix=env.get("OIDC_GROUP_PREFIX", "311-"),
             oidc_group_map=env.get("OIDC_GROUP_MAP", ""),
             forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
+            mail_from=env.get("MAIL_FROM") or "311 Dispatch <noreply@localhost>",
+            sms_webhook_url=env.get("SMS_WEBHOOK_URL") or None,
+            sms_webhook_secret=env.get("SMS_WEBHOOK_SECRET") or None,
+            status_page_days=int(env.get("STATUS_PAGE_DAYS", "30")),
+            embedded_notices=env.get("NOTICE_WORKER",
+                                     "0" if env.get("DATABASE_URL") else "1") == "1",
         )

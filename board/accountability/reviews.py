@@ -53,7 +53,8 @@ def _waiting(precincts: Iterable[str] | None) -> sa.Select:
 
 
 def pending(engine: db.Source, actor: Actor, precinct: str, now: datetime) -> list[Pending]:
-    """The precinct's flagged closes still to review, oldest close first."""
+    """The precinct's flagged closes still to review: those the caller disputes first, then
+    the oldest close first."""
     check_reader(actor, precinct)
     with db.read(engine) as conn:
         rows = conn.execute(
@@ -63,7 +64,9 @@ def pending(engine: db.Source, actor: Actor, precinct: str, now: datetime) -> li
                          .outerjoin(units, units.c.id == jobs.c.unit_id))
             .where(review_queue.c.precinct == precinct, review_queue.c.review_seq.is_(None),
                    jobs.c.status == "closed")
-            .order_by(review_queue.c.closed_at, jobs.c.id).limit(PAGE)).all()
+            # a caller's "still there" first, then the oldest close
+            .order_by(review_queue.c.caller_disputed.desc(), review_queue.c.closed_at,
+                      jobs.c.id).limit(PAGE)).all()
         timelines: dict[int, list[Any]] = defaultdict(list)
         if rows:
             for e in conn.execute(sa.select(events).where(

@@ -16,6 +16,7 @@ FLAG_LABELS = {
     "reopened": "Reopened",
     "overdue": "Went overdue",
     "administrative": "Closed administratively",
+    "caller_disputed": "The caller says the problem is still there",
 }
 
 

@@ -24,7 +24,8 @@ COLUMNS = (
     "history", "has_photos", "closed_at", "disposition", "summons_count", "administrative",
     "assigned_at", "acked_at", "arrived_at", "assign_min", "ack_min", "arrive_min", "close_min",
     "receipt_close_min", "photo_viewed", "reopens", "quick_close", "no_arrival",
-    "overdue_ack", "overdue_arrive", "overdue_close",
+    "overdue_ack", "overdue_arrive", "overdue_close", "satisfaction", "still_there",
+    "caller_disputed",
 )
 
 # The job's columns the fold reads (its current state, after the event's change).
@@ -48,7 +49,7 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
         "assigned_at": None, "acked_at": None, "arrived_at": None, "photo_viewed": False,
         "reopens": 0, "quick_close": None, "no_arrival": None,
         "overdue_ack": False, "overdue_arrive": False, "overdue_close": False,
-        "unit_id": None,
+        "unit_id": None, "satisfaction": None, "still_there": None, "caller_disputed": False,
     }
     created = _get(job, "created_at")
     f.update(
@@ -78,6 +79,11 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
         f["no_arrival"] = "no_arrival" in flagged
     elif kind == "overdue" and payload.get("stage") in OVERDUE_STAGES:
         f[f"overdue_{payload['stage']}"] = True
+    elif kind == "survey_answer":  # the caller's verdict (one per request)
+        f["satisfaction"] = payload.get("satisfaction")
+        f["still_there"] = payload.get("still_there")
+    elif kind == "caller_disputed":
+        f["caller_disputed"] = True
     assigned = f["assigned_at"]
     f["assign_min"] = minutes(assigned, created)
     f["ack_min"] = minutes(f["acked_at"], assigned)

@@ -15,8 +15,10 @@ from typing import Any
 #: Fields naming or reaching the caller (Open311 sends these; intake may keep more).
 CONTACT_FIELDS = frozenset({
     "first_name", "last_name", "name", "caller_name", "phone", "phone_number", "email",
-    "email_address", "account_id", "device_id",
+    "email_address", "account_id", "device_id", "contact_consent",
 })
+#: The caller's own consent to notices (Open311 `contact_consent`, the API's likewise).
+CONSENT = "contact_consent"
 #: Photo links, under any of the names intake and Open311 use (Socrata, Open311, other exports).
 MEDIA_FIELDS = frozenset(
     {
@@ -51,4 +53,12 @@ def public_payload(kind: str, payload: Mapping[str, Any] | None) -> dict[str, An
     out = dict(payload or {})
     if kind == "view_photo":
         out.pop("url", None)
+    return out
+
+
+def contact_fields(email: str, phone: str, consent: bool) -> dict[str, Any]:
+    """The caller's contact as a job keeps it in its fields; consent only with a contact."""
+    out: dict[str, Any] = {k: v for k, v in (("email", email), ("phone", phone)) if v}
+    if consent and out:
+        out[CONSENT] = True
     return out

@@ -257,6 +257,9 @@ review_queue = sa.Table(
     sa.Column("closed_at", UTCDateTime, nullable=False),
     sa.Column("flags", sa.JSON, nullable=False),
     sa.Column("review_seq", sa.Integer),  # NULL: still to review
+    # The caller said "still there" within a day of the close: first in the queue.
+    sa.Column("caller_disputed", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
     # The rows still waiting, read on every page a reviewer opens (the header's count); the
     # reviewed ones stay for the record and would otherwise grow every scan.
     sa.Index("ix_review_queue_waiting", "precinct", sqlite_where=sa.text("review_seq IS NULL"),
@@ -323,8 +326,55 @@ job_facts = sa.Table(
     sa.Column("overdue_ack", sa.Boolean, nullable=False),
     sa.Column("overdue_arrive", sa.Boolean, nullable=False),
     sa.Column("overdue_close", sa.Boolean, nullable=False),
+    # The caller's verdict (issue 16): the survey answer and a "still there" dispute.
+    sa.Column("satisfaction", sa.Integer),
+    sa.Column("still_there", sa.Boolean),
+    sa.Column("caller_disputed", sa.Boolean, nullable=False, default=False,
+              server_default=sa.false()),
     sa.Index("ix_job_facts_precinct_created", "precinct", "created_at"),
     sa.Index("ix_job_facts_open", "created_at", sqlite_where=sa.text("closed_at IS NULL"),
              postgresql_where=sa.text("closed_at IS NULL")),
     sa.Index("ix_job_facts_closed_at", "closed_at"),
+)
+
+# The caller's loop (issue 16), each table written only by board.usecases.
+
+# A request's public status page: an unguessable token made with the job (secrets, 32 bytes).
+# Kept as it is (not hashed): the notice worker and Open311 build the page's address from it.
+status_pages = sa.Table(
+    "status_pages", metadata,
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("token", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# The caller's one answer per request: the primary key is what makes "one answer" hold.
+survey_answers = sa.Table(
+    "survey_answers", metadata,
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("satisfaction", sa.Integer, nullable=False),  # 1 strongly disagree … 5 agree
+    sa.Column("still_there", sa.Boolean),
+    sa.Column("answered_at", UTCDateTime, nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),  # status_page | import
+    sa.Column("seq", sa.Integer, nullable=False),  # the survey_answer event
+)
+
+# The notice outbox: one row per job, stage and channel (the unique key: never twice), claimed
+# in the database before it is sent (board/caller/notices.py says how a crash is handled).
+notices = sa.Table(
+    "notices", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("stage", sa.String(12), nullable=False),  # on_scene | closed
+    sa.Column("channel", sa.String(8), nullable=False),  # email | sms
+    sa.Column("event_seq", sa.Integer, nullable=False),  # the event that called for it
+    sa.Column("state", sa.String(10), nullable=False),  # pending | sending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("sent_seq", sa.Integer),  # the notice_sent event
+    sa.Column("last_error", sa.String(300)),
+    sa.UniqueConstraint("job_id", "stage", "channel"),
+    sa.Index("ix_notices_due", "state", "next_at"),
 )

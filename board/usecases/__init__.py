@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from board.domain.access import Forbidden
 from board.domain.lifecycle import TransitionError
+from board.usecases.caller import CallerCases
 from board.usecases.core import Conflict, Invalid, NotFound, UnitConflict, active_policies
 from board.usecases.creation import CreationCases, NewJob
 from board.usecases.incidents import IncidentCases
@@ -22,5 +23,5 @@ __all__ = ["FINDINGS", "UNIT_STATUSES", "Conflict", "Dispatch", "Forbidden", "In
            "NotFound", "TransitionError", "UnitConflict", "active_policies"]
 
 
-class Dispatch(JobCases, IncidentCases, UnitCases, OversightCases, CreationCases):
+class Dispatch(JobCases, IncidentCases, UnitCases, OversightCases, CreationCases, CallerCases):
     """The use cases, bound to one database and one map."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,7 @@ from board.storage import bulk, db
 from board.storage.schema import (
     jobs,
     priority_rules,
+    status_pages,
 )
 from board.usecases.core import (
     ChangeCore,
@@ -69,6 +71,11 @@ def _fields_311(new: NewJob) -> dict[str, Any]:
         "borough": _text(new.borough, "borough", limit=40),
         "fields": fields, "media": list(new.media), "external_status": new.external_status,
     }
+
+
+def status_token() -> str:
+    """The caller's status page address: 32 random bytes, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
 
 
 class CreationCases(ChangeCore):
@@ -163,6 +170,11 @@ class CreationCases(ChangeCore):
                                 after=values["status"], payload=payload, at=now)
                 for job_id, (values, payload) in zip(ids, planned, strict=True)],
                 new_jobs=rows)
+            pages = [{"job_id": job_id, "token": status_token(), "created_at": now}
+                     for job_id, (values, _) in zip(ids, planned, strict=True)
+                     if not values["history"]]
+            if pages:
+                conn.execute(status_pages.insert(), pages)
         self._committed(evs)
         return evs
 

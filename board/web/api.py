@@ -35,7 +35,7 @@ from board.domain.lifecycle import allowed_actions as lifecycle_allowed
 from board.domain.policies import KINDS as POLICY_KINDS
 from board.domain.policies import Policy
 from board.domain.priorities import Rule
-from board.domain.privacy import contact_of, public_fields, public_payload
+from board.domain.privacy import contact_fields, contact_of, public_fields, public_payload
 from board.usecases import Conflict, Dispatch, Invalid, NewJob, NotFound, UnitConflict, queries
 from board.web import inputs, openapi, outputs
 from board.web.endpoint import PREFIX, Call, Endpoint
@@ -188,7 +188,7 @@ def create_job(call: Call) -> dict[str, Any]:
     b: inputs.NewJob = call.body
     ev = call.dispatch.create_job(call.actor, NewJob(
         b.complaint_type, b.descriptor, address=b.address, lat=b.lat, lon=b.lon,
-        description=b.description))
+        description=b.description, fields=contact_fields(b.email, b.phone, b.contact_consent)))
     detail = queries.job(call.dispatch.engine, call.actor, ev["job_id"], call.now)
     return job_json(detail, call.actor)
 

@@ -32,6 +32,7 @@ from board.usecases import Dispatch
 from board.web import (
     api,
     browser_policy,
+    caller,
     errors,
     health,
     open311,
@@ -71,10 +72,19 @@ def _fmt_time(value: datetime | None) -> str:
     return value.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
+def _fmt_local(value: datetime | None) -> str:
+    """A time for the public: 'Nov 28, 2026, 5:04 PM', New York local time."""
+    if value is None:
+        return ""
+    t = value.astimezone(NEW_YORK)
+    return f"{t:%b} {t.day}, {t.year}, {t.hour % 12 or 12}:{t:%M} {'AM' if t.hour < 12 else 'PM'}"
+
+
 def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(ROOT / "templates"))
     t.env.filters["age"] = _fmt_age
     t.env.filters["when"] = _fmt_time
+    t.env.filters["local"] = _fmt_local
     t.env.globals.update(
         STATUS_LABELS={s.value: label for s, label in LABELS.items()},
         PRIORITY_LABELS=PRIORITY_LABELS, FIELD_DISPOSITIONS=FIELD,
@@ -138,7 +148,7 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
     app = Starlette(
         routes=[
             *pages.routes, *oversight.routes, *qstat_pages.routes, *wall.routes,
-            *sockets.routes, *api.routes, *open311.routes,
+            *sockets.routes, *api.routes, *open311.routes, *caller.routes,
             *health.routes, *metrics.routes,
             *_vendor_mounts(),
             Mount("/static", StaticFiles(directory=ROOT / "static"), name="static"),

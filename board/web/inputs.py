@@ -16,9 +16,16 @@ from board.domain.dispositions import ADMINISTRATIVE, FIELD
 from board.domain.policies import CITYWIDE, KINDS, MAX_MINUTES
 from board.domain.priorities import ANY
 from board.usecases import FINDINGS, UNIT_STATUSES
-from board.web.validation import Code, Input, Integer, Number, Text
+from board.web.validation import Code, Input, Integer, Number, Text, YesNo
 
 MINUTES = (1, 525_600)  # a deadline further out than a year is a typo
+EMAIL = r"^[^\s@<>,;\"]{1,64}@[^\s@<>,;\"]+\.[^\s@<>,;\"]+$"
+PHONE = r"^\+?[0-9][0-9 ().-]{5,30}$"
+Email = Text(254, "The caller's email, for notices (personal data: recorded reveals only).",
+             pattern=EMAIL, says="must be an email address")
+Phone = Text(32, "The caller's phone, for text notices (personal data).", pattern=PHONE,
+             says="must be a phone number")
+Consent = YesNo("The caller agrees to be told by email or text how the request went.")
 
 Version = Integer(1, doc="The job version this change is made against; a stale one gets 409.")
 UnitId = Integer(1, doc="The unit to put the job on.")
@@ -65,6 +72,9 @@ class NewJob(Together):
     lat: Lat | None = None
     lon: Lon | None = None
     description: Text(2000, "What the caller said.", multiline=True) = ""
+    email: Email = ""
+    phone: Phone = ""
+    contact_consent: Consent = False
 
 
 class Versioned(Input):
@@ -199,3 +209,15 @@ class ServiceRequest(Together):
     first_name: Text(300) = ""
     last_name: Text(300) = ""
     phone: Text(300) = ""
+    contact_consent: Consent = False
+
+
+# -- the caller's status page -------------------------------------------------------------
+
+
+class SurveyAnswer(Input):
+    """The city survey's question on the public status page, and "is it still there?"."""
+
+    satisfaction: Integer(1, 5, doc="Overall, I am satisfied with the way my service request "
+                          "was handled: 1 strongly disagree … 5 strongly agree.")
+    still_there: YesNo("Is the problem still there?")

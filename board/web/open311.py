@@ -17,6 +17,12 @@ spec's default) or ``.json`` (board.web.open311_format writes them).
   service_code, start_date, end_date, status=open|closed) — status_notes is the closed job's
   public resolution text, expected_datetime its close deadline. Without an API key the public
   view leaves out the caller's description and photos (as the city's open data does).
+* ``GET servicerequestupdates.{json,xml}?start_date=…&end_date=…`` — the
+  servicerequestupdates extension: each request's public steps (received, assigned, on the
+  way, on scene, closed with its resolution, reopened) from the events, no key needed.
+* ``status_url`` in a request, for a key that may see its details: the caller's public status
+  page (board.web.caller). A POST may carry ``contact_consent`` (yes/no) beside ``email`` and
+  ``phone``: with it the caller gets notices (board.caller.notices).
 * ``GET resolutions.{json,xml}?since=ISO`` (API key) — the outbound record of resolutions for
   the 311 system: every close, from the append-only events, with a cursor (``after=seq``).
 
@@ -41,13 +47,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from board.auth import accounts as auth
+from board.caller.status import address
 from board.domain.access import Actor, Role
 from board.domain.clock import NEW_YORK
 from board.domain.lifecycle import Status
 from board.domain.priorities import ANY
+from board.domain.privacy import CONSENT
 from board.intake.dates import parse_datetime
 from board.storage import db
-from board.storage.schema import events, jobs
+from board.storage.schema import events, jobs, status_pages
 from board.usecases import Dispatch, Forbidden, Invalid, NewJob
 from board.web import inputs
 from board.web.open311_format import FORMATS, error_for, respond
@@ -192,10 +200,13 @@ def endpoint(handler: Any) -> Any:
 # --------------------------------------------------------------------------- representation
 
 
-def _request_json(row: Any, detailed: bool, base_url: str = "") -> dict[str, Any]:
+def _request_json(row: Any, detailed: bool, base_url: str = "",
+                  public_url: str | None = None) -> dict[str, Any]:
     """A request as GeoReport v2 shows it. media_url is never the photo itself: for a key in
     the job's precinct it is the board's recorded view of the first photo (opening it writes a
-    view_photo event), for anyone else blank."""
+    view_photo event), for anyone else blank. status_url, the caller's public status page,
+    goes only to such a key too (the client that filed it passes it on): listed for anyone,
+    the addresses would let strangers answer other callers' surveys."""
     closed = row.status == Status.CLOSED.value
     media = list(row.media or [])
     fields = row.fields or {}
@@ -218,7 +229,13 @@ def _request_json(row: Any, detailed: bool, base_url: str = "") -> dict[str, Any
         "lat": row.lat,
         "long": row.lon,
         "media_url": f"{base_url}jobs/{row.id}/photos/0" if detailed and media else "",
+        "status_url": address(public_url or base_url, row.status_token)
+        if detailed and getattr(row, "status_token", None) else "",
     }
+
+
+def _public_url(request: Request) -> str | None:
+    return request.app.state.settings.public_url
 
 
 def _may_see_details(actor: Actor | None, row: Any) -> bool:
@@ -265,6 +282,8 @@ def _new_job(form: Any, found: dict[str, Service]) -> NewJob:
                  "first_name", "last_name", "phone"):
         if getattr(b, name):
             fields[name] = getattr(b, name)
+    if b.contact_consent and (b.email or b.phone):
+        fields[CONSENT] = True
     return NewJob(complaint_type=service.name, descriptor=descriptor,
                   address=b.address_string, lat=b.lat, lon=b.long, fields=fields,
                   media=(b.media_url,) if b.media_url else (),
@@ -314,7 +333,9 @@ async def post_request(request: Request, fmt: str) -> Response:
 
 
 def _select_requests(engine: sa.Engine, where: list[Any], limit: int) -> list[Any]:
-    q = sa.select(jobs).where(*where).order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+    q = (sa.select(jobs, status_pages.c.token.label("status_token"))
+         .outerjoin(status_pages, status_pages.c.job_id == jobs.c.id)
+         .where(*where).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()))
     with db.read(engine) as conn:
         return list(conn.execute(q.limit(limit)))
 
@@ -331,7 +352,8 @@ async def get_request(request: Request, fmt: str) -> Response:
     if not rows:
         raise Problem(404, f"no service request {raw}")
     return respond(fmt, "service_requests", [
-        _request_json(rows[0], _may_see_details(actor, rows[0]), str(request.base_url))])
+        _request_json(rows[0], _may_see_details(actor, rows[0]), str(request.base_url),
+                      _public_url(request))])
 
 
 @endpoint
@@ -373,7 +395,8 @@ async def get_requests(request: Request, fmt: str) -> Response:
             where.append(jobs.c.status == Status.CLOSED.value)
     rows = await run_in_threadpool(_select_requests, dispatch.engine, where, MAX_RESULTS)
     return respond(fmt, "service_requests", [
-        _request_json(r, _may_see_details(actor, r), str(request.base_url)) for r in rows])
+        _request_json(r, _may_see_details(actor, r), str(request.base_url), _public_url(request))
+        for r in rows])
 
 
 def _resolutions(engine: sa.Engine, actor: Actor, since: datetime | None,
@@ -423,6 +446,64 @@ async def get_resolutions(request: Request, fmt: str) -> Response:
     return respond(fmt, "resolutions", rows)
 
 
+# The servicerequestupdates extension: each request's public steps, from the events.
+UPDATES = {"create": "Received", "history": "Closed by 311", "assign": "Assigned to an officer",
+           "reassign": "Assigned to an officer", "en_route": "Officer on the way",
+           "on_scene": "Officer on scene", "close": "Closed", "admin_close": "Closed",
+           "reopen": "Reopened"}
+CLOSING = ("close", "admin_close", "history")
+
+
+def _updates(engine: sa.Engine, where: list[Any]) -> list[dict[str, Any]]:
+    q = (sa.select(events.c.seq, events.c.job_id, events.c.kind, events.c.at, events.c.payload)
+         .where(events.c.kind.in_(list(UPDATES)), events.c.job_id.is_not(None), *where)
+         .order_by(events.c.seq).limit(MAX_RESULTS))
+    with db.read(engine) as conn:
+        rows = conn.execute(q).all()
+    out = []
+    for r in rows:
+        text = UPDATES[r.kind]
+        resolution = (r.payload or {}).get("resolution")
+        if r.kind in CLOSING and resolution:
+            text = f"{text}: {resolution}"
+        out.append({"update_id": str(r.seq), "service_request_id": str(r.job_id),
+                    "status": "closed" if r.kind in CLOSING else "open",
+                    "updated_datetime": _when(r.at), "description": text, "media_url": ""})
+    return out
+
+
+@endpoint
+async def get_updates(request: Request, fmt: str) -> Response:
+    """GET servicerequestupdates: the public steps of requests (no officer, unit or caller
+    detail), by start_date / end_date (default the last day) or service_request_id, in
+    order, at most MAX_RESULTS; the last update_id is a cursor for `after`."""
+    dispatch = _dispatch(request)
+    params = request.query_params
+    start, end = _date_param(request, "start_date"), _date_param(request, "end_date")
+    if start is None and end is None:
+        start = dispatch.clock() - timedelta(days=1)
+    if start is not None and end is not None and end < start:
+        raise Problem(400, "end_date is before start_date")
+    where: list[Any] = []
+    if start is not None:
+        where.append(events.c.at >= start)
+    if end is not None:
+        where.append(events.c.at <= end)
+    one = params.get("service_request_id", "").strip()
+    if one:
+        if path_id(one) is None:
+            raise Problem(400, "service_request_id must be one request's id")
+        where.append(events.c.job_id == int(one))
+    after_text = params.get("after", "").strip()
+    if after_text:
+        try:
+            where.append(events.c.seq > form_value(Integer(0), after_text, "after"))
+        except Invalid:
+            raise Problem(400, "after must be an update_id") from None
+    rows = await run_in_threadpool(_updates, dispatch.engine, where)
+    return respond(fmt, "service_request_updates", rows)
+
+
 @endpoint
 async def not_found(request: Request, fmt: str) -> Response:
     raise Problem(404, "no such Open311 resource (this server speaks GeoReport v2: "
@@ -437,5 +518,6 @@ routes: list = [
     Route(V2 + "/requests.{format}", get_requests, methods=["GET"]),
     Route(V2 + "/requests/{id}.{format}", get_request, methods=["GET"]),
     Route(V2 + "/resolutions.{format}", get_resolutions, methods=["GET"]),
+    Route(V2 + "/servicerequestupdates.{format}", get_updates, methods=["GET"]),
     Route(V2 + "/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE"]),
 ]

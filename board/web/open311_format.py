@@ -22,7 +22,8 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 # Which element holds each item of a list, by the list's element.
 ITEM = {"services": "service", "service_requests": "request", "errors": "error",
-        "attributes": "attribute", "values": "value", "resolutions": "resolution"}
+        "attributes": "attribute", "values": "value", "resolutions": "resolution",
+        "service_request_updates": "request_update"}
 
 
 def _text(value: Any) -> str:

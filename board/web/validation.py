@@ -154,6 +154,28 @@ def Text(max_length: int, doc: str = "", *, required: bool = False,  # noqa: N80
                      BeforeValidator(_unicode), *after]
 
 
+_YES = frozenset({"true", "yes", "1", "on", "y"})
+_NO = frozenset({"false", "no", "0", "off", "n"})
+
+
+def _yes_no(value: Any, info: ValidationInfo) -> Any:
+    """A form's yes/no (true/false, 1/0, on/off) as a bool; JSON sends a real boolean."""
+    if _from_form(info) and isinstance(value, str):
+        word = value.strip().casefold()
+        if word in _YES:
+            return True
+        if word in _NO:
+            return False
+        raise PydanticCustomError("yes_no", "must be yes or no")
+    return value
+
+
+def YesNo(doc: str = "") -> Any:  # noqa: N802
+    """A yes/no answer: a JSON boolean, or in a form yes/no, true/false, 1/0, on/off."""
+    return Annotated[bool, Field(description=doc or None), Strict(),
+                     BeforeValidator(_yes_no)]
+
+
 def Code(doc: str = "", *, also: tuple[str, ...] = ()) -> Any:  # noqa: N802
     """A precinct or sector id: letters and digits, at most 8 (or one of the words `also`,
     such as "*" for citywide)."""
