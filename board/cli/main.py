@@ -14,6 +14,7 @@ from pathlib import Path
 
 from board import bootstrap
 from board.auth import accounts as auth
+from board.cli import caller as caller_cli
 from board.cli import intake as intake_cli
 from board.cli import qstat as qstat_cli
 from board.geo import store as geostore
@@ -264,6 +265,7 @@ def parser() -> argparse.ArgumentParser:
     tr.set_defaults(handler=cmd_tokens_revoke)
     intake_cli.register(sub)
     qstat_cli.register(sub)
+    caller_cli.register(sub)
     return p
 
 

@@ -121,6 +121,20 @@ def _start_deadlines(dispatch: Dispatch) -> threading.Event:
     return stop
 
 
+def _start_notices(dispatch: Dispatch, settings: Settings) -> threading.Event | None:
+    """The embedded default's notice worker: a thread of `board serve` (workers/notices.py),
+    when a channel (SMTP_URL, SMS_WEBHOOK_URL) is configured."""
+    if not (settings.smtp_url or settings.sms_webhook_url):
+        return None
+    from board.caller.notices import NoticeWorker
+
+    stop = threading.Event()
+    worker = NoticeWorker.from_settings(dispatch, settings)
+    threading.Thread(target=worker.run_forever, args=(stop,), name="notices",
+                     daemon=True).start()
+    return stop
+
+
 def create_app(settings: Settings | None = None, dispatch: Dispatch | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     if dispatch is None:
@@ -135,11 +149,13 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
         app.state.hub = hub
         dispatch.listeners.append(hub.committed)
         deadlines = _start_deadlines(dispatch) if settings.embedded_deadlines else None
+        notices = _start_notices(dispatch, settings) if settings.embedded_notices else None
         try:
             yield
         finally:
-            if deadlines is not None:
-                deadlines.set()
+            for stop in (deadlines, notices):
+                if stop is not None:
+                    stop.set()
             with suppress(ValueError):
                 dispatch.listeners.remove(hub.committed)
             await hub.stop()
