@@ -34,7 +34,7 @@ def cmd_notices(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import_survey(args: argparse.Namespace, settings: Settings) -> int:
-    from board.caller.survey_import import import_file
+    from board.intake.survey import import_file
 
     path = Path(args.file)
     if not path.is_file():

@@ -53,7 +53,7 @@ def retry(dispatch: Dispatch, quarantine_id: int, raw_override: Mapping[str, Any
         raise NotFound(f"no quarantined row {quarantine_id}")
     if row.resolved_at is not None:
         raise Invalid({"id": f"quarantined row {quarantine_id} is resolved already"})
-    if row.source == "survey":  # a caller's answer, not a 311 row (board/caller/survey_import)
+    if row.source == "survey":  # a caller's answer, not a 311 row (board/intake/survey.py)
         raise Invalid({"id": "a survey row: fix the file and run board import-survey again"})
     raw = _jsonable(raw_override) if raw_override is not None else row.raw
     intake = Intake(dispatch, actor=actor, quarantine_source=row.source, keep_bad=False)
