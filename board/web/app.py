@@ -39,6 +39,7 @@ from board.web import (
     oversight,
     pages,
     sockets,
+    validation,
     wall,
 )
 from board.web import (
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
         middleware=[Middleware(RawSend), Middleware(logs.RequestIds),
                     Middleware(metrics.RequestMetrics),
                     Middleware(browser_policy.SecurityHeaders),
+                    Middleware(validation.RefuseControlCharacters),
                     Middleware(browser_policy.Sessions, secret_key=settings.secret_key,
                                https_only=settings.https_only)],
         lifespan=lifespan,

@@ -30,7 +30,7 @@ from board.storage import db
 from board.usecases import Conflict, Dispatch, Invalid, NotFound, UnitConflict, queries
 from board.web import inputs
 from board.web.api import BY_NAME, Action, allowed_actions
-from board.web.validation import Integer, form_value, path_id, read_form
+from board.web.validation import Integer, form_value, has_control, path_id, read_form
 
 Page = Callable[[Request, Actor], Awaitable[Response]]
 #: A page that shows what only a recorded view may show: no browser or proxy keeps it.
@@ -111,6 +111,9 @@ async def login(request: Request) -> Response:
     if not auth.csrf_ok(request, form.get("csrf")):
         return render(request, None, "login.html", 403, next="", username="")
     username, password = str(form.get("username", ""))[:200], str(form.get("password", ""))
+    if has_control(username):  # no user has such a name: refused before the database sees it
+        flash(request, "error", "A user name has no control characters.")
+        return render(request, None, "login.html", 400, next="", username="")
     address = request.client.host if request.client else ""
     try:
         outcome = await run_in_threadpool(auth.login, _dispatch(request).engine, username,

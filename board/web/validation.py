@@ -23,6 +23,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Any, TypeVar
+from urllib.parse import parse_qsl
 
 from pydantic import (
     AfterValidator,
@@ -36,6 +37,8 @@ from pydantic import (
     ValidationInfo,
 )
 from pydantic_core import PydanticCustomError
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from board.usecases import Invalid
 
@@ -52,6 +55,8 @@ NONBLANK_LINE = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"
 NONBLANK_LINES = f"^[^{_CONTROL_MULTILINE}]*[^\\s{_CONTROL_MULTILINE}][^{_CONTROL_MULTILINE}]*$"
 
 M = TypeVar("M", bound=BaseModel)
+_CONTROL_IN_LINE = re.compile(f"[{_CONTROL}]")
+_CONTROL_IN_LINES = re.compile(f"[{_CONTROL_MULTILINE}]")
 
 
 class Input(BaseModel):
@@ -310,3 +315,42 @@ def path_id(value: str) -> int | None:
 def path_code(value: str) -> str | None:
     """A path segment naming a precinct, or None when it cannot name one."""
     return value if re.fullmatch(CODE, value) else None
+
+
+# -- the edge: paths, query strings, a form's free text ----------------------------------------
+
+
+def has_control(value: str, *, multiline: bool = False) -> bool:
+    """True when text holds a character no text field takes (NUL above all: PostgreSQL
+    cannot store it, and a query that binds it fails in the driver)."""
+    return bool((_CONTROL_IN_LINES if multiline else _CONTROL_IN_LINE).search(value))
+
+
+def query_problem(scope: Scope) -> str | None:
+    """What is wrong with a request's query string, or None. Query values are text a user
+    typed in a search box or a link the app built: a tab or a line break is text, any other
+    control character is not. (A path is read by path_id / path_code: one with a control
+    character names nothing, a 404.)"""
+    raw = scope.get("query_string", b"").decode("latin-1")
+    for name, value in parse_qsl(raw, keep_blank_values=True):
+        if has_control(name) or has_control(value, multiline=True):
+            return f"query parameter {name[:40]!r} contains a control character"
+    return None
+
+
+class RefuseControlCharacters:
+    """Every HTTP request's query string, checked before any handler reads it:
+    a 400 in the form of the surface that was asked (JSON, Open311, the app's page)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = query_problem(scope) if scope["type"] == "http" else None
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        from board.web.errors import error_response
+
+        response = error_response(Request(scope, receive), 400, problem)
+        await response(scope, receive, send)

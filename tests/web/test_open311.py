@@ -272,7 +272,7 @@ def test_odd_bodies_and_queries_are_never_a_500(client, world, keys):
                                                    params={"service_code": "nope"}), 400)
     assert "sequence number" in errors_of(client.get(
         f"{V2}/resolutions.json", params={"api_key": key, "after": "-1"}), 400)
-    assert "ISO 8601" in errors_of(client.get(
+    assert "control character" in errors_of(client.get(
         f"{V2}/resolutions.json", params={"api_key": key, "since": "\x00"}), 400)
     assert errors_of(client.get(f"{V2}/services.yaml"), 404)
     assert errors_of(client.get(f"{V2}/requests/1.json"), 404)
