@@ -67,11 +67,15 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("photos_viewed_share", "share whose photos were viewed", "photos_not_viewed"),
     ("reopened", "Reopened", "reopened"),
     ("reopen_rate", "share of dispatched jobs", "reopened"),
-    ("overdue_ack", "Went overdue: acknowledge", "overdue_ack"),
-    ("overdue_arrive", "Went overdue: arrive", "overdue_arrive"),
-    ("overdue_close", "Went overdue: close", "overdue_close"),
+    # the stage names of the board's alerts (board.domain.priorities): late to acknowledge
+    # counts only jobs a unit had; one nobody had was late to be dispatched
+    ("overdue_dispatch", "Went overdue: not dispatched", "overdue_dispatch"),
+    ("overdue_ack", "Went overdue: not acknowledged", "overdue_ack"),
+    ("overdue_arrive", "Went overdue: not on scene", "overdue_arrive"),
+    ("overdue_close", "Went overdue: not closed", "overdue_close"),
     ("summons_closed", "Illegal Parking / Blocked Driveway closed", "summons_closed"),
-    ("summons_share", "share closed with a summons", "summons"),
+    ("summons_share", "share closed with a summons (of those whose outcome is known)",
+     "summons"),
 )
 FIGURE_KEYS = tuple(k for k, _, _ in FIGURES)
 SHARES = frozenset(k for k in FIGURE_KEYS if k.endswith(("_share", "_rate")))
@@ -81,6 +85,9 @@ RANKED = ("jobs", "backlog", "median_close_min", "closed_within_5_min_share",
 
 _DISPATCHED = F.c.history == sa.false()
 _CLOSED = F.c.closed_at.is_not(None)
+# A close whose outcome is known: history whose export carried no resolution text has none,
+# so it cannot say whether a summons was issued ("no data", not "no summons").
+_OUTCOME_KNOWN = F.c.disposition.is_not(None)
 
 
 def _count(cond: Any) -> Any:
@@ -152,10 +159,13 @@ def _aggregates(at: datetime) -> list[Any]:
         _count(sa.and_(_DISPATCHED, F.c.has_photos == sa.true(),
                        F.c.photo_viewed == sa.true())).label("photos_viewed"),
         _count(sa.and_(_DISPATCHED, F.c.reopens > 0)).label("reopened"),
+        _count(sa.and_(_DISPATCHED, F.c.overdue_dispatch == sa.true()))
+        .label("overdue_dispatch"),
         _count(sa.and_(_DISPATCHED, F.c.overdue_ack == sa.true())).label("overdue_ack"),
         _count(sa.and_(_DISPATCHED, F.c.overdue_arrive == sa.true())).label("overdue_arrive"),
         _count(sa.and_(_DISPATCHED, F.c.overdue_close == sa.true())).label("overdue_close"),
         _count(sa.and_(_CLOSED, _summons_types())).label("summons_closed"),
+        _count(sa.and_(_CLOSED, _summons_types(), _OUTCOME_KNOWN)).label("summons_known"),
         _count(sa.and_(_CLOSED, _summons_types(), F.c.disposition == "summons_issued"))
         .label("summons_issued"),
     ]
@@ -261,11 +271,12 @@ def _row(m: dict[str, Any], pct: dict[str, Any], at: datetime) -> dict[str, Any]
         "photos_viewed_share": share(m["photos_viewed"], m["jobs_with_photos"]),
         "reopened": m["reopened"] if dispatched else None,
         "reopen_rate": share(m["reopened"], dispatched),
+        "overdue_dispatch": m["overdue_dispatch"] if dispatched else None,
         "overdue_ack": m["overdue_ack"] if dispatched else None,
         "overdue_arrive": m["overdue_arrive"] if dispatched else None,
         "overdue_close": m["overdue_close"] if dispatched else None,
         "summons_closed": m["summons_closed"],
-        "summons_share": share(m["summons_issued"], m["summons_closed"]),
+        "summons_share": share(m["summons_issued"], m["summons_known"]),
     }
     return row
 
@@ -432,8 +443,9 @@ def _empty(p: Period, now: datetime) -> dict[str, Any]:
                  "oldest_open": None, "closed_within_5_min": 0, "assigned_closes": 0,
                  "closed_within_5_min_of_assignment": 0, "field_closes": 0,
                  "closed_without_arrival": 0, "jobs_with_photos": 0, "photos_viewed": 0,
-                 "reopened": 0, "overdue_ack": 0, "overdue_arrive": 0, "overdue_close": 0,
-                 "summons_closed": 0, "summons_issued": 0}, {}, min(p.until, now))
+                 "reopened": 0, "overdue_dispatch": 0, "overdue_ack": 0, "overdue_arrive": 0,
+                 "overdue_close": 0, "summons_closed": 0, "summons_known": 0,
+                 "summons_issued": 0}, {}, min(p.until, now))
 
 
 # -- the jobs behind a figure -----------------------------------------------------------------
@@ -457,6 +469,7 @@ def _behind(kind: str, at: datetime) -> Any:
         "photos_not_viewed": sa.and_(_DISPATCHED, F.c.has_photos == sa.true(),
                                      F.c.photo_viewed == sa.false()),
         "reopened": sa.and_(_DISPATCHED, F.c.reopens > 0),
+        "overdue_dispatch": sa.and_(_DISPATCHED, F.c.overdue_dispatch == sa.true()),
         "overdue_ack": sa.and_(_DISPATCHED, F.c.overdue_ack == sa.true()),
         "overdue_arrive": sa.and_(_DISPATCHED, F.c.overdue_arrive == sa.true()),
         "overdue_close": sa.and_(_DISPATCHED, F.c.overdue_close == sa.true()),
@@ -473,7 +486,7 @@ def _behind(kind: str, at: datetime) -> Any:
 
 
 BEHIND = {k: b for k, _, b in FIGURES}
-JOBS_LIMIT = 500
+JOBS_LIMIT = 500  # a drill-down page; the jobs behind a figure are paged, oldest first
 
 
 def _group_filter(conn: sa.Connection, by: str, group: str) -> Any:
@@ -496,8 +509,9 @@ def _group_filter(conn: sa.Connection, by: str, group: str) -> Any:
 
 def jobs_behind(engine: sa.Engine, actor: Actor, p: Period, by: str, group: str,
                 figure: str, precinct: str | None, now: datetime,
-                limit: int = JOBS_LIMIT) -> tuple[list[Any], int]:
-    """The jobs a figure counts (up to `limit`, oldest first) and how many there are."""
+                limit: int = JOBS_LIMIT, offset: int = 0) -> tuple[list[Any], int]:
+    """The jobs a figure counts (`limit` of them from `offset`, oldest first) and how many
+    there are in all."""
     scope_ = scope(actor, precinct)
     cond = _behind(BEHIND.get(figure, figure), min(p.until, now))
     with db.read(engine) as conn:
@@ -508,5 +522,6 @@ def jobs_behind(engine: sa.Engine, actor: Actor, p: Period, by: str, group: str,
                       units.c.callsign)
             .join(jobs, jobs.c.id == F.c.job_id)
             .outerjoin(units, units.c.id == F.c.unit_id)
-            .where(*where).order_by(F.c.created_at, F.c.job_id).limit(limit)).all()
+            .where(*where).order_by(F.c.created_at, F.c.job_id)
+            .limit(limit).offset(max(0, offset))).all()
     return rows, total or 0

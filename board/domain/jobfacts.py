@@ -18,14 +18,16 @@ from typing import Any
 from board.domain.qstat import local_day, minutes, tour
 
 OVERDUE_STAGES = ("ack", "arrive", "close")
+# Statuses in which a job has no unit: late to acknowledge there means late to be dispatched.
+NOT_DISPATCHED = ("new", "held")
 
 COLUMNS = (
     "job_id", "precinct", "sector", "unit_id", "complaint_type", "created_at", "day", "tour",
     "history", "has_photos", "closed_at", "disposition", "summons_count", "administrative",
     "assigned_at", "acked_at", "arrived_at", "assign_min", "ack_min", "arrive_min", "close_min",
     "receipt_close_min", "photo_viewed", "reopens", "quick_close", "no_arrival",
-    "overdue_ack", "overdue_arrive", "overdue_close", "satisfaction", "still_there",
-    "caller_disputed",
+    "overdue_dispatch", "overdue_ack", "overdue_arrive", "overdue_close", "satisfaction",
+    "still_there", "caller_disputed",
 )
 
 # The job's columns the fold reads (its current state, after the event's change).
@@ -48,8 +50,9 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
     f: dict[str, Any] = dict(prior) if prior else {
         "assigned_at": None, "acked_at": None, "arrived_at": None, "photo_viewed": False,
         "reopens": 0, "quick_close": None, "no_arrival": None,
-        "overdue_ack": False, "overdue_arrive": False, "overdue_close": False,
-        "unit_id": None, "satisfaction": None, "still_there": None, "caller_disputed": False,
+        "overdue_dispatch": False, "overdue_ack": False, "overdue_arrive": False,
+        "overdue_close": False, "unit_id": None, "satisfaction": None, "still_there": None,
+        "caller_disputed": False,
     }
     created = _get(job, "created_at")
     f.update(
@@ -78,7 +81,7 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
         f["quick_close"] = "quick_close" in flagged
         f["no_arrival"] = "no_arrival" in flagged
     elif kind == "overdue" and payload.get("stage") in OVERDUE_STAGES:
-        f[f"overdue_{payload['stage']}"] = True
+        f[f"overdue_{_overdue_stage(payload, f)}"] = True
     elif kind == "survey_answer":  # the caller's verdict (one per request)
         f["satisfaction"] = payload.get("satisfaction")
         f["still_there"] = payload.get("still_there")
@@ -91,3 +94,17 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
     f["close_min"] = minutes(f["closed_at"], assigned)
     f["receipt_close_min"] = minutes(f["closed_at"], created)
     return f
+
+
+def _overdue_stage(payload: dict[str, Any], f: dict[str, Any]) -> str:
+    """The stage an overdue event counts for: "ack" only if a unit had the job.
+
+    The event names the status it was late in (events before that did not: then "never
+    assigned" stands for "not dispatched"); the event itself is never rewritten.
+    """
+    stage = payload["stage"]
+    if stage != "ack":
+        return stage
+    status = payload.get("status")
+    undispatched = status in NOT_DISPATCHED if status else f["assigned_at"] is None
+    return "dispatch" if undispatched else "ack"

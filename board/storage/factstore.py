@@ -85,6 +85,9 @@ def fold_job(job: Any, timeline: list[Any]) -> dict[str, Any] | None:
 def rebuild(conn: sa.Connection, batch: int = 2000) -> int:
     """Recompute every job's facts row from the events table; returns the rows written."""
     conn.execute(job_facts.delete())
+    # the table as it is now: an earlier migration's rebuild runs before later columns exist
+    present = {c["name"] for c in sa.inspect(conn).get_columns("job_facts")}
+    columns = [c for c in COLUMNS if c in present]
     job_rows = conn.execute(sa.select(*(jobs.c[c] for c in JOB_COLUMNS))).all()
     by_id = {j.id: j for j in job_rows}
     stream = conn.execute(
@@ -97,7 +100,7 @@ def rebuild(conn: sa.Connection, batch: int = 2000) -> int:
         job = by_id.get(job_id)
         facts = fold_job(job, list(timeline)) if job is not None else None
         if facts is not None:
-            pending.append({c: facts[c] for c in COLUMNS})
+            pending.append({c: facts[c] for c in columns})
         if len(pending) >= batch:
             conn.execute(job_facts.insert(), pending)
             written, pending = written + len(pending), []

@@ -323,6 +323,8 @@ job_facts = sa.Table(
     sa.Column("reopens", sa.Integer, nullable=False),
     sa.Column("quick_close", sa.Boolean),
     sa.Column("no_arrival", sa.Boolean),
+    # late to acknowledge while no unit had it: QSTAT's "not dispatched"
+    sa.Column("overdue_dispatch", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("overdue_ack", sa.Boolean, nullable=False),
     sa.Column("overdue_arrive", sa.Boolean, nullable=False),
     sa.Column("overdue_close", sa.Boolean, nullable=False),

@@ -159,7 +159,10 @@ class OversightCases(ChangeCore):
                 mark = (overdue_marks.c.job_id == job.id) & (overdue_marks.c.stage == stage)
                 if conn.execute(sa.select(overdue_marks.c.seq).where(mark)).first():
                     return None
-                ev = self._event(conn, actor, "overdue", job=job, payload={"stage": stage})
+                # the status it was late in: an unassigned job late to acknowledge was late to
+                # be dispatched (QSTAT counts it so; the stage names stay as recorded)
+                ev = self._event(conn, actor, "overdue", job=job,
+                                 payload={"stage": stage, "status": job.status})
                 if not db.insert_new(conn, overdue_marks,
                                      {"job_id": job.id, "stage": stage, "seq": ev["seq"]}):
                     raise _AlreadyMarked  # another worker got there first: roll back our event

@@ -18,6 +18,14 @@ class Bar:
     width: float
     height: float
     href: str = ""
+    known: bool = True  # False: "no data" (drawn as nothing, named in words, never a link)
+
+    @property
+    def shown(self) -> str:
+        """The value as text: minutes to 0.1, counts whole, "no data" when unknown."""
+        if not self.known:
+            return "no data"
+        return f"{self.value:.1f}" if self.value % 1 else f"{self.value:.0f}"
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,12 @@ class Chart:
     bars: list[Bar]
     top: float  # the value the full scale stands for
     title: str
+
+    @property
+    def linked(self) -> bool:
+        """Any bar a link: the SVG is then a group of links, not one image (an image's
+        children are presentational, and a link inside one is nested-interactive)."""
+        return any(b.href for b in self.bars)
 
 
 def _nice(top: float) -> float:
@@ -50,7 +64,8 @@ def columns(points: list[tuple[str, float | None, str]], title: str, width: int 
     for i, (label, value, href) in enumerate(points):
         h = (value or 0) / top * (height - 2 * pad)
         bars.append(Bar(label, value or 0, pad + i * slot + slot * 0.1, height - pad - h,
-                        max(slot * 0.8, 1), h, href))
+                        max(slot * 0.8, 1), h, href if value is not None else "",
+                        value is not None))
     return Chart(width, height, bars, top, title)
 
 
@@ -60,6 +75,6 @@ def rows(points: list[tuple[str, float | None, str]], title: str, width: int = 9
     top = _nice(max((v or 0 for _, v, _ in points), default=0))
     span = width - label_width - 90
     bars = [Bar(label, value or 0, label_width, 30 + i * row, (value or 0) / top * span,
-                row * 0.75, href)
+                row * 0.75, href if value is not None else "", value is not None)
             for i, (label, value, href) in enumerate(points)]
     return Chart(width, 40 + len(points) * row, bars, top, title)

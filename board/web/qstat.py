@@ -149,14 +149,35 @@ async def qstat_jobs(request: Request, actor: Actor) -> Response:
             raise Invalid({"figure": "no such figure"})
         if by not in (*GROUPS, ALL, "day"):
             raise Invalid({"by": "no such grouping"})
+        page_no = _page_number(request.query_params.get("page"))
+        size = qstat.JOBS_LIMIT
         rows, total = await run_in_threadpool(
             qstat.jobs_behind, _dispatch(request).engine, actor, q.period, by if group else ALL,
-            group, figure, q.precinct, now)
+            group, figure, q.precinct, now, size, (page_no - 1) * size)
     except (Invalid, ValueError) as e:
         return _refused(request, actor, e if isinstance(e, Invalid) else Invalid({"query": str(e)}))
     title = LABELS.get(figure, figure.replace("_", " ").replace(":", ": "))
+    pages = max(1, -(-total // size))
+    here = {"figure": figure, "of": by, "group": group}
+
+    def page_url(n: int) -> str:
+        return q.url("/qstat/jobs", **here, **({"page": str(n)} if n > 1 else {}))
+
     return render(request, actor, "qstat_jobs.html", q=q, rows=rows, total=total, title=title,
-                  group=group, by=by, limit=qstat.JOBS_LIMIT)
+                  group=group, by=by, page=page_no, pages=pages, first=(page_no - 1) * size + 1,
+                  page_url=page_url)
+
+
+MAX_PAGE = 100_000
+
+
+def _page_number(raw: str | None) -> int:
+    """The drill-down page asked for: a whole number from 1 (untrusted: bounded)."""
+    if raw is None or raw == "":
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise Invalid({"page": f"a page is a whole number from 1 to {MAX_PAGE:,}"})
+    return int(raw)
 
 
 def _csv_table(s: Sheet, table: str) -> tuple[list[str], list[list[str]]]:

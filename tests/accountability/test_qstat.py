@@ -311,3 +311,81 @@ def test_csv_text_cells_never_run_as_formulas() -> None:
 
     assert text("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
     assert text("@SUM(A1)") == "'@SUM(A1)" and text("Noise - Residential") == "Noise - Residential"
+
+
+def test_late_to_acknowledge_counts_only_jobs_a_unit_had(world, clock) -> None:
+    """A job nobody dispatched that passes its acknowledge deadline is "not dispatched", not
+    "not acknowledged" (the issue: 493 of 500 jobs behind that figure had no unit)."""
+    d, sgt = world.dispatch, world.actors["sgt75"]
+    clock.now = utc("2026-11-28T15:00:00")
+    never = make_job(d, "75")
+    assigned = make_job(d, "75")
+    d.assign(sgt, assigned, 1, world.unit("75-A"))
+    clock.now = utc("2026-11-28T18:00:00")
+    assert d.mark_overdue(SYSTEM, never, "ack")["payload"] == {"stage": "ack", "status": "new"}
+    assert d.mark_overdue(SYSTEM, assigned, "ack") is not None
+    s = qstat.sheet(d.engine, sgt, DAY, "precinct", None, LATER)
+    t = s.total.now
+    assert (t["overdue_dispatch"], t["overdue_ack"]) == (1, 1)
+    labels = {k: label for k, label, _ in qstat.FIGURES}
+    assert labels["overdue_dispatch"] == "Went overdue: not dispatched"
+    assert labels["overdue_ack"] == "Went overdue: not acknowledged"
+    rows, total = qstat.jobs_behind(d.engine, sgt, DAY, "all", "", "overdue_ack", None, LATER)
+    assert (total, [r.job_id for r in rows]) == (1, [assigned])
+    rows, _ = qstat.jobs_behind(d.engine, sgt, DAY, "all", "", "overdue_dispatch", None, LATER)
+    assert [r.job_id for r in rows] == [never]
+    # a rebuild from the events gives the same facts
+    with db.read(d.engine) as conn:
+        kept = {r.job_id: dict(r._mapping) for r in conn.execute(sa.select(job_facts))}
+    with db.write(d.engine) as conn:
+        factstore.rebuild(conn)
+    with db.read(d.engine) as conn:
+        assert {r.job_id: dict(r._mapping) for r in conn.execute(sa.select(job_facts))} == kept
+
+
+def test_overdue_events_written_before_the_status_was_recorded() -> None:
+    """Events are never rewritten: an old `ack` event without a status counts as not
+    dispatched when the job had never been assigned by then."""
+    from board.domain.jobfacts import fold
+
+    job = {"id": 1, "precinct": "75", "sector": None, "complaint_type": "Noise",
+           "created_at": utc("2026-11-28T15:00:00"), "history": False, "media": [],
+           "closed_at": None, "disposition": None, "summons_count": None,
+           "administrative": False}
+    f = fold(None, job, "create", job["created_at"], {})
+    late = fold(f, job, "overdue", utc("2026-11-28T16:00:00"), {"stage": "ack"})
+    assert (late["overdue_dispatch"], late["overdue_ack"]) == (True, False)
+    f = fold(f, job, "assign", utc("2026-11-28T15:05:00"), {}, unit_id=3)
+    late = fold(f, job, "overdue", utc("2026-11-28T16:00:00"), {"stage": "ack"})
+    assert (late["overdue_dispatch"], late["overdue_ack"]) == (False, True)
+    # a job returned to the queue, late while new: the status it was late in decides
+    late = fold(f, job, "overdue", utc("2026-11-28T16:00:00"), {"stage": "ack", "status": "new"})
+    assert (late["overdue_dispatch"], late["overdue_ack"]) == (True, False)
+
+
+def test_summons_share_is_no_data_when_history_carries_no_resolution(world) -> None:
+    """History exported without resolution text cannot say whether a summons was issued."""
+    d = world.dispatch
+    for hour in (14, 15):
+        add_history(d, "75", utc(f"2026-11-28T{hour}:00:00"), utc(f"2026-11-28T{hour}:30:00"),
+                    "Illegal Parking")
+    t = qstat.sheet(d.engine, world.actors["sgt75"], DAY, "precinct", None, LATER).total.now
+    assert t["summons_closed"] == 2 and t["summons_share"] is None  # not 0.0
+    summons = "The Police Department issued a summons in response to the complaint."
+    add_history(d, "75", utc("2026-11-28T16:00:00"), utc("2026-11-28T16:30:00"),
+                "Blocked Driveway", summons)
+    t = qstat.sheet(d.engine, world.actors["sgt75"], DAY, "precinct", None, LATER).total.now
+    assert (t["summons_closed"], t["summons_share"]) == (3, 1.0)  # 1 of the 1 known
+
+
+def test_jobs_behind_a_figure_page_by_offset(world) -> None:
+    d = world.dispatch
+    ids = [add_history(d, "75", utc(f"2026-11-28T{h}:00:00"), utc(f"2026-11-28T{h}:10:00"))
+           for h in range(10, 15)]
+    seen = []
+    for offset in (0, 2, 4):
+        rows, total = qstat.jobs_behind(d.engine, world.actors["sgt75"], DAY, "all", "", "jobs",
+                                        None, LATER, limit=2, offset=offset)
+        assert total == 5
+        seen += [r.job_id for r in rows]
+    assert seen == ids  # oldest first, each once

@@ -60,3 +60,31 @@ def test_qstat_figure_to_jobs_to_review_and_csv(world, dispatch, clock, live_ser
     assert rows["evening"]["closed_within_5_min_of_assignment"] == "1"
     assert rows["day"]["jobs"] == "1" and rows["day"]["median_assign_min"] == ""
     page.context.close()
+
+
+def test_qstat_pages_pass_axe_with_links_in_charts_and_no_data(world, dispatch, live_server,
+                                                                browser) -> None:
+    """The charts hold links (trend days, comparison precincts): no nested-interactive, no
+    serious or critical violation, on the sheet, a drill-down page and the citywide sheet."""
+    from tests.web.test_browser_a11y import violations
+
+    add_history(dispatch, "75", utc("2026-11-28T14:00:00"), utc("2026-11-28T15:00:00"))
+    add_history(dispatch, "75", utc("2026-11-28T16:00:00"), utc("2026-11-28T16:04:00"))
+    open_job = make_job(dispatch, "120")  # the 120th: nothing closed, its median is no data
+    assert open_job
+    found = {}
+    page = browser_login(browser, live_server.url, "sgt75",
+                         viewport={"width": 1920, "height": 1080})
+    for path in (f"/qstat?{DAY}", f"/qstat/jobs?{DAY}&figure=jobs"):
+        page.goto(f"{live_server.url}{path}")
+        if path.startswith("/qstat?"):
+            assert page.locator("svg[role=group] a[aria-label]").count() >= 1
+        found[path] = violations(page)
+    page.context.close()
+    city = browser_login(browser, live_server.url, "city",
+                         viewport={"width": 1920, "height": 1080})
+    city.goto(f"{live_server.url}/qstat?from=2026-11-28&to=2026-11-29")
+    found["/qstat (city)"] = violations(city)
+    assert "no data" in city.locator("figure.chart").last.inner_text()
+    city.context.close()
+    assert found == {path: [] for path in found}

@@ -13,3 +13,13 @@ def test_scale_is_round_and_bars_fit_the_box() -> None:
     assert all(bar.x >= 40 and bar.x + bar.width <= 300 for bar in c.bars)
     r = rows([("75 Pct", 25.7, ""), ("120 Pct", 51.4, "")], "t", width=500)
     assert r.bars[1].width == 51.4 / 100 * (500 - 110 - 90) and r.height == 40 + 2 * 26
+
+
+def test_no_data_bars_are_words_not_links_and_linked_charts_are_groups() -> None:
+    r = rows([("75 Pct", 25.7, "/a"), ("120 Pct", None, "/b")], "t")
+    known, unknown = r.bars
+    assert known.href == "/a" and known.shown == "25.7"
+    assert (unknown.href, unknown.known, unknown.shown) == ("", False, "no data")
+    assert r.linked
+    assert not columns([("a", 3, ""), ("b", None, "")], "t").linked
+    assert columns([("a", 3.0, "/x")], "t").bars[0].shown == "3"

@@ -135,3 +135,38 @@ def test_text_from_the_citys_data_is_escaped_on_the_page(world, app) -> None:
         login(c, "sgt75")
         page = c.get("/qstat", params={**DAY, "by": "complaint_type"}).text
         assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_no_data_is_plain_text_and_drill_downs_page(world, app, monkeypatch) -> None:
+    from board.accountability import qstat
+
+    ids = [add_history(world.dispatch, "75", utc(f"2026-11-28T{h}:00:00"),
+                       utc(f"2026-11-28T{h}:10:00")) for h in range(10, 15)]
+    monkeypatch.setattr(qstat, "JOBS_LIMIT", 2)
+    with TestClient(app) as c:
+        login(c, "sgt75")
+        page = c.get("/qstat", params={**DAY, "by": "tour"})
+        sheet = page.text[page.text.index('id="qstat-sheet"'):]
+        row = re.search(r'data-figure="median_assign_min">(.*?)</tr>', sheet, re.S)
+        assert row and "no data" in row.group(1) and "<a " not in row.group(1)
+        assert '<span class="no-data">no data</span>' in page.text
+        # a figure with data still links to its jobs
+        jobs_row = re.search(r'data-figure="jobs">(.*?)</tr>', sheet, re.S)
+        assert jobs_row and '<a href="/qstat/jobs?' in jobs_row.group(1)
+
+        listed, pages = [], []
+        url = "/qstat/jobs?" + "&".join(f"{k}={v}" for k, v in {**DAY, "figure": "jobs"}.items())
+        while url:
+            r = c.get(url.replace("&amp;", "&"))
+            assert r.status_code == 200
+            pages.append(r.text)
+            listed += [int(x) for x in re.findall(r'href="/jobs/(\d+)"', r.text)]
+            nxt = re.search(r'<a href="([^"]+)" rel="next">', r.text)
+            url = nxt.group(1) if nxt else ""
+        assert listed == ids and len(pages) == 3
+        assert "5 jobs, oldest first: 1–2 shown (page 1 of 3)" in pages[0]
+        assert "5 jobs, oldest first: 5–5 shown (page 3 of 3)" in pages[2]
+        assert 'rel="prev"' in pages[1] and 'rel="prev"' not in pages[0]
+        for bad in ("0", "-1", "x", "9" * 12):
+            assert c.get("/qstat/jobs", params={**DAY, "figure": "jobs", "page": bad}
+                         ).status_code == 400
