@@ -30,7 +30,14 @@ from board.storage import db
 from board.usecases import Conflict, Dispatch, Invalid, NotFound, UnitConflict, queries
 from board.web import inputs
 from board.web.api import BY_NAME, Action, allowed_actions
-from board.web.validation import Integer, form_value, has_control, path_id, read_form
+from board.web.validation import (
+    Integer,
+    bounded_json,
+    form_value,
+    has_control,
+    path_id,
+    read_form,
+)
 
 Page = Callable[[Request, Actor], Awaitable[Response]]
 #: A page that shows what only a recorded view may show: no browser or proxy keeps it.
@@ -487,16 +494,11 @@ async def quarantine_page(request: Request, actor: Actor) -> Response:
 
 
 def _retry(d: Dispatch, actor: Actor, quarantine_id: int, form: Any) -> Any:
-    import json
-
     from board.intake.quarantine import retry
 
     _admin(actor)
     text = str(form.get("raw", "")).strip()
-    try:
-        raw = json.loads(text) if text else None
-    except json.JSONDecodeError as e:
-        raise Invalid({"raw": f"not valid JSON: {e.msg} (line {e.lineno})"}) from None
+    raw = bounded_json(text, "raw") if text else None
     if raw is not None and not isinstance(raw, dict):
         raise Invalid({"raw": "must be a JSON object of column: value"})
     outcome = retry(d, quarantine_id, raw)

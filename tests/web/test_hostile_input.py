@@ -52,3 +52,42 @@ def test_a_control_character_in_a_query_is_a_400(world, client, path):
 def test_a_tab_or_a_newline_in_a_search_is_still_text(world, client):
     login(client, "cmd")
     assert client.get("/log/75?q=a%09b").status_code == 200
+
+
+@pytest.fixture
+def quarantined(dispatch, tmp_path) -> int:  # type: ignore[no-untyped-def]
+    """A quarantined row (a bad created date) for the admin to retry."""
+    from board.intake.file_import import import_file
+    from board.intake.quarantine import quarantine_rows
+    from tests.intake.test_intake import bad_rows_file
+
+    import_file(dispatch, bad_rows_file(tmp_path))
+    return quarantine_rows(dispatch.engine)[0].id
+
+
+HOSTILE_JSON = {
+    "a 5,000-digit number": "9" * 5000,
+    "a big integer inside an object": '{"Created Date": ' + "9" * 4000 + "}",
+    "a big number as a key's value, deeper": '{"a": {"b": [' + "1" * 400 + "]}}",
+    "100,000 brackets": "[" * 100_000,
+    "deep objects": '{"a":' * 60 + "1" + "}" * 60,
+    "a float out of range": '{"Created Date": 1e400}',
+    "too long": '{"Descriptor": "' + "x" * 300_000 + '"}',
+}
+
+
+@pytest.mark.parametrize("what", HOSTILE_JSON)
+def test_a_quarantine_retry_bounds_what_it_parses(world, client, quarantined, what):
+    """Audit defect 8: an admin's edited row is parsed within bounds of size, depth and
+    number length; anything past them is a 422 that names the field, never a 500 or a closed
+    connection, and nothing is written."""
+    from board.intake.quarantine import quarantine_rows
+
+    csrf = login(client, "admin")
+    before = quarantine_rows(client.app.state.dispatch.engine)
+    r = client.post(f"/admin/quarantine/{quarantined}/retry",
+                    data={"csrf": csrf, "raw": HOSTILE_JSON[what]},
+                    headers={"HX-Request": "true"})
+    assert r.status_code == 422, (what, r.status_code, r.text[:200])
+    assert "raw" in r.text.lower()
+    assert quarantine_rows(client.app.state.dispatch.engine) == before
