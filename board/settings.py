@@ -66,6 +66,8 @@ class Settings:
     #: Explicit group → role entries (`group=role:precincts[:unit]; …`) for providers that
     #: name groups otherwise, e.g. Entra ID's group object ids.
     oidc_group_map: str = ""
+    #: The scopes asked for (a provider that does not know `groups` needs it left out).
+    oidc_scopes: str = "openid profile groups"
     #: Addresses of the reverse proxies whose X-Forwarded-For/-Proto are believed
     #: (comma-separated IPs or networks, "*" for any); uvicorn's forwarded_allow_ips.
     forwarded_allow_ips: str = "127.0.0.1"
@@ -113,6 +115,7 @@ class Settings:
             oidc_groups_claim=env.get("OIDC_GROUPS_CLAIM") or "groups",
             oidc_group_prefix=env.get("OIDC_GROUP_PREFIX", "311-"),
             oidc_group_map=env.get("OIDC_GROUP_MAP", ""),
+            oidc_scopes=env.get("OIDC_SCOPES") or "openid profile groups",
             forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
             mail_from=env.get("MAIL_FROM") or "311 Dispatch <noreply@localhost>",
             sms_webhook_url=env.get("SMS_WEBHOOK_URL") or None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -249,17 +250,24 @@ class LiveServer:
     thread: object
 
 
-def start_server(app, port: int = 0) -> LiveServer:  # type: ignore[no-untyped-def]
+def bound_socket(port: int = 0) -> socket.socket:
+    """A socket bound on 127.0.0.1 (port 0: a free one), for start_server; binding first lets
+    a test know the server's address before it builds the app (single sign-on needs it)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def start_server(app, port: int = 0,  # type: ignore[no-untyped-def]
+                 sock: socket.socket | None = None) -> LiveServer:
     """Serve the app with uvicorn on a real socket, in a thread of this process."""
-    import socket
     import threading
     import time
 
     import uvicorn
 
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock = sock or bound_socket(port)
     config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -81,6 +81,47 @@ def user_actor(engine: sa.Engine, user_id: int, source: str = "web") -> Actor | 
     return actor_from_row(row, source) if row else None
 
 
+# -- single sign-on (board/auth/oidc.py) ------------------------------------------------------
+
+
+def sso_user(engine: sa.Engine, subject: str, name: str, username_hint: str, role: Role,
+             precincts: frozenset[str], unit: str | None = None,
+             now: datetime | None = None) -> int:
+    """The user of a mapped single sign-on person: created at the first sign-in (no password,
+    user name `sso:<their provider user name>`), given the role, precincts and unit of their
+    groups at every sign-in. A disabled one is refused; so is a unit not on the board."""
+    now = now or datetime.now(UTC)
+    places = ",".join(sorted(precincts)) if CITYWIDE not in precincts else CITYWIDE
+    with db.write(engine) as conn:
+        unit_id = None
+        if unit:
+            found = conn.execute(sa.select(units.c.id, units.c.precinct)
+                                 .where(units.c.callsign == unit)).first()
+            if found is None or (CITYWIDE not in precincts and found.precinct not in precincts):
+                raise AuthError(f"your group names unit {unit}, which is not on the board in "
+                                "your precinct: ask your administrator")
+            unit_id = found.id
+        row = conn.execute(sa.select(users.c.id, users.c.disabled_at)
+                           .where(users.c.sso_subject == subject)).first()
+        values = {"display_name": name[:120] or username_hint, "role": role.value,
+                  "precincts": places, "unit_id": unit_id}
+        if row is not None:
+            if row.disabled_at is not None:
+                raise AuthError("this account is disabled on the board")
+            conn.execute(users.update().where(users.c.id == row.id).values(**values))
+            return row.id
+        username = _free_username(conn, f"sso:{username_hint}"[:72], subject)
+        return conn.execute(users.insert().values(
+            username=username, password_hash=None, sso_subject=subject, created_at=now,
+            **values)).inserted_primary_key[0]
+
+
+def _free_username(conn: sa.Connection, wanted: str, subject: str) -> str:
+    """`wanted`, or `wanted#<8 hex of the subject>` when another user has it."""
+    taken = conn.execute(sa.select(users.c.id).where(users.c.username == wanted)).first()
+    return f"{wanted}#{_digest(subject)[:8]}" if taken else wanted
+
+
 # -- log-in -----------------------------------------------------------------------------------
 
 LOCK_AFTER = 10                     # consecutive failures that lock an account …

@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 
 from board import bootstrap
 from board.accountability.commandlog import linked
+from board.auth.oidc import SingleSignOn
 from board.auth.sessions import timeouts_of as session_timeouts
 from board.auth.throttle import LoginGuard
 from board.domain.clock import NEW_YORK
@@ -39,6 +40,7 @@ from board.web import (
     oversight,
     pages,
     sockets,
+    sso,
     validation,
     wall,
 )
@@ -164,7 +166,7 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
 
     app = Starlette(
         routes=[
-            *pages.routes, *oversight.routes, *qstat_pages.routes, *wall.routes,
+            *pages.routes, *sso.routes, *oversight.routes, *qstat_pages.routes, *wall.routes,
             *sockets.routes, *api.routes, *open311.routes, *caller.routes,
             *health.routes, *metrics.routes,
             *_vendor_mounts(),
@@ -184,6 +186,7 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
     app.state.dispatch = dispatch
     app.state.templates = templates()
     app.state.login_guard = LoginGuard()
+    app.state.sso = SingleSignOn(settings) if settings.oidc_enabled else None
     redact.install()  # uvicorn's access log, when it is on, never shows a token
     app.state.metrics = metrics.AppCollector(app)
     return app

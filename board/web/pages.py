@@ -113,7 +113,7 @@ async def home(request: Request) -> Response:
 async def login(request: Request) -> Response:
     if request.method == "GET":
         return render(request, None, "login.html", next=request.query_params.get("next", ""),
-                      username="")
+                      username="", sso=getattr(request.app.state, "sso", None))
     form = await request.form()
     if not auth.csrf_ok(request, form.get("csrf")):
         return render(request, None, "login.html", 403, next="", username="")
@@ -149,11 +149,17 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    """Revoke this browser's session, and close its open sockets in every process."""
+    """Revoke this browser's session, and close its open sockets in every process; a session
+    that came through single sign-on then ends at the provider too, where it offers that."""
     form = await request.form()
-    if auth.csrf_ok(request, form.get("csrf")):
-        ended = await run_in_threadpool(auth.end_session, request)
-        await announce_revoked(request, ended)
+    if not auth.csrf_ok(request, form.get("csrf")):
+        return RedirectResponse("/login", 303)
+    via_sso = bool(request.session.get("sso"))
+    ended = await run_in_threadpool(auth.end_session, request)
+    await announce_revoked(request, ended)
+    sso = getattr(request.app.state, "sso", None)
+    if via_sso and sso is not None and (away := await sso.logout_url()):
+        return RedirectResponse(away, 303)
     return RedirectResponse("/login", 303)
 
 
