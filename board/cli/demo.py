@@ -38,8 +38,11 @@ def _reset(engine: sa.Engine) -> None:
 
 
 def seed(settings: Settings, reset: bool = False, hour: Path = HOUR,
-         base_url: str = "http://127.0.0.1:8000") -> Dispatch:
-    """Load the demo once; later runs keep what is there (use --reset to start over)."""
+         base_url: str = "http://127.0.0.1:8000", show_wall_token: bool = False) -> Dispatch:
+    """Load the demo once; later runs keep what is there (use --reset to start over).
+
+    The wall display's address carries a live token: it is printed to a person at a terminal
+    (or with --show-wall-token), never into a log a process manager keeps."""
 
     if reset:
         engine = db.make_engine(settings.database_url)
@@ -60,8 +63,13 @@ def seed(settings: Settings, reset: bool = False, hour: Path = HOUR,
         auth.add_user(engine, name, DEMO_PASSWORD, role, precincts,
                       display_name=name.capitalize(), unit_callsign=unit)
     auth.add_user(engine, "wall75", None, "wall", "75", display_name="75 Pct wall display")
-    token = auth.create_token(engine, "wall75", "demo wall display")
-    print(f"wall display for the 75th: {base_url}/wall/75?token={token}", file=sys.stderr)
+    if show_wall_token or sys.stderr.isatty():
+        token = auth.create_token(engine, "wall75", "demo wall display")
+        print(f"wall display for the 75th: {base_url}/wall/75?token={token}", file=sys.stderr)
+    else:
+        print("wall display for the 75th: `board tokens create wall75`, then open "
+              f"{base_url}/wall/75?token=… (or run board demo --show-wall-token)",
+              file=sys.stderr)
     if hour.exists():
         from board.intake import files as intake_files
         from board.intake.file_import import check_file

@@ -193,7 +193,8 @@ def cmd_deadlines(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from board.cli.demo import seed
 
-    db.close(seed(settings, reset=args.reset, base_url=f"http://{args.host}:{args.port}").engine)
+    db.close(seed(settings, reset=args.reset, base_url=f"http://{args.host}:{args.port}",
+                  show_wall_token=args.show_wall_token).engine)
     if args.no_serve:
         return 0
     return cmd_serve(args, settings)
@@ -218,6 +219,9 @@ def parser() -> argparse.ArgumentParser:
         if name == "demo":
             sp.add_argument("--reset", action="store_true", help="start from an empty database")
             sp.add_argument("--no-serve", action="store_true", help="load the data and stop")
+            sp.add_argument("--show-wall-token", action="store_true",
+                            help="print the wall display's address with its live token even "
+                                 "when the output is not a terminal (it is a credential)")
     add("migrate", cmd_migrate, "create or upgrade the schema")
     dl = add("deadlines", cmd_deadlines, "the deadline worker: overdue events as deadlines pass")
     dl.add_argument("--interval", type=float, default=5.0, help="longest pause between checks (s)")

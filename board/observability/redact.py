@@ -31,6 +31,24 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def shape(value: object) -> str:
+    """What a value looks like, not what it says: a bound parameter in a log line is a user
+    name, a search text or a password ('secret\\x01' → 'str[7] with control characters')."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{str(k)[:40]}: {shape(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        inner = ", ".join(shape(v) for v in value[:20]) + (", …" if len(value) > 20 else "")
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    if value is None:
+        return "None"
+    if isinstance(value, str):
+        odd = any(not ch.isprintable() for ch in value)
+        return f"str[{len(value)}]" + (" with control characters" if odd else "")
+    if isinstance(value, bytes | bytearray):
+        return f"bytes[{len(value)}]"
+    return type(value).__name__
+
+
 def install(logger_name: str = "uvicorn.access") -> None:
     logger = logging.getLogger(logger_name)
     if not any(isinstance(f, RedactSecrets) for f in logger.filters):

@@ -18,17 +18,20 @@ def make_engine(url: str) -> sa.Engine:
 
     A deferred SQLite transaction that reads, then writes, fails at once with "database is
     locked" when another writer got in between; an immediate one waits its turn instead.
+    Either engine's errors leave out the bound values (hide_parameters): they are what users
+    typed (names, search text), and an error's text ends up in the log.
     """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith("sqlite"):
         # connect_timeout: an unreachable server fails a request (503) in seconds, not minutes.
         return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                                connect_args={"connect_timeout": 5})
+                                connect_args={"connect_timeout": 5}, hide_parameters=True)
     path = sa.make_url(url).database
     if path and path != ":memory:" and not path.startswith("file:"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)  # a fresh var/ on first start
-    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                              hide_parameters=True)
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

@@ -19,11 +19,13 @@ import logging
 import uuid
 from typing import Any
 
+from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Scope
 
+from board.observability.redact import shape
 from board.web.browser_policy import HEADERS
 
 log = logging.getLogger(__name__)
@@ -130,7 +132,9 @@ async def server_error(request: Request, exc: Exception) -> Response:
     """Any exception nothing else handled: logged with the request id; the client gets the
     id and a sentence, never the traceback."""
     rid = request_id(request.scope)
-    log.error("request %s: %s %s failed", rid, request.method, request.url.path, exc_info=exc)
+    bound = getattr(exc, "params", None) if isinstance(exc, StatementError) else None
+    log.error("request %s: %s %s failed%s", rid, request.method, request.url.path,
+              f" (bound: {shape(bound)})" if bound is not None else "", exc_info=exc)
     if surface(request.url.path) == "page":
         response = error_page(request, 500, "The board could not show this page. Try again in "
                               "a moment.")

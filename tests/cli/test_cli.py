@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from board.auth import accounts as auth
 from board.cli import main as cli
 from board.cli.demo import DEMO_PASSWORD, DEMO_PRECINCTS, seed
 from board.settings import Settings
+from board.storage import db
 from board.storage.schema import events, jobs, units, users
 from tests.conftest import GEO_DIR, HOUR_CSV
 
@@ -78,3 +80,32 @@ def test_demo_loads_people_units_and_the_real_hour(database_url, engine, tmp_pat
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(users)).scalar() == people
         assert conn.execute(sa.select(sa.func.count()).select_from(jobs)).scalar() == 885
+
+
+def test_demo_prints_the_wall_token_only_to_a_terminal_or_on_request(
+        database_url, engine, tmp_path, capsys, monkeypatch) -> None:
+    """Audit defect 13: `board demo`'s output goes to a log under a process manager; the
+    wall's live token is a credential, so it is printed to a person, not into a log."""
+    settings = Settings.from_env({"DATABASE_URL": database_url, "SECRET_KEY": "x",
+                                  "BOARD_VAR_DIR": str(tmp_path), "BOARD_GEO_DIR": str(GEO_DIR)})
+    # stderr is captured: not a terminal
+    db.close(seed(settings, hour=tmp_path / "no-hour.csv").engine)
+    err = capsys.readouterr().err
+    assert "token=brd_" not in err and "brd_" not in err
+    assert "board tokens create wall75" in err  # how to get one instead
+    db.close(seed(settings, reset=True, hour=tmp_path / "no-hour.csv",
+                  show_wall_token=True).engine)
+    assert "/wall/75?token=brd_" in capsys.readouterr().err
+
+
+def test_a_database_error_logs_the_shape_of_a_value_not_the_value(engine, caplog) -> None:
+    """Audit defect 13: a statement's error (and so the 500's log line) names the SQL and the
+    shape of what was bound, never a user name, a search text or a password."""
+    from board.observability.redact import shape
+
+    with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError) as e:
+        conn.execute(sa.text("SELECT * FROM no_such_table WHERE x = :v"),
+                     {"v": "secret\x01name"})
+    assert "secret" not in str(e.value) and "no_such_table" in str(e.value)
+    assert shape({"v": "secret\x01name"}) == "{v: str[11] with control characters}"
+    assert shape(("ab", 3, None, b"\x00")) == "(str[2], int, None, bytes[1])"
