@@ -19,7 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from board.domain.access import Actor, Forbidden, Role
-from board.domain.qstat import QUICK_MINUTES, SUMMONS_TYPES, Period, percentile, share
+from board.domain.qstat import (
+    DISSATISFIED,
+    QUICK_MINUTES,
+    SATISFIED,
+    SUMMONS_TYPES,
+    Period,
+    percentile,
+    share,
+)
 from board.storage import db
 from board.storage.schema import job_facts as F
 from board.storage.schema import jobs, units
@@ -76,6 +84,12 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("summons_closed", "Illegal Parking / Blocked Driveway closed", "summons_closed"),
     ("summons_share", "share closed with a summons (of those whose outcome is known)",
      "summons"),
+    # The caller's verdict (issue 16): the city survey's question and "still there?"
+    ("surveys_answered", "Callers who answered the survey", "surveys_answered"),
+    ("satisfied_share", "share satisfied (agree or strongly agree)", "satisfied"),
+    ("dissatisfied_share", "share dissatisfied (disagree or strongly disagree)",
+     "dissatisfied"),
+    ("disputed_by_caller", "Caller says the problem is still there", "disputed"),
 )
 FIGURE_KEYS = tuple(k for k, _, _ in FIGURES)
 SHARES = frozenset(k for k in FIGURE_KEYS if k.endswith(("_share", "_rate")))
@@ -168,7 +182,26 @@ def _aggregates(at: datetime) -> list[Any]:
         _count(sa.and_(_CLOSED, _summons_types(), _OUTCOME_KNOWN)).label("summons_known"),
         _count(sa.and_(_CLOSED, _summons_types(), F.c.disposition == "summons_issued"))
         .label("summons_issued"),
+        *_verdict_aggregates(),
     ]
+
+
+def _verdict_aggregates() -> list[Any]:
+    """The caller's answers: how many, satisfied (4–5), dissatisfied (1–2), still there."""
+    return [
+        _count(F.c.satisfaction.is_not(None)).label("surveys_answered"),
+        _count(F.c.satisfaction >= SATISFIED).label("satisfied"),
+        _count(F.c.satisfaction <= DISSATISFIED).label("dissatisfied"),
+        _count(F.c.still_there == sa.true()).label("disputed_by_caller"),
+    ]
+
+
+def _verdict_row(m: dict[str, Any]) -> dict[str, Any]:
+    answered = m["surveys_answered"] or 0
+    return {"surveys_answered": answered,
+            "satisfied_share": share(m["satisfied"], answered),
+            "dissatisfied_share": share(m["dissatisfied"], answered),
+            "disputed_by_caller": m["disputed_by_caller"] or 0}
 
 
 def _percentiles_sql(durations: Sequence[str]) -> list[Any]:
@@ -277,6 +310,7 @@ def _row(m: dict[str, Any], pct: dict[str, Any], at: datetime) -> dict[str, Any]
         "overdue_close": m["overdue_close"] if dispatched else None,
         "summons_closed": m["summons_closed"],
         "summons_share": share(m["summons_issued"], m["summons_known"]),
+        **_verdict_row(m),
     }
     return row
 
@@ -316,6 +350,65 @@ def close_distribution(conn: sa.Connection, scope_: tuple[str, ...] | None,
     return [(label, counts.get(i, 0)) for i, (_, label) in enumerate(CLOSE_BUCKETS)]
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """One row of the comparison of the caller's verdict: a kind of close, its closes and
+    what the callers said of them (the figure keys of _verdict_row)."""
+
+    section: str
+    label: str
+    closes: int
+    figures: dict[str, Any]
+    behind: str  # the jobs_behind figure of its answers
+
+
+# The comparisons the page sets side by side: (section, label, condition on closed jobs,
+# the jobs_behind key of that slice).
+def _verdict_slices() -> list[tuple[str, str, Any, str]]:
+    return [
+        ("Speed", "Closed within 5 min of assignment", F.c.quick_close == sa.true(),
+         "verdict:quick"),
+        ("Speed", "Closed later", F.c.quick_close == sa.false(), "verdict:not_quick"),
+        *_arrival_slices(),
+    ]
+
+
+def _arrival_slices() -> list[tuple[str, str, Any, str]]:
+    """Confirmed against unconfirmed arrivals, once the facts carry arrival confirmation
+    (proof of presence); arrived on scene or not, until then."""
+    if "arrival_confirmed" in F.c:
+        return [("Arrival", "Arrival confirmed by position", F.c.arrival_confirmed == sa.true(),
+                 "verdict:confirmed"),
+                ("Arrival", "Arrival not confirmed", F.c.arrival_confirmed == sa.false(),
+                 "verdict:unconfirmed")]
+    return [("Arrival", "Officer arrived on scene", F.c.no_arrival == sa.false(),
+             "verdict:arrived"),
+            ("Arrival", "Closed without arriving", F.c.no_arrival == sa.true(),
+             "verdict:not_arrived")]
+
+
+VERDICT_SLICES = {key: cond for _, _, cond, key in _verdict_slices()}
+
+
+def verdicts(conn: sa.Connection, scope_: tuple[str, ...] | None, p: Period) -> list[Verdict]:
+    """Satisfaction and disputes beside how the job was closed: quick closes against the rest,
+    arrivals confirmed or not, and each disposition."""
+    where = [*_in(scope_, p), _CLOSED, _DISPATCHED]
+    out = []
+    for section, label, cond, key in _verdict_slices():
+        m = conn.execute(sa.select(sa.func.count().label("closes"), *_verdict_aggregates())
+                         .where(*where, cond)).first()._mapping
+        out.append(Verdict(section, label, m["closes"] or 0, _verdict_row(dict(m)), key))
+    rows = conn.execute(sa.select(F.c.disposition, sa.func.count().label("closes"),
+                                  *_verdict_aggregates()).where(*where)
+                        .group_by(F.c.disposition)).all()
+    for r in sorted(rows, key=lambda r: (-r.closes, r.disposition or "")):
+        code = r.disposition or "none"
+        out.append(Verdict("Disposition", code, r.closes, _verdict_row(dict(r._mapping)),
+                           f"verdict:disposition:{code}"))
+    return out
+
+
 # -- the sheet --------------------------------------------------------------------------------
 
 @dataclass
@@ -349,6 +442,7 @@ class Sheet:
     distribution: list[tuple[str, int]]
     trend: list[tuple[Any, dict[str, Any]]]
     comparison: list[Line]
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
 def _labels(conn: sa.Connection, by: str, keys: Iterable[Any]) -> dict[Any, str]:
@@ -402,6 +496,7 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
         mix = disposition_mix(conn, scope_, p)
         dist = close_distribution(conn, scope_, p)
         trend_rows = figures(conn, "day", scope_, p, now, durations=("close",))
+        verdict_rows = verdicts(conn, scope_, p)
     ranks = _ranks(city_now)
     ranked = sum(1 for g in city_now if g is not None)
     empty_now, empty_before = _empty(p, now), _empty(prev, now)
@@ -416,7 +511,7 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
                   for g in sorted(in_scope, key=lambda g: (len(g), g))]
     trend = [(d, trend_rows.get(d, empty_now)) for d in p.each_day()]
     return Sheet(p, prev, by, precinct, scope_, total, lines, ranked, mix, dist, trend,
-                 comparison)
+                 comparison, verdict_rows)
 
 
 def _key(by: str, g: Any, labels: dict[Any, str]) -> str:
@@ -445,7 +540,8 @@ def _empty(p: Period, now: datetime) -> dict[str, Any]:
                  "closed_without_arrival": 0, "jobs_with_photos": 0, "photos_viewed": 0,
                  "reopened": 0, "overdue_dispatch": 0, "overdue_ack": 0, "overdue_arrive": 0,
                  "overdue_close": 0, "summons_closed": 0, "summons_known": 0,
-                 "summons_issued": 0}, {}, min(p.until, now))
+                 "summons_issued": 0, "surveys_answered": 0, "satisfied": 0,
+                 "dissatisfied": 0, "disputed_by_caller": 0}, {}, min(p.until, now))
 
 
 # -- the jobs behind a figure -----------------------------------------------------------------
@@ -475,7 +571,20 @@ def _behind(kind: str, at: datetime) -> Any:
         "overdue_close": sa.and_(_DISPATCHED, F.c.overdue_close == sa.true()),
         "summons_closed": sa.and_(_CLOSED, _summons_types()),
         "summons": sa.and_(_CLOSED, _summons_types(), F.c.disposition == "summons_issued"),
+        "surveys_answered": F.c.satisfaction.is_not(None),
+        "satisfied": F.c.satisfaction >= SATISFIED,
+        "dissatisfied": F.c.satisfaction <= DISSATISFIED,
+        "disputed": F.c.still_there == sa.true(),
     }
+    if kind.startswith("verdict:disposition:"):
+        code = kind.removeprefix("verdict:disposition:")
+        return sa.and_(_CLOSED, _DISPATCHED, F.c.satisfaction.is_not(None),
+                       F.c.disposition.is_(None) if code == "none" else F.c.disposition == code)
+    if kind.startswith("verdict:"):  # the answered jobs of one comparison row
+        slice_ = VERDICT_SLICES.get(kind)
+        if slice_ is None:
+            raise ValueError(f"no figure {kind!r}")
+        return sa.and_(_CLOSED, _DISPATCHED, slice_, F.c.satisfaction.is_not(None))
     if kind.startswith("disposition:"):
         code = kind.removeprefix("disposition:")
         return sa.and_(_CLOSED, F.c.disposition.is_(None) if code == "none"

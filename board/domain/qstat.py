@@ -136,3 +136,9 @@ def share(part: int | None, whole: int | None) -> float | None:
 
 # Complaint types whose summons rate QSTAT reports (about 27% of illegal-parking requests).
 SUMMONS_TYPES = ("Illegal Parking", "Blocked Driveway")
+
+
+#: The city survey's 5-point scale (1 strongly disagree … 5 strongly agree): these answers and
+#: above count as satisfied, these and below as dissatisfied (3 is neither).
+SATISFIED = 4
+DISSATISFIED = 2

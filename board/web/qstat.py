@@ -23,10 +23,12 @@ from board.accountability.qstat_tables import (
     GROUP_COLUMNS,
     LABELS,
     SHEET_COLUMNS,
+    cell,
     change_shown,
     group_rows,
     sheet_rows,
     shown,
+    text,
     to_csv,
 )
 from board.domain.access import Actor
@@ -50,7 +52,9 @@ COLUMN_LABELS = {
     "closed_without_arrival_share": "Closed without arriving",
     "photos_viewed_share": "Photos viewed", "summons_share": "Summons (parking, driveway)",
 }
-TABLES = ("sheet", "groups", "dispositions", "trend", "comparison")
+TABLES = ("sheet", "groups", "dispositions", "trend", "comparison", "verdicts")
+VERDICT_COLUMNS = ("section", "closes", "closed_jobs", "surveys_answered", "satisfied_share",
+                   "dissatisfied_share", "disputed_by_caller")
 
 
 class Query:
@@ -144,7 +148,7 @@ async def qstat_jobs(request: Request, actor: Actor) -> Response:
         figure = request.query_params.get("figure", "jobs")
         by = request.query_params.get("of") or ALL  # the grouping the figure's row is of
         group = request.query_params.get("group", "")
-        if figure not in BEHIND and not figure.startswith("disposition:") and \
+        if figure not in BEHIND and not figure.startswith(("disposition:", "verdict:")) and \
                 figure not in set(BEHIND.values()):
             raise Invalid({"figure": "no such figure"})
         if by not in (*GROUPS, ALL, "day"):
@@ -187,6 +191,10 @@ def _csv_table(s: Sheet, table: str) -> tuple[list[str], list[list[str]]]:
         return list(GROUP_COLUMNS), group_rows(s.lines)
     if table == "comparison":
         return list(GROUP_COLUMNS), group_rows(s.comparison)
+    if table == "verdicts":
+        return list(VERDICT_COLUMNS), [
+            [v.section, text(v.label), str(v.closes),
+             *(cell(k, v.figures[k]) for k in VERDICT_COLUMNS[3:])] for v in s.verdicts]
     if table == "trend":
         return ["day", "jobs", "closed", "median_close_min", "p90_close_min"], [
             [d.isoformat(), str(r["jobs"]), str(r["closed"]),
@@ -229,6 +237,8 @@ def sheet_json(s: Sheet) -> dict[str, Any]:
         "total": _line_json(s.total),
         "groups": [_line_json(line) for line in s.lines],
         "dispositions": [{"disposition": c, "closed_jobs": n} for c, n in s.mix],
+        "verdicts": [{"section": v.section, "closes": v.label, "closed_jobs": v.closes,
+                      **v.figures} for v in s.verdicts],
         "close_distribution": [{"bucket": b, "closed_jobs": n} for b, n in s.distribution],
         "trend": [{"day": d.isoformat(), "jobs": r["jobs"], "closed": r["closed"],
                    "median_close_min": r["median_close_min"]} for d, r in s.trend],
@@ -242,6 +252,10 @@ DEFINITIONS = {
             "its 311 created time",
     "tours": "day 07–15, evening 15–23, midnight 23–07, New York wall clock",
     "no_data": "null: the figure needs dispatch events and the jobs are history rows",
+    "survey": "the caller's answer to 'Overall, I am satisfied with the way my service "
+              "request was handled' (1 strongly disagree … 5 strongly agree): satisfied 4–5, "
+              "dissatisfied 1–2, shares of the answers; disputed_by_caller counts 'the "
+              "problem is still there' answers",
 }
 
 
@@ -293,6 +307,7 @@ OPENAPI = {
                     "precincts_ranked": {"type": "integer"},
                     "total": {"type": "object"}, "groups": {"type": "array"},
                     "dispositions": {"type": "array"}, "close_distribution": {"type": "array"},
+                    "verdicts": {"type": "array"},
                     "trend": {"type": "array"}, "definitions": {"type": "object"}}}}}},
             **{str(code): {"$ref": f"#/components/responses/{openapi_doc.ERRORS[code][0]}"}
                for code in (401, 403, 422, 500)},
