@@ -27,10 +27,10 @@ from board.web.validation import read_form
 #: Per client address: how many unknown addresses, and how many answers, a minute.
 MISSES_PER_MINUTE = 30
 ANSWERS_PER_MINUTE = 10
-#: The page is personal to whoever holds the address: never cached by a shared cache, never
-#: sent on as a referrer, never indexed.
-HEADERS = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer",
-           "X-Robots-Tag": "noindex"}
+#: The page is personal to whoever holds the address: never cached, never indexed; its address
+#: goes as a referrer only to this site (the board's same-origin policy: "no-referrer" would
+#: make the browser send "Origin: null" with the survey, which the form refuses).
+HEADERS = {"Cache-Control": "private, no-store", "X-Robots-Tag": "noindex"}
 
 
 class Guard:
