@@ -105,8 +105,8 @@ def test_status_page_shows_steps_and_resolution_never_the_officer(client, world,
     assert "set-cookie" not in first.headers  # no session for the public
     work_and_close(world, job_id)
     page = client.get(path).text
-    resolution = world.dispatch.engine.connect().execute(
-        sa.select(jobs.c.resolution).where(jobs.c.id == job_id)).scalar()
+    with db.read(world.dispatch.engine) as conn:
+        resolution = conn.execute(sa.select(jobs.c.resolution).where(jobs.c.id == job_id)).scalar()
     assert resolution and resolution in page
     assert "Officer on scene" in page and "not yet" not in page
     for private in ("OFF75A", "off75a", "75-A", "caller@example.org", "Ana", "FULTON",
@@ -226,7 +226,8 @@ def test_still_there_within_a_day_goes_first_in_review(client, world, key, clock
             review_queue.c.job_id == job_id)).first()
     assert kinds[-2:] == ["survey_answer", "caller_disputed"] and row.caller_disputed
     # the supervisor reopens it from the queue
-    v = d.engine.connect().execute(sa.select(jobs.c.version).where(jobs.c.id == job_id)).scalar()
+    with db.read(d.engine) as conn:
+        v = conn.execute(sa.select(jobs.c.version).where(jobs.c.id == job_id)).scalar()
     d.review(world.actors["sgt75"], job_id, v, "reopened", "caller says the car is still there")
     with db.read(d.engine) as conn:
         assert conn.execute(sa.select(jobs.c.status).where(
