@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from jinja2 import Environment
 
+from board.domain.places import PlaceRules
 from board.geo import store as geostore
 from board.live import make_hub
 from board.live.audiences import announcements
@@ -27,8 +28,9 @@ def open_dispatch(settings: Settings) -> Dispatch:
     """The use cases on a migrated database and its stored map: what every process starts."""
     engine = db.make_engine(settings.database_url)
     db.migrate(engine)
-    return Dispatch(engine, geostore.load(engine, settings.geo_dir,
-                                          settings.route_max_distance_m))
+    d = Dispatch(engine, geostore.load(engine, settings.geo_dir, settings.route_max_distance_m))
+    d.places = PlaceRules(chronic_complaints=settings.chronic_complaints)
+    return d
 
 
 def worker_dispatch(settings: Settings) -> Dispatch:

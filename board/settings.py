@@ -81,6 +81,9 @@ class Settings:
     status_page_days: int = 30
     #: Run the notice worker inside `board serve` (NOTICE_WORKER=1|0), as for deadlines.
     embedded_notices: bool = False
+    #: A place is a chronic location after this many complaints of one condition within 30
+    #: days (CHRONIC_COMPLAINTS; 5, a 2014 NYPD order's threshold).
+    chronic_complaints: int = 5
 
     @property
     def oidc_enabled(self) -> bool:
@@ -103,6 +106,7 @@ class Settings:
             embedded_deadlines=env.get("DEADLINE_WORKER",
                                        "0" if env.get("DATABASE_URL") else "1") == "1",
             metrics_token=env.get("METRICS_TOKEN") or None,
+            chronic_complaints=int(env.get("CHRONIC_COMPLAINTS", "5")),
             session_idle_minutes=int(env.get("SESSION_IDLE_MINUTES", "240")),
             session_max_hours=int(env.get("SESSION_MAX_HOURS", "12")),
             migrate_database_url=env.get("MIGRATE_DATABASE_URL") or None,

@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment
 
+from board.domain.places import PlaceRules
 from board.live.bus import Bus
 from board.live.hub import Hub
 from board.live.render import Renderer
@@ -23,5 +24,6 @@ from board.live.render import Renderer
 
 def make_hub(dispatch: Any, env: Environment, bus: Bus, tile_url: str | None = None,
              **kw: Any) -> Hub:
-    return Hub(Renderer(dispatch.engine, dispatch.geo, env, tile_url), bus, **kw)
+    return Hub(Renderer(dispatch.engine, dispatch.geo, env, tile_url,
+                        places=getattr(dispatch, "places", PlaceRules())), bus, **kw)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from board.accountability import alerts, commandlog, reviews
 from board.domain.access import CITYWIDE, Actor, Role
 from board.domain.flags import FLAG_LABELS
 from board.domain.lifecycle import OPEN, WORKING, Status
+from board.domain.places import PlaceRules
 from board.domain.priorities import Deadlines, overdue
 from board.live import cards, fragments
 from board.live.audiences import Audience, sees
@@ -68,6 +69,7 @@ class Renderer:
     env: Environment
     tile_url: str | None = None
     clock: Callable[[], datetime] = utcnow
+    places: PlaceRules = field(default_factory=PlaceRules)
 
     def _render(self, name: str, **context: Any) -> str:
         ctx = {"actor": None, "csrf": "", "now": self.clock(), "flashes": [], "kept": None,
@@ -160,7 +162,7 @@ class Renderer:
         # show closed. A supervisor's board also carries its alerts and latest log entries,
         # each its own partial swapped by id.
         with db.read(source or self.engine) as conn:
-            view = queries.board(conn, who, precinct, self.clock())
+            view = queries.board(conn, who, precinct, self.clock(), self.places)
             panel = (alerts.supervisor_panel(conn, precinct, self.clock())
                      if mode == "supervisor" else {})
         return BoardScreen(view, panel)
@@ -194,7 +196,7 @@ class Renderer:
     def wall(self, precinct: str) -> str:
         now = self.clock()
         who = Actor(None, "live", Role.WALL, frozenset({precinct}))
-        view = queries.board(self.engine, who, precinct, now)
+        view = queries.board(self.engine, who, precinct, now, self.places)
         with db.read(self.engine) as conn:
             closed_tour = conn.execute(
                 sa.select(sa.func.count()).select_from(jobs).where(

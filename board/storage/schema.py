@@ -177,6 +177,9 @@ jobs = sa.Table(
     sa.Column("external_status", sa.String(40)),
     sa.Column("version", sa.Integer, nullable=False, default=1),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # the desk's memory: earlier jobs at an address or in a box around a point
+    sa.Index("ix_jobs_lat_lon", "lat", "lon"),
+    sa.Index("ix_jobs_address", "address"),
 )
 
 events = sa.Table(

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from board.domain.access import Actor, Forbidden
 from board.domain.flags import Fact, flags
 from board.domain.lifecycle import WORKING, transition
+from board.domain.places import PlaceRules
 from board.domain.policies import Policy, in_effect
 from board.geo.routing import GeoIndex
 from board.storage import bulk, db, factstore
@@ -129,6 +130,8 @@ class ChangeCore:
         self.engine = engine
         self.geo = geo
         self.clock = clock
+        # what the board remembers about places (the composition root sets the threshold)
+        self.places = PlaceRules()
         self.listeners: list[Callable[[list[dict[str, Any]]], None]] = []
 
     # -- plumbing -----------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from board.domain.access import Actor, Forbidden, Role
 from board.domain.flags import Fact, flags
 from board.domain.lifecycle import LABELS, NEXT_STEP, OPEN, WORKING, Status
+from board.domain.places import PlaceRules, box_degrees, chronic_count, earlier_here
+from board.domain.places import Spot as PlaceSpot
 from board.domain.priorities import Deadlines, overdue
 from board.domain.related import Spot, possibly_same
 from board.storage import db
@@ -52,6 +54,8 @@ class Card:
     cross_streets: str = ""
     incident: int | None = None  # the incident's first job, when linked (its own id if first)
     same_as: int | None = None  # an earlier open job this one is possibly about (not linked)
+    here_before: int = 0  # earlier jobs at its place in the memory's window (board.domain.places)
+    chronic: int | None = None  # complaints of its condition there in 30 days, when chronic
 
     @property
     def place(self) -> str:
@@ -194,7 +198,8 @@ class BoardView:
         }
 
 
-def board(engine: db.Source, actor: Actor, precinct: str, now: datetime) -> BoardView:
+def board(engine: db.Source, actor: Actor, precinct: str, now: datetime,
+          places: PlaceRules | None = None) -> BoardView:
     check_precinct(actor, precinct)
     with db.read(engine) as conn:
         # One read of the precinct's units: every callsign (a job may sit on a unit now off
@@ -215,8 +220,8 @@ def board(engine: db.Source, actor: Actor, precinct: str, now: datetime) -> Boar
         ).all()
         closed_flags = _flags_of(conn, closed_rows)
         unrouted = unrouted_cards(conn, actor, now)
-    signs = {u.id: u.callsign for u in unit_rows}
-    related = related_cards(open_rows, now, signs)
+        signs = {u.id: u.callsign for u in unit_rows}
+        related = with_memory(conn, related_cards(open_rows, now, signs), places or PlaceRules())
     queue = [related[r.id] for r in open_rows if r.unit_id is None]
     stacks: dict[int, list[Card]] = defaultdict(list)
     for r in sorted((r for r in open_rows if r.unit_id is not None),
@@ -333,3 +338,85 @@ def precinct_units(engine: sa.Engine, actor: Actor, precinct: str) -> list[Any]:
     with db.read(engine) as conn:
         return conn.execute(sa.select(units).where(units.c.precinct == precinct)
                             .order_by(units.c.callsign)).all()
+
+
+# -- the desk's memory: earlier jobs at the same place ------------------------------------------
+
+_PLACE_COLUMNS = ("id", "address", "lat", "lon", "complaint_type", "created_at", "status",
+                  "disposition", "history")
+
+
+def _place_spot(row: Any, prefix: str = "") -> PlaceSpot:
+    m = row._mapping
+    return PlaceSpot(*(m[prefix + c] for c in _PLACE_COLUMNS[:6]), m[prefix + "status"],
+                     m[prefix + "disposition"], bool(m[prefix + "history"]))
+
+
+def place_candidates(conn: sa.Connection, targets: list[PlaceSpot], rules: PlaceRules
+                     ) -> dict[int, list[PlaceSpot]]:
+    """Jobs that may be at each target's place, in one query for all the targets: the same
+    address, or inside a bounding box around the point (index ix_jobs_lat_lon), of the same
+    precinct, received in the memory's window before the target. The domain decides which
+    count (board.domain.places.earlier_here)."""
+    if not targets:
+        return {}
+    ids = [t.id for t in targets]
+    since = min(t.created_at for t in targets) - rules.history
+    until = max(t.created_at for t in targets)
+    lats = [abs(t.lat) for t in targets if t.lat is not None]
+    o, h = jobs.alias("o"), jobs.alias("h")
+    cols = [o.c.id.label("target"), *(h.c[c].label(f"h_{c}") for c in _PLACE_COLUMNS)]
+    window = [o.c.id.in_(ids), h.c.id != o.c.id, h.c.precinct == o.c.precinct,
+              h.c.created_at >= since, h.c.created_at < until]
+    same_address = sa.select(*cols).select_from(
+        o.join(h, sa.and_(h.c.address == o.c.address, o.c.address != ""))).where(*window)
+    parts: list[Any] = [same_address]
+    if lats:
+        dlat, dlon = box_degrees(max(lats), rules.near_m)
+        near = sa.and_(h.c.lat.between(o.c.lat - dlat, o.c.lat + dlat),
+                       h.c.lon.between(o.c.lon - dlon, o.c.lon + dlon))
+        parts.append(sa.select(*cols).select_from(o.join(h, near)).where(*window))
+    found: dict[int, list[PlaceSpot]] = defaultdict(list)
+    for r in conn.execute(sa.union_all(*parts)):
+        found[r.target].append(_place_spot(r, "h_"))
+    return found
+
+
+def _as_spot(c: Card) -> PlaceSpot:
+    return PlaceSpot(c.id, c.address, c.lat, c.lon, c.complaint_type, c.created_at, c.status,
+                     c.disposition)
+
+
+def with_memory(conn: sa.Connection, cards: dict[int, Card], rules: PlaceRules
+                ) -> dict[int, Card]:
+    """The cards with how many earlier jobs were at their place and whether it is chronic:
+    one query for all of them, never one a card."""
+    spots = {i: _as_spot(c) for i, c in cards.items()}
+    candidates = place_candidates(conn, list(spots.values()), rules)
+    out = dict(cards)
+    for i, spot in spots.items():
+        earlier = earlier_here(spot, candidates.get(i, ()), rules)
+        if earlier:
+            out[i] = replace(cards[i], here_before=len(earlier),
+                             chronic=chronic_count(spot, earlier, rules))
+    return out
+
+
+@dataclass(frozen=True)
+class PlaceMemory:
+    """A job page's memory of its place: the earlier jobs there (newest first) and, when the
+    place is chronic for the job's condition, how many complaints in the window."""
+
+    earlier: list[PlaceSpot]
+    chronic: int | None
+    rules: PlaceRules
+
+
+def place_memory(engine: db.Source, actor: Actor, row: Any, rules: PlaceRules) -> PlaceMemory:
+    """Read with the job page (same scope): what happened at this job's place before it."""
+    check_precinct(actor, row.precinct)
+    spot = PlaceSpot(row.id, row.address, row.lat, row.lon, row.complaint_type, row.created_at)
+    with db.read(engine) as conn:
+        candidates = place_candidates(conn, [spot], rules).get(row.id, [])
+    earlier = earlier_here(spot, candidates, rules)
+    return PlaceMemory(earlier, chronic_count(spot, earlier, rules) if earlier else None, rules)

@@ -165,7 +165,8 @@ def _in_scope_precinct(call: Call) -> str:
 
 
 def get_board(call: Call) -> dict[str, Any]:
-    view = queries.board(call.dispatch.engine, call.actor, _in_scope_precinct(call), call.now)
+    view = queries.board(call.dispatch.engine, call.actor, _in_scope_precinct(call), call.now,
+                         call.dispatch.places)
     return {
         "precinct": view.precinct, "queue": [card_json(c) for c in view.queue],
         "lanes": [lane_json(lane) for lane in view.lanes],

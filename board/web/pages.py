@@ -184,7 +184,7 @@ async def board_page(request: Request, actor: Actor) -> Response:
     if geo is not None and precinct not in geo.precincts():
         raise NotFound(f"no precinct {precinct}")
     view = await run_in_threadpool(queries.board, _dispatch(request).engine, actor, precinct,
-                                   _now())
+                                   _now(), _dispatch(request).places)
     mode = "supervisor" if actor.may("assign") else "view"
     template = "partials/board_body.html" if request.headers.get("HX-Request") else "board.html"
     panel = {}
@@ -240,8 +240,12 @@ async def _job_view(request: Request, actor: Actor, detail: queries.JobDetail,
     allowed = allowed_actions(actor, detail.row)
     rel = await run_in_threadpool(queries.related, _dispatch(request).engine, actor, detail.row,
                                   _now())
-    c = replace(detail.card, incident=rel.incident)
+    memory = await run_in_threadpool(queries.place_memory, _dispatch(request).engine, actor,
+                                     detail.row, _dispatch(request).places)
+    c = replace(detail.card, incident=rel.incident, here_before=len(memory.earlier),
+                chronic=memory.chronic)
     response = render(request, actor, "job.html", d=detail, c=c, units=units, rel=rel,
+                      memory=memory,
                       mode="view", next_url=f"/jobs/{detail.row.id}",
                       fields=public_fields(detail.row.fields), contact=contact,
                       may_view_photo="view_photo" in allowed,
