@@ -15,11 +15,14 @@ DEMO_HOUR = DATA / "311" / "nyc311-2022-05-01-midnight-hour.csv"
 VAR = ROOT / "var"
 
 
-def _secret(var_dir: Path) -> str:
-    """A stable secret for the embedded default: made once, kept beside the database."""
+def _secret(var_dir: Path, make: bool = True) -> str:
+    """A stable secret for the embedded default: made once, kept beside the database ("" when
+    there is none yet and `make` is off, for `board check`, which changes nothing)."""
     path = var_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
+    if not make:
+        return ""
     var_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     path.write_text(key)
@@ -90,7 +93,7 @@ class Settings:
         return bool(self.oidc_issuer and self.oidc_client_id)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: dict[str, str] | None = None, make_secret: bool = True) -> Settings:
         env = dict(os.environ if env is None else env)
         var_dir = Path(env.get("BOARD_VAR_DIR", VAR))
         geo = env.get("BOARD_GEO_DIR")
@@ -98,7 +101,7 @@ class Settings:
         return cls(
             database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'board.db'}",
             redis_url=env.get("REDIS_URL") or None,
-            secret_key=env.get("SECRET_KEY") or _secret(var_dir),
+            secret_key=env.get("SECRET_KEY") or _secret(var_dir, make_secret),
             geo_dir=geo_dir,
             tile_url=env.get("TILE_URL") or None,
             route_max_distance_m=float(env.get("ROUTE_MAX_DISTANCE_M", "300")),

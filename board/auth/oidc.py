@@ -14,19 +14,24 @@ precincts and unit of their groups at every sign-in (board/auth/accounts.py, sso
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from authlib.common.errors import AuthlibBaseError
+from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client import OAuthError
-from authlib.integrations.starlette_client import OAuth
 from joserfc import errors as jose_errors
 from starlette.requests import Request
 from starlette.responses import Response
 
 from board.domain.claims import Grant, GroupMapping, groups_of, parse_group_map
 from board.settings import Settings
+
+with warnings.catch_warnings():  # Authlib 1.9 says, on import, it will move to httpx2 one day
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.starlette_client import OAuth
 
 log = logging.getLogger("board.auth.oidc")
 

@@ -1,5 +1,5 @@
-"""The `board` command: serve, demo, migrate, geo load, users add|disable|unlock, units add,
-tokens create|list|revoke.
+"""The `board` command: serve, demo, migrate, check, geo load, users add|disable|unlock, units
+add, tokens create|list|revoke.
 
 Every command that changes jobs or units goes through board.usecases, like the web does.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 from board import bootstrap
 from board.auth import accounts as auth
 from board.cli import caller as caller_cli
+from board.cli import check as check_cli
 from board.cli import intake as intake_cli
 from board.cli import qstat as qstat_cli
 from board.geo import store as geostore
@@ -268,6 +269,7 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("token_id", type=int)
     tr.set_defaults(handler=cmd_tokens_revoke)
     intake_cli.register(sub)
+    check_cli.register(sub)
     qstat_cli.register(sub)
     caller_cli.register(sub)
     return p
@@ -279,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure(os.environ.get("LOG_LEVEL", "INFO"))
     try:
-        return args.handler(args, Settings.from_env())
+        return args.handler(args, Settings.from_env(
+            make_secret=getattr(args, "makes_secret", True)))
     except Invalid as e:
         print(f"board: {e}", file=sys.stderr)
         return 2
