@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from board.accountability import qstat
+from board.accountability import chronic, qstat
 from board.accountability.qstat import ALL, BEHIND, FIGURE_KEYS, FIGURES, GROUPS, RANKED, Sheet
 from board.accountability.qstat_tables import (
     GROUP_COLUMNS,
@@ -52,7 +52,9 @@ COLUMN_LABELS = {
     "closed_without_arrival_share": "Closed without arriving",
     "photos_viewed_share": "Photos viewed", "summons_share": "Summons (parking, driveway)",
 }
-TABLES = ("sheet", "groups", "dispositions", "trend", "comparison", "verdicts")
+TABLES = ("sheet", "groups", "dispositions", "trend", "comparison", "verdicts", "chronic")
+CHRONIC_COLUMNS = ("precinct", "address", "complaint_type", "most_in_30_days", "in_period",
+                   "latest_job", "latest_at")
 VERDICT_COLUMNS = ("section", "closes", "closed_jobs", "surveys_answered", "satisfied_share",
                    "dissatisfied_share", "disputed_by_caller")
 
@@ -131,7 +133,11 @@ async def qstat_page(request: Request, actor: Actor) -> Response:
         q, s = await _sheet(request, actor)
     except Invalid as e:
         return _refused(request, actor, e)
+    places = _dispatch(request).places
+    chronic_rows = await run_in_threadpool(chronic.chronic_locations, _dispatch(request).engine,
+                                           actor, q.period, q.precinct, places)
     return render(request, actor, "qstat.html", q=q, s=s, figures=FIGURES, labels=LABELS,
+                  chronic=chronic_rows, chronic_rules=places,
                   ranked=RANKED, columns=SCREEN_COLUMNS, column_labels=COLUMN_LABELS,
                   groups=GROUPS, shown=shown, change_shown=change_shown, jobs_link=jobs_link,
                   behind=BEHIND,
@@ -209,6 +215,8 @@ async def qstat_csv(request: Request, actor: Actor) -> Response:
     table = request.query_params.get("table", "groups")
     if table not in TABLES:
         return _refused(request, actor, Invalid({"table": f"one of {', '.join(TABLES)}"}))
+    if table == "chronic":
+        return await _chronic_csv(request, actor)
     try:
         q, s = await _sheet(request, actor)
     except Invalid as e:
@@ -217,6 +225,22 @@ async def qstat_csv(request: Request, actor: Actor) -> Response:
     scope = q.precinct or ("city" if s.scope is None else "-".join(s.scope))
     name = f"qstat-{table}-{scope}-by-{q.by}-{q.period.start}-{q.period.end}.csv"
     return Response(to_csv(header, rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+async def _chronic_csv(request: Request, actor: Actor) -> Response:
+    """The chronic locations table as CSV (addresses are the city's text: never formulas)."""
+    try:
+        q = Query(request, _now())
+    except Invalid as e:
+        return _refused(request, actor, e)
+    d = _dispatch(request)
+    found = await run_in_threadpool(chronic.chronic_locations, d.engine, actor, q.period,
+                                    q.precinct, d.places)
+    rows = [[c.precinct, text(c.address), text(c.complaint_type), str(c.most_in_window),
+             str(c.in_period), str(c.latest_id), c.latest_at.isoformat()] for c in found]
+    name = f"qstat-chronic-{q.precinct or 'scope'}-{q.period.start}-{q.period.end}.csv"
+    return Response(to_csv(list(CHRONIC_COLUMNS), rows), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

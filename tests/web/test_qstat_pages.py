@@ -170,3 +170,27 @@ def test_no_data_is_plain_text_and_drill_downs_page(world, app, monkeypatch) -> 
         for bad in ("0", "-1", "x", "9" * 12):
             assert c.get("/qstat/jobs", params={**DAY, "figure": "jobs", "page": bad}
                          ).status_code == 400
+
+
+def test_chronic_locations_table_and_csv(world, app) -> None:
+    from board.domain.access import SYSTEM
+    from board.usecases import NewJob
+    from tests.conftest import point_in
+
+    lat, lon = point_in(world.dispatch.geo, "75")
+    for hour in range(10, 15):
+        at = utc(f"2026-11-28T{hour}:00:00")
+        world.dispatch.create_job(SYSTEM, NewJob("Noise - Residential", "", address="=1 ODD ST",
+                                                 lat=lat, lon=lon, created_at=at), "manual")
+    with TestClient(app) as c:
+        login(c, "sgt75")
+        page = c.get("/qstat", params=DAY)
+        table = page.text[page.text.index('id="qstat-chronic"'):]
+        assert "=1 ODD ST" in table and "<td>5</td>" in table
+        rows = list(csv.DictReader(io.StringIO(
+            c.get("/qstat.csv", params={**DAY, "table": "chronic"}).text)))
+        assert [(r["precinct"], r["address"], r["most_in_30_days"]) for r in rows] == [
+            ("75", "'=1 ODD ST", "5")]
+        login(c, "sgt120")
+        assert c.get("/qstat.csv", params={**DAY, "table": "chronic", "precinct": "75"}
+                     ).status_code == 403
