@@ -88,6 +88,10 @@ class UnitConflict(Exception):
 
 
 
+#: A lifecycle action's own part: (column changes, event payload) for the job as locked.
+Apply = Callable[[sa.Connection, Any], tuple[dict[str, Any], dict[str, Any]]]
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -219,41 +223,51 @@ class ChangeCore:
         return Conflict(job.id, expected, last.version, last.actor, last.kind, last.at)
 
     def _change(self, actor: Actor, action: str, job_id: int, version: int,
-                apply: Callable[[sa.Connection, Any], tuple[dict[str, Any], dict[str, Any]]]
-                | None = None, to_unit: int | None = None) -> dict[str, Any]:
+                apply: Apply | None = None, to_unit: int | None = None) -> dict[str, Any]:
         """Run one lifecycle action on a job: check, transition, write state and event."""
         with db.write(self.engine) as conn:
-            job = self._job(conn, job_id)
-            try:
-                actor.check(action, job.precinct, job.unit_id)
-            except Forbidden:
-                # Acting on a stale screen (an officer tapping a job just reassigned away):
-                # say who changed it, as long as the job is one the actor may read.
-                if actor.sees(job.precinct) and job.version != version:
-                    raise self._conflict(job, version) from None
-                raise
-            job = self._lock(conn, job_id, (job.unit_id, to_unit))
-            if job.version != version:
-                raise self._conflict(job, version)
-            after = transition(action, job.status)
-            changes, payload = apply(conn, job) if apply else ({}, {})
-            changes = {"status": after.value, **changes}
-            done = conn.execute(
-                jobs.update().where(jobs.c.id == job.id, jobs.c.version == version)
-                .values(**changes, version=version + 1, updated_at=self.clock())
-            )
-            if done.rowcount != 1:
-                raise self._conflict(job, version)
-            unit_id = changes.get("unit_id", job.unit_id)
-            ev = self._event(conn, actor, action, job=job, unit_id=unit_id,
-                             before=job.status, after=after.value, payload=payload)
-            self._review_queue(conn, job, ev)
-            if job.unit_id is not None:
-                self._restack(conn, job.unit_id)
-            if unit_id is not None and unit_id != job.unit_id:
-                self._restack(conn, unit_id)
-        self._committed([ev])
-        return ev
+            evs = self._change_in(conn, actor, action, job_id, version, apply, to_unit)
+        self._committed(evs)
+        return evs[-1]
+
+    def _change_in(self, conn: sa.Connection, actor: Actor, action: str, job_id: int,
+                   version: int, apply: Apply | None = None, to_unit: int | None = None
+                   ) -> list[dict[str, Any]]:
+        """_change inside a transaction the caller holds (a multi-job action runs several in
+        one, so all are written or none). Returns the events written, the action's last:
+        `apply` may write events of its own first (a route's unlink) through `self._event`
+        and hand them back in its payload's "_written" list."""
+        job = self._job(conn, job_id)
+        try:
+            actor.check(action, job.precinct, job.unit_id)
+        except Forbidden:
+            # Acting on a stale screen (an officer tapping a job just reassigned away):
+            # say who changed it, as long as the job is one the actor may read.
+            if actor.sees(job.precinct) and job.version != version:
+                raise self._conflict(job, version) from None
+            raise
+        job = self._lock(conn, job_id, (job.unit_id, to_unit))
+        if job.version != version:
+            raise self._conflict(job, version)
+        after = transition(action, job.status)
+        changes, payload = apply(conn, job) if apply else ({}, {})
+        written = payload.pop("_written", [])
+        changes = {"status": after.value, **changes}
+        done = conn.execute(
+            jobs.update().where(jobs.c.id == job.id, jobs.c.version == version)
+            .values(**changes, version=version + 1, updated_at=self.clock())
+        )
+        if done.rowcount != 1:
+            raise self._conflict(job, version)
+        unit_id = changes.get("unit_id", job.unit_id)
+        ev = self._event(conn, actor, action, job=job, unit_id=unit_id,
+                         before=job.status, after=after.value, payload=payload)
+        self._review_queue(conn, job, ev)
+        if job.unit_id is not None:
+            self._restack(conn, job.unit_id)
+        if unit_id is not None and unit_id != job.unit_id:
+            self._restack(conn, unit_id)
+        return [*written, ev]
 
     def _review_queue(self, conn: sa.Connection, job: Any, ev: dict[str, Any]) -> None:
         """A close with flags puts the job in its precinct's review queue; a reopen takes it

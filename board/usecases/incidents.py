@@ -13,6 +13,7 @@ from board.domain.lifecycle import OPEN, WORKING, Status
 from board.storage import db
 from board.storage.schema import (
     jobs,
+    units,
 )
 from board.usecases.core import (
     ChangeCore,
@@ -61,30 +62,53 @@ class IncidentCases(ChangeCore):
         self._committed([ev])
         return ev
 
-    def incident_jobs(self, incident: int) -> list[Any]:
+    def incident_jobs(self, incident: int, conn: sa.Connection | None = None) -> list[Any]:
         """The open jobs of an incident, first job first."""
-        with db.read(self.engine) as conn:
-            return conn.execute(sa.select(jobs).where(
+        with db.read(conn or self.engine) as c:
+            return c.execute(sa.select(jobs).where(
                 sa.or_(jobs.c.id == incident, jobs.c.incident_id == incident),
                 jobs.c.status.in_([st.value for st in OPEN])).order_by(jobs.c.id)).all()
 
+    def _together(self, conn: sa.Connection, actor: Actor, action: str, rows: list[Any],
+                  unit_id: int | None = None) -> None:
+        """Before any job of a multi-job action is written: the actor may do it to every one,
+        and the units whose stacks it touches are locked in the one order (_lock's)."""
+        for row in rows:
+            actor.check(action, row.precinct, row.unit_id)
+        ids = sorted({u for u in (unit_id, *(r.unit_id for r in rows)) if u is not None})
+        if ids:
+            conn.execute(sa.select(units.c.id).where(units.c.id.in_(ids))
+                         .order_by(units.c.id).with_for_update()).all()
+
     def assign_incident(self, actor: Actor, incident: int, unit_id: int) -> list[dict[str, Any]]:
-        """Put every open job of an incident on one unit: each job its own assign event."""
-        done = []
-        for row in self.incident_jobs(incident):
-            if row.unit_id == unit_id:
-                continue
-            step = self.assign if row.status in ("new", "held") else self.reassign
-            done.append(step(actor, row.id, row.version, unit_id))
+        """Put every open job of an incident on one unit: each job its own assign event, all
+        in one transaction (every job checked first: all are assigned, or none)."""
+        with db.write(self.engine) as conn:
+            rows = [r for r in self.incident_jobs(incident, conn) if r.unit_id != unit_id]
+            self._together(conn, actor, "assign", rows, unit_id)
+            done: list[dict[str, Any]] = []
+            for row in rows:
+                moving = row.status not in ("new", "held")
+                done += self._change_in(conn, actor, "reassign" if moving else "assign",
+                                        row.id, row.version,
+                                        self._onto(unit_id, None, moving=moving),
+                                        to_unit=unit_id)
+        self._committed(done)
         return done
 
     def close_incident(self, actor: Actor, incident: int, disposition: str,
                        summons_count: int | None = None, note: str = "") -> list[dict[str, Any]]:
         """Close every job of an incident a unit is working, with one outcome: each 311
-        request still gets its own close event and resolution text."""
-        working = [r for r in self.incident_jobs(incident) if Status(r.status) in WORKING]
-        if not working:
-            raise Invalid({"incident": "no job of this incident is being worked"})
-        return [self.close(actor, r.id, r.version, disposition, summons_count, note)
-                for r in working]
-
+        request still gets its own close event and resolution text; all close, or none."""
+        apply = self._closing(disposition, summons_count, note)
+        with db.write(self.engine) as conn:
+            working = [r for r in self.incident_jobs(incident, conn)
+                       if Status(r.status) in WORKING]
+            if not working:
+                raise Invalid({"incident": "no job of this incident is being worked"})
+            self._together(conn, actor, "close", working)
+            done: list[dict[str, Any]] = []
+            for row in working:
+                done += self._change_in(conn, actor, "close", row.id, row.version, apply)
+        self._committed(done)
+        return done

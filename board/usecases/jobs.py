@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from board.domain.access import Actor, Forbidden
 from board.domain.dispositions import DispositionError, check_close
 from board.domain.flags import progress
-from board.domain.lifecycle import WORKING, Status
+from board.domain.lifecycle import OPEN, WORKING, Status
 from board.domain.policies import refusals
 from board.domain.privacy import contact_of
 from board.storage import db
@@ -18,6 +18,7 @@ from board.storage.schema import (
     jobs,
 )
 from board.usecases.core import (
+    Apply,
     ChangeCore,
     Invalid,
     _text,
@@ -31,25 +32,28 @@ class JobCases(ChangeCore):
 
     def assign(self, actor: Actor, job_id: int, version: int, unit_id: int,
                position: int | None = None) -> dict[str, Any]:
-        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
-            unit = self._usable_unit(conn, unit_id, job.precinct)
-            slot = self._slot(conn, unit.id, position, job.id)
-            return ({"unit_id": unit.id, "stack_pos": slot},
-                    {"unit": unit.callsign, "position": slot})
-        return self._change(actor, "assign", job_id, version, apply, to_unit=unit_id)
+        return self._change(actor, "assign", job_id, version, self._onto(unit_id, position),
+                            to_unit=unit_id)
 
     def reassign(self, actor: Actor, job_id: int, version: int, unit_id: int,
                  position: int | None = None) -> dict[str, Any]:
+        return self._change(actor, "reassign", job_id, version,
+                            self._onto(unit_id, position, moving=True), to_unit=unit_id)
+
+    def _onto(self, unit_id: int, position: int | None, moving: bool = False) -> Apply:
+        """An assign's (or, moving, a reassign's) own part: the unit's stack makes room."""
         def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
-            if unit_id == job.unit_id:
+            if moving and unit_id == job.unit_id:
                 raise Invalid({"unit_id": "the job is already on that unit; reorder it instead"})
             unit = self._usable_unit(conn, unit_id, job.precinct)
-            old = self._unit(conn, job.unit_id)
             slot = self._slot(conn, unit.id, position, job.id)
-            return ({"unit_id": unit.id, "stack_pos": slot},
-                    {"unit": unit.callsign, "from_unit": old.callsign, "from_unit_id": old.id,
-                     "position": slot})
-        return self._change(actor, "reassign", job_id, version, apply, to_unit=unit_id)
+            payload: dict[str, Any] = {"unit": unit.callsign, "position": slot}
+            if moving:
+                old = self._unit(conn, job.unit_id)
+                payload = {"unit": unit.callsign, "from_unit": old.callsign,
+                           "from_unit_id": old.id, "position": slot}
+            return {"unit_id": unit.id, "stack_pos": slot}, payload
+        return apply
 
     def unassign(self, actor: Actor, job_id: int, version: int, reason: str) -> dict[str, Any]:
         reason = _text(reason, "reason", required=True, limit=300)
@@ -129,13 +133,35 @@ class JobCases(ChangeCore):
             raise Forbidden("you cannot route a job into a precinct outside your scope")
 
         def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
-            if job.unit_id is not None and precinct != job.precinct:
-                # it would sit on a unit of one precinct while on another's board: on neither
-                raise Invalid({"precinct": "a unit is working this job; return it to the queue "
-                                           "before routing it to another precinct"})
-            return ({"precinct": precinct, "sector": sector or None, "route_method": "manual"},
-                    {"from": job.precinct, "precinct": precinct, "sector": sector})
+            changes = {"precinct": precinct, "sector": sector or None, "route_method": "manual"}
+            payload: dict[str, Any] = {"from": job.precinct, "precinct": precinct,
+                                       "sector": sector}
+            if precinct != job.precinct:
+                if job.unit_id is not None:
+                    # it would sit on a unit of one precinct while on another's board: on neither
+                    raise Invalid({"precinct": "a unit is working this job; return it to the "
+                                               "queue before routing it to another precinct"})
+                unlinked = self._leave_incident(conn, actor, job)
+                if unlinked:
+                    changes["incident_id"] = None
+                    payload["_written"] = unlinked
+            return changes, payload
         return self._change(actor, "route", job_id, version, apply)
+
+    def _leave_incident(self, conn: sa.Connection, actor: Actor, job: Any) -> list[dict]:
+        """A job leaving its precinct leaves its incident (an incident is one precinct's):
+        an `unlink` event on the board it leaves. A job that leads open jobs of an incident
+        stays until they are unlinked or closed."""
+        leads = conn.execute(sa.select(jobs.c.id).where(
+            jobs.c.incident_id == job.id, jobs.c.status.in_([st.value for st in OPEN]))
+            .limit(1)).first()
+        if leads:
+            raise Invalid({"precinct": f"job {job.id} leads an incident of its precinct: unlink "
+                                       "its jobs before routing it elsewhere"})
+        if job.incident_id is None:
+            return []
+        return [self._event(conn, actor, "unlink", job=job, unit_id=job.unit_id,
+                            payload={"incident": job.incident_id})]
 
     # -- the officer's steps ------------------------------------------------------------------
 
@@ -150,6 +176,11 @@ class JobCases(ChangeCore):
 
     def close(self, actor: Actor, job_id: int, version: int, disposition: str,
               summons_count: int | None = None, note: str = "") -> dict[str, Any]:
+        return self._change(actor, "close", job_id, version,
+                            self._closing(disposition, summons_count, note))
+
+    def _closing(self, disposition: str, summons_count: int | None, note: str) -> Apply:
+        """A close's own part, its input checked before any job is touched."""
         note = _text(note, "note")
         try:
             d = check_close(disposition, summons_count, administrative=False)
@@ -170,7 +201,7 @@ class JobCases(ChangeCore):
                     {"disposition": d.code, "resolution": d.resolution, "note": note,
                      "summons_count": summons_count if d.summons else None,
                      "arrival_expected": d.arrival_expected})
-        return self._change(actor, "close", job_id, version, apply)
+        return apply
 
     def note(self, actor: Actor, job_id: int, text: str) -> dict[str, Any]:
         """A note changes no state, so it needs no version and never conflicts."""

@@ -75,3 +75,70 @@ def test_the_board_says_possibly_the_same(dispatch: Dispatch, world: World, same
     assert cards[later["job_id"]].same_as is None
     assert cards[later["job_id"]].incident == first["job_id"]
     assert cards[first["job_id"]].incident == first["job_id"]  # the first job leads it
+
+
+def test_routing_a_job_out_of_its_precinct_unlinks_it(dispatch: Dispatch, world: World) -> None:
+    """Audit defect 3: jobs 25, 37 and 44 in one incident, 44 routed to the 34th kept its link,
+    so the 34th saw "incident #25" (a 75th job) and the 75th's "assign together" hit it."""
+    sgt, city = world.actors["sgt75"], world.actors["city"]
+    lead, member, moved = (make_job(dispatch, "75") for _ in range(3))
+    dispatch.link(sgt, member, 1, lead)
+    dispatch.link(sgt, moved, 1, lead)
+    seen: list[list[dict]] = []
+    dispatch.listeners.append(seen.append)
+    ev = dispatch.route(city, moved, version(dispatch, moved), "120")
+    row = job_row(dispatch, moved)
+    assert (row.precinct, row.incident_id) == ("120", None)
+    unlink, route = job_events(dispatch, moved)[-2:]
+    assert (unlink.kind, unlink.payload, unlink.precinct) == ("unlink", {"incident": lead}, "75")
+    assert route.kind == "route" and route.seq == ev["seq"] == unlink.seq + 1
+    assert [e["kind"] for e in seen[-1]] == ["unlink", "route"]  # the boards hear both
+    # the 120th's view of the job shows no incident of the 75th
+    detail = queries.job(dispatch.engine, world.actors["sgt120"], moved, datetime.now(UTC))
+    rel = queries.related(dispatch.engine, world.actors["sgt120"], detail.row, datetime.now(UTC))
+    assert rel.incident is None
+    # the incident's lead cannot leave its precinct while it leads jobs there
+    refused(dispatch, Invalid, lambda: dispatch.route(city, lead, version(dispatch, lead), "120"))
+    # within the precinct (a new sector), the link stays
+    dispatch.route(city, member, version(dispatch, member), "75")
+    assert job_row(dispatch, member).incident_id == lead
+    evs = dispatch.assign_incident(sgt, lead, world.unit("75-A"))
+    assert [e["job_id"] for e in evs] == [lead, member]
+
+
+def _link_across(dispatch: Dispatch, job: int, lead: int) -> None:
+    """An incident link across precincts, as one written before routing unlinked."""
+    import sqlalchemy as sa
+
+    from board.storage.schema import jobs
+
+    with dispatch.engine.begin() as conn:
+        conn.execute(sa.update(jobs).where(jobs.c.id == job).values(incident_id=lead))
+
+
+def test_assign_together_is_all_or_nothing(dispatch: Dispatch, world: World) -> None:
+    """Audit defect 3: sgt75's "assign together" wrote 2 assign events, then answered 403
+    for the third job (in the 34th). Every job is checked before any is written."""
+    sgt = world.actors["sgt75"]
+    lead, member = make_job(dispatch, "75"), make_job(dispatch, "75")
+    stranger = make_job(dispatch, "120")
+    dispatch.link(sgt, member, 1, lead)
+    _link_across(dispatch, stranger, lead)
+    refused(dispatch, Forbidden, lambda: dispatch.assign_incident(sgt, lead, world.unit("75-A")))
+    # a unit that cannot take them: nothing is written either
+    dispatch.unit_status(sgt, world.unit("75-B"), 1, "out_of_service", "flat tyre")
+    refused(dispatch, Invalid, lambda: dispatch.assign_incident(
+        world.actors["city"], lead, world.unit("75-B")))
+
+
+def test_close_together_is_all_or_nothing(dispatch: Dispatch, world: World) -> None:
+    sgt, off = world.actors["sgt75"], world.actors["off75a"]
+    lead, member, stranger = make_job(dispatch, "75"), make_job(dispatch, "75"), \
+        make_job(dispatch, "120")
+    dispatch.link(sgt, member, 1, lead)
+    dispatch.assign_incident(sgt, lead, world.unit("75-A"))
+    dispatch.assign(world.actors["sgt120"], stranger, 1, world.unit("120-A"))
+    for j in (lead, member):
+        dispatch.acknowledge(off, j, version(dispatch, j))
+    _link_across(dispatch, stranger, lead)
+    refused(dispatch, Forbidden, lambda: dispatch.close_incident(off, lead, "action_taken"))
