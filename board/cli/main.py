@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from board import bootstrap
 from board.auth import accounts as auth
@@ -152,7 +153,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
-    from board.observability import logs
     from board.web import health
     from board.web.app import create_app
 
@@ -171,10 +171,28 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # long as the process: out of the cyclic collector's sight, each full collection — a pause
     # of every live socket — has half as much to walk (BENCHMARKS.md, "Live updates").
     gc.freeze()
-    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True,
-                log_level="info", log_config=logs.uvicorn_log_config(), access_log=False,
-                ws_per_message_deflate=getattr(args, "ws_deflate", False), backlog=2048)
+    uvicorn.Server(server_config(app, settings, args.host, args.port,
+                                 ws_deflate=getattr(args, "ws_deflate", False))).run()
     return 0
+
+
+def server_config(app: Any, settings: Settings, host: str = "127.0.0.1", port: int = 8000,
+                  ws_deflate: bool = False, **extra: Any) -> Any:
+    """How `board serve` runs uvicorn. Behind a reverse proxy, X-Forwarded-Proto and
+    X-Forwarded-For are believed only from the addresses in FORWARDED_ALLOW_IPS: from them,
+    the scheme (so Secure cookies and absolute links) and the client's address (so the log-in
+    throttle and the events' origin) are the proxy's client's; from anyone else they are
+    ignored (docs/deploying.md)."""
+    import uvicorn
+
+    from board.observability import logs
+
+    options: dict[str, Any] = {
+        "host": host, "port": port, "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips, "log_level": "info",
+        "log_config": logs.uvicorn_log_config(), "access_log": False,
+        "ws_per_message_deflate": ws_deflate, "backlog": 2048, **extra}
+    return uvicorn.Config(app, **options)
 
 
 def cmd_deadlines(args: argparse.Namespace, settings: Settings) -> int:
