@@ -30,6 +30,8 @@ def open_dispatch(settings: Settings) -> Dispatch:
     db.migrate(engine)
     d = Dispatch(engine, geostore.load(engine, settings.geo_dir, settings.route_max_distance_m))
     d.places = PlaceRules(chronic_complaints=settings.chronic_complaints)
+    d.arrival_position = settings.arrival_position  # the department's evidence settings
+    d.summons_pattern = settings.summons_pattern
     return d
 
 

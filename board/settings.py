@@ -87,6 +87,11 @@ class Settings:
     #: A place is a chronic location after this many complaints of one condition within 30
     #: days (CHRONIC_COMPLAINTS; 5, a 2014 NYPD order's threshold).
     chronic_complaints: int = 5
+    #: The officer's phone asks for a one-shot position at "On scene" and "Close"
+    #: (ARRIVAL_POSITION=ask, the default) or never (off). See docs/officers-evidence.md.
+    arrival_position: str = "ask"
+    #: What a summons number looks like (a regular expression matched whole).
+    summons_pattern: str = r"\d{10}"
 
     @property
     def oidc_enabled(self) -> bool:
@@ -130,4 +135,25 @@ class Settings:
             status_page_days=int(env.get("STATUS_PAGE_DAYS", "30")),
             embedded_notices=env.get("NOTICE_WORKER",
                                      "0" if env.get("DATABASE_URL") else "1") == "1",
+            arrival_position=_choice(env.get("ARRIVAL_POSITION"), ("ask", "off"),
+                                     "ARRIVAL_POSITION"),
+            summons_pattern=_pattern(env.get("SUMMONS_PATTERN") or r"\d{10}"),
         )
+
+
+def _choice(value: str | None, allowed: tuple[str, ...], name: str) -> str:
+    """One of `allowed` (the first by default); anything else stops the start with why."""
+    text = (value or allowed[0]).strip().lower()
+    if text not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return text
+
+
+def _pattern(text: str) -> str:
+    import re
+
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise ValueError(f"SUMMONS_PATTERN is not a regular expression: {e}") from None
+    return text

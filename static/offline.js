@@ -37,10 +37,21 @@
     document.getElementById("flash").append(p);
   }
 
+  // A form's text fields (a queued tap keeps these, the phone's position included); files
+  // (a close's photos) go only with a form sent at once, as multipart.
+  function fields(form) {
+    const out = new URLSearchParams();
+    for (const [k, v] of new FormData(form)) if (typeof v === "string") out.append(k, v);
+    return out;
+  }
+  function hasFiles(form) {
+    return Array.from(new FormData(form).values()).some((v) => typeof v !== "string" && v.size > 0);
+  }
+
   function describe(form) {
     const button = form.querySelector("button[type=submit]");
     const job = (form.action.match(/\/jobs\/(\d+)\//) || [])[1] || "";
-    return { url: form.getAttribute("action"), body: new URLSearchParams(new FormData(form)).toString(),
+    return { url: form.getAttribute("action"), body: fields(form).toString(),
              label: button ? button.textContent.trim() : "Action", job,
              version: (form.querySelector("input[name=version]") || {}).value || "",
              at: new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) };
@@ -56,10 +67,12 @@
     if (leaving) return;  // one tap at a time: the page is already on its way to the answer
     const action = describe(form);
     const next = (form.querySelector("input[name=next]") || {}).value || window.location.pathname;
+    const files = hasFiles(form);
+    if (files) action.label += " (its photos are not kept offline)";
     if (!navigator.onLine) { queue(action); return; }
     leaving = true;
-    fetch(action.url, { method: "POST", body: new URLSearchParams(action.body), credentials: "same-origin",
-                        redirect: "manual" })
+    fetch(action.url, { method: "POST", body: files ? new FormData(form) : new URLSearchParams(action.body),
+                        credentials: "same-origin", redirect: "manual" })
       .then(() => window.location.assign(next))
       .catch(() => { leaving = false; queue(action); });
   }, true);

@@ -6,7 +6,7 @@
 const CACHE = "board-officer-v1";
 const KEEP = [/^\/my$/, /^\/jobs\/\d+$/, /^\/static\//, /^\/vendor\//, /^\/geo\/[^/]+\.json$/];
 const SHELL = ["/static/board.css", "/static/live.css", "/static/live.js", "/static/offline.js",
-               "/static/jobmap.js", "/static/position.js", "/static/flash.js", "/vendor/htmx.min.js",
+               "/static/jobmap.js", "/static/position.js", "/static/presence.js", "/static/flash.js", "/vendor/htmx.min.js",
                "/vendor/ws.js", "/vendor/leaflet/leaflet.js", "/vendor/leaflet/leaflet.css"];
 const OFFLINE = `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Offline · 311 Dispatch</title></head>

@@ -90,6 +90,14 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("dissatisfied_share", "share dissatisfied (disagree or strongly disagree)",
      "dissatisfied"),
     ("disputed_by_caller", "Caller says the problem is still there", "disputed"),
+    # proof of presence and evidence (issue 16): the links go to the jobs that fall short
+    ("arrivals_confirmed_share", "Arrivals confirmed by the phone's position",
+     "arrivals_unconfirmed"),
+    ("median_arrival_distance_m", "Median metres from the job at arrival", "arrivals_positioned"),
+    ("closes_with_evidence_share", "Field closes with an officer's photo",
+     "closes_without_evidence"),
+    ("summons_without_number", "Summons closes without a summons number",
+     "summons_without_number"),
 )
 FIGURE_KEYS = tuple(k for k, _, _ in FIGURES)
 SHARES = frozenset(k for k in FIGURE_KEYS if k.endswith(("_share", "_rate")))
@@ -183,6 +191,7 @@ def _aggregates(at: datetime) -> list[Any]:
         _count(sa.and_(_CLOSED, _summons_types(), F.c.disposition == "summons_issued"))
         .label("summons_issued"),
         *_verdict_aggregates(),
+        *_evidence_aggregates(),
     ]
 
 
@@ -204,19 +213,45 @@ def _verdict_row(m: dict[str, Any]) -> dict[str, Any]:
             "disputed_by_caller": m["disputed_by_caller"] or 0}
 
 
+def _evidence_aggregates() -> list[Any]:
+    """Proof of presence and evidence: arrivals and how many a position confirmed, field
+    closes and how many carry an officer's photo, summons closes without a number."""
+    dispatched_closed = sa.and_(_DISPATCHED, _CLOSED)
+    return [
+        _count(sa.and_(_DISPATCHED, F.c.arrival_confirmed.is_not(None))).label("arrivals"),
+        _count(sa.and_(_DISPATCHED, F.c.arrival_confirmed == sa.true()))
+        .label("arrivals_confirmed"),
+        _count(sa.and_(dispatched_closed, F.c.evidence_photos.is_not(None)))
+        .label("evidence_closes"),
+        _count(sa.and_(dispatched_closed, F.c.evidence_photos > 0)).label("closes_with_evidence"),
+        _count(_summons_without_number()).label("summons_without_number"),
+    ]
+
+
+def _summons_without_number() -> Any:
+    """A field close claiming a summons that carries no number (the board keeps numbers only
+    since issue 16: older closes count as carrying none)."""
+    return sa.and_(_DISPATCHED, _CLOSED, F.c.disposition == "summons_issued",
+                   sa.func.coalesce(F.c.summons_numbers, 0) == 0)
+
+
 def _percentiles_sql(durations: Sequence[str]) -> list[Any]:
     fractions = sa.literal(list(FRACTIONS), postgresql.ARRAY(sa.Float))
     return [sa.func.percentile_cont(fractions).within_group(F.c[DURATIONS[name]])
-            .label(f"pct_{name}") for name in durations]
+            .label(f"pct_{name}") for name in durations] + [
+        # the conventional median (the two middle values' mean): percentile_cont at 0.5
+        sa.func.percentile_cont(0.5).within_group(F.c.arrival_distance_m)
+        .label("median_arrival_distance_m")]
 
 
 def percentiles_python(conn: sa.Connection, group: Any, where: Sequence[Any]
                        ) -> dict[Any, dict[str, float | None]]:
     """Median and 90th percentile per group from each group's minutes (any engine)."""
     values: dict[Any, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    cols = [F.c[c] for c in DURATIONS.values()]
+    cols = [F.c[c] for c in DURATIONS.values()] + [F.c.arrival_distance_m]
+    names = (*DURATIONS, "distance")
     for row in conn.execute(sa.select(group.label("g"), *cols).where(*where)):
-        for name, value in zip(DURATIONS, row[1:], strict=True):
+        for name, value in zip(names, row[1:], strict=True):
             if value is not None:
                 values[row.g][name].append(value)
     out: dict[Any, dict[str, float | None]] = {}
@@ -226,6 +261,8 @@ def percentiles_python(conn: sa.Connection, group: Any, where: Sequence[Any]
             vs = sorted(by_name.get(name, ()))
             out[g][f"median_{name}_min"] = percentile(vs, 0.5)
             out[g][f"p90_{name}_min"] = percentile(vs, 0.9)
+        out[g]["median_arrival_distance_m"] = percentile(sorted(by_name.get("distance", ())),
+                                                         0.5)
     return out
 
 
@@ -272,13 +309,16 @@ def figures(conn: sa.Connection, by: str, scope_: tuple[str, ...] | None, p: Per
         m = dict(r._mapping)
         key = ALL if m.pop("is_total", 0) else r.g
         if pg:
-            extra: dict[str, Any] = {}
+            extra: dict[str, Any] = {"median_arrival_distance_m":
+                                     m.pop("median_arrival_distance_m")}
             for name in durations:
                 pair = m.pop(f"pct_{name}") or [None, None]
                 extra[f"median_{name}_min"], extra[f"p90_{name}_min"] = pair
         else:
-            extra = {k: v for k, v in pct.get(r.g, {}).items()
+            found = pct.get(r.g, {})
+            extra = {k: v for k, v in found.items()
                      if k.split("_", 1)[1].removesuffix("_min") in durations}
+            extra["median_arrival_distance_m"] = found.get("median_arrival_distance_m")
         out[key] = _row(m, extra, at)
     return out
 
@@ -311,8 +351,16 @@ def _row(m: dict[str, Any], pct: dict[str, Any], at: datetime) -> dict[str, Any]
         "summons_closed": m["summons_closed"],
         "summons_share": share(m["summons_issued"], m["summons_known"]),
         **_verdict_row(m),
+        "arrivals_confirmed_share": share(m["arrivals_confirmed"], m["arrivals"]),
+        "median_arrival_distance_m": _rounded(pct.get("median_arrival_distance_m")),
+        "closes_with_evidence_share": share(m["closes_with_evidence"], m["evidence_closes"]),
+        "summons_without_number": m["summons_without_number"] if dispatched else None,
     }
     return row
+
+
+def _rounded(value: Any) -> float | None:
+    return None if value is None else round(float(value), 1)
 
 
 def _aware(value: Any) -> datetime | None:
@@ -541,7 +589,9 @@ def _empty(p: Period, now: datetime) -> dict[str, Any]:
                  "reopened": 0, "overdue_dispatch": 0, "overdue_ack": 0, "overdue_arrive": 0,
                  "overdue_close": 0, "summons_closed": 0, "summons_known": 0,
                  "summons_issued": 0, "surveys_answered": 0, "satisfied": 0,
-                 "dissatisfied": 0, "disputed_by_caller": 0}, {}, min(p.until, now))
+                 "dissatisfied": 0, "disputed_by_caller": 0, "arrivals": 0,
+                 "arrivals_confirmed": 0, "evidence_closes": 0, "closes_with_evidence": 0,
+                 "summons_without_number": 0}, {}, min(p.until, now))
 
 
 # -- the jobs behind a figure -----------------------------------------------------------------
@@ -575,6 +625,10 @@ def _behind(kind: str, at: datetime) -> Any:
         "satisfied": F.c.satisfaction >= SATISFIED,
         "dissatisfied": F.c.satisfaction <= DISSATISFIED,
         "disputed": F.c.still_there == sa.true(),
+        "arrivals_unconfirmed": sa.and_(_DISPATCHED, F.c.arrival_confirmed == sa.false()),
+        "arrivals_positioned": sa.and_(_DISPATCHED, F.c.arrival_distance_m.is_not(None)),
+        "closes_without_evidence": sa.and_(_DISPATCHED, _CLOSED, F.c.evidence_photos == 0),
+        "summons_without_number": _summons_without_number(),
     }
     if kind.startswith("verdict:disposition:"):
         code = kind.removeprefix("verdict:disposition:")

@@ -21,11 +21,11 @@ SUPERVISOR_ACTIONS = frozenset({
     "set_priority", "route", "unit_status", "note", "view_photo", "close", "acknowledge",
     "en_route", "on_scene", "set_rule", "create_job", "add_unit", "review", "log_entry",
     "link",
-    "view_contact",
+    "view_contact", "view_evidence",
 })
 OFFICER_ACTIONS = frozenset({
     "acknowledge", "en_route", "on_scene", "close", "note", "view_photo", "unit_position",
-    "view_contact",
+    "view_contact", "view_evidence",
     "unit_status",  # their own unit only: out of service (meal, …) and back
 })
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from board.domain.presence import confirmed
+
 QUICK_CLOSE = timedelta(minutes=5)
 
 FLAG_LABELS = {
@@ -17,6 +19,7 @@ FLAG_LABELS = {
     "overdue": "Went overdue",
     "administrative": "Closed administratively",
     "caller_disputed": "The caller says the problem is still there",
+    "unconfirmed": "On scene not confirmed by the phone's position",
 }
 
 
@@ -36,6 +39,9 @@ class Progress:
     assigned_at: datetime | None = None
     arrived: bool = False
     viewed: bool = False
+    #: whether the phone's position confirmed presence this round (None: nothing recorded,
+    #: as before positions were asked for, or with ARRIVAL_POSITION=off)
+    presence: bool | None = None
 
     def see(self, e: Fact) -> None:
         if e.kind in ("assign", "reassign"):
@@ -44,10 +50,13 @@ class Progress:
                 else self.assigned_at
         elif e.kind == "on_scene":
             self.arrived = True
+            self.presence = confirmed(e.payload)
+        elif e.kind == "close" and confirmed(e.payload):
+            self.presence = True  # a position at the scene on closing confirms it too
         elif e.kind == "view_photo":
             self.viewed = True
         elif e.kind == "reopen":
-            self.assigned_at, self.arrived = None, False
+            self.assigned_at, self.arrived, self.presence = None, False, None
 
 
 def progress(events: Iterable[Fact]) -> Progress:
@@ -66,6 +75,8 @@ def close_flags(p: Progress, at: datetime, arrival_expected: bool, has_photos: b
         result.add("no_arrival")
     if has_photos and not p.viewed:
         result.add("photos_unviewed")
+    if p.arrived and arrival_expected and p.presence is False:
+        result.add("unconfirmed")
     return result
 
 

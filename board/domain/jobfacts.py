@@ -8,6 +8,11 @@ What the figures mean: to assign = receipt → first assignment; to acknowledge,
 close = first assignment → that step; receipt → close = the 311 created time → the (latest)
 close. A history row (closed by the city before it was imported) has only receipt → close:
 everything that needs dispatch events stays None, which QSTAT shows as "no data".
+
+Evidence (issue 16): the latest arrival's distance from the job and whether its position
+confirmed it (an arrival without one is unconfirmed); the latest field close's number of
+officer's photos and, for a summons, of summons numbers (None: not closed in the field, or
+closed before the board counted them).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ COLUMNS = (
     "receipt_close_min", "photo_viewed", "reopens", "quick_close", "no_arrival",
     "overdue_dispatch", "overdue_ack", "overdue_arrive", "overdue_close", "satisfaction",
     "still_there", "caller_disputed",
+    "arrival_distance_m", "arrival_confirmed", "evidence_photos", "summons_numbers",
 )
 
 # The job's columns the fold reads (its current state, after the event's change).
@@ -52,7 +58,8 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
         "reopens": 0, "quick_close": None, "no_arrival": None,
         "overdue_dispatch": False, "overdue_ack": False, "overdue_arrive": False,
         "overdue_close": False, "unit_id": None, "satisfaction": None, "still_there": None,
-        "caller_disputed": False,
+        "caller_disputed": False, "arrival_distance_m": None, "arrival_confirmed": None,
+        "evidence_photos": None, "summons_numbers": None,
     }
     created = _get(job, "created_at")
     f.update(
@@ -69,17 +76,25 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
         f["assigned_at"] = at
     elif kind == "acknowledge" and f["acked_at"] is None:
         f["acked_at"] = at
-    elif kind == "on_scene" and f["arrived_at"] is None:
-        f["arrived_at"] = at
+    elif kind == "on_scene":
+        # proof of presence: the latest arrival's, an arrival without a position unconfirmed
+        f["arrived_at"] = f["arrived_at"] or at
+        f["arrival_distance_m"] = payload.get("distance_m")
+        f["arrival_confirmed"] = payload.get("confirmed") is True
     elif kind == "view_photo":
         f["photo_viewed"] = True
     elif kind == "reopen":
         f["reopens"] += 1
         f["quick_close"] = f["no_arrival"] = None
+        f["evidence_photos"] = f["summons_numbers"] = None
     elif kind in ("close", "admin_close"):
         flagged = set(close_flags or ())
         f["quick_close"] = "quick_close" in flagged
         f["no_arrival"] = "no_arrival" in flagged
+        field_close = kind == "close"
+        f["evidence_photos"] = len(payload.get("evidence") or ()) if field_close else None
+        f["summons_numbers"] = (len(payload.get("summons_numbers") or ())
+                                if field_close and f["disposition"] == "summons_issued" else None)
     elif kind == "overdue" and payload.get("stage") in OVERDUE_STAGES:
         f[f"overdue_{_overdue_stage(payload, f)}"] = True
     elif kind == "survey_answer":  # the caller's verdict (one per request)

@@ -279,6 +279,8 @@ policies = sa.Table(
     sa.Column("minutes", sa.Integer),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("updated_by", sa.String(120), nullable=False),
+    sa.Column("metres", sa.Integer),  # position_on_scene's N
+    sa.Column("dispositions", sa.String(400)),  # evidence_photo's: codes, comma-separated
     sa.UniqueConstraint("scope", "kind"),
 )
 
@@ -336,6 +338,12 @@ job_facts = sa.Table(
     sa.Column("still_there", sa.Boolean),
     sa.Column("caller_disputed", sa.Boolean, nullable=False, default=False,
               server_default=sa.false()),
+    # Proof of presence and evidence (issue 16): the latest arrival's position, the latest
+    # field close's officer photos and summons numbers (None: nothing known, e.g. history).
+    sa.Column("arrival_distance_m", sa.Float),
+    sa.Column("arrival_confirmed", sa.Boolean),
+    sa.Column("evidence_photos", sa.Integer),
+    sa.Column("summons_numbers", sa.Integer),
     sa.Index("ix_job_facts_precinct_created", "precinct", "created_at"),
     sa.Index("ix_job_facts_open", "created_at", sqlite_where=sa.text("closed_at IS NULL"),
              postgresql_where=sa.text("closed_at IS NULL")),
@@ -382,4 +390,29 @@ notices = sa.Table(
     sa.Column("last_error", sa.String(300)),
     sa.UniqueConstraint("job_id", "stage", "channel"),
     sa.Index("ix_notices_due", "state", "next_at"),
+)
+
+# The officer's photos on a close (issue 16): the bytes themselves, checked and stripped of
+# location metadata on the way in (board/domain/evidence.py). Seen only through a recorded
+# view (`view_evidence`), by the job's number `n`: no read hands out an address for them.
+evidence_photos = sa.Table(
+    "evidence_photos", metadata,
+    sa.Column("id", sa.String(43), primary_key=True),  # unguessable: secrets.token_urlsafe
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),  # 0, 1, … per job, in the order attached
+    sa.Column("content_type", sa.String(20), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor_id", sa.Integer, sa.ForeignKey("users.id")),
+    sa.UniqueConstraint("job_id", "n"),
+)
+
+# Summons numbers claimed on closes: the primary key makes a number belong to one job, on both
+# engines and under any race (the second writer's insert finds the first's row).
+summons_numbers = sa.Table(
+    "summons_numbers", metadata,
+    sa.Column("number", sa.String(40), primary_key=True),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), nullable=False, index=True),
+    sa.Column("at", UTCDateTime, nullable=False),
 )

@@ -17,10 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from board.domain.access import Actor, Forbidden
+from board.domain.evidence import DEFAULT_SUMMONS_PATTERN
 from board.domain.flags import Fact, flags
 from board.domain.lifecycle import WORKING, transition
 from board.domain.places import PlaceRules
 from board.domain.policies import Policy, in_effect
+from board.domain.presence import OFF
 from board.geo.routing import GeoIndex
 from board.storage import bulk, db, factstore
 from board.storage.schema import (
@@ -116,7 +118,8 @@ def _text(value: str | None, name: str, *, required: bool = False, limit: int = 
 
 def _policy_rows(conn: sa.Connection) -> list[Policy]:
     rows = conn.execute(sa.select(policies).order_by(policies.c.scope, policies.c.kind)).all()
-    return [Policy(r.kind, r.enabled, r.minutes, r.scope) for r in rows]
+    return [Policy(r.kind, r.enabled, r.minutes, r.scope, r.metres,
+                   tuple(c for c in (r.dispositions or "").split(",") if c)) for r in rows]
 
 
 def active_policies(conn: sa.Connection, precinct: str | None) -> list[Policy]:
@@ -130,12 +133,18 @@ class ChangeCore:
 
 
     def __init__(self, engine: sa.Engine, geo: GeoIndex | None,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+                 clock: Callable[[], datetime] = _utcnow, *, arrival_position: str = OFF,
+                 summons_pattern: str = DEFAULT_SUMMONS_PATTERN) -> None:
         self.engine = engine
         self.geo = geo
         self.clock = clock
         # what the board remembers about places (the composition root sets the threshold)
         self.places = PlaceRules()
+        #: the department's settings the use cases apply: the composition root passes
+        #: board.settings.Settings' (ARRIVAL_POSITION defaults to ask there); bare use cases
+        #: (tests, scripts) ask nothing unless told
+        self.arrival_position = arrival_position
+        self.summons_pattern = summons_pattern
         self.listeners: list[Callable[[list[dict[str, Any]]], None]] = []
 
     # -- plumbing -----------------------------------------------------------------------------

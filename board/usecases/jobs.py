@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
+import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
+from board.domain import presence
 from board.domain.access import Actor, Forbidden
 from board.domain.dispositions import DispositionError, check_close
+from board.domain.evidence import MAX_PHOTOS, EvidenceError, Photo, clean, summons_numbers
 from board.domain.flags import progress
 from board.domain.lifecycle import OPEN, WORKING, Status
-from board.domain.policies import refusals
+from board.domain.policies import arrival_refusal, refusals, within_m
 from board.domain.privacy import contact_of
 from board.storage import db
-from board.storage.schema import (
-    jobs,
-)
+from board.storage.schema import evidence_photos, jobs
+from board.storage.schema import summons_numbers as summons_table
 from board.usecases.core import (
     Apply,
     ChangeCore,
@@ -171,37 +174,141 @@ class JobCases(ChangeCore):
     def en_route(self, actor: Actor, job_id: int, version: int) -> dict[str, Any]:
         return self._change(actor, "en_route", job_id, version)
 
-    def on_scene(self, actor: Actor, job_id: int, version: int) -> dict[str, Any]:
-        return self._change(actor, "on_scene", job_id, version)
+    def on_scene(self, actor: Actor, job_id: int, version: int,
+                 position: presence.Fix | None = None) -> dict[str, Any]:
+        """Arrived. With a position from the phone, the event records how far from the job
+        it was (board.domain.presence); a "position within N m" policy may refuse it."""
+        def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
+            active = active_policies(conn, job.precinct)
+            where = self._where(actor, position, job, active)
+            why = arrival_refusal(active, where)
+            if why:
+                raise Invalid({"position": why})
+            return {}, where
+        return self._change(actor, "on_scene", job_id, version, apply)
+
+    def _where(self, actor: Actor | None, position: presence.Fix | None, job: Any,
+               active: list) -> dict[str, Any]:
+        """What the event records of the phone's position. Simulated officers (the replay)
+        have no phone to ask: their steps record nothing unless they send a position."""
+        simulated = actor is not None and actor.source == "replay"
+        asked = self.arrival_position == presence.ASK and not simulated
+        return presence.record(position, job.lat, job.lon, within_m(active), asked=asked)
 
     def close(self, actor: Actor, job_id: int, version: int, disposition: str,
-              summons_count: int | None = None, note: str = "") -> dict[str, Any]:
+              summons_count: int | None = None, note: str = "", *,
+              position: presence.Fix | None = None,
+              summons: str | Sequence[str] = (), photos: Sequence[bytes] = ()) -> dict[str, Any]:
+        """Close with a disposition; optionally the phone's position, the summons numbers and
+        the officer's photos (checked by their bytes, location metadata taken out)."""
         return self._change(actor, "close", job_id, version,
-                            self._closing(disposition, summons_count, note))
+                            self._closing(disposition, summons_count, note, actor=actor,
+                                          position=position, summons=summons, photos=photos))
 
-    def _closing(self, disposition: str, summons_count: int | None, note: str) -> Apply:
-        """A close's own part, its input checked before any job is touched."""
+    def _closing(self, disposition: str, summons_count: int | None, note: str, *,
+                 actor: Actor | None = None, position: presence.Fix | None = None,
+                 summons: str | Sequence[str] = (), photos: Sequence[bytes] = ()) -> Apply:
+        """A close's own part, its input checked before any job is touched (photos cleaned,
+        summons numbers in the department's format)."""
         note = _text(note, "note")
+        try:
+            numbers = summons_numbers(summons, self.summons_pattern)
+        except EvidenceError as e:
+            raise Invalid({"summons_numbers": str(e)}) from e
+        if numbers and summons_count is None:
+            summons_count = len(numbers)
         try:
             d = check_close(disposition, summons_count, administrative=False)
         except DispositionError as e:
             field_name = "summons_count" if "summons" in str(e) else "disposition"
             raise Invalid({field_name: str(e)}) from e
+        if numbers and not d.summons:
+            raise Invalid({"summons_numbers": f"{d.label!r} records no summonses"})
+        if summons_count is not None and len(numbers) > summons_count:
+            raise Invalid({"summons_numbers": f"{len(numbers)} numbers for {summons_count} "
+                                              "summonses"})
+        kept = self._photos(photos)
 
         def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
-            refused = refusals(active_policies(conn, job.precinct),
-                               progress(self._facts(conn, job.id)), self.clock(),
+            active = active_policies(conn, job.precinct)
+            where = self._where(actor, position, job, active)
+            refused = refusals(active, progress(self._facts(conn, job.id)), self.clock(),
                                arrival_expected=d.arrival_expected,
-                               has_photos=bool(job.media), note=note)
+                               has_photos=bool(job.media), note=note, position=where,
+                               disposition=d.code, evidence=len(kept))
             if refused:
                 raise Invalid({"policy": "; ".join(refused)})
+            self._claim_summonses(conn, job.id, numbers)
+            attached = self._attach(conn, actor, job.id, kept)
             return ({"disposition": d.code, "resolution": d.resolution,
                      "summons_count": summons_count if d.summons else None,
                      "administrative": False, "closed_at": self.clock()},
                     {"disposition": d.code, "resolution": d.resolution, "note": note,
                      "summons_count": summons_count if d.summons else None,
-                     "arrival_expected": d.arrival_expected})
+                     "arrival_expected": d.arrival_expected, **where,
+                     **({"summons_numbers": numbers} if d.summons else {}),
+                     **({"evidence": attached} if attached else {})})
         return apply
+
+    @staticmethod
+    def _photos(photos: Sequence[bytes]) -> list[Photo]:
+        if len(photos) > MAX_PHOTOS:
+            raise Invalid({"photos": f"at most {MAX_PHOTOS} photos on one close"})
+        try:
+            return [clean(data) for data in photos]
+        except EvidenceError as e:
+            raise Invalid({"photos": str(e)}) from e
+
+    def _claim_summonses(self, conn: sa.Connection, job_id: int, numbers: list[str]) -> None:
+        """Each number belongs to one job: the primary key decides, in this transaction (on
+        PostgreSQL a concurrent claim waits for ours, then finds it)."""
+        for number in numbers:
+            if db.insert_new(conn, summons_table,
+                             {"number": number, "job_id": job_id, "at": self.clock()}):
+                continue
+            owner = conn.execute(sa.select(summons_table.c.job_id).where(
+                summons_table.c.number == number)).scalar()
+            if owner != job_id:
+                raise Invalid({"summons_numbers": f"summons {number} is already recorded on "
+                                                  f"job #{owner}"})
+
+    def _attach(self, conn: sa.Connection, actor: Actor | None, job_id: int,
+                photos: list[Photo]) -> list[int]:
+        """Keep the officer's photos with the job; their numbers on the job (0, 1, …)."""
+        if not photos:
+            return []
+        first = conn.execute(sa.select(sa.func.coalesce(sa.func.max(evidence_photos.c.n), -1))
+                             .where(evidence_photos.c.job_id == job_id)).scalar() + 1
+        rows = [{"id": secrets.token_urlsafe(32), "job_id": job_id, "n": first + k,
+                 "content_type": p.content_type, "size": len(p.data), "data": p.data,
+                 "at": self.clock(), "actor_id": actor.id if actor else None}
+                for k, p in enumerate(photos)]
+        conn.execute(evidence_photos.insert(), rows)
+        return [r["n"] for r in rows]
+
+    def view_evidence(self, actor: Actor, job_id: int, n: int) -> tuple[dict[str, Any], Photo]:
+        """Open an officer's photo of a close: recorded like a caller's photo (the event says
+        which photo, never anything that reaches it), by those who may open those."""
+        with db.read(self.engine) as conn:
+            job = self._job(conn, job_id)
+            actor.check("view_evidence", job.precinct, job.unit_id)
+            row = conn.execute(sa.select(evidence_photos.c.content_type,
+                                         evidence_photos.c.data).where(
+                evidence_photos.c.job_id == job_id, evidence_photos.c.n == n)).first()
+        if row is None:
+            raise Invalid({"n": "no such photo on this job"})
+        with db.write(self.engine) as conn:  # any status: a record, not a lifecycle step
+            ev = self._event(conn, actor, "view_evidence", job=job, payload={"n": n})
+        self._committed([ev])
+        return ev, Photo(row.content_type, bytes(row.data))
+
+    def evidence_count(self, actor: Actor, job_id: int) -> int:
+        """How many officer's photos a job has (for its page: what may be opened)."""
+        with db.read(self.engine) as conn:
+            job = self._job(conn, job_id)
+            actor.check("view_evidence", job.precinct, job.unit_id)
+            return conn.execute(sa.select(sa.func.count()).select_from(evidence_photos)
+                                .where(evidence_photos.c.job_id == job_id)).scalar() or 0
 
     def note(self, actor: Actor, job_id: int, text: str) -> dict[str, Any]:
         """A note changes no state, so it needs no version and never conflicts."""

@@ -86,7 +86,8 @@ class OversightCases(ChangeCore):
             return [p for p in _policy_rows(conn) if p.scope == CITYWIDE or actor.sees(p.scope)]
 
     def set_policy(self, actor: Actor, scope: str, kind: str, enabled: bool,
-                   minutes: int | None = None) -> dict[str, Any]:
+                   minutes: int | None = None, *, metres: int | None = None,
+                   dispositions: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         """An admin turns a close policy on or off, citywide ("*") or for one precinct."""
         if actor.role is not Role.ADMIN:
             raise Forbidden("only an admin changes close policies")
@@ -96,11 +97,12 @@ class OversightCases(ChangeCore):
         if scope != CITYWIDE:
             self._check_place(scope, None)
         try:
-            p = check_policy(kind, enabled, minutes, scope)
+            p = check_policy(kind, enabled, minutes, scope, metres, dispositions)
         except PolicyError as e:
             raise Invalid({"policy": str(e)}) from e
-        values = {"enabled": p.enabled, "minutes": p.minutes, "updated_at": self.clock(),
-                  "updated_by": actor.name}
+        values = {"enabled": p.enabled, "minutes": p.minutes, "metres": p.metres,
+                  "dispositions": ",".join(p.dispositions) or None,
+                  "updated_at": self.clock(), "updated_by": actor.name}
         with db.write(self.engine) as conn:
             key = (policies.c.scope == p.scope) & (policies.c.kind == p.kind)
             if conn.execute(policies.update().where(key).values(**values)).rowcount == 0:
@@ -108,7 +110,8 @@ class OversightCases(ChangeCore):
             ev = self._event(conn, actor, "set_policy",
                              precinct=None if p.scope == CITYWIDE else p.scope,
                              payload={"scope": p.scope, "kind": p.kind, "enabled": p.enabled,
-                                      "minutes": p.minutes})
+                                      "minutes": p.minutes, "metres": p.metres,
+                                      "dispositions": list(p.dispositions)})
         self._committed([ev])
         return ev
 

@@ -34,6 +34,7 @@ from board.domain.lifecycle import TransitionError
 from board.domain.lifecycle import allowed_actions as lifecycle_allowed
 from board.domain.policies import KINDS as POLICY_KINDS
 from board.domain.policies import Policy
+from board.domain.presence import Fix
 from board.domain.priorities import Rule
 from board.domain.privacy import contact_fields, contact_of, public_fields, public_payload
 from board.usecases import Conflict, Dispatch, Invalid, NewJob, NotFound, UnitConflict, queries
@@ -230,10 +231,13 @@ ACTIONS: tuple[Action, ...] = (
            lambda d, a, j, b: d.acknowledge(a, j, b.version)),
     Action("en_route", "The unit is on its way.", inputs.Versioned,
            lambda d, a, j, b: d.en_route(a, j, b.version)),
-    Action("on_scene", "The unit has arrived.", inputs.Versioned,
-           lambda d, a, j, b: d.on_scene(a, j, b.version)),
-    Action("close", "Close a worked job with a 311 disposition.", inputs.Close,
-           lambda d, a, j, b: d.close(a, j, b.version, b.disposition, b.summons_count, b.note)),
+    Action("on_scene", "The unit has arrived; optionally with the phone's position (lat, lon, "
+           "accuracy_m): the event records the distance to the job.", inputs.OnScene,
+           lambda d, a, j, b: d.on_scene(a, j, b.version, fix_of(b))),
+    Action("close", "Close a worked job with a 311 disposition; optionally the phone's "
+           "position and the summons numbers.", inputs.Close,
+           lambda d, a, j, b: d.close(a, j, b.version, b.disposition, b.summons_count, b.note,
+                                      position=fix_of(b), summons=b.summons_numbers)),
     Action("admin_close", "Close a queued job administratively (duplicate, …).",
            inputs.AdminClose,
            lambda d, a, j, b: d.admin_close(a, j, b.version, b.disposition, b.note)),
@@ -259,6 +263,15 @@ ACTIONS: tuple[Action, ...] = (
 BY_NAME = {a.name: a for a in ACTIONS}
 #: The actions whose answer shows what only a recorded view may show (never cached).
 REVEALS = ("view_photo", "view_contact")
+
+
+def fix_of(body: inputs.Positioned) -> Fix | None:
+    """The phone's position a step carries, if any (accuracy only goes with one)."""
+    if body.lat is None or body.lon is None:
+        if body.accuracy_m is not None:
+            raise Invalid({"accuracy_m": "goes with lat and lon: give them too, or neither"})
+        return None
+    return Fix(body.lat, body.lon, body.accuracy_m)
 
 
 def _revealed(name: str, result: tuple[dict[str, Any], Any]) -> tuple[dict[str, Any], dict]:
@@ -322,7 +335,7 @@ def set_rule(call: Call) -> dict[str, Any]:
 
 def policy_json(p: Policy) -> dict[str, Any]:
     return {"scope": p.scope, "kind": p.kind, "text": p.text, "enabled": p.enabled,
-            "minutes": p.minutes}
+            "minutes": p.minutes, "metres": p.metres, "dispositions": list(p.dispositions)}
 
 
 def get_policies(call: Call) -> dict[str, Any]:
@@ -332,10 +345,16 @@ def get_policies(call: Call) -> dict[str, Any]:
 
 def set_policy(call: Call) -> dict[str, Any]:
     b: inputs.PolicyChange = call.body
-    ev = call.dispatch.set_policy(call.actor, b.scope, b.kind, b.enabled, b.minutes)
+    ev = call.dispatch.set_policy(call.actor, b.scope, b.kind, b.enabled, b.minutes,
+                                  metres=b.metres, dispositions=split_codes(b.dispositions))
     p = ev["payload"]
     return {"event": event_json(ev),
-            "policy": policy_json(Policy(p["kind"], p["enabled"], p["minutes"], p["scope"]))}
+            "policy": policy_json(Policy(p["kind"], p["enabled"], p["minutes"], p["scope"],
+                                         p.get("metres"), tuple(p.get("dispositions") or ())))}
+
+
+def split_codes(text: str) -> list[str]:
+    return [c for c in text.replace(",", " ").split() if c]
 
 
 def get_openapi(call: Call | None) -> dict[str, Any]:

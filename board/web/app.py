@@ -22,7 +22,9 @@ from board.auth.sessions import timeouts_of as session_timeouts
 from board.auth.throttle import LoginGuard
 from board.domain.clock import NEW_YORK
 from board.domain.dispositions import ADMINISTRATIVE, FIELD
+from board.domain.evidence import MAX_PHOTOS
 from board.domain.lifecycle import LABELS
+from board.domain.presence import sentence
 from board.domain.priorities import PRIORITY_LABELS
 from board.live import cards
 from board.live.frames import RawSend
@@ -91,7 +93,7 @@ def templates() -> Jinja2Templates:
     t.env.globals.update(
         STATUS_LABELS={s.value: label for s, label in LABELS.items()},
         PRIORITY_LABELS=PRIORITY_LABELS, FIELD_DISPOSITIONS=FIELD,
-        ADMIN_DISPOSITIONS=ADMINISTRATIVE, linked=linked,
+        ADMIN_DISPOSITIONS=ADMINISTRATIVE, linked=linked, presence_sentence=sentence,
     )
     cards.install(t.env)  # job_card(c, mode): one rendering per card, shared with the hub
     return t
@@ -185,6 +187,10 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
     app.state.settings = settings
     app.state.dispatch = dispatch
     app.state.templates = templates()
+    # the officer's forms ask for a position only when the department's setting says so
+    app.state.templates.env.globals["ASK_POSITION"] = dispatch.arrival_position == "ask"
+    app.state.templates.env.globals["SUMMONS_PATTERN"] = dispatch.summons_pattern
+    app.state.templates.env.globals["MAX_PHOTOS"] = MAX_PHOTOS
     app.state.login_guard = LoginGuard()
     app.state.sso = SingleSignOn(settings) if settings.oidc_enabled else None
     redact.install()  # uvicorn's access log, when it is on, never shows a token

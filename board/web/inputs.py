@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import ConfigDict, StrictBool
 
 from board.domain.dispositions import ADMINISTRATIVE, FIELD
-from board.domain.policies import CITYWIDE, KINDS, MAX_MINUTES
+from board.domain.policies import CITYWIDE, KINDS, MAX_METRES, MAX_MINUTES, MIN_METRES
 from board.domain.priorities import ANY
 from board.usecases import FINDINGS, UNIT_STATUSES
 from board.web.validation import Code, Input, Integer, Number, Text, YesNo
@@ -94,10 +94,32 @@ class WithReason(Versioned):
     reason: Reason
 
 
-class Close(Versioned):
+Accuracy = Number(0, 10_000, "The position's accuracy in metres, as the device reported it.")
+
+
+class Positioned(Versioned, Together):
+    """A step that may carry the phone's one-shot position (proof of presence): lat and lon
+    together, accuracy_m with them. The event records the distance to the job."""
+
+    model_config = ConfigDict(json_schema_extra=_together("lat", "lon"))
+    together = (("lat", "lon"),)
+
+    lat: Lat | None = None
+    lon: Lon | None = None
+    accuracy_m: Accuracy | None = None
+
+
+class OnScene(Positioned):
+    pass
+
+
+class Close(Positioned):
     disposition: FieldDisposition  # A field disposition code (GET /dispositions).
-    summons_count: Integer(0, 1000, doc="Summonses issued; required for summons_issued.") \
-        | None = None
+    summons_count: Integer(0, 1000, doc="Summonses issued; required for summons_issued "
+                           "unless summons_numbers are given.") | None = None
+    summons_numbers: Text(1000, "Summons numbers, separated by commas or spaces (each in "
+                          "the department's format; one already on another job is "
+                          "refused).") | list[Text(40)] = ""
     note: Note = ""
 
 
@@ -181,6 +203,10 @@ class PolicyChange(Input):
     enabled: StrictBool
     minutes: Integer(1, MAX_MINUTES, doc="The N of note_quick_close; required for it, "
                      "ignored for the others.") | None = None
+    metres: Integer(MIN_METRES, MAX_METRES, doc="The N of position_on_scene; required for "
+                    "it, ignored for the others.") | None = None
+    dispositions: Text(400, "evidence_photo's field disposition codes, separated by commas; "
+                       "required for it, ignored for the others.") = ""
 
 
 # -- Open311 ----------------------------------------------------------------------------------

@@ -200,6 +200,9 @@ class Policy(Output):
     text: str = Field(description="the policy as the close form says it")
     enabled: bool
     minutes: int | None = Field(description="the N of note_quick_close")
+    metres: int | None = Field(None, description="the N of position_on_scene")
+    dispositions: list[str] = Field(default_factory=list,
+                                    description="the dispositions evidence_photo applies to")
 
 
 class PolicyList(Output):

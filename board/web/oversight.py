@@ -108,10 +108,12 @@ async def policies_page(request: Request, actor: Actor) -> Response:
 
 def _set_policy(d: Dispatch, actor: Actor, form: Any) -> Any:
     """The form's fields read by the API's model (a checkbox is "on" or absent)."""
-    fields = {k: form.get(k) for k in ("scope", "kind", "minutes") if form.get(k)}
-    b = check(inputs.PolicyChange, {**fields, "enabled": form.get("enabled") == "on"},
-              context=FORM)
-    return d.set_policy(actor, b.scope, b.kind, b.enabled, b.minutes)
+    fields = {k: form.get(k) for k in ("scope", "kind", "minutes", "metres") if form.get(k)}
+    codes = ",".join(str(v) for v in form.getlist("dispositions") if v)
+    b = check(inputs.PolicyChange, {**fields, "dispositions": codes,
+                                    "enabled": form.get("enabled") == "on"}, context=FORM)
+    return d.set_policy(actor, b.scope, b.kind, b.enabled, b.minutes, metres=b.metres,
+                        dispositions=[c for c in b.dispositions.split(",") if c])
 
 
 async def policies_post(request: Request) -> Response:

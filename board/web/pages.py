@@ -21,6 +21,8 @@ from starlette.routing import Route
 from board.accountability import alerts
 from board.auth import accounts as auth
 from board.domain.access import Actor, Forbidden, Role
+from board.domain.evidence import MAX_BYTES as MAX_PHOTO_BYTES
+from board.domain.evidence import MAX_PHOTOS
 from board.domain.flags import FLAG_LABELS
 from board.domain.lifecycle import TransitionError
 from board.domain.privacy import contact_of, public_fields
@@ -29,7 +31,7 @@ from board.settings import ROOT
 from board.storage import db
 from board.usecases import Conflict, Dispatch, Invalid, NotFound, UnitConflict, queries
 from board.web import inputs
-from board.web.api import BY_NAME, Action, allowed_actions
+from board.web.api import BY_NAME, Action, allowed_actions, fix_of
 from board.web.validation import (
     Integer,
     bounded_json,
@@ -278,6 +280,25 @@ async def photo_page(request: Request, actor: Actor) -> Response:
                   index=index)
 
 
+@page
+async def evidence_page(request: Request, actor: Actor) -> Response:
+    """An officer's photo of a close, shown only as this recorded view: the picture travels
+    inside the page (a data: URL), so no address for it exists to be read or passed on."""
+    import base64
+
+    job_id = _int_or_404(request.path_params["job_id"])
+    n = _int_or_404(request.path_params["n"], least=0)
+    detail = await run_in_threadpool(queries.job, _dispatch(request).engine, actor, job_id, _now())
+    try:
+        _ev, photo = await run_in_threadpool(_dispatch(request).view_evidence, actor, job_id, n)
+    except Invalid:
+        raise NotFound("no such photo") from None
+    inline = f"data:{photo.content_type};base64,{base64.b64encode(photo.data).decode()}"
+    response = render(request, actor, "evidence.html", c=detail.card, src=inline, n=n)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 async def contact_post(request: Request) -> Response:
     """The caller's contact details, shown once per recorded reveal (a form post, so a link or
     a prefetch never reveals them)."""
@@ -334,12 +355,33 @@ ACTIONS: dict[str, Callable[[Dispatch, Actor, int, Any], Any]] = {
 
 def _close(d: Dispatch, actor: Actor, job_id: int, form: Any) -> Any:
     """Close one job, or (ticked "together") every worked job of its incident alike: each
-    311 request still gets its own close event and resolution."""
-    if not form.get("together"):
-        return _job_action(BY_NAME["close"])(d, actor, job_id, form)
+    311 request still gets its own close event and resolution. The officer's photos come as
+    files of a multipart form (board.domain.evidence checks their bytes)."""
     body = read_form(BY_NAME["close"].body, form)
+    photos = _uploads(form, "photos")
+    if not form.get("together"):
+        return d.close(actor, job_id, body.version, body.disposition, body.summons_count,
+                       body.note, position=fix_of(body), summons=body.summons_numbers,
+                       photos=photos)
+    if photos or body.summons_numbers:
+        raise Invalid({"together": "photos and summons numbers belong to one job: close it "
+                                   "on its own"})
     return d.close_incident(actor, _int(form.get("incident"), "incident"), body.disposition,
                             body.summons_count, body.note)
+
+
+def _uploads(form: Any, name: str) -> list[bytes]:
+    """The bytes of the files sent under `name` (an empty file input sends none)."""
+    out = []
+    for f in form.getlist(name):
+        if isinstance(f, str):
+            if f:
+                raise Invalid({name: "must be a file"})
+            continue
+        data = f.file.read(MAX_PHOTO_BYTES + 1)
+        if f.filename or data:
+            out.append(data)
+    return out
 
 
 ACTIONS.update({
@@ -392,6 +434,8 @@ async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
         return render(request, actor, "error.html", 403, message=str(e), code=403)
     except NotFound as e:
         return render(request, actor, "error.html", 404, message=str(e), code=404)
+    finally:
+        await form.close()  # a close's photos were spooled to temporary files
     if request.headers.get("HX-Request"):
         # Script callers re-fetch what they show; the status says whether it took and the
         # body says why not, so the message is shown here rather than on the next page.
@@ -402,7 +446,8 @@ async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
     return RedirectResponse(back, 303)
 
 
-KEPT_FIELDS = ("disposition", "summons_count", "note", "text", "comment", "finding", "reason")
+KEPT_FIELDS = ("disposition", "summons_count", "summons_numbers", "note", "text", "comment",
+               "finding", "reason")
 
 
 def keep(request: Request, form: Any) -> None:
@@ -419,13 +464,31 @@ def _referer_path(request: Request) -> str | None:
     return ref[len(prefix):] if host and ref.startswith(prefix) else None
 
 
+#: A close with photos is a multipart form: the photos and a few KB of fields.
+MAX_UPLOAD = MAX_PHOTOS * MAX_PHOTO_BYTES + 256 * 1024
+
+
 async def job_action(request: Request) -> Response:
     action = request.path_params["action"]
     job_id = _int_or_404(request.path_params["job_id"])
     if action not in ACTIONS:
         raise HTTPException(404, "no such action")
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        size = request.headers.get("content-length", "")
+        if action != "close" or not size.isdigit() or int(size) > MAX_UPLOAD:
+            return _too_large(request, job_id)
     return await _post(request, lambda d, a, f: ACTIONS[action](d, a, job_id, f),
                        f"/jobs/{job_id}")
+
+
+def _too_large(request: Request, job_id: int) -> Response:
+    """A multipart post over the limit, refused before it is read: said where the officer is."""
+    message = (f"Not saved: photos may be at most {MAX_PHOTOS} of "
+               f"{MAX_PHOTO_BYTES // (1024 * 1024)} MB each on a close")
+    if request.headers.get("HX-Request"):
+        return Response(message, status_code=413, media_type="text/plain")
+    flash(request, "error", message)
+    return RedirectResponse(f"/jobs/{job_id}", 303)
 
 
 async def job_move(request: Request) -> Response:
@@ -536,6 +599,7 @@ routes = [
     Route("/unrouted", unrouted_page),
     Route("/jobs/{job_id}", job_page),
     Route("/jobs/{job_id}/photos/{index}", photo_page),
+    Route("/jobs/{job_id}/evidence/{n}", evidence_page),
     Route("/jobs/{job_id}/contact", contact_post, methods=["POST"]),
     Route("/jobs/{job_id}/act/{action}", job_action, methods=["POST"]),
     Route("/jobs/{job_id}/move", job_move, methods=["POST"]),

@@ -280,6 +280,11 @@ DEFINITIONS = {
               "request was handled' (1 strongly disagree … 5 strongly agree): satisfied 4–5, "
               "dissatisfied 1–2, shares of the answers; disputed_by_caller counts 'the "
               "problem is still there' answers",
+    "median": "median_arrival_distance_m is the conventional median (the mean of the two "
+              "middle values for an even count; PostgreSQL percentile_cont(0.5))",
+    "arrivals_confirmed": "an arrival is confirmed when the phone's position at on scene was "
+                          "within the position policy's distance of the job (200 m when none "
+                          "was set), with an accuracy no coarser; one per job, its latest",
 }
 
 

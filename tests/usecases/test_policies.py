@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from board.auth import accounts as auth
 from board.domain.flags import Progress
 from board.domain.policies import (
+    EVIDENCE_PHOTO,
     NOTE_QUICK_CLOSE,
     NOTE_WITHOUT_ARRIVAL,
     PHOTO_BEFORE_CLOSE,
+    POSITION_ON_SCENE,
     Policy,
     PolicyError,
     check,
@@ -173,7 +175,7 @@ def test_admins_set_policies_over_the_api_and_the_close_obeys(api, world: World)
     check_schema(r, "PolicyResult")
     assert r.json()["event"]["kind"] == "set_policy"
     assert r.json()["policy"] == {"scope": "75", "kind": NOTE_WITHOUT_ARRIVAL, "enabled": True,
-                                  "minutes": None,
+                                  "minutes": None, "metres": None, "dispositions": [],
                                   "text": "Closing without arriving on scene needs a note"}
     r = api("admin", "PUT", {"kind": NOTE_QUICK_CLOSE, "enabled": True, "minutes": 10})
     assert r.status_code == 200 and r.json()["policy"]["scope"] == "*"  # citywide by default
@@ -185,7 +187,8 @@ def test_admins_set_policies_over_the_api_and_the_close_obeys(api, world: World)
     # readers see the citywide settings and their own precincts', never another's
     seen = {who: api(who, "GET").json() for who in ("sgt75", "sgt120", "cmd", "city")}
     for body in seen.values():
-        assert set(body["kinds"]) == {PHOTO_BEFORE_CLOSE, NOTE_WITHOUT_ARRIVAL, NOTE_QUICK_CLOSE}
+        assert set(body["kinds"]) == {PHOTO_BEFORE_CLOSE, NOTE_WITHOUT_ARRIVAL, NOTE_QUICK_CLOSE,
+                                      POSITION_ON_SCENE, EVIDENCE_PHOTO}
     scopes = {who: sorted(p["scope"] for p in body["policies"]) for who, body in seen.items()}
     assert scopes == {"sgt75": ["*", "75"], "sgt120": ["*", "120"],
                       "cmd": ["*", "120", "75"], "city": ["*", "120", "75"]}
@@ -250,4 +253,5 @@ def test_policy_endpoints_are_in_the_openapi_document(client) -> None:
         "$ref": "#/components/schemas/PolicyChange"}
     assert set(ops["put"]["responses"]) >= {"200", "401", "403", "422"}
     kinds = doc["components"]["schemas"]["PolicyChange"]["properties"]["kind"]["enum"]
-    assert kinds == [PHOTO_BEFORE_CLOSE, NOTE_WITHOUT_ARRIVAL, NOTE_QUICK_CLOSE]
+    assert kinds == [PHOTO_BEFORE_CLOSE, NOTE_WITHOUT_ARRIVAL, NOTE_QUICK_CLOSE,
+                     POSITION_ON_SCENE, EVIDENCE_PHOTO]
