@@ -31,7 +31,7 @@ def worked(close_minute: float, **close_payload: Any) -> list[Fact]:
 
 def test_labels_cover_every_flag() -> None:
     assert set(FLAG_LABELS) == {"quick_close", "no_arrival", "photos_unviewed", "reopened",
-                                "overdue", "administrative", "unconfirmed"}
+                                "overdue", "administrative", "caller_disputed", "unconfirmed"}
     assert timedelta(minutes=5) == QUICK_CLOSE
 
 
