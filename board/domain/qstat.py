@@ -37,6 +37,28 @@ def tour(at: datetime) -> str:
     return "midnight"
 
 
+def tour_window(at: datetime) -> tuple[str, datetime, datetime]:
+    """The tour an instant falls in, with its UTC start and end: 8 hours on the New York wall
+    clock (a midnight tour that crosses a clock change is 7 or 9 hours). The midnight tour
+    runs 23:00 to 07:00 the next morning, as the precinct's tours do."""
+    local = at.astimezone(NEW_YORK)
+    name, d = tour(at), local.date()
+    one = timedelta(days=1)
+    start, end = {
+        "day": ((d, 7), (d, 15)),
+        "evening": ((d, 15), (d, 23)),
+        "midnight": ((d, 23), (d + one, 7)) if local.hour >= 23 else ((d - one, 23), (d, 7)),
+    }[name]
+    return (name, datetime.combine(start[0], time(start[1]), NEW_YORK).astimezone(UTC),
+            datetime.combine(end[0], time(end[1]), NEW_YORK).astimezone(UTC))
+
+
+def previous_tour(at: datetime) -> tuple[str, datetime, datetime]:
+    """The tour before the one an instant falls in."""
+    _, start, _ = tour_window(at)
+    return tour_window(start - timedelta(seconds=1))
+
+
 def day_start(day: date) -> datetime:
     """The instant (UTC) a New York day begins: local midnight, whatever the offset that day."""
     return datetime.combine(day, time(0), tzinfo=NEW_YORK).astimezone(UTC)

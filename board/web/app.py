@@ -37,6 +37,7 @@ from board.web import (
     browser_policy,
     caller,
     errors,
+    handover,
     health,
     open311,
     oversight,
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
     app = Starlette(
         routes=[
             *pages.routes, *sso.routes, *oversight.routes, *qstat_pages.routes, *wall.routes,
+            *handover.routes,
             *sockets.routes, *api.routes, *open311.routes, *caller.routes,
             *health.routes, *metrics.routes,
             *_vendor_mounts(),
