@@ -29,7 +29,7 @@ def tour_of_events(world, clock) -> dict[str, int]:  # type: ignore[no-untyped-d
     clock.advance(minutes=2)
     d.close(off, quick, 2, "action_taken")  # within 5 minutes, no arrival: flagged
     d.answer_survey(SYSTEM, quick, 1, True)  # the caller: still there
-    d.log_entry(sgt, "75", "Sgt. Ruiz on the desk; #%d left with 75-B." % ids["working"])
+    d.log_entry(sgt, "75", f"Sgt. Ruiz on the desk; #{ids['working']} left with 75-B.")
     unit = world.unit("75-C")
     d.unit_status(sgt, unit, 1, "out_of_service", "vehicle repair")
     make_job(d, "120")  # another precinct: never in the 75th's report
@@ -48,7 +48,7 @@ def test_the_tours_report(world, clock) -> None:
     assert (units["75-C"].status, units["75-C"].reason) == ("out_of_service", "vehicle repair")
     assert [c.id for c in units["75-B"].jobs] == [ids["working"]]
     assert [e.text for e in h.log] == [
-        "Sgt. Ruiz on the desk; #%d left with 75-B." % ids["working"]]
+        f"Sgt. Ruiz on the desk; #{ids['working']} left with 75-B."]
     assert [(f.job_id, "quick_close" in f.flags) for f in h.flagged] == [(ids["quick"], True)]
     assert [x.job_id for x in h.disputes] == [ids["quick"]]
     rows = handover.csv_rows(h)
