@@ -94,3 +94,20 @@ def test_board_cards_carry_the_count_and_chronic_flag_in_one_query(world, clock,
     clock.now = NOW + timedelta(minutes=5)
     more, n_more = read(PlaceRules())
     assert len(more) == len(cards) + 6 and n_more == n_queries
+
+
+def test_the_chronic_threshold_is_a_setting(tmp_path) -> None:
+    from board import bootstrap
+    from board.settings import GEO_DIR, Settings
+
+    settings = Settings.from_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'b.db'}",
+                                  "SECRET_KEY": "x", "BOARD_VAR_DIR": str(tmp_path),
+                                  "BOARD_GEO_DIR": str(GEO_DIR), "CHRONIC_COMPLAINTS": "3"})
+    assert settings.chronic_complaints == 3
+    d = bootstrap.open_dispatch(settings)
+    try:
+        assert d.places == PlaceRules(chronic_complaints=3)
+    finally:
+        d.engine.dispose()
+    assert Settings.from_env({"SECRET_KEY": "x", "BOARD_VAR_DIR": str(tmp_path)}
+                             ).chronic_complaints == 5
