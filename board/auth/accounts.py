@@ -309,6 +309,9 @@ def current_actor(conn: HTTPConnection) -> Actor | None:
         return None
     found = sessions.resolve(conn.app.state.dispatch.engine, secret, timeouts(conn))
     if found is None:
+        # Ended (revoked, timed out, user disabled): forget it, so the browser is told at once
+        # that nobody is signed in here (the phone's kept pages go with it: browser_policy).
+        conn.session.pop("sid", None)
         return None
     session_id, row = found
     return actor_from_row(row, session_id=session_id, **origin_of(conn))

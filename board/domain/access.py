@@ -47,6 +47,9 @@ class Actor:
     address: str | None = None
     user_agent: str | None = None
     session_id: int | None = None
+    # The client's key for this request (a phone's tap): recorded on the events it writes, so
+    # the same request sent again, after its answer was lost, is known as already done.
+    request_key: str | None = None
 
     @property
     def citywide(self) -> bool:

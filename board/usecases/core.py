@@ -151,7 +151,11 @@ class ChangeCore:
 
     def _committed(self, evs: list[dict[str, Any]]) -> None:
         """Tell listeners; the write is committed, so a failing listener must not undo the
-        caller's success (live boards repair themselves from the events table)."""
+        caller's success (live boards repair themselves from the events table). An event
+        answered again for a repeated request (`replayed`) was told the first time."""
+        evs = [e for e in evs if not e.get("replayed")]
+        if not evs:
+            return
         for listener in self.listeners:
             try:
                 listener(evs)
@@ -179,7 +183,8 @@ class ChangeCore:
             "precinct": precinct if precinct is not None else (job.precinct if job else None),
             "actor_id": actor.id, "actor": actor.name, "source": actor.source,
             "at": at or self.clock(), "kind": kind, "before": before, "after": after,
-            "payload": payload or {},
+            "payload": ({**(payload or {}), "request_key": actor.request_key}
+                        if actor.request_key else payload or {}),
             "address": (actor.address or None) and actor.address[:64],
             "user_agent": (actor.user_agent or None) and actor.user_agent[:300],
         }
@@ -231,6 +236,21 @@ class ChangeCore:
             return Conflict(job.id, expected, job.version, "someone", "change", None)
         return Conflict(job.id, expected, last.version, last.actor, last.kind, last.at)
 
+    def _stale(self, conn: sa.Connection, actor: Actor, action: str, job: Any,
+               version: int) -> dict[str, Any]:
+        """A write against an old version is a Conflict, unless it is the same request sent
+        again (a phone whose answer was lost on the way back): then its own event, as written
+        the first time, marked `replayed`, and nothing is written twice."""
+        if actor.request_key and actor.id is not None:
+            earlier = conn.execute(
+                sa.select(events).where(events.c.job_id == job.id, events.c.actor_id == actor.id,
+                                        events.c.kind == action)
+                .order_by(events.c.seq.desc())).mappings().all()
+            for ev in earlier:
+                if (ev["payload"] or {}).get("request_key") == actor.request_key:
+                    return {**ev, "replayed": True}
+        raise self._conflict(job, version)
+
     def _change(self, actor: Actor, action: str, job_id: int, version: int,
                 apply: Apply | None = None, to_unit: int | None = None) -> dict[str, Any]:
         """Run one lifecycle action on a job: check, transition, write state and event."""
@@ -253,11 +273,11 @@ class ChangeCore:
             # Acting on a stale screen (an officer tapping a job just reassigned away):
             # say who changed it, as long as the job is one the actor may read.
             if actor.sees(job.precinct) and job.version != version:
-                raise self._conflict(job, version) from None
+                return [self._stale(conn, actor, action, job, version)]
             raise
         job = self._lock(conn, job_id, (job.unit_id, to_unit))
         if job.version != version:
-            raise self._conflict(job, version)
+            return [self._stale(conn, actor, action, job, version)]
         after = transition(action, job.status)
         changes, payload = apply(conn, job) if apply else ({}, {})
         written = payload.pop("_written", [])

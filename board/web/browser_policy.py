@@ -1,6 +1,7 @@
 """What every response tells the browser: a Content-Security-Policy with no inline script, no
-framing, no type sniffing, no full referrer; and the session cookie marked Secure whenever the
-request came over HTTPS (or BOARD_HTTPS_ONLY says so).
+framing, no type sniffing, no full referrer; the session cookie marked Secure whenever the
+request came over HTTPS (or BOARD_HTTPS_ONLY says so); and a non-secret tag of the current
+session, which the officer's service worker keys its kept pages to.
 
 The pages load scripts and styles only from this server (htmx, Leaflet and the project's glue
 under /vendor and /static), so scripts need no 'unsafe-inline' and no eval; photos and optional
@@ -9,9 +10,13 @@ map tiles are images from other hosts, so images may come from anywhere.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = "; ".join([
@@ -60,6 +65,53 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+#: A non-secret name of the browser's current session (an HMAC of its secret), sent as a
+#: header on every page and kept in a cookie scripts can read. The officer's service worker
+#: (static/sw.js) keeps pages under this name and serves them only while the cookie still
+#: holds it: a page kept for one session is never shown in another, however the first ended.
+TAG_HEADER = "X-Board-Session"
+TAG_COOKIE = "board_tag"
+_UNTAGGED = ("/static/", "/vendor/")  # the same for everyone, and cacheable
+
+
+def session_tag(secret_key: str, sid: str) -> str:
+    return hmac.new(secret_key.encode(), b"offline-tag:" + sid.encode(),
+                    hashlib.sha256).hexdigest()[:32]
+
+
+class SessionTag:
+    """Names the session on each response (header) and keeps the tag cookie in step with it:
+    set when a session starts, deleted once there is none (logged out, or found ended).
+    Runs inside the session middleware, so it sees the session as the handler left it."""
+
+    def __init__(self, app: ASGIApp, secret_key: str) -> None:
+        self.app = app
+        self.secret_key = secret_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_UNTAGGED):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_tag(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sid = (scope.get("session") or {}).get("sid")
+                tag = session_tag(self.secret_key, sid) if isinstance(sid, str) else ""
+                headers = MutableHeaders(scope=message)
+                headers[TAG_HEADER] = tag
+                had = Request(scope).cookies.get(TAG_COOKIE)
+                secure = "; secure" if scope.get("scheme") in ("https", "wss") else ""
+                if tag and had != tag:
+                    headers.append("set-cookie", f"{TAG_COOKIE}={tag}; path=/; "
+                                   f"max-age={COOKIE_MAX_AGE}; samesite=strict{secure}")
+                elif not tag and had is not None:
+                    headers.append("set-cookie", f"{TAG_COOKIE}=; path=/; max-age=0; expires="
+                                   f"Thu, 01 Jan 1970 00:00:00 GMT; samesite=strict{secure}")
+            await send(message)
+
+        await self.app(scope, receive, send_with_tag)
+
+
 class Sessions:
     """Starlette's signed session cookie, marked Secure on HTTPS requests (as the scheme is
     seen behind a proxy that uvicorn trusts with --proxy-headers) or always with https_only."""
@@ -68,6 +120,7 @@ class Sessions:
                  **options: Any) -> None:
         options = {"session_cookie": "board_session", "same_site": "lax",
                    "max_age": COOKIE_MAX_AGE, **options}
+        app = SessionTag(app, secret_key)
         self.secure = SessionMiddleware(app, secret_key, https_only=True, **options)
         self.plain = (self.secure if https_only
                       else SessionMiddleware(app, secret_key, https_only=False, **options))

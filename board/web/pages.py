@@ -6,6 +6,7 @@ message on the page the user was on, with the current state rendered again.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -408,18 +409,50 @@ def move(d: Dispatch, actor: Actor, job_id: int, form: Any) -> Any:
     return d.reassign(actor, job_id, to.version, to.unit_id, to.position)
 
 
+#: The phone's script marks its taps with this header: it needs a plain answer it can trust,
+#: never a redirect it cannot see into (static/offline.js).
+TAP = "X-Board-Tap"
+#: Set on the answer to a form post whose change was written (or had been, by the same tap).
+SAVED = "X-Board-Saved"
+#: Why a tap was not taken, when it may be sent again later: signed-out | stale-form.
+REFUSED = "X-Board-Refused"
+REQUEST_KEY = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def _not_taken(why: str, text: str, status: int) -> Response:
+    return Response(text, status_code=status, media_type="text/plain",
+                    headers={REFUSED: why, "Cache-Control": "no-store"})
+
+
+def _request_key(request: Request) -> str | None:
+    """The client's key for this tap (the Idempotency-Key header): the same tap sent again is
+    answered as done, not as a conflict with itself."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not REQUEST_KEY.fullmatch(key):
+        raise Invalid({"Idempotency-Key": "must be 8 to 64 letters, digits, - or _"})
+    return key
+
+
 async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
                 default_next: str) -> Response:
+    tap = request.headers.get(TAP) == "1"
     actor = await run_in_threadpool(auth.current_actor, request)
     if actor is None:
+        if tap:
+            return _not_taken("signed-out", "Not sent: you were signed out.", 401)
         return RedirectResponse("/login", 303)
     form = await request.form()
     sent = form.get("csrf") or request.headers.get("X-CSRF-Token")
     if not auth.csrf_ok(request, sent):
+        if tap:
+            return _not_taken("stale-form", "Not sent: this page is out of date.", 403)
         raise HTTPException(403, "missing or stale form token: reload the page")
     back = _safe_next(form.get("next") or _referer_path(request), default_next)
     status, message = 200, ""
     try:
+        actor = replace(actor, request_key=_request_key(request))
         await run_in_threadpool(run, _dispatch(request), actor, form)
     except (Conflict, UnitConflict) as e:
         message = f"Not saved: {e}. The page now shows the current state."
@@ -430,10 +463,11 @@ async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
         flash(request, "error", message)
         keep(request, form)
         status = 422
-    except Forbidden as e:
-        return render(request, actor, "error.html", 403, message=str(e), code=403)
-    except NotFound as e:
-        return render(request, actor, "error.html", 404, message=str(e), code=404)
+    except (Forbidden, NotFound) as e:
+        code = 403 if isinstance(e, Forbidden) else 404
+        if tap:  # the phone shows the reason as it is
+            return Response(f"Not saved: {e}", status_code=code, media_type="text/plain")
+        return render(request, actor, "error.html", code, message=str(e), code=code)
     finally:
         await form.close()  # a close's photos were spooled to temporary files
     if request.headers.get("HX-Request"):
@@ -441,9 +475,10 @@ async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
         # body says why not, so the message is shown here rather than on the next page.
         request.session.pop("flash", None)
         request.session.pop("kept", None)
+        saved = {SAVED: "1"} if status == 200 else {}
         return Response(message, status_code=204 if status == 200 else status,
-                        media_type="text/plain", headers={"HX-Trigger": "board-changed"})
-    return RedirectResponse(back, 303)
+                        media_type="text/plain", headers={"HX-Trigger": "board-changed", **saved})
+    return RedirectResponse(back, 303, headers={SAVED: "1"} if status == 200 else None)
 
 
 KEPT_FIELDS = ("disposition", "summons_count", "summons_numbers", "note", "text", "comment",
