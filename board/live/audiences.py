@@ -26,7 +26,7 @@ Audience = tuple[Any, ...]
 
 
 # The event kinds that change a review queue (board.accountability.reviews) and a command log.
-REVIEW_KINDS = frozenset({"close", "admin_close", "reopen", "review"})
+REVIEW_KINDS = frozenset({"close", "admin_close", "reopen", "review", "caller_disputed"})
 # ... and what else a queued job's timeline on the review page shows changing.
 REVIEW_PAGE_KINDS = REVIEW_KINDS | {"note"}
 LOG_KINDS = frozenset({"log_entry"})

@@ -83,7 +83,13 @@ def fold_job(job: Any, timeline: list[Any]) -> dict[str, Any] | None:
 
 
 def rebuild(conn: sa.Connection, batch: int = 2000) -> int:
-    """Recompute every job's facts row from the events table; returns the rows written."""
+    """Recompute every job's facts row from the events table; returns the rows written.
+
+    Writes the columns the table has now: a migration that rebuilds runs before later ones
+    add their columns."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("job_facts")}
+    columns = [c for c in COLUMNS if c in present]
+    target = sa.table("job_facts", *(sa.column(c, job_facts.c[c].type) for c in columns))
     conn.execute(job_facts.delete())
     # the table as it is now: an earlier migration's rebuild runs before later columns exist
     present = {c["name"] for c in sa.inspect(conn).get_columns("job_facts")}
@@ -102,9 +108,9 @@ def rebuild(conn: sa.Connection, batch: int = 2000) -> int:
         if facts is not None:
             pending.append({c: facts[c] for c in columns})
         if len(pending) >= batch:
-            conn.execute(job_facts.insert(), pending)
+            conn.execute(target.insert(), pending)
             written, pending = written + len(pending), []
     if pending:
-        conn.execute(job_facts.insert(), pending)
+        conn.execute(target.insert(), pending)
         written += len(pending)
     return written
