@@ -32,6 +32,7 @@ from board.observability import logs, metrics, redact
 from board.settings import ROOT, Settings
 from board.storage import db
 from board.usecases import Dispatch
+from board.usecases.caller import SATISFACTION
 from board.web import (
     api,
     browser_policy,
@@ -95,6 +96,7 @@ def templates() -> Jinja2Templates:
         STATUS_LABELS={s.value: label for s, label in LABELS.items()},
         PRIORITY_LABELS=PRIORITY_LABELS, FIELD_DISPOSITIONS=FIELD,
         ADMIN_DISPOSITIONS=ADMINISTRATIVE, linked=linked, presence_sentence=sentence,
+        SATISFACTION_LABELS=SATISFACTION,
     )
     cards.install(t.env)  # job_card(c, mode): one rendering per card, shared with the hub
     return t

@@ -118,6 +118,11 @@ def test_the_callers_loop_end_to_end(client, world, smtp, clock):
     # 6. "still there" reaches the top of the review queue
     queue = reviews.pending(d.engine, sgt, "75", clock())
     assert queue[0].id == job_id and "caller_disputed" in queue[0].flags
+    job_page = client.get(f"/jobs/{job_id}").text
+    assert "the caller answered: Disagree; problem still there: yes" in job_page
+    assert "the caller says the problem is still there" in job_page
+    assert "the caller was told (closed, by email)" in job_page
+    assert "neighbour@" not in job_page  # the address only through the recorded reveal
     review_page = client.get("/review/75")
     assert review_page.status_code == 200
     assert "The caller says the problem is still there" in review_page.text
