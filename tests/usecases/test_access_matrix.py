@@ -152,6 +152,11 @@ MATRIX: dict[tuple[str, str], tuple[str, str, Any, Any]] = {
                                                     PUBLIC),
     ("GET", "/open311/v2/resolutions.{format}"): ("o311", "/resolutions.json", None,
                                                   USERS - {"wall75"}),
+    ("GET", "/open311/v2/servicerequestupdates.{format}"): (
+        "o311", "/servicerequestupdates.json", None, PUBLIC),
+    # the caller's status page: the unguessable address is the only key (tests/web/test_caller)
+    ("GET", "/r/{token}"): ("page", "/r/" + "A" * 43, None, PUBLIC),
+    ("POST", "/r/{token}"): ("form", "/r/" + "A" * 43, {"satisfaction": "5"}, PUBLIC),
     **{(m, "/open311/v2/{rest:path}"): ("o311", "/nothing.json", None, NOBODY)
        for m in ("GET", "POST", "PUT", "DELETE")},
 }
