@@ -422,17 +422,12 @@ def _verdict_slices() -> list[tuple[str, str, Any, str]]:
 
 
 def _arrival_slices() -> list[tuple[str, str, Any, str]]:
-    """Confirmed against unconfirmed arrivals, once the facts carry arrival confirmation
-    (proof of presence); arrived on scene or not, until then."""
-    if "arrival_confirmed" in F.c:
-        return [("Arrival", "Arrival confirmed by position", F.c.arrival_confirmed == sa.true(),
-                 "verdict:confirmed"),
-                ("Arrival", "Arrival not confirmed", F.c.arrival_confirmed == sa.false(),
-                 "verdict:unconfirmed")]
-    return [("Arrival", "Officer arrived on scene", F.c.no_arrival == sa.false(),
-             "verdict:arrived"),
-            ("Arrival", "Closed without arriving", F.c.no_arrival == sa.true(),
-             "verdict:not_arrived")]
+    """Arrivals the phone's position confirmed against those it did not (proof of presence:
+    job_facts.arrival_confirmed, None when nobody arrived)."""
+    return [("Arrival", "Arrival confirmed by position", F.c.arrival_confirmed == sa.true(),
+             "verdict:confirmed"),
+            ("Arrival", "Arrival not confirmed", F.c.arrival_confirmed == sa.false(),
+             "verdict:unconfirmed")]
 
 
 VERDICT_SLICES = {key: cond for _, _, cond, key in _verdict_slices()}

@@ -14,6 +14,7 @@ import pytest
 from board.accountability import qstat, reviews
 from board.auth import accounts as auth
 from board.caller.notices import NoticeWorker
+from board.domain.presence import Fix
 from board.domain.qstat import period
 from board.settings import Settings
 from tests.caller.mail import SmtpServer
@@ -50,7 +51,7 @@ def test_the_callers_loop_end_to_end(client, world, smtp, clock):
     d.acknowledge(off, job_id, 2)
     d.en_route(off, job_id, 3)
     clock.advance(minutes=6)
-    d.on_scene(off, job_id, 4)
+    d.on_scene(off, job_id, 4, Fix(lat + 30 / 111_195, lon, 10))  # 30 m away (±10 m)
     clock.advance(minutes=2)
     d.close(off, job_id, 5, "action_taken")
     # 3. the emails arrive with the status page's address
@@ -92,9 +93,16 @@ def test_the_callers_loop_end_to_end(client, world, smtp, clock):
     rows, total = qstat.jobs_behind(d.engine, sgt, p, "all", "", "satisfied_share", "75",
                                     clock())
     assert total == 0
-    later = {v.label: v for v in s.verdicts}["Closed later"]  # 12 min: not a quick close
+    verdict = {v.label: v for v in s.verdicts}
+    later = verdict["Closed later"]  # 12 min: not a quick close
     assert (later.closes, later.figures["surveys_answered"],
             later.figures["dissatisfied_share"]) == (1, 1, 1.0)
+    assert verdict["Arrival confirmed by position"].figures["disputed_by_caller"] == 1
+    assert verdict["Arrival not confirmed"].closes == 0
+    assert verdict["Closed within 5 min of assignment"].figures["satisfied_share"] is None
+    rows, total = qstat.jobs_behind(d.engine, sgt, p, "all", "", "verdict:confirmed", "75",
+                                    clock())
+    assert [r.job_id for r in rows] == [job_id]
     by_disposition = {v.label: v for v in s.verdicts if v.section == "Disposition"}
     assert by_disposition["action_taken"].figures["disputed_by_caller"] == 1
     token = auth.create_token(d.engine, "sgt75", "api")
