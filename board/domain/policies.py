@@ -77,9 +77,9 @@ def check(kind: str, enabled: bool, minutes: int | None, scope: str,
         metres = None
     codes: tuple[str, ...] = ()
     if kind == EVIDENCE_PHOTO:
-        field = {d.code for d in FIELD}
-        codes = tuple(sorted(set(dispositions)))
-        if not codes or not set(codes) <= field:
+        chosen = set(dispositions)
+        codes = tuple(d.code for d in FIELD if d.code in chosen)  # in the form's order
+        if not codes or len(codes) != len(chosen):
             raise PolicyError("choose the field dispositions that need a photo")
     return Policy(kind, enabled, minutes, scope, metres, codes)
 

@@ -79,3 +79,46 @@ def test_closing_words_and_lengths() -> None:
         "closed confirmed 12 m away (±4 m)"
     assert [length(m) for m in (0, 999.4, 1000, 2449, 12_345)] == \
         ["0 m", "999 m", "1.0 km", "2.4 km", "12 km"]
+
+
+def test_the_position_and_photo_policies() -> None:
+    from datetime import UTC, datetime
+
+    from board.domain.flags import Progress
+    from board.domain.policies import (
+        EVIDENCE_PHOTO,
+        POSITION_ON_SCENE,
+        PolicyError,
+        arrival_refusal,
+        check,
+        refusals,
+        within_m,
+    )
+
+    at = datetime(2026, 11, 28, 22, tzinfo=UTC)
+    near = check(POSITION_ON_SCENE, True, None, "75", metres=100)
+    assert near.text == "On scene needs a position within 100 m of the job"
+    assert within_m([near]) == 100 and within_m([]) is None
+    far = record(Fix(*north(150)), *JOB, 100)
+    assert "said 150 m away" in arrival_refusal([near], far)
+    assert arrival_refusal([], far) is None
+    assert arrival_refusal([near], record(Fix(*north(20)), *JOB, 100)) is None
+    # closing: a confirmed arrival is enough; else the close's own position must confirm
+    arrived = Progress(assigned_at=at, arrived=True, presence=True)
+    unconfirmed = Progress(assigned_at=at, arrived=True, presence=False)
+    kw = {"arrival_expected": True, "has_photos": False, "note": ""}
+    assert not refusals([near], arrived, at, position={}, **kw)
+    assert refusals([near], unconfirmed, at, position=record(None, *JOB, 100), **kw)
+    assert not refusals([near], unconfirmed, at, position=record(Fix(*JOB), *JOB, 100), **kw)
+    assert not refusals([near], unconfirmed, at, position={},
+                        **{**kw, "arrival_expected": False})
+    photo = check(EVIDENCE_PHOTO, True, None, "*", dispositions=["summons_issued"])
+    assert refusals([photo], arrived, at, disposition="summons_issued", evidence=0, **kw)
+    assert not refusals([photo], arrived, at, disposition="summons_issued", evidence=1, **kw)
+    assert not refusals([photo], arrived, at, disposition="action_taken", evidence=0, **kw)
+    for bad in ({"metres": None}, {"metres": 5}, {"metres": 5001}):
+        with pytest.raises(PolicyError):
+            check(POSITION_ON_SCENE, True, None, "*", **bad)
+    for codes in ([], ["duplicate"], ["nonsense"]):
+        with pytest.raises(PolicyError):
+            check(EVIDENCE_PHOTO, True, None, "*", dispositions=codes)

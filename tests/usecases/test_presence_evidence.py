@@ -354,3 +354,28 @@ def test_a_refused_close_keeps_what_was_chosen(asking: World, app, clock) -> Non
         assert "is not a summons number" in r.text
         assert 'value="12"' in r.text and "two cars" in r.text
 
+
+
+def test_the_policies_page_sets_the_new_policies(world: World, app) -> None:
+    from starlette.testclient import TestClient
+
+    with TestClient(app) as admin:
+        csrf = login(admin, "admin")
+        page = admin.get("/policies").text
+        assert 'name="metres"' in page and 'name="dispositions"' in page
+        admin.post("/policies", data={"csrf": csrf, "scope": "75", "kind": POSITION_ON_SCENE,
+                                      "metres": "150", "enabled": "on"})
+        admin.post("/policies", data={"csrf": csrf, "scope": "*", "kind": EVIDENCE_PHOTO,
+                                      "dispositions": ["summons_issued", "no_evidence"],
+                                      "enabled": "on"})
+        r = admin.post("/policies", data={"csrf": csrf, "scope": "*",
+                                          "kind": POSITION_ON_SCENE, "metres": "3",
+                                          "enabled": "on"})
+        assert "give the metres, 10 to 5000" in r.text or "between 10 and 5000" in r.text
+        page = admin.get("/policies").text
+    assert "On scene needs a position within 150 m of the job" in page
+    assert ("Closing as Summons issued, No evidence of the violation needs an officer&#39;s "
+            "photo") in page
+    texts = {p.kind: p for p in world.dispatch.policies(world.actors["admin"])}
+    assert texts[POSITION_ON_SCENE].metres == 150
+    assert texts[EVIDENCE_PHOTO].dispositions == ("summons_issued", "no_evidence")
