@@ -17,8 +17,11 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +63,62 @@ DB_UNAVAILABLE = Counter("board_db_unavailable_responses",
 
 INTAKE_CURSOR = "socrata:erm2-nwe9"
 
+# Rows the database returned, by what read them: the measure of work that does not depend on
+# how busy the machine is (a live update must read the rows its events touched, not a board).
+ROWS_READ = Counter("board_db_rows_read", "Rows fetched from the database, by what read them "
+                    "(catch_up: the live hub; request: an HTTP request; other)", ["path"])
+_READING: ContextVar[str] = ContextVar("board_reading", default="other")
+_counting = False
+
+
+@contextmanager
+def reading(path: str) -> Iterator[None]:
+    """Count the rows fetched inside this block (and threads it starts) under `path`."""
+    token = _READING.set(path)
+    try:
+        yield
+    finally:
+        _READING.reset(token)
+
+
+def rows_read(path: str) -> float:
+    """Rows fetched so far under `path` in this process."""
+    return ROWS_READ.labels(path)._value.get()
+
+
+def count_rows() -> None:
+    """Count every row SQLAlchemy fetches from a cursor (once per process; idempotent). The
+    result's fetch strategies are wrapped: one counter step per fetch call, not per statement,
+    so it costs about a microsecond a read."""
+    global _counting
+    if _counting:
+        return
+    _counting = True
+    from sqlalchemy.engine import cursor as sa_cursor
+
+    inside = threading.local()  # a buffered fetchmany calls fetchall: count the outer one
+
+    def counted(fn: Any, many: bool) -> Any:
+        def fetch(self: Any, *args: Any, **kw: Any) -> Any:
+            if getattr(inside, "on", False):
+                return fn(self, *args, **kw)
+            inside.on = True
+            try:
+                got = fn(self, *args, **kw)
+            finally:
+                inside.on = False
+            n = len(got) if many else (got is not None)
+            if n:
+                ROWS_READ.labels(_READING.get()).inc(n)
+            return got
+        return fetch
+
+    for cls in (sa_cursor.CursorFetchStrategy, sa_cursor.BufferedRowCursorFetchStrategy,
+                sa_cursor.FullyBufferedCursorFetchStrategy):
+        for name, many in (("fetchone", False), ("fetchmany", True), ("fetchall", True)):
+            if name in vars(cls):
+                setattr(cls, name, counted(vars(cls)[name], many))
+
 
 def observe_events(evs: list[dict[str, Any]], now: datetime | None = None) -> None:
     """The hub pushed these events: count them and how long after commit they went out."""
@@ -91,6 +150,7 @@ class RequestMetrics:
             return
         started = time.perf_counter()
         status = 500
+        token = _READING.set("request")
 
         async def watch(message: Message) -> None:
             nonlocal status
@@ -101,6 +161,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, watch)
         finally:
+            _READING.reset(token)
             route, method = _route_of(scope), scope.get("method", "GET")
             REQUEST_SECONDS.labels(method, route).observe(time.perf_counter() - started)
             REQUESTS.labels(method, route, str(status)).inc()

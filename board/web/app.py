@@ -147,6 +147,7 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
     settings = settings or Settings.from_env()
     if dispatch is None:
         dispatch = bootstrap.open_dispatch(settings)
+    metrics.count_rows()  # rows read, by what read them: at /metrics (board_db_rows_read)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
