@@ -2,7 +2,8 @@
 
 One hub per web process. It hears nudges on the bus, then reads the committed events after its
 last sequence number from the events table (the outbox) and, in the same snapshot, the views of
-the boards they touch; renders each touched fragment ONCE per audience, frames it once and
+the boards they touch — a view it holds brought up to date from the rows its events touched
+(render.Change), not read whole; renders each touched fragment ONCE per audience, frames it once and
 writes the same bytes to every subscribed socket. A socket that cannot take it at once gets a
 bounded queue and a sender task until it has caught up; one whose queue is full is cut off
 (close 1013, "try again later"): the client reconnects and gets a full snapshot, which is what
@@ -32,7 +33,7 @@ from board.auth import sessions
 from board.live.audiences import Audience, affected, announcements, channels_of, touched
 from board.live.bus import Bus
 from board.live.frames import text_frame
-from board.live.render import Renderer
+from board.live.render import Change, Renderer
 from board.live.subscriber import CLOSE_RESTART, CLOSE_SLOW, CLOSE_UNAUTHENTICATED, Subscriber
 from board.observability import metrics
 from board.observability.logs import Throttled
@@ -48,6 +49,10 @@ _AGES = re.compile(r'<span class="age"[^>]*>[^<]*</span>')
 READ_LIMIT = 2000  # events read per catch-up round
 # Audiences whose sockets get what changed (board.live.fragments), from the view they show.
 VIEWED = frozenset({"board", "reviews", "log"})
+# Audiences whose sockets get the whole partial again, from a view the hub keeps and brings up
+# to date with the rows each catch-up's events touched (render.Change), not a read of it all.
+FOLLOWED = frozenset({"wall", "city"})
+KEPT = VIEWED | FOLLOWED
 # Audiences pushed only when what they show changed (a count), not on every event heard.
 QUIET = frozenset({"review_count"})
 
@@ -274,15 +279,17 @@ class Hub:
         assert self._lock is not None
         async with self._lock, _collect_after():
             shown = {a: self._views.get(a) for a, subs in list(self.audiences.items())
-                     if subs and a[0] in VIEWED}
+                     if subs and a[0] in KEPT}
             evs, views = await run_in_threadpool(self._read_new_views, shown)
             if not evs:
                 return 0
             for audience in self._hit(evs, list(self.audiences)):
-                if audience in views:
+                if audience not in views:
+                    await self._broadcast(audience)
+                elif audience[0] in VIEWED:
                     self._show_view(audience, *views[audience], after_events=True)
                 else:
-                    await self._broadcast(audience)
+                    self._show_whole(audience, *views[audience])
             self.shown_seq = self.last_seq
             metrics.observe_events(evs)  # count them, and commit → on the sockets' queues
             self._failing.recovered("live catch-up working again")
@@ -305,11 +312,14 @@ class Hub:
         """New events, and for each followed audience they touch its view and what changed
         since `shown` (each trip to a thread waits for one and then for the loop: commit →
         first socket pays for every trip)."""
-        with db.read(self.engine) as conn:  # one snapshot: the views show exactly these events
+        with metrics.reading("catch_up"), db.read(self.engine) as conn:
+            # one snapshot: the views show exactly these events
             evs = self._read_new(conn)
             if not evs:
                 return evs, {}
-            return evs, {a: self._read_view(a, shown[a], conn) for a in self._hit(evs, shown)}
+            change = Change.of(evs)
+            return evs, {a: self._read_view(a, shown[a], conn, change)
+                         for a in self._hit(evs, shown)}
 
     async def refresh(self, which: Callable[[Audience], bool],
                       only_if_changed: bool = False) -> None:
@@ -323,7 +333,24 @@ class Hub:
         if audience[0] in VIEWED:
             await self._view_update(audience, after_events=not only_if_changed)
             return
+        if audience[0] in FOLLOWED:  # read whole: what time alone changed, and a resync
+            view, text = await run_in_threadpool(self._read_view, audience, None)
+            self._show_whole(audience, view, text, only_if_changed)
+            return
         text = await self._render(audience)
+        self._show_text(audience, text, only_if_changed)
+
+    def _show_whole(self, audience: Audience, view: Any, text: str | None,
+                    only_if_changed: bool = False) -> None:
+        """A followed audience's new view and its whole partial (render.Change)."""
+        self.renders[audience[0]] += 1
+        if not self.audiences.get(audience) or text is None:
+            return
+        self._views[audience] = view
+        self._cache[audience] = (self.last_seq, time.monotonic(), None, text)
+        self._show_text(audience, text, only_if_changed)
+
+    def _show_text(self, audience: Audience, text: str, only_if_changed: bool) -> None:
         key = _AGES.sub("", text)
         if (only_if_changed or audience[0] in QUIET) and self._sent.get(audience) == key:
             return
@@ -387,11 +414,13 @@ class Hub:
         if text is not None or after_events:
             self._fan_out([audience], (text or "") + self._seq_mark(self.last_seq))
 
-    def _read_view(self, audience: Audience, old: Any,
-                   source: db.Source | None = None) -> tuple[Any, str | None]:
-        """The view now and what its sockets need of it: the whole when they show none yet."""
-        view = self.renderer.view(audience, source)
-        if old is None:
+    def _read_view(self, audience: Audience, old: Any, source: db.Source | None = None,
+                   change: Change | None = None) -> tuple[Any, str | None]:
+        """The view now and what its sockets need of it: the whole when they show none yet
+        (or when they always get the whole). Given the change since `old`, only the rows it
+        touched are read."""
+        view = self.renderer.view(audience, source, old, change)
+        if old is None or audience[0] in FOLLOWED:
             return view, self.renderer.body(audience, view)
         return view, self.renderer.delta(audience, old, view)
 
@@ -435,7 +464,7 @@ class Hub:
 
     def _read_new(self, source: db.Source | None = None) -> list[dict[str, Any]]:
         cols = (events.c.seq, events.c.job_id, events.c.unit_id, events.c.precinct,
-                events.c.kind, events.c.payload, events.c.at)
+                events.c.kind, events.c.payload, events.c.at, events.c.actor, events.c.after)
         now = time.monotonic()
         self.pending = {s: t for s, t in self.pending.items() if t > now}
         cond = events.c.seq > self.last_seq

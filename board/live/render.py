@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -20,9 +20,8 @@ from board.domain.access import CITYWIDE, Actor, Role
 from board.domain.flags import FLAG_LABELS
 from board.domain.lifecycle import OPEN, WORKING, Status
 from board.domain.places import PlaceRules
-from board.domain.priorities import Deadlines, overdue
 from board.live import cards, fragments
-from board.live.audiences import Audience, sees
+from board.live.audiences import Audience, sees, touched
 from board.storage import db
 from board.storage.schema import events, jobs
 from board.usecases import FINDINGS, queries
@@ -49,6 +48,77 @@ def tour_start(now: datetime) -> datetime:
     else:
         start = local.replace(hour=start_hour, minute=0, second=0, microsecond=0)
     return start.astimezone(UTC)
+
+
+# Events that do not name the job or unit they change (a rule, a policy; a kind added later):
+# views are read whole after them.
+UNIT_KINDS = frozenset({"unit_status", "unit_added", "unit_position"})
+FOLLOWED_ALONE = frozenset({"log_entry"})  # change the log panel only
+CLOSE_KINDS = frozenset({"close", "admin_close", "reopen", "route"})
+
+
+@dataclass
+class Change:
+    """What one catch-up's events touched. A followed view (board, wall, city) is brought up
+    to date from the view before them by reading these jobs and units, not the board again;
+    the touched jobs' rows are read once per catch-up, whatever number of views need them."""
+
+    events: list[dict[str, Any]]
+    jobs: set[int]
+    units: set[int]
+    kinds: set[str]
+    whole: bool  # an event this cannot follow: read the views whole
+    _rows: dict[int, Any] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, evs: list[dict[str, Any]]) -> Change:
+        job_ids = {e["job_id"] for e in evs if e["job_id"] is not None}
+        unit_ids = {u for e in evs
+                    for u in (e["unit_id"], (e["payload"] or {}).get("from_unit_id"))
+                    if isinstance(u, int)}
+        whole = any(e["job_id"] is None and e["kind"] not in UNIT_KINDS | FOLLOWED_ALONE
+                    for e in evs)
+        return cls(evs, job_ids, unit_ids, {e["kind"] for e in evs}, whole)
+
+    def rows(self, conn: sa.Connection) -> dict[int, Any]:
+        """The touched jobs as they are now (card columns and `history`), by id."""
+        if self._rows is None:
+            self._rows = queries.job_rows(conn, self.jobs)
+        return self._rows
+
+    def precincts(self) -> set[str | None]:
+        return {p for e in self.events for p in touched(e)[0]}
+
+
+class TickerLine(NamedTuple):
+    """One line of the wall's ticker (the event, and the job's complaint type)."""
+
+    seq: int
+    at: datetime
+    kind: str
+    job_id: int | None
+    actor: str
+    payload: dict[str, Any]
+    after: str | None
+    complaint_type: str | None
+
+
+@dataclass(frozen=True)
+class WallScreen:
+    """What a precinct's wall shows: the board, this tour's closes, the latest events."""
+
+    board: BoardView
+    closed_tour: int
+    tour: datetime
+    ticker: list[TickerLine]
+
+
+@dataclass(frozen=True)
+class CityScreen:
+    """The citywide counters of the precincts in a scope, by precinct."""
+
+    rows: dict[str, dict[str, Any]]
+    tour: datetime
 
 
 @dataclass(frozen=True)
@@ -82,25 +152,35 @@ class Renderer:
             return self.board(*audience[1:])
         if kind == "my":
             return self.my(audience[1])
-        if kind == "wall":
-            return self.wall(audience[1])
         if kind == "review_count":
             return self.review_count(audience[1])
-        if kind in ("reviews", "log"):
-            return self.body(audience, self.view(audience))
-        return self.city(audience[1])
+        return self.body(audience, self.view(audience))
 
     def board(self, precinct: str, mode: str, citywide: bool) -> str:
         return self.board_body(self.board_view(precinct, mode, citywide), mode)
 
     # Audiences followed by what changed (hub.VIEWED): the view, the whole, the difference.
 
-    def view(self, audience: Audience, source: db.Source | None = None) -> Any:
-        """The view, read in one snapshot (`source`: a connection whose read it joins)."""
+    def view(self, audience: Audience, source: db.Source | None = None, old: Any = None,
+             change: Change | None = None) -> Any:
+        """The view, read in one snapshot (`source`: a connection whose read it joins). Given
+        the view before `change` (a board, wall or citywide counters), only what the change
+        touched is read."""
         kind = audience[0]
+        follow = old is not None and change is not None and not change.whole
         with db.read(source or self.engine) as conn:
             if kind == "board":
+                if follow:
+                    return self.board_after(audience, old, change, conn)  # type: ignore[arg-type]
                 return self.board_view(*audience[1:], source=conn)
+            if kind == "wall":
+                if follow:
+                    return self.wall_after(audience[1], old, change, conn)  # type: ignore[arg-type]
+                return self.wall_view(audience[1], conn)
+            if kind == "city":
+                if follow:
+                    return self.city_after(audience[1], old, change, conn)  # type: ignore[arg-type]
+                return self.city_view(audience[1], conn)
             if kind == "reviews":
                 return self.reviews_view(audience[1], audience[2], conn)
             return self.log_view(audience[1], conn)
@@ -109,6 +189,10 @@ class Renderer:
         kind = audience[0]
         if kind == "board":
             return self.board_body(view, audience[2])
+        if kind == "wall":
+            return self.wall_body(view)
+        if kind == "city":
+            return self.city_body(view)
         ctx = self._list_context(audience)
         if kind == "reviews":
             return "\n".join([self._render("partials/review_pending.html", queue=view, **ctx),
@@ -156,8 +240,7 @@ class Renderer:
 
     def board_view(self, precinct: str, mode: str, citywide: bool,
                    source: db.Source | None = None) -> BoardScreen:
-        role = Role.SUPERVISOR if mode == "supervisor" else Role.COMMANDER
-        who = Actor(None, "live", role, frozenset({CITYWIDE} if citywide else {precinct}))
+        who = self._board_actor(precinct, mode, citywide)
         # One snapshot for the jobs and the panel: its alerts never name a job the lists
         # show closed. A supervisor's board also carries its alerts and latest log entries,
         # each its own partial swapped by id.
@@ -166,6 +249,30 @@ class Renderer:
             panel = (alerts.supervisor_panel(conn, precinct, self.clock())
                      if mode == "supervisor" else {})
         return BoardScreen(view, panel)
+
+    def board_after(self, audience: Audience, old: BoardScreen, change: Change,
+                    conn: sa.Connection) -> BoardScreen:
+        """The board after `change`, from the one before it: the touched jobs, their units
+        and stacks; the panel's alerts from the events in hand (alerts.after)."""
+        precinct, mode, citywide = audience[1:]
+        now = self.clock()
+        rows = change.rows(conn)
+        view = queries.board_after(conn, self._board_actor(precinct, mode, citywide), old.view,
+                                   now, rows, change.units, change.kinds)
+        panel = old.panel
+        if mode == "supervisor":
+            here = {i: r for i, r in rows.items()}
+            panel = {"alerts": alerts.after(conn, precinct, now, old.panel["alerts"],
+                                            change.events, here),
+                     "log_latest": (commandlog.latest(conn, precinct)
+                                    if "log_entry" in change.kinds
+                                    else old.panel["log_latest"])}
+        return BoardScreen(view, panel)
+
+    @staticmethod
+    def _board_actor(precinct: str, mode: str, citywide: bool) -> Actor:
+        role = Role.SUPERVISOR if mode == "supervisor" else Role.COMMANDER
+        return Actor(None, "live", role, frozenset({CITYWIDE} if citywide else {precinct}))
 
     def board_body(self, screen: BoardScreen, mode: str) -> str:
         """The whole board: what every (re)connecting socket gets first."""
@@ -194,63 +301,134 @@ class Renderer:
         return self._render("partials/my_queue.html", q=q, mode="officer")
 
     def wall(self, precinct: str) -> str:
+        return self.wall_body(self.wall_view(precinct))
+
+    def wall_view(self, precinct: str, source: db.Source | None = None) -> WallScreen:
         now = self.clock()
         who = Actor(None, "live", Role.WALL, frozenset({precinct}))
-        view = queries.board(self.engine, who, precinct, now, self.places)
-        with db.read(self.engine) as conn:
-            closed_tour = conn.execute(
-                sa.select(sa.func.count()).select_from(jobs).where(
-                    jobs.c.precinct == precinct, jobs.c.status == "closed",
-                    jobs.c.history.is_(sa.false()),  # the city's closes are not this tour's
-                    jobs.c.closed_at >= tour_start(now))).scalar() or 0
-            ticker = conn.execute(
+        with db.read(source or self.engine) as conn:
+            view = queries.board(conn, who, precinct, now, self.places)
+            tour = tour_start(now)
+            closed_tour = self._closed_tour(conn, precinct, tour)
+            ticker = [TickerLine(*r) for r in conn.execute(
                 sa.select(events.c.seq, events.c.at, events.c.kind, events.c.job_id,
                           events.c.actor, events.c.payload, events.c.after,
                           jobs.c.complaint_type)
                 .select_from(events.outerjoin(jobs, jobs.c.id == events.c.job_id))
                 .where(events.c.precinct == precinct,
                        events.c.kind.not_in(WALL_QUIET))
-                .order_by(events.c.seq.desc()).limit(TICKER)).all()
-        return self._render("partials/wall_body.html", view=view, precinct=precinct,
-                            mode="view", units=view.lanes, closed_tour=closed_tour,
-                            ticker=ticker, tz=TOUR_TZ)
+                .order_by(events.c.seq.desc()).limit(TICKER)).all()]
+        return WallScreen(view, closed_tour, tour, ticker)
+
+    @staticmethod
+    def _closed_tour(conn: sa.Connection, precinct: str, tour: datetime) -> int:
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(jobs).where(
+                jobs.c.precinct == precinct, jobs.c.status == "closed",
+                jobs.c.history.is_(sa.false()),  # the city's closes are not this tour's
+                jobs.c.closed_at >= tour)).scalar() or 0
+
+    def wall_after(self, precinct: str, old: WallScreen, change: Change,
+                   conn: sa.Connection) -> WallScreen:
+        """The wall after `change`: the board followed as a board is, the tour's closes
+        counted again only after a close or reopen, the ticker from the events in hand."""
+        now = self.clock()
+        tour = tour_start(now)
+        if tour != old.tour:
+            return self.wall_view(precinct, conn)
+        rows = change.rows(conn)
+        who = Actor(None, "live", Role.WALL, frozenset({precinct}))
+        view = queries.board_after(conn, who, old.board, now, rows, change.units, change.kinds)
+        closed_tour = (self._closed_tour(conn, precinct, tour) if change.kinds & CLOSE_KINDS
+                       else old.closed_tour)
+        lines = {t.seq: t for t in old.ticker}
+        for t in lines.values():
+            if t.job_id in rows:
+                lines[t.seq] = t._replace(complaint_type=rows[t.job_id].complaint_type)
+        for e in change.events:
+            if e["precinct"] == precinct and e["kind"] not in WALL_QUIET:
+                job = rows.get(e["job_id"])
+                lines[e["seq"]] = TickerLine(e["seq"], e["at"], e["kind"], e["job_id"],
+                                             e["actor"], e["payload"], e["after"],
+                                             job.complaint_type if job is not None else None)
+        ticker = [lines[s] for s in sorted(lines, reverse=True)[:TICKER]]
+        return WallScreen(view, closed_tour, tour, ticker)
+
+    def wall_body(self, screen: WallScreen) -> str:
+        view = screen.board
+        return self._render("partials/wall_body.html", view=view, precinct=view.precinct,
+                            mode="view", units=view.lanes, closed_tour=screen.closed_tour,
+                            ticker=screen.ticker, tz=TOUR_TZ)
 
     def city(self, scope: frozenset[str]) -> str:
+        return self.city_body(self.city_view(scope))
+
+    def city_view(self, scope: frozenset[str], source: db.Source | None = None) -> CityScreen:
         now = self.clock()
-        rows = city_counters(self.engine, self.geo, scope, now)
+        rows = city_counters(source or self.engine, self.geo, scope, now)
+        return CityScreen({r["precinct"]: r for r in rows}, tour_start(now))
+
+    def city_after(self, scope: frozenset[str], old: CityScreen, change: Change,
+                   conn: sa.Connection) -> CityScreen:
+        """The counters of the precincts the change touched counted again (a handful of rows
+        each); the others as they were."""
+        now = self.clock()
+        if tour_start(now) != old.tour:
+            return self.city_view(scope, conn)
+        hit = {p for p in change.precincts() if sees(scope, p)}
+        rows = dict(old.rows)
+        for r in city_counters(conn, self.geo, scope, now, only=hit):
+            rows[r["precinct"]] = r
+        return CityScreen(rows, old.tour)
+
+    def city_body(self, screen: CityScreen) -> str:
+        rows = [screen.rows[p] for p in sorted(screen.rows, key=lambda p: (len(p), p))]
         return self._render("partials/city_counters.html", rows=rows, total=totals(rows))
 
 
-def city_counters(engine: sa.Engine, geo: Any, scope: frozenset[str],
-                  now: datetime) -> list[dict[str, Any]]:
-    """Every precinct in scope: unassigned, overdue, open by stage, closed this tour."""
+def city_counters(engine: db.Source, geo: Any, scope: frozenset[str], now: datetime,
+                  only: set[str] | None = None) -> list[dict[str, Any]]:
+    """Every precinct in scope (or `only` these): unassigned, overdue, open by stage, closed
+    this tour. Counted by the database: a few rows a precinct, however many jobs are open."""
     keys = ("unassigned", "held", "overdue", *(s.value for s in WORKING), "closed_tour")
+    late = sa.or_(
+        jobs.c.close_due < now,
+        sa.and_(jobs.c.status.in_(("new", "held", "assigned")), jobs.c.ack_due < now),
+        sa.and_(jobs.c.status.in_(("acknowledged", "en_route")), jobs.c.arrive_due < now))
+    free = jobs.c.unit_id.is_(None)
+    where_open = [jobs.c.precinct.is_not(None), jobs.c.status.in_([s.value for s in OPEN])]
+    where_closed = [jobs.c.precinct.is_not(None), jobs.c.status == "closed",
+                    jobs.c.history.is_(sa.false()), jobs.c.closed_at >= tour_start(now)]
+    if only is not None:
+        if not only:
+            return []
+        where_open.append(jobs.c.precinct.in_(sorted(only)))
+        where_closed.append(jobs.c.precinct.in_(sorted(only)))
     with db.read(engine) as conn:
         open_rows = conn.execute(
-            sa.select(jobs.c.precinct, jobs.c.status, jobs.c.unit_id, jobs.c.ack_due,
-                      jobs.c.arrive_due, jobs.c.close_due)
-            .where(jobs.c.precinct.is_not(None), jobs.c.status.in_([s.value for s in OPEN]))
-        ).all()
+            sa.select(jobs.c.precinct, jobs.c.status, free.label("free"), sa.func.count(),
+                      sa.func.sum(sa.case((late, 1), else_=0)))
+            .where(*where_open).group_by(jobs.c.precinct, jobs.c.status, free)).all()
         closed = dict(conn.execute(
-            sa.select(jobs.c.precinct, sa.func.count()).where(
-                jobs.c.precinct.is_not(None), jobs.c.status == "closed",
-                jobs.c.history.is_(sa.false()),
-                jobs.c.closed_at >= tour_start(now)).group_by(jobs.c.precinct)).all())
+            sa.select(jobs.c.precinct, sa.func.count()).where(*where_closed)
+            .group_by(jobs.c.precinct)).all())
     known = set(geo.precincts()) if geo is not None else set()
+    if only is not None:
+        known &= only
     names = {p for p in known | {r.precinct for r in open_rows} | set(closed) if sees(scope, p)}
     table = {p: dict.fromkeys(keys, 0) for p in names}
-    for r in open_rows:
-        if r.precinct not in table:
+    for precinct, status, is_free, n, n_late in open_rows:
+        if precinct not in table:
             continue
-        row = table[r.precinct]
-        if r.status == Status.NEW.value and r.unit_id is None:
-            row["unassigned"] += 1
-        elif r.status == Status.HELD.value:
-            row["held"] += 1
-        elif r.status in row:
-            row[r.status] += 1
-        if overdue(r.status, Deadlines(r.ack_due, r.arrive_due, r.close_due), now):
-            row["overdue"] += 1
+        row = table[precinct]
+        if status == Status.NEW.value:
+            if is_free:
+                row["unassigned"] += n
+        elif status == Status.HELD.value:
+            row["held"] += n
+        elif status in row:
+            row[status] += n
+        row["overdue"] += int(n_late or 0)
     for p, n in closed.items():
         if p in table:
             table[p]["closed_tour"] = n

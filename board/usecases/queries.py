@@ -12,7 +12,13 @@ import sqlalchemy as sa
 from board.domain.access import Actor, Forbidden, Role
 from board.domain.flags import Fact, flags
 from board.domain.lifecycle import LABELS, NEXT_STEP, OPEN, WORKING, Status
-from board.domain.places import PlaceRules, box_degrees, chronic_count, earlier_here
+from board.domain.places import (
+    PlaceRules,
+    box_degrees,
+    chronic_count,
+    earlier_here,
+    same_place,
+)
 from board.domain.places import Spot as PlaceSpot
 from board.domain.priorities import Deadlines, overdue
 from board.domain.related import Spot, possibly_same
@@ -113,7 +119,12 @@ def card(row: Any, now: datetime, callsign: str | None = None,
 def related_cards(rows: list[Any], now: datetime, callsigns: dict[int, str]) -> dict[int, Card]:
     """Cards of jobs read together, with their incident (the first job too) and "possibly the
     same as #N" among them filled in."""
-    cards = [card(r, now, callsigns.get(r.unit_id)) for r in rows]
+    return relate([card(r, now, callsigns.get(r.unit_id)) for r in rows])
+
+
+def relate(cards: list[Card]) -> dict[int, Card]:
+    """Cards as read (their own incident only), with their incident (the first job too) and
+    "possibly the same as #N" among them filled in."""
     leads = {c.incident for c in cards if c.incident is not None}
     same = possibly_same([Spot(c.id, c.address, c.lat, c.lon, c.complaint_type, c.received_at,
                                c.incident or (c.id if c.id in leads else None)) for c in cards])
@@ -173,6 +184,19 @@ class Lane:
         return self.jobs[0].status if self.jobs else "available"
 
 
+@dataclass
+class BoardBase:
+    """What a board view is assembled from, kept beside it so that a live update reads only the
+    rows its events touched (`board_after`), not the precinct's whole board again."""
+
+    units: list[Any]                 # the precinct's unit rows, in callsign order
+    open: dict[int, Card]            # its open jobs' cards as read (before `relate`)
+    due: dict[int, Deadlines]        # their deadlines: overdue moves with the clock alone
+    unrouted_due: dict[int, Deadlines] = field(default_factory=dict)
+    now: datetime | None = None      # the time the cards' overdue was worked out for
+    rules: PlaceRules = field(default_factory=PlaceRules)  # the desk's memory (with_memory)
+
+
 @dataclass(frozen=True)
 class BoardView:
     precinct: str | None
@@ -180,6 +204,7 @@ class BoardView:
     lanes: list[Lane]
     closed: list[Card]
     unrouted: list[Card]
+    base: BoardBase | None = field(default=None, compare=False, repr=False)
 
     @property
     def counters(self) -> dict[str, int]:
@@ -204,9 +229,7 @@ def board(engine: db.Source, actor: Actor, precinct: str, now: datetime,
     with db.read(engine) as conn:
         # One read of the precinct's units: every callsign (a job may sit on a unit now off
         # duty), the lanes of those on duty.
-        unit_rows = conn.execute(
-            sa.select(units).where(units.c.precinct == precinct).order_by(units.c.callsign)
-        ).all()
+        unit_rows = _precinct_units(conn, precinct)
         open_rows = conn.execute(
             sa.select(*CARD_COLUMNS).where(jobs.c.precinct == precinct,
                                   jobs.c.status.in_([s.value for s in OPEN]))
@@ -219,31 +242,207 @@ def board(engine: db.Source, actor: Actor, precinct: str, now: datetime,
             .order_by(jobs.c.closed_at.desc(), jobs.c.id.desc()).limit(RECENT_CLOSED)
         ).all()
         closed_flags = _flags_of(conn, closed_rows)
-        unrouted = unrouted_cards(conn, actor, now)
+        unrouted_rows = _unrouted_rows(conn, actor)
         signs = {u.id: u.callsign for u in unit_rows}
-        related = with_memory(conn, related_cards(open_rows, now, signs), places or PlaceRules())
-    queue = [related[r.id] for r in open_rows if r.unit_id is None]
-    stacks: dict[int, list[Card]] = defaultdict(list)
-    for r in sorted((r for r in open_rows if r.unit_id is not None),
-                    key=lambda r: (r.stack_pos if r.stack_pos is not None else 1 << 30, r.id)):
-        stacks[r.unit_id].append(related[r.id])
-    lanes = [Lane(u.id, u.version, u.callsign, u.sector, u.status, u.status_reason, u.lat, u.lon,
-                  stacks.get(u.id, [])) for u in unit_rows if u.status != "off_duty"]
+        rules = places or PlaceRules()
+        cards = with_memory(conn, {r.id: card(r, now, signs.get(r.unit_id)) for r in open_rows},
+                            rules)
+    base = BoardBase(unit_rows, cards, {r.id: _due(r) for r in open_rows},
+                     {r.id: _due(r) for r in unrouted_rows}, now, rules)
     closed = [card(r, now, signs.get(r.unit_id), closed_flags.get(r.id, frozenset()))
               for r in closed_rows]
-    return BoardView(precinct, queue, lanes, closed, unrouted)
+    return _assemble(precinct, base, closed, [card(r, now) for r in unrouted_rows], now)
+
+
+def _precinct_units(conn: sa.Connection, precinct: str) -> list[Any]:
+    return conn.execute(sa.select(units).where(units.c.precinct == precinct)
+                        .order_by(units.c.callsign)).all()
+
+
+def _due(row: Any) -> Deadlines:
+    return Deadlines(row.ack_due, row.arrive_due, row.close_due)
+
+
+def _in_order(cards: Any) -> list[Card]:
+    """The board's order of open jobs: priority, then oldest first (the queries' ORDER BY)."""
+    return sorted(cards, key=lambda c: (c.priority, c.received_at, c.id))
+
+
+def _overdue_now(cards: dict[int, Card], due: dict[int, Deadlines], now: datetime
+                 ) -> dict[int, Card]:
+    """The cards again at `now`: only those whose overdue changed are copied."""
+    out = {}
+    for i, c in cards.items():
+        late = overdue(c.status, due[i], now)
+        out[i] = c if late == c.overdue else replace(c, overdue=late)
+    return out
+
+
+def _assemble(precinct: str, base: BoardBase, closed: list[Card], unrouted: list[Card],
+              now: datetime) -> BoardView:
+    """The board from its open jobs' cards, units, closes and unrouted jobs (no I/O)."""
+    if base.now != now:  # time alone may have made a job overdue since the cards were read
+        base.open = _overdue_now(base.open, base.due, now)
+        late = _overdue_now({c.id: c for c in unrouted}, base.unrouted_due, now)
+        unrouted = [late[c.id] for c in unrouted]
+        base.now = now
+    ordered = _in_order(base.open.values())
+    related = relate(ordered)
+    queue = [related[c.id] for c in ordered if c.unit_id is None]
+    stacks: dict[int, list[Card]] = defaultdict(list)
+    for c in sorted((c for c in ordered if c.unit_id is not None),
+                    key=lambda c: (c.stack_pos if c.stack_pos is not None else 1 << 30, c.id)):
+        stacks[c.unit_id].append(related[c.id])  # type: ignore[index]
+    lanes = [Lane(u.id, u.version, u.callsign, u.sector, u.status, u.status_reason, u.lat, u.lon,
+                  stacks.get(u.id, [])) for u in base.units if u.status != "off_duty"]
+    return BoardView(precinct, queue, lanes, closed, unrouted, base)
+
+
+def job_rows(conn: sa.Connection, ids: set[int]) -> dict[int, Any]:
+    """These jobs now (card columns, then `history`), by id: what a live update reads."""
+    if not ids:
+        return {}
+    return {r.id: r for r in conn.execute(sa.select(*CARD_COLUMNS, jobs.c.history)
+                                          .where(jobs.c.id.in_(sorted(ids))))}
+
+
+def board_after(conn: sa.Connection, actor: Actor, old: BoardView, now: datetime,
+                touched: dict[int, Any], unit_ids: set[int], changes: set[str] = frozenset()
+                ) -> BoardView:
+    """The board after events that touched these jobs and units, from the board before them:
+    reads the touched jobs, the units among them and their stacks (a write renumbers a
+    stack), and the recent closes only when one left them. The same view `board` reads
+    whole (tests/live/test_fragments.py), for rows in proportion to the change. `touched`:
+    the rows of the jobs the events named (`job_rows`); `changes`: the events' kinds."""
+    assert old.base is not None and old.precinct is not None
+    precinct, before = old.precinct, old.base
+    job_ids, rows = set(touched), list(touched.values())
+    unit_rows = _units_after(conn, precinct, before.units, "unit_added" in changes, unit_ids)
+    signs = {u.id: u.callsign for u in unit_rows}
+    mine = {u.id for u in unit_rows}
+    lanes = ({before.open[j].unit_id for j in job_ids if j in before.open}
+             | {r.unit_id for r in rows} | set(unit_ids)) & mine
+    stack_rows = (conn.execute(
+        sa.select(*CARD_COLUMNS).where(jobs.c.unit_id.in_(sorted(lanes)),
+                                       jobs.c.status.in_([s.value for s in WORKING]))).all()
+        if lanes else [])
+    cards, due = dict(before.open), dict(before.due)
+    for j in job_ids:
+        cards.pop(j, None)
+        due.pop(j, None)
+    is_open = {s.value for s in OPEN}
+    remember: dict[int, Card] = {}  # cards whose memory of their place is read again
+    for r in [*rows, *stack_rows]:
+        if r.precinct == precinct and r.status in is_open:
+            c = card(r, now, signs.get(r.unit_id))
+            was = before.open.get(r.id)
+            if r.id in job_ids or was is None:
+                remember[r.id] = c
+            else:  # only renumbered in its stack: its place is where it was
+                c = replace(c, here_before=was.here_before, chronic=was.chronic)
+            cards[r.id] = c
+            due[r.id] = _due(r)
+    remember.update(_place_moved(before, cards, remember, job_ids, changes))
+    cards.update(with_memory(conn, remember, before.rules))
+    unrouted, unrouted_due = old.unrouted, before.unrouted_due
+    if actor.citywide and (rows or any(c.id in job_ids for c in unrouted)):
+        unrouted_due = {i: d for i, d in unrouted_due.items() if i not in job_ids}
+        fresh = [r for r in rows if r.precinct is None and r.status in is_open]
+        unrouted_due.update({r.id: _due(r) for r in fresh})
+        unrouted = _in_order([*(c for c in unrouted if c.id not in job_ids),
+                              *(card(r, now) for r in fresh)])
+    closed = _closed_after(conn, precinct, old.closed, rows, job_ids, signs, now)
+    base = BoardBase(unit_rows, cards, due, unrouted_due, before.now, before.rules)
+    return _assemble(precinct, base, closed, unrouted, now)
+
+
+PLACE_FIELDS = ("address", "lat", "lon", "complaint_type", "created_at")
+
+
+def _place_moved(before: BoardBase, cards: dict[int, Card], fresh: dict[int, Card],
+                 job_ids: set[int], changes: set[str]) -> dict[int, Card]:
+    """The other open cards whose memory may have changed: those later than a touched job at
+    its place (old or new), within the memory's window, when that job is new here or its
+    place moved. A 311 update or a route of a job the board did not show, whose old place is
+    unknown here, reads every card's memory again (a rare event)."""
+    spots: list[PlaceSpot] = []
+    for i, c in fresh.items():
+        was = before.open.get(i)
+        if was is None:
+            if changes & {"update_311", "route"}:
+                return {k: v for k, v in cards.items() if k not in fresh}
+            spots.append(_as_spot(c))
+        elif any(getattr(was, f) != getattr(c, f) for f in PLACE_FIELDS):
+            spots += [_as_spot(was), _as_spot(c)]
+    for j in job_ids - set(fresh):  # left the board: its old place loses it
+        if (was := before.open.get(j)) is not None:
+            spots.append(_as_spot(was))
+    if not spots:
+        return {}
+    window = before.rules.history
+    return {i: c for i, c in cards.items() if i not in fresh and any(
+        s.created_at < c.created_at <= s.created_at + window
+        and same_place(_as_spot(c), s, before.rules.near_m) for s in spots)}
+
+
+def _units_after(conn: sa.Connection, precinct: str, before: list[Any], added: bool,
+                 unit_ids: set[int]) -> list[Any]:
+    """The precinct's units after events on these: the touched rows re-read in place (a unit
+    added: all of them again, for the callsign order the database gives)."""
+    if added:
+        return _precinct_units(conn, precinct)
+    known = {u.id for u in before}
+    ids = sorted(unit_ids & known)
+    if not ids:
+        return before
+    fresh = {u.id: u for u in conn.execute(sa.select(units).where(units.c.id.in_(ids)))}
+    if any(u.precinct != precinct for u in fresh.values()):
+        return _precinct_units(conn, precinct)
+    return [fresh.get(u.id, u) for u in before]
+
+
+def _closed_after(conn: sa.Connection, precinct: str, old: list[Card], rows: list[Any],
+                  job_ids: set[int], signs: dict[int, str], now: datetime) -> list[Card]:
+    """The recently closed list after changes to these jobs: the touched closes merged in;
+    read again (RECENT_CLOSED rows) only when one of the list left it (a reopen)."""
+    shown = {c.id for c in old}
+    closes = [r for r in rows if r.precinct == precinct and r.status == "closed"
+              and not r.history]
+    if not closes and not shown & job_ids:
+        return old
+    if shown & (job_ids - {r.id for r in closes}):
+        closed_rows = conn.execute(
+            sa.select(*CARD_COLUMNS).where(jobs.c.precinct == precinct, jobs.c.status == "closed",
+                                  jobs.c.history.is_(sa.false()))
+            .order_by(jobs.c.closed_at.desc(), jobs.c.id.desc()).limit(RECENT_CLOSED)
+        ).all()
+        kept = {c.id: c for c in old if c.id not in job_ids}
+        new = [r for r in closed_rows if r.id not in kept]
+        flagged = _flags_of(conn, new)
+        made = {r.id: card(r, now, signs.get(r.unit_id), flagged.get(r.id, frozenset()))
+                for r in new}
+        return [kept.get(r.id) or made[r.id] for r in closed_rows]
+    flagged = _flags_of(conn, closes)
+    merged = [*(c for c in old if c.id not in job_ids),
+              *(card(r, now, signs.get(r.unit_id), flagged.get(r.id, frozenset()))
+                for r in closes)]
+    merged.sort(key=lambda c: (c.closed_at, c.id), reverse=True)
+    return merged[:RECENT_CLOSED]
 
 
 def unrouted_cards(conn: sa.Connection, actor: Actor, now: datetime) -> list[Card]:
     """Jobs no precinct polygon took: only citywide users see (and route) them."""
+    return [card(r, now) for r in _unrouted_rows(conn, actor)]
+
+
+def _unrouted_rows(conn: sa.Connection, actor: Actor) -> list[Any]:
     if not actor.citywide:
         return []
-    rows = conn.execute(
+    return conn.execute(
         sa.select(*CARD_COLUMNS).where(jobs.c.precinct.is_(None),
                               jobs.c.status.in_([s.value for s in OPEN]))
-        .order_by(jobs.c.priority, jobs.c.received_at)
+        .order_by(jobs.c.priority, jobs.c.received_at, jobs.c.id)
     ).all()
-    return [card(r, now) for r in rows]
 
 
 @dataclass(frozen=True)

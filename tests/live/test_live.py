@@ -234,11 +234,11 @@ class HeldRead:
     def arm(self) -> None:
         self.armed = True
 
-    def _view(self, audience: Audience, source: Any = None) -> Any:
+    def _view(self, audience: Audience, *args: Any) -> Any:
         if self.armed and not self.reading.is_set():
             self.reading.set()
             self.released.wait(10)
-        return self.view(audience, source)
+        return self.view(audience, *args)
 
     def release(self) -> None:
         self.released.set()
@@ -369,10 +369,10 @@ def test_an_update_shows_exactly_the_events_its_mark_names(world, dispatch) -> N
         view = hub.renderer.view
         wrote = []
 
-        def view_after_a_write(audience, source=None):  # type: ignore[no-untyped-def]
+        def view_after_a_write(audience, *args):  # type: ignore[no-untyped-def]
             if hub.last_seq > base and not wrote:  # the first event's catch-up, mid-read
                 wrote.append(dispatch.assign(sgt, second, 1, unit))
-            return view(audience, source)
+            return view(audience, *args)
 
         hub.renderer.view = view_after_a_write  # type: ignore[method-assign]
         await hub.start()
