@@ -75,6 +75,15 @@ fanout_ARGS ?= --sizes 100,1000 --scale-out 5000
 # A city-year of 311 on PostgreSQL (QSTAT_BENCH_JOBS, default 1000000): about 15 min on two
 # busy cores the first time; later runs keep the generated data and take about a minute.
 BENCH += bench/qstat_scale.py
+# Rows read per event (catch-up + write) at 50 and 2,000 open jobs in a precinct, on PostgreSQL:
+# work proportional to the change, in a unit the machine's load does not move (~3 min).
+BENCH += bench/rows.py
+rows_ARGS ?= --sizes 50,2000 --database-url $(PG_TEST_URL)
+# A city day: 77 precincts' jobs at 1.5 million a year, 10x, evening then a 3x peak, every wall,
+# board, phone and QSTAT viewer connected, four `board serve` on throwaway PostgreSQL + Redis,
+# then bare `websockets` with the same frames (~20 min; --minutes 2 for a short run).
+BENCH += bench/cityday.py
+cityday_ARGS ?= --minutes 8
 # 311 intake: rows/s into SQLite against one transaction per job, and peak RSS at 1,000,000
 # rows against 100,000 (about an hour on two busy cores; --only rate for a quick run).
 BENCH += bench/intake.py

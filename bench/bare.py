@@ -4,7 +4,9 @@
 
 Board clients connect to /ws and get the current snapshot, then every broadcast. The benchmark
 driver connects to /control and sends "S<text>" (set the snapshot) or "B<text>" (broadcast
-this text to every board client now) — the same bytes the board sent, at the same rate. No
+this text to every board client now) — the same bytes the board sent, at the same rate. With
+channels (bench/cityday.py: one per screen), a client connects to /ws/<channel> and the driver
+sends "S<channel>\0<text>" / "B<channel>\0<text>"; "/ws" is the channel "". No
 database, no rendering, no sessions: what is left is the cost of the frames themselves. It runs
 on uvloop, as the board's uvicorn does, so the two differ by what they do, not by their loop.
 """
@@ -18,25 +20,30 @@ import uvloop
 import websockets
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-clients: set[ServerConnection] = set()
-snapshot = [""]
+clients: dict[str, set[ServerConnection]] = {}
+snapshots: dict[str, str] = {}
 
 
 async def handler(ws: ServerConnection) -> None:
-    if ws.request is not None and ws.request.path == "/control":
+    path = ws.request.path if ws.request is not None else ""
+    if path == "/control":
         async for msg in ws:
             text = msg if isinstance(msg, str) else msg.decode()
+            channel, sep, body = text[1:].partition("\0")
+            if not sep:
+                channel, body = "", text[1:]
             if text.startswith("S"):
-                snapshot[0] = text[1:]
+                snapshots[channel] = body
             else:
-                broadcast(clients, text[1:])
+                broadcast(clients.get(channel, ()), body)
         return
-    await ws.send(snapshot[0])
-    clients.add(ws)
+    channel = path[len("/ws/"):] if path.startswith("/ws/") else ""
+    await ws.send(snapshots.get(channel, ""))
+    clients.setdefault(channel, set()).add(ws)
     try:
         await ws.wait_closed()
     finally:
-        clients.discard(ws)
+        clients[channel].discard(ws)
 
 
 async def main(port: int) -> None:

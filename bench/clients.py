@@ -1,6 +1,12 @@
 """Benchmark clients: N real WebSocket connections in a process of their own.
 
     python bench/clients.py URL N OUT [--cookie C] [--origin O] [--keep 2] [--seconds 60]
+    python bench/clients.py SPEC.json 0 OUT [--seconds 60]
+
+(SPEC.json: one socket per entry, each its own URL, cookie and `tag`; `keep` "all" (every
+message), "last" (the last update only) or "none"; `mark` "last" (the hub's `data-seq` mark,
+the last in a message), "max" (the greatest `data-seq` in it: a wall's ticker) or "versions"
+(the job cards' `id`/`data-version` pairs: an officer's queue carries no mark).)
 
 Opens N sockets to URL (a list of URLs is spread round-robin), writes OUT + ".ready" when all
 are open, then records for every message the receipt time (time.time(), the same clock the
@@ -27,6 +33,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -41,6 +48,8 @@ from websockets.uri import parse_uri
 
 MARK = b'data-seq="'
 BEAT = b'<span id="live-beat"'
+SEQS = re.compile(rb'data-seq="(\d+)"')
+VERSIONS = re.compile(rb'id="job-(\d+)"[^>]*?data-version="(\d+)"')
 
 
 def seq_of(payload: bytes) -> int | None:
@@ -72,7 +81,8 @@ class Run:
 class Client(asyncio.Protocol):
     """One WebSocket: handshake, then every frame parsed as it arrives (sans-I/O)."""
 
-    def __init__(self, url: str, headers: dict[str, str], keep: bool, run: Run) -> None:
+    def __init__(self, url: str, headers: dict[str, str], keep: bool | str, run: Run,
+                 tag: str = "", mark: str = "last") -> None:
         extensions = enable_client_permessage_deflate(None) if run.deflate else None
         self.ws = ClientProtocol(parse_uri(url), extensions=extensions, max_size=None)
         self.url = url
@@ -88,6 +98,16 @@ class Client(asyncio.Protocol):
         self.first = True
         self.first_len = 0
         self.closed: str | None = None
+        self.tag = tag
+        self.mark = mark
+        self.versions: list[tuple[float, list[tuple[int, int]]]] = []  # mark "versions"
+        self.last = ""  # keep "last": the newest update's text
+
+    def seq(self, payload: bytes) -> int | None:
+        if self.mark == "max":
+            found = SEQS.findall(payload)
+            return max(int(x) for x in found) if found else None
+        return seq_of(payload)
 
     def connection_made(self, transport: Any) -> None:  # uvloop's is no asyncio.Transport
         self.transport = transport
@@ -134,13 +154,19 @@ class Client(asyncio.Protocol):
         """Decode it (a text message must be UTF-8, a client checks) and note when it came
         and which events it shows; the bytes are kept, the digest made at the end."""
         text = payload.decode()
-        if self.keep:
+        if self.keep is True or self.keep == "all":
             self.texts.append(text)
+        if self.mark == "versions" and not payload.startswith(BEAT):
+            self.versions.append((t, [(int(j), int(v)) for j, v in VERSIONS.findall(payload)]))
         if self.first:  # the snapshot
             self.first = False
             self.first_len = len(payload)
-            self.recv.append((t, seq_of(payload) or 0))
+            self.recv.append((t, self.seq(payload) or 0))
+            if self.keep == "last":
+                self.last = text
             return
+        if payload.startswith(BEAT) and len(payload) < 120 and self.mark == "max":
+            return  # the beat names the hub's last event, not the newest a wall's ticker shows
         if payload.startswith(BEAT) and len(payload) < 120:
             # The mark alone: the heartbeat, or a catch-up whose events the last update already
             # showed. Either says every event up to its seq is here (the hub's beat names only
@@ -150,7 +176,9 @@ class Client(asyncio.Protocol):
                 self.recv.append((t, seq))
             return
         self.payloads.append(payload)
-        seq = seq_of(payload)
+        if self.keep == "last":
+            self.last = text
+        seq = self.seq(payload)
         if seq is not None:  # a message of the page's own audience (not the review count)
             self.recv.append((t, seq))
 
@@ -208,8 +236,12 @@ def result(c: Client) -> dict[str, Any]:
     digest = hashlib.sha1()
     for payload in c.payloads:
         digest.update(payload)
-    return {"url": c.url, "recv": c.recv, "digest": digest.hexdigest(), "closed": c.closed,
-            "first_len": c.first_len, "texts": c.texts}
+    out = {"url": c.url, "recv": c.recv, "digest": digest.hexdigest(), "closed": c.closed,
+           "first_len": c.first_len, "texts": c.texts}
+    if c.tag:
+        out.update(tag=c.tag, versions=c.versions, last=c.last,
+                   messages=len(c.payloads), bytes=sum(len(p) for p in c.payloads))
+    return out
 
 
 async def main() -> None:
@@ -224,23 +256,35 @@ async def main() -> None:
     ap.add_argument("--deflate", action="store_true",
                     help="offer permessage-deflate, as browsers do")
     args = ap.parse_args()
-    urls = args.url.split(",")
-    headers = {"Cookie": args.cookie} if args.cookie else {}
-    if args.origin and args.origin != "auto":
-        headers["Origin"] = args.origin
     loop = asyncio.get_running_loop()
-    run = Run(args.n, args.deflate)
+    if args.url.endswith(".json"):  # a spec: every socket its own URL, cookie and tag
+        spec = json.loads(Path(args.url).read_text())
+        run = Run(len(spec), args.deflate)
+        clients: list[Client] = []
+        for s in spec:
+            headers = {"Cookie": s["cookie"]} if s.get("cookie") else {}
+            if s["url"].startswith("ws://"):
+                headers["Origin"] = "http" + s["url"].split("/ws", 1)[0][2:]
+            clients.append(Client(s["url"], headers, s.get("keep", "none"), run, s["tag"],
+                                  s.get("mark", "last")))
+    else:
+        urls = args.url.split(",")
+        headers = {"Cookie": args.cookie} if args.cookie else {}
+        if args.origin and args.origin != "auto":
+            headers["Origin"] = args.origin
+        run = Run(args.n, args.deflate)
+        clients = []
+        for i in range(args.n):
+            url = urls[i % len(urls)]
+            own = dict(headers)
+            if args.origin == "auto":  # each socket's own server's origin
+                own["Origin"] = "http" + url.split("/ws", 1)[0][2:]
+            clients.append(Client(url, own, i < args.keep, run))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, run.stop.set)
-    clients: list[Client] = []
     pending = []
-    for i in range(args.n):
-        url = urls[i % len(urls)]
-        own = dict(headers)
-        if args.origin == "auto":  # each socket's own server's origin
-            own["Origin"] = "http" + url.split("/ws", 1)[0][2:]
-        clients.append(Client(url, own, i < args.keep, run))
-        pending.append(asyncio.create_task(connect(loop, clients[-1], url)))
+    for i, client in enumerate(clients):
+        pending.append(asyncio.create_task(connect(loop, client, client.url)))
         if i % 50 == 49:
             await asyncio.sleep(0.05)  # don't stampede the accept queue
     await asyncio.gather(*pending)

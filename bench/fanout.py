@@ -54,7 +54,8 @@ from board.usecases import Dispatch  # noqa: E402
 
 HOUR = DEMO_HOUR
 PY = str(ROOT / ".venv" / "bin" / "python")
-BOARD = str(ROOT / ".venv" / "bin" / "board")
+# `board`, by its module: the venv's console script may predate the refit's entry point.
+BOARD = [PY, "-m", "board.cli.main"]
 PASSWORD = "bench-password-75"
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/14")
@@ -369,7 +370,7 @@ def board_run(n: int, args: argparse.Namespace, work: Path, procs: Procs,
     ports = [args.port + k for k in range(servers)]
     pids = []
     for port in ports:
-        cmd = [BOARD, "serve", "--port", str(port)] + (["--ws-deflate"] if args.deflate else [])
+        cmd = [*BOARD, "serve", "--port", str(port)] + (["--ws-deflate"] if args.deflate else [])
         pids.append(procs.start(cmd, env, log=work / f"{tag}-{port}.log",
                                 cores=SERVER_CORES).pid)
     for port in ports:
