@@ -342,7 +342,7 @@ def board_after(conn: sa.Connection, actor: Actor, old: BoardView, now: datetime
                 c = replace(c, here_before=was.here_before, chronic=was.chronic)
             cards[r.id] = c
             due[r.id] = _due(r)
-    remember.update(_place_moved(before, cards, remember, job_ids, changes))
+    remember.update(_place_moved(before, cards, remember, touched, precinct, changes))
     cards.update(with_memory(conn, remember, before.rules))
     unrouted, unrouted_due = old.unrouted, before.unrouted_due
     if actor.citywide and (rows or any(c.id in job_ids for c in unrouted)):
@@ -360,11 +360,13 @@ PLACE_FIELDS = ("address", "lat", "lon", "complaint_type", "created_at")
 
 
 def _place_moved(before: BoardBase, cards: dict[int, Card], fresh: dict[int, Card],
-                 job_ids: set[int], changes: set[str]) -> dict[int, Card]:
+                 touched: dict[int, Any], precinct: str, changes: set[str]
+                 ) -> dict[int, Card]:
     """The other open cards whose memory may have changed: those later than a touched job at
-    its place (old or new), within the memory's window, when that job is new here or its
-    place moved. A 311 update or a route of a job the board did not show, whose old place is
-    unknown here, reads every card's memory again (a rare event)."""
+    its place (old or new), within the memory's window, when that job is new here (created,
+    any status: a backdated one counts for later jobs), left the precinct, or its place moved.
+    A 311 update or a route of a job the board did not show, whose old place is unknown
+    here, reads every card's memory again (a rare event)."""
     spots: list[PlaceSpot] = []
     for i, c in fresh.items():
         was = before.open.get(i)
@@ -374,9 +376,15 @@ def _place_moved(before: BoardBase, cards: dict[int, Card], fresh: dict[int, Car
             spots.append(_as_spot(c))
         elif any(getattr(was, f) != getattr(c, f) for f in PLACE_FIELDS):
             spots += [_as_spot(was), _as_spot(c)]
-    for j in job_ids - set(fresh):  # left the board: its old place loses it
-        if (was := before.open.get(j)) is not None:
+    for j, row in touched.items():
+        if j in fresh:
+            continue
+        was = before.open.get(j)
+        if was is not None and row.precinct != precinct:  # routed away: its old place loses it
             spots.append(_as_spot(was))
+        elif was is None and row.precinct == precinct and changes & {"create", "history"}:
+            spots.append(PlaceSpot(row.id, row.address, row.lat, row.lon, row.complaint_type,
+                                   row.created_at))
     if not spots:
         return {}
     window = before.rules.history

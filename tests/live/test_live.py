@@ -381,7 +381,9 @@ def test_an_update_shows_exactly_the_events_its_mark_names(world, dispatch) -> N
             base = hub.last_seq
             await subscribe(hub, BOARD75, sock)
             await asyncio.to_thread(dispatch.assign, sgt, first, 1, unit)
-            await until(lambda: hub.shown_seq >= base + 2)
+            # shown_seq says the update is on every socket's way; wait for it to arrive too
+            await until(lambda: hub.shown_seq >= base + 2
+                        and any(f'data-seq="{base + 2}"' in t for t in sock.texts))
             return sock.texts[1:], base
         finally:
             await hub.stop()
