@@ -178,8 +178,8 @@ jobs = sa.Table(
     sa.Column("version", sa.Integer, nullable=False, default=1),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     # the desk's memory: earlier jobs at an address or in a box around a point
-    sa.Index("ix_jobs_lat_lon", "lat", "lon"),
-    sa.Index("ix_jobs_address", "address"),
+    sa.Index("ix_jobs_precinct_lat_lon", "precinct", "lat", "lon"),
+    sa.Index("ix_jobs_precinct_address", "precinct", "address"),
 )
 
 events = sa.Table(

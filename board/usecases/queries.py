@@ -562,7 +562,7 @@ def _place_spot(row: Any, prefix: str = "") -> PlaceSpot:
 def place_candidates(conn: sa.Connection, targets: list[PlaceSpot], rules: PlaceRules
                      ) -> dict[int, list[PlaceSpot]]:
     """Jobs that may be at each target's place, in one query for all the targets: the same
-    address, or inside a bounding box around the point (index ix_jobs_lat_lon), of the same
+    address, or inside a bounding box around the point (ix_jobs_precinct_lat_lon), of the same
     precinct, received in the memory's window before the target. The domain decides which
     count (board.domain.places.earlier_here)."""
     if not targets:
