@@ -243,8 +243,8 @@ def summons_numbers(text: str | Iterable[str], pattern: str = DEFAULT_SUMMONS_PA
         if not n:
             continue
         if len(n) > 40 or not re.fullmatch(pattern, n):
-            shown = n[:40]
-            raise EvidenceError(f"{shown!r} is not a summons number of the form {pattern}")
+            form = "10 digits" if pattern == DEFAULT_SUMMONS_PATTERN else f"the form {pattern}"
+            raise EvidenceError(f"{n[:40]!r} is not a summons number ({form})")
         if n not in numbers:
             numbers.append(n)
     if len(numbers) > MAX_SUMMONSES:

@@ -302,13 +302,6 @@ class JobCases(ChangeCore):
         self._committed([ev])
         return ev, Photo(row.content_type, bytes(row.data))
 
-    def evidence_count(self, actor: Actor, job_id: int) -> int:
-        """How many officer's photos a job has (for its page: what may be opened)."""
-        with db.read(self.engine) as conn:
-            job = self._job(conn, job_id)
-            actor.check("view_evidence", job.precinct, job.unit_id)
-            return conn.execute(sa.select(sa.func.count()).select_from(evidence_photos)
-                                .where(evidence_photos.c.job_id == job_id)).scalar() or 0
 
     def note(self, actor: Actor, job_id: int, text: str) -> dict[str, Any]:
         """A note changes no state, so it needs no version and never conflicts."""

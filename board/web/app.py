@@ -22,7 +22,7 @@ from board.auth.sessions import timeouts_of as session_timeouts
 from board.auth.throttle import LoginGuard
 from board.domain.clock import NEW_YORK
 from board.domain.dispositions import ADMINISTRATIVE, FIELD
-from board.domain.evidence import MAX_PHOTOS
+from board.domain.evidence import DEFAULT_SUMMONS_PATTERN, MAX_PHOTOS
 from board.domain.lifecycle import LABELS
 from board.domain.presence import sentence
 from board.domain.priorities import PRIORITY_LABELS
@@ -97,6 +97,8 @@ def templates() -> Jinja2Templates:
         PRIORITY_LABELS=PRIORITY_LABELS, FIELD_DISPOSITIONS=FIELD,
         ADMIN_DISPOSITIONS=ADMINISTRATIVE, linked=linked, presence_sentence=sentence,
         SATISFACTION_LABELS=SATISFACTION,
+        # create_app sets these two from its use cases (the department's settings)
+        ASK_POSITION=False, SUMMONS_PATTERN=DEFAULT_SUMMONS_PATTERN, MAX_PHOTOS=MAX_PHOTOS,
     )
     cards.install(t.env)  # job_card(c, mode): one rendering per card, shared with the hub
     return t
@@ -195,7 +197,6 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
     # the officer's forms ask for a position only when the department's setting says so
     app.state.templates.env.globals["ASK_POSITION"] = dispatch.arrival_position == "ask"
     app.state.templates.env.globals["SUMMONS_PATTERN"] = dispatch.summons_pattern
-    app.state.templates.env.globals["MAX_PHOTOS"] = MAX_PHOTOS
     app.state.login_guard = LoginGuard()
     app.state.sso = SingleSignOn(settings) if settings.oidc_enabled else None
     redact.install()  # uvicorn's access log, when it is on, never shows a token

@@ -72,6 +72,22 @@ def test_on_scene_carries_the_phones_position(world, dispatch, live_server, brow
     page.context.close()
 
 
+def test_a_tap_without_a_link_keeps_its_position(world, dispatch, live_server,
+                                                 browser) -> None:
+    job, lat, lon = job_en_route(dispatch, world)
+    page = phone(browser, live_server.url, lat + 60 * METRE, lon)
+    page.context.set_offline(True)
+    page.wait_for_function("document.querySelector('#live').dataset.state === 'offline'")
+    page.locator(f"#job-{job} button.big", has_text="On scene").click()
+    page.locator("#pending li").first.wait_for()
+    assert last_payload(dispatch, job, "on_scene") is None  # still waiting on the phone
+    page.context.set_offline(False)
+    page.locator("#flash .flash", has_text="Sent: On scene").wait_for()
+    p = last_payload(dispatch, job, "on_scene")
+    assert (p["distance_m"], p["confirmed"]) == (60, True)
+    page.context.close()
+
+
 def test_no_permission_sends_the_step_without_a_position(world, dispatch, live_server,
                                                          browser) -> None:
     job, _, _ = job_en_route(dispatch, world)
