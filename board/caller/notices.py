@@ -113,7 +113,7 @@ class SmtpMailer:
         msg = EmailMessage()
         msg["From"] = self.mail_from
         msg["To"] = m.to
-        msg["Subject"] = m.subject
+        msg["Subject"] = " ".join(m.subject.split())  # 311 text never breaks a header
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = m.message_id
         msg["Auto-Submitted"] = "auto-generated"
