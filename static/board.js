@@ -90,7 +90,8 @@
     if (releasedOn(evt) !== evt.to) {
       putBack(evt);
       if (live) live.missed = false;
-      refresh();
+      Promise.resolve(refresh()).finally(() => say("error",
+        `Not moved: job ${card.dataset.jobId} was let go outside the queue and the lanes, so it went back. Let go over a unit's lane to assign it.`));
       return;
     }
     const to = evt.to.dataset.unitId, from = evt.from.dataset.unitId;
@@ -125,6 +126,9 @@
       if (zone._sortable) return;
       zone._sortable = Sortable.create(zone, {
         group: "jobs", animation: 120, forceFallback: true, fallbackTolerance: 3, draggable: ".job-card", filter: "select, input, button, a",
+        // Held near the edge of a lane, the lanes column or the window, the card scrolls it:
+        // every lane is in reach however long the tour's lanes grow.
+        scroll: true, bubbleScroll: true, scrollSensitivity: 90, scrollSpeed: 22,
         preventOnFilter: false, onEnd,
         onStart: () => {
           document.body.dataset.dragging = "1";

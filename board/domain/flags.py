@@ -21,6 +21,12 @@ FLAG_LABELS = {
     "caller_disputed": "The caller says the problem is still there",
     "unconfirmed": "On scene not confirmed by the phone's position",
 }
+# The same flags in a word or two, for a card on a crowded board (the full label is its title
+# and what a screen reader reads).
+FLAG_SHORT = {
+    "quick_close": "≤5 min", "no_arrival": "no arrival", "photos_unviewed": "photos unseen",
+    "reopened": "reopened", "overdue": "went overdue", "administrative": "admin close",
+}
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 from jinja2 import Environment, pass_context
 from markupsafe import Markup, escape
 
-from board.domain.flags import FLAG_LABELS
+from board.domain.flags import FLAG_LABELS, FLAG_SHORT
 from board.usecases.queries import Card
 
 SIZE = 10_000  # cards: a whole city's open jobs in both modes, ~1.3 KB each
@@ -66,7 +66,7 @@ class CardCache:
                 return text
         text = self.env.get_template("partials/job_card.html").render(
             c=card, mode=mode, csrf=CSRF_SLOT, age_text=AGE_SLOT,
-            FLAG_LABELS=FLAG_LABELS).strip()
+            FLAG_LABELS=FLAG_LABELS, FLAG_SHORT=FLAG_SHORT).strip()
         with self._lock:
             self.renders += 1
             self._html[key] = text

@@ -17,7 +17,7 @@ from jinja2 import Environment
 
 from board.accountability import alerts, commandlog, reviews
 from board.domain.access import CITYWIDE, Actor, Role
-from board.domain.flags import FLAG_LABELS
+from board.domain.flags import FLAG_LABELS, FLAG_SHORT
 from board.domain.lifecycle import OPEN, WORKING, Status
 from board.domain.places import PlaceRules
 from board.live import cards, fragments
@@ -143,7 +143,7 @@ class Renderer:
 
     def _render(self, name: str, **context: Any) -> str:
         ctx = {"actor": None, "csrf": "", "now": self.clock(), "flashes": [], "kept": None,
-               "FLAG_LABELS": FLAG_LABELS, "tile_url": self.tile_url, **context}
+               "FLAG_LABELS": FLAG_LABELS, "FLAG_SHORT": FLAG_SHORT, "tile_url": self.tile_url, **context}
         return self.env.get_template(name).render(ctx).strip()
 
     def render(self, audience: Audience) -> str:

@@ -24,7 +24,7 @@ from board.auth import accounts as auth
 from board.domain.access import Actor, Forbidden, Role
 from board.domain.evidence import MAX_BYTES as MAX_PHOTO_BYTES
 from board.domain.evidence import MAX_PHOTOS
-from board.domain.flags import FLAG_LABELS
+from board.domain.flags import FLAG_LABELS, FLAG_SHORT
 from board.domain.lifecycle import TransitionError
 from board.domain.privacy import contact_of, public_fields
 from board.observability.metrics import LOGIN_FAILURES
@@ -72,7 +72,7 @@ def render(request: Request, actor: Actor | None, name: str, status: int = 200,
     return request.app.state.templates.TemplateResponse(
         request, name, {"actor": actor, "csrf": auth.csrf_token(request), "now": _now(),
                         "flashes": flashes, "kept": kept, "review_count": to_review,
-                        "FLAG_LABELS": FLAG_LABELS,
+                        "FLAG_LABELS": FLAG_LABELS, "FLAG_SHORT": FLAG_SHORT,
                         "tile_url": request.app.state.settings.tile_url, **context},
         status_code=status, headers=headers)
 
