@@ -32,6 +32,14 @@
     });
     b.hidden = count === 0;
     state.shown = count;
+    // What the shown lines are about, counted: "21 not dispatched · 58 not acknowledged".
+    const by = {};
+    b.querySelectorAll(".alert[data-seq]:not([hidden]) strong").forEach((s) => {
+      const words = s.textContent.replace(/^(P1 )?OVERDUE: /, "");
+      by[words] = (by[words] || 0) + 1;
+    });
+    const counts = b.querySelector(".alert-counts");
+    if (counts) counts.textContent = Object.entries(by).map(([w, n]) => `${n} ${w}`).join(" · ");
     state.acked = acked;
     const sound = b.querySelector(".alerts-sound");
     if (sound) {

@@ -62,6 +62,17 @@
   window.wallPager = pagers;
   document.body.addEventListener("board:updated", measure);
   window.addEventListener("resize", measure);
-  setInterval(() => Object.values(pagers).forEach((p) => p.next()), TURN_MS);
+  // While the socket is down the lists are stale: say so across the screen and stop turning
+  // pages (a page turned now would show old jobs as if they were current).
+  function live() { return !window.boardLive || window.boardLive.state === "live"; }
+  function notice() {
+    const n = document.getElementById("wall-reconnecting");
+    if (n) n.hidden = live() || (window.boardLive && window.boardLive.state === "connecting");
+    document.body.classList.toggle("wall-stale", n ? !n.hidden : false);
+  }
+  const status = document.getElementById("live");
+  if (status) new MutationObserver(notice).observe(status, { attributes: true, attributeFilter: ["data-state"] });
+  setInterval(() => { if (live()) Object.values(pagers).forEach((p) => p.next()); }, TURN_MS);
+  notice();
   measure();
 })();

@@ -2,8 +2,12 @@
 
 Read from the events (`create` with priority 1, `overdue`) of the last hours, for jobs still open
 in the precinct: a job closed (or routed elsewhere) since needs nobody's attention, so a device
-opening the board for the first time sees what is still to act on, not a tour's history. One
-line per job, its newest alert. The board shows them as a banner each device acknowledges
+opening the board for the first time sees what is still to act on, not a tour's history. An
+alert is answered once its job has got past the stage it was about (a P1 arrival once the job
+is dispatched, "not acknowledged" once acknowledged): it leaves the banner. One line per job,
+its newest alert, in the card's words (board.domain.priorities.overdue), so banner and card
+never disagree; every job's, the banner scrolls. The board shows them as a banner each device
+acknowledges
 (static/alerts.js remembers the last acknowledged sequence number per precinct on the device).
 History rows never alert: intake writes them as `history` events, not `create`.
 """
@@ -18,13 +22,13 @@ import sqlalchemy as sa
 
 from board.accountability import commandlog
 from board.domain.lifecycle import OPEN
+from board.domain.priorities import STAGE_WORDS, Deadlines, event_stage, overdue, passed
 from board.storage import db
 from board.storage.schema import events, jobs
 
 WINDOW = timedelta(hours=8)  # one tour
-LIMIT = 20
+LIMIT = 500  # jobs: the banner scrolls; beyond this a precinct has bigger problems than a list
 OPEN_VALUES = frozenset(s.value for s in OPEN)
-STAGE_WORDS = {"ack": "not acknowledged", "arrive": "not on scene", "close": "not closed"}
 
 
 @dataclass(frozen=True)
@@ -36,17 +40,27 @@ class Alert:
     complaint_type: str
     address: str
     text: str
-    stage: str | None = None  # an overdue alert's stage (its text says it)
+    stage: str | None = None  # what the job has not got past: dispatch | ack | arrive | close
 
 
-def _alert(seq: int, at: datetime, kind: str, job_id: int, payload: dict[str, Any],
-           job: Any) -> Alert:
-    """One line: what the event says, with the job as it is now (`job`: its complaint type,
-    address and priority)."""
+def stage_of(kind: str, payload: dict[str, Any], unit_id: int | None) -> str | None:
+    """The stage an alerting event is about, in today's names (a P1 arrival: dispatch)."""
     if kind == "create":
-        return Alert(seq, at, "p1", job_id, job.complaint_type, job.address, "P1 job")
-    stage = payload.get("stage")
-    late = f"OVERDUE: {STAGE_WORDS.get(stage, 'late')}"
+        return "dispatch"
+    return event_stage(payload.get("stage"), unit_id, payload.get("status"))
+
+
+def _alert(seq: int, at: datetime, kind: str, job_id: int, stage: str | None, job: Any,
+           now: datetime) -> Alert | None:
+    """One line: what the event says, with the job as it is now (`job`: its complaint type,
+    address, priority, status and deadlines); None once the job has got past the stage."""
+    if passed(stage, job.status):
+        return None
+    if kind == "create":
+        return Alert(seq, at, "p1", job_id, job.complaint_type, job.address, "P1 job", stage)
+    words = overdue(job.status, Deadlines(job.ack_due, job.arrive_due, job.close_due), now) \
+        or STAGE_WORDS.get(stage or "", "late")
+    late = f"OVERDUE: {words}"
     return Alert(seq, at, "overdue", job_id, job.complaint_type, job.address,
                  f"P1 {late}" if job.priority == 1 else late, stage)
 
@@ -71,12 +85,15 @@ def recent(conn: sa.Connection, precinct: str, now: datetime) -> list[Alert]:
               .where(showing).group_by(events.c.job_id)
               .order_by(sa.func.max(events.c.seq).desc()).limit(LIMIT))
     rows = conn.execute(
-        sa.select(events.c.seq, events.c.at, events.c.kind, events.c.job_id, events.c.payload,
-                  jobs.c.complaint_type, jobs.c.address, jobs.c.priority)
+        sa.select(events.c.seq, events.c.at, events.c.kind, events.c.job_id, events.c.unit_id,
+                  events.c.payload, jobs.c.complaint_type, jobs.c.address, jobs.c.priority,
+                  jobs.c.status, jobs.c.ack_due, jobs.c.arrive_due, jobs.c.close_due)
         .join(jobs, jobs.c.id == events.c.job_id)
         .where(events.c.seq.in_(newest.scalar_subquery()))
         .order_by(events.c.seq.desc())).all()
-    return [_alert(r.seq, r.at, r.kind, r.job_id, r.payload or {}, r) for r in rows]
+    found = (_alert(r.seq, r.at, r.kind, r.job_id, stage_of(r.kind, r.payload or {}, r.unit_id),
+                    r, now) for r in rows)
+    return [a for a in found if a is not None]
 
 
 # Events after which the list is read again (LIMIT rows): a job may come back with its alerts.
@@ -101,9 +118,10 @@ def after(conn: sa.Connection, precinct: str, now: datetime, old: list[Alert],
         a = alerts.get(job_id)
         if a is None:
             continue
-        if shows(job):
-            alerts[job_id] = _alert(a.seq, a.at, "create" if a.kind == "p1" else "overdue",
-                                    job_id, {"stage": a.stage}, job)
+        again = _alert(a.seq, a.at, "create" if a.kind == "p1" else "overdue", job_id, a.stage,
+                       job, now) if shows(job) else None
+        if again is not None:
+            alerts[job_id] = again
         else:
             del alerts[job_id]
             left = True
@@ -112,8 +130,10 @@ def after(conn: sa.Connection, precinct: str, now: datetime, old: list[Alert],
         if (e["precinct"] == precinct and shows(job) and e["at"] >= now - WINDOW
                 and (e["kind"] == "overdue" or (e["kind"] == "create"
                                                 and (e["payload"] or {}).get("priority") == 1))):
-            alerts[e["job_id"]] = _alert(e["seq"], e["at"], e["kind"], e["job_id"],
-                                         e["payload"] or {}, job)
+            new = _alert(e["seq"], e["at"], e["kind"], e["job_id"],
+                         stage_of(e["kind"], e["payload"] or {}, e.get("unit_id")), job, now)
+            if new is not None:
+                alerts[e["job_id"]] = new
     for a in list(alerts.values()):
         if a.at < now - WINDOW:
             del alerts[a.job_id]

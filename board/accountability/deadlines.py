@@ -1,7 +1,8 @@
 """The deadline worker: writes an `overdue` event the moment a job misses a stage deadline.
 
-Each pass asks the database which open, non-history jobs are past a stage deadline (ack,
-arrive, close) without an overdue mark for that stage, and records each through
+Each pass asks the database which open, non-history jobs are past a stage deadline (dispatch
+for a job no unit has, ack for an assigned one, arrive, close) without an overdue mark for that
+stage, and records each through
 `Dispatch.mark_overdue`. Between passes it sleeps until the next deadline falls due (at most
 `interval` seconds, so deadlines a supervisor changes or jobs another process creates are seen).
 Nothing is remembered in memory: the overdue_marks key decides, so a restarted worker or several
@@ -31,7 +32,8 @@ __all__ = ["DEADLINE_ACTOR", "DeadlineWorker"]
 log = logging.getLogger("board.deadlines")
 
 DEADLINE_ACTOR = dataclasses.replace(SYSTEM, name="deadline worker", source="worker")
-_DUE = {"ack": jobs.c.ack_due, "arrive": jobs.c.arrive_due, "close": jobs.c.close_due}
+_DUE = {"dispatch": jobs.c.ack_due, "ack": jobs.c.ack_due, "arrive": jobs.c.arrive_due,
+        "close": jobs.c.close_due}
 
 
 def _unmarked(stage: str) -> sa.ColumnElement[bool]:

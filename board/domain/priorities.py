@@ -75,40 +75,64 @@ def deadlines(rule: Rule, received_at: datetime) -> Deadlines:
 
 
 # The stage a job is in decides which deadline it can be late for.
-_STAGE = {
-    "new": ("acknowledge", "not dispatched"),
-    "held": ("acknowledge", "not dispatched"),
-    "assigned": ("acknowledge", "not acknowledged"),
-    "acknowledged": ("arrive", "not on scene"),
-    "en_route": ("arrive", "not on scene"),
-    "on_scene": ("close", "not closed"),
-}
+_STAGE = {"new": "dispatch", "held": "dispatch", "assigned": "ack", "acknowledged": "arrive",
+          "en_route": "arrive", "on_scene": "close"}
 
 
-def overdue(status: str, due: Deadlines, now: datetime) -> str | None:
-    """What a job is late for ("not on scene"), or None; a closed job is never overdue."""
+def overdue_stage(status: str, due: Deadlines, now: datetime) -> str | None:
+    """The stage a job (in `status`) is late for now, or None; a closed job is never late.
+    Past the close deadline every open job is late for its close."""
     stage = _STAGE.get(status)
     if stage is None:
         return None
     if now > due.close:
-        return "not closed"
-    return stage[1] if now > getattr(due, stage[0]) else None
+        return "close"
+    return stage if now > stage_due(stage, due) else None
+
+
+def overdue(status: str, due: Deadlines, now: datetime) -> str | None:
+    """What a job is late for ("not on scene"), or None: the card's words."""
+    stage = overdue_stage(status, due, now)
+    return STAGE_WORDS[stage] if stage else None
 
 
 # Overdue events: a stage is late when its deadline passed before the job got past it.
-# (The names are the event payload's: {"stage": "ack" | "arrive" | "close"}.)
-STAGES = ("ack", "arrive", "close")
+# (The names are the event payload's: {"stage": "dispatch" | "ack" | "arrive" | "close"}.)
+# A job nobody has been given is late for dispatch, not for acknowledgement: both fall due at
+# the acknowledge deadline, but only an assigned job can be "not acknowledged".
+STAGES = ("dispatch", "ack", "arrive", "close")
 STAGE_STATUSES = {  # a job in these statuses has not got past the stage yet
-    "ack": ("new", "held", "assigned"),
+    "dispatch": ("new", "held"),
+    "ack": ("assigned",),
     "arrive": ("new", "held", "assigned", "acknowledged", "en_route"),
     "close": ("new", "held", "assigned", "acknowledged", "en_route", "on_scene"),
 }
+# One name per stage, on the card, the alert banner, the timeline, QSTAT and the docs.
+STAGE_WORDS = {"dispatch": "not dispatched", "ack": "not acknowledged", "arrive": "not on scene",
+               "close": "not closed"}
 
 
 def stage_due(stage: str, due: Deadlines) -> datetime:
-    return {"ack": due.acknowledge, "arrive": due.arrive, "close": due.close}[stage]
+    return {"dispatch": due.acknowledge, "ack": due.acknowledge, "arrive": due.arrive,
+            "close": due.close}[stage]
 
 
 def late_stages(status: str, due: Deadlines, now: datetime) -> list[str]:
     """The stages whose deadline has passed while the job (in `status`) had not got past them."""
     return [s for s in STAGES if status in STAGE_STATUSES[s] and now > stage_due(s, due)]
+
+
+def event_stage(stage: str | None, unit_id: int | None,
+                status: str | None = None) -> str | None:
+    """The stage an `overdue` event names, in today's terms. Events are never rewritten: those
+    written before "dispatch" existed say "ack" for a job that had no unit (the status it was
+    late in, when the event says it; else the event's unit), which was late for dispatch."""
+    if stage != "ack":
+        return stage
+    undispatched = status in STAGE_STATUSES["dispatch"] if status else unit_id is None
+    return "dispatch" if undispatched else "ack"
+
+
+def passed(stage: str | None, status: str) -> bool:
+    """Whether a job now in `status` has got past `stage` (an alert for it is answered)."""
+    return status not in STAGE_STATUSES.get(stage or "", ())

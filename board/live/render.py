@@ -143,7 +143,8 @@ class Renderer:
 
     def _render(self, name: str, **context: Any) -> str:
         ctx = {"actor": None, "csrf": "", "now": self.clock(), "flashes": [], "kept": None,
-               "FLAG_LABELS": FLAG_LABELS, "FLAG_SHORT": FLAG_SHORT, "tile_url": self.tile_url, **context}
+               "FLAG_LABELS": FLAG_LABELS, "FLAG_SHORT": FLAG_SHORT, "tile_url": self.tile_url,
+               **context}
         return self.env.get_template(name).render(ctx).strip()
 
     def render(self, audience: Audience) -> str:

@@ -25,7 +25,7 @@ from board.domain.dispositions import ADMINISTRATIVE, FIELD
 from board.domain.evidence import DEFAULT_SUMMONS_PATTERN, MAX_PHOTOS
 from board.domain.lifecycle import LABELS
 from board.domain.presence import sentence
-from board.domain.priorities import PRIORITY_LABELS
+from board.domain.priorities import PRIORITY_LABELS, STAGE_WORDS, event_stage
 from board.live import cards
 from board.live.frames import RawSend
 from board.observability import logs, metrics, redact
@@ -87,6 +87,12 @@ def _fmt_local(value: datetime | None) -> str:
     return f"{t:%b} {t.day}, {t.year}, {t.hour % 12 or 12}:{t:%M} {'AM' if t.hour < 12 else 'PM'}"
 
 
+def _overdue_words(stage: str | None, unit_id: int | None) -> str:
+    """An overdue event's stage in the words the card and the banner use ("not dispatched")."""
+    named = event_stage(stage, unit_id)
+    return STAGE_WORDS.get(named or "", named or "late")
+
+
 def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(ROOT / "templates"))
     t.env.filters["age"] = _fmt_age
@@ -96,7 +102,7 @@ def templates() -> Jinja2Templates:
         STATUS_LABELS={s.value: label for s, label in LABELS.items()},
         PRIORITY_LABELS=PRIORITY_LABELS, FIELD_DISPOSITIONS=FIELD,
         ADMIN_DISPOSITIONS=ADMINISTRATIVE, linked=linked, presence_sentence=sentence,
-        SATISFACTION_LABELS=SATISFACTION,
+        SATISFACTION_LABELS=SATISFACTION, overdue_words=_overdue_words,
         # create_app sets these two from its use cases (the department's settings)
         ASK_POSITION=False, SUMMONS_PATTERN=DEFAULT_SUMMONS_PATTERN, MAX_PHOTOS=MAX_PHOTOS,
     )

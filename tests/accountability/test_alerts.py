@@ -30,15 +30,17 @@ def test_p1_overdue_review_count_and_log_reach_supervisors_live(world, dispatch,
 
         p1 = make_job(dispatch, complaint="Blocked Driveway", descriptor="No Access")
         text = recv_until(board, lambda t: 'data-seq' in t and f"#{p1} " in t)
-        assert re.search(rf'class="alert alert-p1" data-seq="\d+" hidden>\s*<strong>P1 job'
+        assert re.search(rf'class="alert alert-p1" data-seq="\d+" data-stage="dispatch" hidden>'
+                         rf'\s*<strong>P1 job'
                          rf'</strong> <a href="/jobs/{p1}">', text)
         assert f'href="/jobs/{quiet}"' not in text.split('id="board-alerts"')[1]
 
         clock.advance(minutes=11)
-        assert dispatch.mark_overdue(DEADLINE_ACTOR, quiet, "ack") is not None
+        assert dispatch.mark_overdue(DEADLINE_ACTOR, quiet, "dispatch") is not None
         text = recv_until(board, lambda t: "alert-overdue" in t)
-        assert re.search(rf'alert-overdue" data-seq="\d+" hidden>\s*<strong>OVERDUE: not '
-                         rf'acknowledged</strong> <a href="/jobs/{quiet}">', text)
+        assert re.search(rf'alert-overdue" data-seq="\d+" data-stage="dispatch" hidden>\s*'
+                         rf'<strong>OVERDUE: not dispatched</strong> <a href="/jobs/{quiet}">',
+                         text)
 
         dispatch.admin_close(world.actors["sgt75"], quiet, 1, "duplicate")
         text = recv_until(board, lambda t: 'id="review-count" class="count hot"' in t)
@@ -73,7 +75,7 @@ def test_the_banner_shows_and_is_acknowledged_per_device(world, dispatch, clock,
     page.wait_for_function("window.boardLive && window.boardLive.state === 'live'")
     assert page.locator("#board-alerts").is_hidden()
     clock.advance(minutes=11)
-    dispatch.mark_overdue(DEADLINE_ACTOR, p1, "ack")
+    dispatch.mark_overdue(DEADLINE_ACTOR, p1, "dispatch")
     page.locator("#board-alerts .alert-overdue").wait_for(state="visible", timeout=10000)
     assert page.locator("#board-alerts .alert-p1").is_hidden()  # acknowledged already
     assert page.locator("#board-alerts .alerts-sound").inner_text() == "Alert sound off"
@@ -117,8 +119,8 @@ def test_a_device_opening_the_board_sees_only_alerts_still_to_act_on(world, disp
     late_open = make_job(d)
     d.assign(sgt, late_open, 1, world.unit("75-B"))
     clock.advance(minutes=11)
-    for job in (late_closed, late_open, p1_open):
-        assert d.mark_overdue(DEADLINE_ACTOR, job, "ack") is not None
+    for job, stage in ((late_closed, "dispatch"), (late_open, "ack"), (p1_open, "dispatch")):
+        assert d.mark_overdue(DEADLINE_ACTOR, job, stage) is not None
     d.admin_close(sgt, late_closed, 1, "duplicate")
     clock.advance(minutes=35)
     assert d.mark_overdue(DEADLINE_ACTOR, late_open, "arrive") is not None
@@ -131,8 +133,9 @@ def test_a_device_opening_the_board_sees_only_alerts_still_to_act_on(world, disp
     page = client.get("/board/75").text
     banner = page.split('id="board-alerts"')[1].split("</section>")[0]
     lines = re.findall(r'<strong>([^<]+)</strong> <a href="/jobs/(\d+)">', banner)
-    assert lines == [("OVERDUE: not on scene", str(late_open)),
-                     ("P1 OVERDUE: not acknowledged", str(p1_open))]
+    # in the cards' words: the assigned job is late for acknowledgement first (and for arrival)
+    assert lines == [("OVERDUE: not acknowledged", str(late_open)),
+                     ("P1 OVERDUE: not dispatched", str(p1_open))]
     assert f"/jobs/{stale}" not in banner
 
 
@@ -151,3 +154,39 @@ def test_the_wall_ticker_leaves_out_what_only_supervisors_read(world, dispatch, 
     kinds = re.findall(r'data-kind="([a-z_]+)"', wall.split('id="ticker"')[1])
     assert "admin_close" in kinds
     assert not {"review", "log_entry", "set_policy"} & set(kinds)
+
+
+def test_an_alert_leaves_when_its_job_gets_past_the_stage(world, dispatch, clock) -> None:
+    """A P1 alerted as not dispatched, then as not acknowledged, leaves once on scene; an
+    event from before the "dispatch" stage existed ("ack" for a job no unit had) reads as "not
+    dispatched", on the banner and in the timeline: the event itself is never rewritten."""
+    from board.accountability import alerts
+    from board.storage import db
+    from board.usecases import queries
+    from board.web.app import templates
+
+    _now_clock(clock)
+    d, sgt, off = dispatch, world.actors["sgt75"], world.actors["off75a"]
+    p1 = make_job(d, complaint="Blocked Driveway", descriptor="No Access")
+    old = make_job(d)
+    with db.write(d.engine) as conn:  # as the worker wrote it before this change
+        d._event(conn, DEADLINE_ACTOR, "overdue", job=d._job(conn, old), payload={"stage": "ack"})
+
+    def banner() -> dict[int, str]:
+        with db.read(d.engine) as conn:
+            return {a.job_id: a.text for a in alerts.recent(conn, "75", clock())}
+
+    assert banner() == {p1: "P1 job", old: "OVERDUE: not dispatched"}
+    clock.advance(minutes=6)
+    assert d.mark_overdue(DEADLINE_ACTOR, p1, "dispatch") is not None
+    assert banner()[p1] == "P1 OVERDUE: not dispatched"
+    d.assign(sgt, p1, 1, world.unit("75-A"))
+    assert p1 not in banner()  # dispatched: that alert is answered
+    assert d.mark_overdue(DEADLINE_ACTOR, p1, "ack") is not None
+    assert banner()[p1] == "P1 OVERDUE: not acknowledged"
+    for version, step in enumerate(("acknowledge", "en_route", "on_scene"), 2):
+        getattr(d, step)(off, p1, version)
+    assert p1 not in banner()
+    detail = queries.job(d.engine, sgt, old, clock())
+    html = templates().env.get_template("partials/timeline.html").render(c=detail.card, d=detail)
+    assert "OVERDUE: not dispatched" in html and "acknowledge" not in html

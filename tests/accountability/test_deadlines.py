@@ -29,7 +29,7 @@ def test_late_stages_follow_the_job_past_each_deadline(clock: Clock) -> None:
     due = Deadlines(t + timedelta(minutes=10), t + timedelta(minutes=45),
                     t + timedelta(minutes=120))
     assert late_stages("new", due, t + timedelta(minutes=5)) == []
-    assert late_stages("new", due, t + timedelta(minutes=11)) == ["ack"]
+    assert late_stages("new", due, t + timedelta(minutes=11)) == ["dispatch"]  # nobody has it
     assert late_stages("acknowledged", due, t + timedelta(minutes=11)) == []
     assert late_stages("assigned", due, t + timedelta(minutes=50)) == ["ack", "arrive"]
     assert late_stages("on_scene", due, t + timedelta(minutes=50)) == []
@@ -52,7 +52,7 @@ def test_one_event_per_stage_as_deadlines_pass_and_across_a_restart(
     clock.advance(minutes=80)
     assert DeadlineWorker(d).run_once() == 1
     assert DeadlineWorker(d).run_once() == 0
-    assert overdue_events(d.engine) == [(job, "ack"), (job, "arrive"), (job, "close")]
+    assert overdue_events(d.engine) == [(job, "dispatch"), (job, "arrive"), (job, "close")]
     with db.read(d.engine) as conn:
         ev = conn.execute(sa.select(events).where(events.c.kind == "overdue")).first()
         version = conn.execute(sa.select(jobs.c.version).where(jobs.c.id == job)).scalar()
@@ -126,8 +126,25 @@ def test_two_workers_racing_write_each_job_and_stage_once(
     for e in engines:
         e.dispose()
     got = overdue_events(world.dispatch.engine)
-    assert sorted(got) == sorted((j, s) for j in ids for s in ("ack", "arrive"))
+    assert sorted(got) == sorted((j, s) for j in ids for s in ("dispatch", "arrive"))
     assert sum(written) == len(got) == 24
+
+
+def test_acknowledge_is_late_only_for_a_job_a_unit_has(world: World, clock: Clock) -> None:
+    """A queued job misses dispatch; once given to a unit, still unacknowledged, it misses the
+    acknowledgement too; a job acknowledged in time never does."""
+    d, sgt = world.dispatch, world.actors["sgt75"]
+    queued, given, acked = make_job(d), make_job(d), make_job(d)
+    d.assign(sgt, given, 1, world.unit("75-A"))
+    d.assign(sgt, acked, 1, world.unit("75-B"))
+    d.acknowledge(world.actors["off75b"], acked, 2)
+    clock.advance(minutes=11)
+    assert DeadlineWorker(d).run_once() == 2
+    assert sorted(overdue_events(d.engine)) == [(queued, "dispatch"), (given, "ack")]
+    assert d.mark_overdue(DEADLINE_ACTOR, queued, "ack") is None  # not assigned: not its stage
+    d.assign(sgt, queued, 1, world.unit("75-C"))
+    assert DeadlineWorker(d).run_once() == 1
+    assert (queued, "ack") in overdue_events(d.engine)
 
 
 def test_the_database_refuses_a_second_mark_for_the_same_stage(world: World,
@@ -135,11 +152,11 @@ def test_the_database_refuses_a_second_mark_for_the_same_stage(world: World,
     """Even a writer that skipped the check (a race lost between check and insert) is refused."""
     job = make_job(world.dispatch)
     clock.advance(minutes=11)
-    first = world.dispatch.mark_overdue(DEADLINE_ACTOR, job, "ack")
+    first = world.dispatch.mark_overdue(DEADLINE_ACTOR, job, "dispatch")
     assert first is not None
     with db.write(world.dispatch.engine) as conn:
         assert not db.insert_new(conn, overdue_marks,
-                                 {"job_id": job, "stage": "ack", "seq": first["seq"]})
+                                 {"job_id": job, "stage": "dispatch", "seq": first["seq"]})
         assert db.insert_new(conn, overdue_marks,
                              {"job_id": job, "stage": "close", "seq": first["seq"]})
         conn.rollback()
@@ -178,7 +195,7 @@ def test_board_serve_runs_the_worker_on_the_embedded_default(
         deadline = time.monotonic() + 10
         while not overdue_events(dispatch.engine) and time.monotonic() < deadline:
             time.sleep(0.05)
-    assert overdue_events(dispatch.engine) == [(job, "ack")]
+    assert overdue_events(dispatch.engine) == [(job, "dispatch")]
 
 
 def test_cli_one_pass(monkeypatch, world: World, clock: Clock, database_url: str,
@@ -200,7 +217,7 @@ def test_cli_one_pass(monkeypatch, world: World, clock: Clock, database_url: str
     assert cli.main(["deadlines", "--once"]) == 0
     out = capsys.readouterr().out
     assert "1 overdue event(s) written" in out and "0 overdue event(s) written" in out
-    assert (job, "ack") in overdue_events(world.dispatch.engine)
+    assert (job, "dispatch") in overdue_events(world.dispatch.engine)
 
 
 def test_a_job_that_went_overdue_comes_back_from_the_api_as_documented(

@@ -61,14 +61,17 @@ CARD_PROBLEMS = """(sel) => {
       if (name === "title" && r.width <= 40) say(`title ${Math.round(r.width)} px wide`);
       if (part.scrollWidth > part.clientWidth + 1) say(`${name} cut`);
       if (r.left < box.left - 1 || r.right > box.right + 1) say(`${name} outside the card`);
-      const hit = document.elementFromPoint(r.left + Math.min(r.width / 2, 20), r.top + r.height / 2);
-      if (!own(part, hit)) say(`${name} covered by ${hit ? hit.className || hit.tagName : "nothing"}`);
+      const hit = document.elementFromPoint(r.left + Math.min(r.width / 2, 20),
+                                            r.top + r.height / 2);
+      const by = hit ? hit.className || hit.tagName : "nothing";
+      if (!own(part, hit)) say(`${name} covered by ${by}`);
     }
     const title = parts.title ? parts.title.textContent : "";
     if (!title.includes(`#${card.dataset.jobId}`)) say("number missing");
     card.querySelectorAll(".badge").forEach((b) => {
       const r = b.getBoundingClientRect();
-      if (r.width && (r.right > box.right + 1 || b.scrollWidth > b.clientWidth + 1)) say("badge cut");
+      const cut = r.right > box.right + 1 || b.scrollWidth > b.clientWidth + 1;
+      if (r.width && cut) say("badge cut");
     });
   });
   return out;
@@ -117,7 +120,8 @@ def tour(world, dispatch, clock):  # type: ignore[no-untyped-def]
     clock.now = max(clock.now, datetime.now(UTC) - timedelta(minutes=21))
     sgt, off = world.actors["sgt75"], world.actors["off75a"]
     kinds = [("Blocked Driveway", "No Access"), ("Illegal Parking", "Blocked Hydrant"),
-             ("Noise - Residential", "Loud Music/Party"), ("Noise - Street/Sidewalk", "Loud Talking")]
+             ("Noise - Residential", "Loud Music/Party"),
+             ("Noise - Street/Sidewalk", "Loud Talking")]
     made = [make_job(dispatch, "75", *kinds[i % 4], media=("https://example.org/a.jpg",) * (i % 2))
             for i in range(101)]
     for n, job in enumerate(made[:80]):
@@ -146,9 +150,13 @@ def test_a_whole_tour_fits_the_screens(tour, world, dispatch, live_server, brows
     sgt.screenshot(path=str(IMG / "board-tour.png"))
     figures = sgt.evaluate("""() => ({
       page: document.documentElement.scrollHeight,
-      lanes: Array.from(document.querySelectorAll('#lanes .lane'), (l) => Math.round(l.getBoundingClientRect().height)),
+      lanes: Array.from(document.querySelectorAll('#lanes .lane'),
+                        (l) => Math.round(l.getBoundingClientRect().height)),
       closed: Math.round(document.querySelector('.closed-col').getBoundingClientRect().height),
-      parts: Array.from(document.querySelectorAll('main > *, .board > *, .columns > *'), (e) => `${e.className || e.id}:${Math.round(e.getBoundingClientRect().bottom)}`) })""")
+      queueShown: Array.from(document.querySelectorAll('#queue .job-card')).filter((c) => {
+        const r = c.getBoundingClientRect();
+        return r.top >= 0 && r.bottom <= innerHeight; }).length,
+    })""")
     print("board figures", figures)
 
     problems = sgt.evaluate(CARD_PROBLEMS, "#board-body .job-card")
@@ -157,7 +165,8 @@ def test_a_whole_tour_fits_the_screens(tour, world, dispatch, live_server, brows
     # Every alert line is readable, and none names a stage its job has got past.
     banner = sgt.locator("#board-alerts")
     lines = sgt.evaluate("""() => Array.from(document.querySelectorAll('#board-alerts .alert'),
-      (li) => [li.querySelector('strong').textContent, li.querySelector('a').getAttribute('href')])""")
+      (li) => [li.querySelector('strong').textContent,
+               li.querySelector('a').getAttribute('href')])""")
     now = statuses(dispatch)
     wrong = []
     for text, href in lines:
@@ -166,8 +175,10 @@ def test_a_whole_tour_fits_the_screens(tour, world, dispatch, live_server, brows
         if now[job] not in NOT_PAST[said]:
             wrong.append(f"#{job} {now[job]}: {text}")
     assert wrong == []
-    assert {tour["moved"][0], tour["moved"][1]}.isdisjoint(
-        int(h.rsplit("/", 1)[1]) for _, h in lines)
+    said = {int(h.rsplit("/", 1)[1]): text for text, h in lines}
+    on_scene, dispatched = tour["moved"]
+    assert on_scene not in said  # alerted as not acknowledged, then on scene: answered
+    assert "not dispatched" not in said.get(dispatched, "")
     assert len(lines) > 20  # 21 queued + 79 assigned went late: the banner drops none
     cut = sgt.evaluate("""() => { const list = document.querySelector('#board-alerts .alert-list');
       const s = getComputedStyle(list);
@@ -178,6 +189,7 @@ def test_a_whole_tour_fits_the_screens(tour, world, dispatch, live_server, brows
     assert banner.is_visible() and cut == 0
 
     # Every lane can be reached with a card in hand: hold it at the window's bottom edge.
+    sgt.evaluate("() => document.querySelectorAll('*').forEach((e) => { e.scrollTop = 0; })")
     card = sgt.locator("#queue .job-card").first
     job = int(card.get_attribute("data-job-id"))
     last = sgt.locator("#lanes .lane").last
@@ -207,11 +219,15 @@ def test_a_whole_tour_fits_the_screens(tour, world, dispatch, live_server, brows
     sgt.mouse.move(stack["x"] + stack["width"] / 2, stack["y"] + min(stack["height"] / 2, 20),
                    steps=10)
     sgt.mouse.up()
+    # saved, and the board redrawn from the server: the card is in the lane as assigned
+    sgt.wait_for_selector(f'#unit-{target} #job-{job}[data-status="assigned"]', timeout=10000)
     seen = set(sgt.evaluate("Array.from(window.seenLanes)"))
-    lanes = set(sgt.evaluate("Array.from(document.querySelectorAll('#lanes .lane'), (l) => l.dataset.unitId)"))
+    lanes = set(sgt.evaluate(
+        "Array.from(document.querySelectorAll('#lanes .lane'), (l) => l.dataset.unitId)"))
     assert lanes <= seen
     with db.read(dispatch.engine) as conn:
-        assert conn.execute(sa.select(jobs.c.unit_id).where(jobs.c.id == job)).scalar_one() == target
+        unit = conn.execute(sa.select(jobs.c.unit_id).where(jobs.c.id == job)).scalar_one()
+    assert unit == target
     sgt.context.close()
 
     # The wall: address, sector and age on every card, at least 8 a page.
@@ -222,10 +238,12 @@ def test_a_whole_tour_fits_the_screens(tour, world, dispatch, live_server, brows
     wall.wait_for_function("document.getElementById('map').dataset.markers > '0'")
     wall.screenshot(path=str(IMG / "wall-tour.png"))
     assert wall.evaluate(CARD_PROBLEMS, "#wall-body #queue .job-card") == []
-    shown = wall.evaluate("""() => Array.from(document.querySelectorAll('#wall-body #queue .job-card'))
+    shown = wall.evaluate("""() => Array.from(
+      document.querySelectorAll('#wall-body #queue .job-card'))
       .filter((c) => c.getClientRects().length).length""")
     assert shown >= 8
-    sectors = wall.evaluate("""() => Array.from(document.querySelectorAll('#wall-body #queue .job-card'))
+    sectors = wall.evaluate("""() => Array.from(
+      document.querySelectorAll('#wall-body #queue .job-card'))
       .filter((c) => c.getClientRects().length && c.dataset.sector)
       .every((c) => c.querySelector('.where').innerText.includes(c.dataset.sector))""")
     assert sectors
