@@ -26,6 +26,7 @@ FLAG_LABELS = {
 FLAG_SHORT = {
     "quick_close": "≤5 min", "no_arrival": "no arrival", "photos_unviewed": "photos unseen",
     "reopened": "reopened", "overdue": "went overdue", "administrative": "admin close",
+    "caller_disputed": "caller disputes", "unconfirmed": "arrival unconfirmed",
 }
 
 

@@ -223,3 +223,9 @@ def test_went_overdue_is_a_flag_that_outlives_a_reopen() -> None:
 def test_flags_accepts_any_iterable() -> None:
     assert flags(iter(worked(4)), has_photos=False) == {"quick_close"}
     assert flags((e for e in worked(6)), has_photos=False) == set()
+
+
+def test_every_flag_has_a_short_form_for_a_crowded_card() -> None:
+    from board.domain.flags import FLAG_LABELS, FLAG_SHORT
+
+    assert set(FLAG_SHORT) == set(FLAG_LABELS)
