@@ -22,7 +22,7 @@ from typing import Any
 
 from board.domain.qstat import local_day, minutes, tour
 
-OVERDUE_STAGES = ("ack", "arrive", "close")
+OVERDUE_STAGES = ("dispatch", "ack", "arrive", "close")  # as events name them
 # Statuses in which a job has no unit: late to acknowledge there means late to be dispatched.
 NOT_DISPATCHED = ("new", "held")
 
@@ -114,8 +114,9 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
 def _overdue_stage(payload: dict[str, Any], f: dict[str, Any]) -> str:
     """The stage an overdue event counts for: "ack" only if a unit had the job.
 
-    The event names the status it was late in (events before that did not: then "never
-    assigned" stands for "not dispatched"); the event itself is never rewritten.
+    The deadline worker writes "dispatch" for a job no unit has; events from before it did
+    say "ack" with the status it was late in (or, older still, nothing: then "never assigned"
+    stands for "not dispatched"); the event itself is never rewritten.
     """
     stage = payload["stage"]
     if stage != "ack":

@@ -220,7 +220,8 @@ def test_a_whole_tour_fits_the_screens(tour, world, dispatch, live_server, brows
                    steps=10)
     sgt.mouse.up()
     # saved, and the board redrawn from the server: the card is in the lane as assigned
-    sgt.wait_for_selector(f'#unit-{target} #job-{job}[data-status="assigned"]', timeout=10000)
+    sgt.wait_for_selector(f'#unit-{target} #job-{job}.status-assigned', state="attached",
+                          timeout=15000)
     seen = set(sgt.evaluate("Array.from(window.seenLanes)"))
     lanes = set(sgt.evaluate(
         "Array.from(document.querySelectorAll('#lanes .lane'), (l) => l.dataset.unitId)"))
