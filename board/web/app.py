@@ -87,9 +87,9 @@ def _fmt_local(value: datetime | None) -> str:
     return f"{t:%b} {t.day}, {t.year}, {t.hour % 12 or 12}:{t:%M} {'AM' if t.hour < 12 else 'PM'}"
 
 
-def _overdue_words(stage: str | None, unit_id: int | None) -> str:
+def _overdue_words(stage: str | None, unit_id: int | None, status: str | None = None) -> str:
     """An overdue event's stage in the words the card and the banner use ("not dispatched")."""
-    named = event_stage(stage, unit_id)
+    named = event_stage(stage, unit_id, status)
     return STAGE_WORDS.get(named or "", named or "late")
 
 
