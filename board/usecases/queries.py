@@ -553,6 +553,32 @@ _PLACE_COLUMNS = ("id", "address", "lat", "lon", "complaint_type", "created_at",
                   "disposition", "history")
 
 
+# Made once: building an alias of `jobs` proxies all its columns (about 0.4 ms a time).
+_O, _H = jobs.alias("o"), jobs.alias("h")
+_PLACE_SELECT = (_O.c.id.label("target"), *(_H.c[c].label(f"h_{c}") for c in _PLACE_COLUMNS))
+
+
+def _places_near() -> Any:
+    """The memory's one statement (built once: its parts are bound parameters): for each
+    target, the jobs of its precinct in the window at its address, and those in a box
+    around its point (a target without a point matches no box)."""
+    o, h = _O, _H
+    since = sa.bindparam("since", type_=jobs.c.created_at.type)
+    until = sa.bindparam("until", type_=jobs.c.created_at.type)
+    dlat, dlon = sa.bindparam("dlat", type_=sa.Float), sa.bindparam("dlon", type_=sa.Float)
+    window = [o.c.id.in_(sa.bindparam("ids", expanding=True)), h.c.id != o.c.id,
+              h.c.precinct == o.c.precinct, h.c.created_at >= since, h.c.created_at < until]
+    same_address = sa.and_(h.c.address == o.c.address, o.c.address != "")
+    near = sa.and_(h.c.lat.between(o.c.lat - dlat, o.c.lat + dlat),
+                   h.c.lon.between(o.c.lon - dlon, o.c.lon + dlon))
+    return sa.union_all(
+        sa.select(*_PLACE_SELECT).select_from(o.join(h, same_address)).where(*window),
+        sa.select(*_PLACE_SELECT).select_from(o.join(h, near)).where(*window))
+
+
+_PLACES_NEAR = _places_near()
+
+
 def _place_spot(row: Any, prefix: str = "") -> PlaceSpot:
     m = row._mapping
     return PlaceSpot(*(m[prefix + c] for c in _PLACE_COLUMNS[:6]), m[prefix + "status"],
@@ -567,24 +593,13 @@ def place_candidates(conn: sa.Connection, targets: list[PlaceSpot], rules: Place
     count (board.domain.places.earlier_here)."""
     if not targets:
         return {}
-    ids = [t.id for t in targets]
-    since = min(t.created_at for t in targets) - rules.history
-    until = max(t.created_at for t in targets)
     lats = [abs(t.lat) for t in targets if t.lat is not None]
-    o, h = jobs.alias("o"), jobs.alias("h")
-    cols = [o.c.id.label("target"), *(h.c[c].label(f"h_{c}") for c in _PLACE_COLUMNS)]
-    window = [o.c.id.in_(ids), h.c.id != o.c.id, h.c.precinct == o.c.precinct,
-              h.c.created_at >= since, h.c.created_at < until]
-    same_address = sa.select(*cols).select_from(
-        o.join(h, sa.and_(h.c.address == o.c.address, o.c.address != ""))).where(*window)
-    parts: list[Any] = [same_address]
-    if lats:
-        dlat, dlon = box_degrees(max(lats), rules.near_m)
-        near = sa.and_(h.c.lat.between(o.c.lat - dlat, o.c.lat + dlat),
-                       h.c.lon.between(o.c.lon - dlon, o.c.lon + dlon))
-        parts.append(sa.select(*cols).select_from(o.join(h, near)).where(*window))
+    dlat, dlon = box_degrees(max(lats), rules.near_m) if lats else (0.0, 0.0)
+    params = {"ids": [t.id for t in targets], "dlat": dlat, "dlon": dlon,
+              "since": min(t.created_at for t in targets) - rules.history,
+              "until": max(t.created_at for t in targets)}
     found: dict[int, list[PlaceSpot]] = defaultdict(list)
-    for r in conn.execute(sa.union_all(*parts)):
+    for r in conn.execute(_PLACES_NEAR, params):
         found[r.target].append(_place_spot(r, "h_"))
     return found
 
