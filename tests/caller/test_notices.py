@@ -245,3 +245,43 @@ def test_settings_pick_the_channels():
         SmtpMailer("http://x", "a@b")
     assert notices_mod.backoff(1) == timedelta(seconds=30)
     assert notices_mod.backoff(20) == timedelta(minutes=15)
+
+
+def test_board_notices_once(world, smtp, monkeypatch, database_url, tmp_path, capsys):
+    from board.cli.main import main
+    from tests.conftest import GEO_DIR
+
+    for name, value in (("DATABASE_URL", database_url), ("BOARD_GEO_DIR", str(GEO_DIR)),
+                        ("BOARD_VAR_DIR", str(tmp_path)), ("SECRET_KEY", "t"),
+                        ("PUBLIC_URL", PUBLIC)):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["notices", "--once"]) == 2  # no channel configured: says so
+    assert "SMTP_URL" in capsys.readouterr().err
+    monkeypatch.setenv("SMTP_URL", smtp.url)
+    work(world, caller_job(world.dispatch))
+    assert main(["notices", "--once"]) == 0
+    assert "2 notice(s) sent" in capsys.readouterr().out
+    assert len(smtp.inbox.messages) == 2 and PUBLIC in smtp.inbox.bodies()[0]
+
+
+def test_board_serve_runs_the_worker_on_the_embedded_default(world, smtp, tmp_path):
+    import time
+
+    from starlette.testclient import TestClient
+
+    from board.settings import Settings
+    from board.web.app import create_app
+    from tests.conftest import GEO_DIR
+
+    d = world.dispatch
+    settings = Settings.from_env({"SECRET_KEY": "t", "BOARD_VAR_DIR": str(tmp_path),
+                                  "BOARD_GEO_DIR": str(GEO_DIR), "SMTP_URL": smtp.url,
+                                  "PUBLIC_URL": PUBLIC, "NOTICE_WORKER": "1",
+                                  "DEADLINE_WORKER": "0"})
+    with TestClient(create_app(settings, d)):
+        work(world, caller_job(d))
+        deadline = time.monotonic() + 30
+        while len(smtp.inbox.messages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # waiting on another thread's mail, bounded
+    assert len(smtp.inbox.messages) == 2
