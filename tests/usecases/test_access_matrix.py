@@ -24,6 +24,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from board.auth import accounts as auth
 from board.domain.access import SYSTEM
+from board.storage.schema import evidence_photos
 from board.usecases import NewJob
 from tests.conftest import PASSWORD, World, point_in
 
@@ -80,6 +81,12 @@ MATRIX: dict[tuple[str, str], tuple[str, str, Any, Any]] = {
     ("GET", "/unrouted"): ("page", "/unrouted", None, CITYWIDE),
     ("GET", "/jobs/{job_id}"): ("page", "/jobs/{job}", None, READ75),
     ("GET", "/jobs/{job_id}/photos/{index}"): ("page", "/jobs/{job}/photos/0", None, JOB75),
+    ("GET", "/jobs/{job_id}/evidence/{n}"): ("page", "/jobs/{job}/evidence/0", None, JOB75),
+    ("GET", "/handover/{precinct}"): ("page", "/handover/75", None, OVERSIGHT75),
+    ("GET", "/handover/{precinct}.csv"): ("page", "/handover/75.csv", None, OVERSIGHT75),
+    # single sign-on: not configured here, so only "never a 5xx" (tests/auth/test_oidc*)
+    ("GET", "/login/sso"): ("page", "/login/sso", None, PUBLIC),
+    ("GET", "/login/sso/callback"): ("page", "/login/sso/callback?state=x&code=y", None, PUBLIC),
     ("POST", "/jobs/{job_id}/contact"): ("form", "/jobs/{job}/contact", {}, JOB75),
     ("POST", "/jobs/{job_id}/act/{action}"): ("form", "/jobs/{job}/act/note",
                                               {"text": "a note"}, JOB75),
@@ -190,7 +197,8 @@ def test_every_route_has_a_row(app) -> None:
 
 
 def target(world: World) -> int:
-    """A 75th job with a photo and the caller's contact, on 75-A's stack (version 2).
+    """A 75th job with a photo, an officer's photo and the caller's contact, on 75-A's stack
+    (version 2).
     (Unit status changes go to 75-C, so 75-A stays available.)"""
     d = world.dispatch
     lat, lon = point_in(d.geo, "75")
@@ -198,6 +206,10 @@ def target(world: World) -> int:
                                       lon=lon, media=("https://311.example/p.jpg",),
                                       fields={"phone": "718-555-0100"}))["job_id"]
     d.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+    with d.engine.begin() as conn:  # an officer's photo of it (closes attach them; here, data)
+        conn.execute(evidence_photos.insert().values(
+            id=str(job).rjust(43, "E"), job_id=job, n=0, content_type="image/png", size=8,
+            data=b"\x89PNG\r\n\x1a\n", at=d.clock(), actor_id=None))
     return job
 
 
