@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from board.domain.access import Actor, Forbidden, Role
+from board.domain.priorities import STAGE_WORDS, STAGES
 from board.domain.qstat import (
     DISSATISFIED,
     QUICK_MINUTES,
@@ -77,10 +78,8 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("reopen_rate", "share of dispatched jobs", "reopened"),
     # the stage names of the board's alerts (board.domain.priorities): late to acknowledge
     # counts only jobs a unit had; one nobody had was late to be dispatched
-    ("overdue_dispatch", "Went overdue: not dispatched", "overdue_dispatch"),
-    ("overdue_ack", "Went overdue: not acknowledged", "overdue_ack"),
-    ("overdue_arrive", "Went overdue: not on scene", "overdue_arrive"),
-    ("overdue_close", "Went overdue: not closed", "overdue_close"),
+    *((f"overdue_{stage}", f"Went overdue: {STAGE_WORDS[stage]}", f"overdue_{stage}")
+      for stage in STAGES),
     ("summons_closed", "Illegal Parking / Blocked Driveway closed", "summons_closed"),
     ("summons_share", "share closed with a summons (of those whose outcome is known)",
      "summons"),
