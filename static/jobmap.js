@@ -18,6 +18,7 @@
                             scrollWheelZoom: false });
     if (el.dataset.tiles) L.tileLayer(el.dataset.tiles, { maxZoom: 19 }).addTo(map);
     map.setView(at, 16);
+    el.jobMap = map;
     L.circleMarker(at, { radius: 16, color: "#d62828", weight: 3, fill: false, interactive: false }).addTo(map);
     L.circleMarker(at, { radius: 6, color: "#fff", weight: 2, fillColor: "#d62828", fillOpacity: 1,
                          interactive: false }).addTo(map);
@@ -25,9 +26,9 @@
     geo(el.dataset.precinct).then((g) => {
       if (!g) return;
       L.geoJSON(g.sectors, { interactive: false, style: { color: "#5c6670", weight: 1, fill: false, dashArray: "4" } }).addTo(map);
-      const pct = L.geoJSON(g.precinct, { interactive: false, style: { color: "#1d3557", weight: 3, fillOpacity: 0.04 } }).addTo(map);
-      // Without tiles the precinct outline is the only landmark: show where in it the job is.
-      if (!el.dataset.tiles) map.fitBounds(pct.getBounds().extend(at), { padding: [8, 8] });
+      L.geoJSON(g.precinct, { interactive: false, style: { color: "#1d3557", weight: 3, fillOpacity: 0.04 } }).addTo(map);
+      // Centred on the job at street zoom, whatever the tiles: the outlines only frame it.
+      map.setView(at, 16);
       el.dataset.ready = "1";
     });
   }

@@ -1,7 +1,8 @@
 // The precinct map: boundaries from /geo/<pct>.json, markers read from the job cards and unit
 // lanes on the page (their data-* attributes), so the list and the map never disagree.
-// Jobs at the same spot are grouped (leaflet.markercluster); the station house and units have
-// their own shapes; a legend says what colour, size and ring mean. Markers stay out of the
+// Nearby jobs are grouped (leaflet.markercluster): a group is drawn as a ring split by its jobs'
+// statuses, in the board's own colours, with the count in the middle; the station house and
+// units have their own shapes; a legend says what colour, size, ring and group mean. Markers stay out of the
 // keyboard's tab order (the cards are the keyboard's way in); on a wall nothing is clickable.
 (function () {
   "use strict";
@@ -11,14 +12,43 @@
   L.Marker.prototype.options.keyboard = false;  // one tab stop for the map, not one per marker
   const map = L.map(el, { maxZoom: 19, minZoom: 10, zoomControl: !wall, attributionControl: !!el.dataset.tiles, keyboard: !wall });
   if (el.dataset.tiles) L.tileLayer(el.dataset.tiles, { maxZoom: 19 }).addTo(map);
+  const COLORS = { new: "#d62828", held: "#8d99ae", assigned: "#f77f00", acknowledged: "#fcbf49",
+                   en_route: "#4361ee", on_scene: "#2a9d8f", closed: "#6c757d" };
+  const ORDER = ["new", "held", "assigned", "acknowledged", "en_route", "on_scene"];
+  // A group of nearby jobs: a ring cut into one arc per status (its share of the group), the
+  // number of jobs in the middle, as large as the cards' text (the wall's cards are 24 px).
+  function ring(counts, total, size) {
+    const r = size / 2 - size * 0.09, c = 2 * Math.PI * r, w = size * 0.18;
+    let at = 0;
+    const arcs = ORDER.filter((s) => counts[s]).map((s) => {
+      const len = (counts[s] / total) * c;
+      const arc = `<circle r="${r}" cx="${size / 2}" cy="${size / 2}" fill="none" stroke="${COLORS[s]}"
+        stroke-width="${w}" stroke-dasharray="${len} ${c - len}" stroke-dashoffset="${-at}"
+        transform="rotate(-90 ${size / 2} ${size / 2})"/>`;
+      at += len;
+      return arc;
+    }).join("");
+    return `<svg width="${size}" height="${size}" viewBox="0 0 ${size} ${size}" aria-hidden="true">
+      <circle r="${r}" cx="${size / 2}" cy="${size / 2}" fill="${wall ? "#0d1117" : "#fff"}"/>${arcs}
+      <text x="50%" y="50%" dy=".35em" text-anchor="middle" font-size="${wall ? 24 : 13}" font-weight="bold"
+        fill="${wall ? "#fff" : "#1b1f24"}">${total}</text></svg>`;
+  }
+  function clusterIcon(cluster) {
+    const counts = {};
+    const children = cluster.getAllChildMarkers();
+    children.forEach((m) => { counts[m.options.status] = (counts[m.options.status] || 0) + 1; });
+    const size = (wall ? 56 : 34) + Math.min(16, Math.floor(Math.log2(children.length)) * 2);
+    const words = ORDER.filter((s) => counts[s]).map((s) => `${counts[s]} ${NAMES[s]}`).join(", ");
+    const said = `<span class="sr-only">${children.length} nearby jobs: ${words}</span>`;
+    return L.divIcon({ html: ring(counts, children.length, size) + said, className: "job-cluster",
+                       iconSize: [size, size], iconAnchor: [size / 2, size / 2] });
+  }
   const jobsLayer = L.markerClusterGroup
     ? L.markerClusterGroup({ maxClusterRadius: 24, showCoverageOnHover: false, spiderfyOnMaxZoom: !wall,
-                             zoomToBoundsOnClick: !wall })
+                             zoomToBoundsOnClick: !wall, iconCreateFunction: clusterIcon })
     : L.layerGroup();
   jobsLayer.addTo(map);
   const unitsLayer = L.layerGroup().addTo(map);
-  const COLORS = { new: "#d62828", held: "#8d99ae", assigned: "#f77f00", acknowledged: "#fcbf49",
-                   en_route: "#4361ee", on_scene: "#2a9d8f", closed: "#6c757d" };
   const NAMES = { new: "new", held: "held", assigned: "assigned", acknowledged: "acknowledged",
                   en_route: "en route", on_scene: "on scene" };
   const OUTLINE = wall ? "#ffd166" : "#1d3557";  // legible on the wall's dark background too
@@ -42,8 +72,9 @@
     const pct = L.geoJSON(g.precinct, { interactive: false,
       style: { color: OUTLINE, weight: wall ? 5 : 3, fillOpacity: wall ? 0 : 0.03, className: "precinct-outline" } }).addTo(map);
     if (g.house) {
+      // under every job and group: its label never covers a cluster
       L.marker([g.house.lat, g.house.lon], { icon: icon("house-icon", "★ Station house"), title: "Station house",
-                                             interactive: false, zIndexOffset: -100 }).addTo(map);
+                                             interactive: false, zIndexOffset: -100000 }).addTo(map);
     }
     map.fitBounds(pct.getBounds());
     sync();  // the clustering needs the map's view: markers go on once it has one
@@ -58,7 +89,7 @@
     div.innerHTML = `<strong>Legend</strong><ul>${rows}
       <li><span class="dot big"></span>bigger = higher priority</li>
       <li><span class="dot ring"></span>thick dashed ring = overdue</li>
-      <li><span class="cluster-sample">3</span>jobs at one spot</li>
+      <li><span class="cluster-sample">${ring({ new: 1, assigned: 1, on_scene: 1 }, 3, wall ? 30 : 20)}</span>nearby jobs grouped: the ring shows their statuses</li>
       <li><span class="unit-sample">75-A</span>unit (last reported)</li>
       <li><span class="house-sample">★</span>station house</li></ul>`;
     return div;
@@ -81,6 +112,7 @@
         interactive: !wall,
       });
       m.options.jobId = card.dataset.jobId;
+      m.options.status = card.dataset.status;
       const words = `#${card.dataset.jobId} P${prio} ${card.dataset.title}${late ? ` · OVERDUE: ${card.dataset.overdue}` : ""}`;
       m.bindTooltip(text(words));
       if (!wall) m.on("click", () => { window.location.href = `/jobs/${card.dataset.jobId}`; });

@@ -44,6 +44,12 @@ NOT_PAST = {
     "not closed": {"new", "held", "assigned", "acknowledged", "en_route", "on_scene"},
 }
 
+STATUS_COLOURS = {"new": "#d62828", "held": "#8d99ae", "assigned": "#f77f00",
+                  "acknowledged": "#fcbf49", "en_route": "#4361ee", "on_scene": "#2a9d8f"}
+# The font size of the map's group numbers.
+CLUSTER_TEXT = """() => Math.min(...Array.from(document.querySelectorAll('#map .job-cluster text'),
+  (t) => parseFloat(t.getAttribute('font-size'))))"""
+
 # For each shown card: what of its number, type, address and age is hidden, cut or covered.
 CARD_PROBLEMS = """(sel) => {
   const out = [];
@@ -148,6 +154,11 @@ def test_a_whole_tour_fits_the_screens(tour, world, dispatch, live_server, brows
     sgt.wait_for_function("window.boardLive && window.boardLive.updates >= 1")
     sgt.wait_for_function("document.getElementById('map').dataset.markers > '0'")
     sgt.screenshot(path=str(IMG / "board-tour.png"))
+    # The map's groups: rings in the board's own status colours, never the library's.
+    rings = sgt.evaluate("""() => Array.from(document.querySelectorAll('#map .job-cluster'),
+      (c) => Array.from(c.querySelectorAll('circle[stroke]'), (a) => a.getAttribute('stroke')))""")
+    assert rings and all(set(r) <= set(STATUS_COLOURS.values()) for r in rings)
+    assert sgt.locator("#map .marker-cluster-small, #map .marker-cluster-medium").count() == 0
     figures = sgt.evaluate("""() => ({
       page: document.documentElement.scrollHeight,
       lanes: Array.from(document.querySelectorAll('#lanes .lane'),
@@ -248,6 +259,7 @@ def test_a_whole_tour_fits_the_screens(tour, world, dispatch, live_server, brows
       .filter((c) => c.getClientRects().length && c.dataset.sector)
       .every((c) => c.querySelector('.where').innerText.includes(c.dataset.sector))""")
     assert sectors
+    assert wall.evaluate(CLUSTER_TEXT) >= 24  # as large as the cards' text
     wall.context.close()
 
     # The phone: 75-A's officer reads every card of the queue.
@@ -256,4 +268,11 @@ def test_a_whole_tour_fits_the_screens(tour, world, dispatch, live_server, brows
     officer.wait_for_function("window.boardLive && window.boardLive.state === 'live'")
     officer.screenshot(path=str(IMG / "phone-tour.png"), full_page=True)
     assert officer.evaluate(CARD_PROBLEMS, ".job-card") == []
+    # The small map of the job in hand is centred on it, at street zoom.
+    officer.wait_for_function("document.querySelector('.job-map') && "
+                              "document.querySelector('.job-map').dataset.ready === '1'")
+    where = officer.evaluate("""() => { const el = document.querySelector('.job-map');
+      const c = el.jobMap.getCenter();
+      return [c.lat, c.lng, el.jobMap.getZoom(), +el.dataset.lat, +el.dataset.lon]; }""")
+    assert where[2] >= 16 and abs(where[0] - where[3]) < 1e-4 and abs(where[1] - where[4]) < 1e-4
     officer.context.close()
