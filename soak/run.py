@@ -4,7 +4,7 @@ Everything runs against servers of its own: a throwaway PostgreSQL cluster (init
 temporary folder, its own port) and a throwaway Redis, so stopping them disturbs nobody else.
 
     .venv/bin/python soak/run.py [--minutes 60] [--speed 10] [--boards 20] [--actors 4]
-                                 [--load-only]
+                                 [--load-only] [--preload 1750]
 
 Phases (each prints its figures; all of them go to soak/results.json):
 
@@ -74,6 +74,22 @@ _TAG = re.compile(r'<[^>]*\bid="job-(\d+)"[^>]*>')
 _STATUS = re.compile(r'\bdata-status="(\w+)"')
 
 
+def preload(d: Dispatch, n: int) -> None:
+    """`n` open jobs first, the real hour's rows over and over (each in the precinct its point
+    falls in): the state the hour-long soak reached, from its first window."""
+    import csv
+
+    from board.usecases import NewJob
+    with open(HOUR, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("Latitude") and r.get("Longitude")]
+    batch = [NewJob(r["Complaint Type"], r["Descriptor"], address=r["Incident Address"] or "",
+                    lat=float(r["Latitude"]), lon=float(r["Longitude"]))
+             for r in (rows[i % len(rows)] for i in range(n))]
+    for k in range(0, n, 500):
+        d.create_jobs(SYSTEM, batch[k:k + 500], source="soak-preload")
+    log(f"preloaded {n} open jobs")
+
+
 def log(msg: str) -> None:
     print(f"[soak {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -84,8 +100,9 @@ def log(msg: str) -> None:
 class Stack:
     """Throwaway PostgreSQL + Redis, and N `board serve` processes over them."""
 
-    def __init__(self, out: Path, n_web: int = 2) -> None:
+    def __init__(self, out: Path, n_web: int = 2, preload: int = 0) -> None:
         self.out = out
+        self.preload = preload
         self.pg = ThrowawayPostgres()
         self.redis = ThrowawayRedis()
         self.ports = {f"web{i}": free_port() for i in range(n_web)}
@@ -106,6 +123,8 @@ class Stack:
         d = Dispatch(engine, geo)
         for cs in UNITS:
             d.add_unit(SYSTEM, cs, PRECINCT)
+        if self.preload:
+            preload(d, self.preload)
         auth.add_user(engine, "sgt75", PASSWORD, "supervisor", PRECINCT, display_name="SGT75")
         token = auth.create_token(engine, "sgt75", "soak")
         engine.dispose()
@@ -609,7 +628,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.log"):
         old.unlink()
-    stack = Stack(out)
+    stack = Stack(out, preload=args.preload)
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "args": vars(args)}
     try:
@@ -678,6 +697,8 @@ def main() -> int:
     ap.add_argument("--speed", type=float, default=10.0, help="replay speed (10 = 10x)")
     ap.add_argument("--boards", type=int, default=20, help="sockets coming and going")
     ap.add_argument("--actors", type=int, default=4, help="supervisors writing through the API")
+    ap.add_argument("--preload", type=int, default=0,
+                    help="open jobs to start with (1750: where the hour-long soak ended)")
     ap.add_argument("--load-only", action="store_true",
                     help="skip the fault phases (1-3): the load and its windows alone")
     args = ap.parse_args()
