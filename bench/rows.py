@@ -4,12 +4,13 @@ does not move — against the same figure on a precinct with fewer open jobs.
     .venv/bin/python bench/rows.py [--sizes 50,2000] [--lives 20] [--database-url URL]
 
 For each size, a scratch database (SQLite, or a fresh database on the PostgreSQL server of
---database-url) gets the 75th precinct with that many open jobs (the real hour's complaint mix,
-three jobs on each of 30 units' stacks, the rest queued), and a hub with the screens a city day
-has on it: the supervisors' board, a commander's, the wall, the citywide counters, the
-precinct's counters, each unit's phone and the review count. Then `--lives` jobs each arrive
-and are assigned, acknowledged, en route, on scene and closed (six events), each event followed
-by the hub's catch-up; the API's read-back of the job after each write is counted with the write.
+--database-url) gets the 75th precinct with that many open jobs (the real hour's complaint
+mix, each at its own address and point, one on each of 30 units' stacks, the rest queued),
+and a hub with the screens a city day has on it: the supervisors' board, a commander's, the
+wall, the citywide counters, the precinct's counters, each unit's phone and the review count.
+Then `--lives` jobs each arrive and are assigned, acknowledged, en route, on scene and closed
+(six events), each event followed by the hub's catch-up; the API's read-back of the job after
+each write is counted with the write.
 Figures (rows the database returned, counted where SQLAlchemy fetches them):
   cityday_rows_read_per_event            catch-up + write rows per event at the largest size;
                                          baseline: the same at the smallest (the ratio: ≤ 1.2)
@@ -154,7 +155,9 @@ def setup(url: str, n_open: int, mix: list[tuple[str, str, str]]) -> tuple[Dispa
     d = Dispatch(engine, geostore.load(engine, GEO_DIR, 300))
     units = [d.add_unit(SYSTEM, f"75-{i:02d}", "75")["unit_id"] for i in range(UNITS)]
     points = points_in(d.geo, "75", n_open)
-    batch = [NewJob(*mix[i % len(mix)][:2], address=mix[i % len(mix)][2], lat=lat, lon=lon)
+    # Each job its own address (the desk's memory reads earlier jobs at the same one): the
+    # sizes differ in open jobs, not in how often one address repeats.
+    batch = [NewJob(*mix[i % len(mix)][:2], address=f"{100 + i} BENCH AVENUE", lat=lat, lon=lon)
              for i, (lat, lon) in enumerate(points)]
     ids = [e["job_id"] for k in range(0, len(batch), 500)
            for e in d.create_jobs(SYSTEM, batch[k:k + 500], source="bench")]
@@ -209,11 +212,12 @@ async def measure(d: Dispatch, units: list[int], lives: int,
         await hub.join(Subscriber(Sink(), a, hub.queue_size, also=also))  # type: ignore[arg-type]
     caught: list[float] = []
     wrote: list[float] = []
-    lat, lon = points_in(d.geo, "75", 1)[0]
+    spots = points_in(d.geo, "75", 4000)[-(lives + 1):]  # beyond the largest size's points
     try:
         for life in range(lives + 1):
-            ctype, desc, addr = mix[(life * 7) % len(mix)]
-            new = NewJob(ctype, desc, address=addr, lat=lat, lon=lon)
+            ctype, desc, _ = mix[(life * 7) % len(mix)]
+            lat, lon = spots[life]
+            new = NewJob(ctype, desc, address=f"{life} LIFE STREET", lat=lat, lon=lon)
             w, c = await one_life(d, hub, sgt, new, units[life % len(units)])
             if life:  # the first life reads every view whole once: not counted
                 wrote += w

@@ -69,6 +69,8 @@ class Change:
     kinds: set[str]
     whole: bool  # an event this cannot follow: read the views whole
     _rows: dict[int, Any] | None = field(default=None, repr=False)
+    # the desk's memory of the places read in this snapshot, shared by the views it updates
+    memory: dict[int, tuple[int, int | None]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, evs: list[dict[str, Any]]) -> Change:
@@ -259,7 +261,7 @@ class Renderer:
         now = self.clock()
         rows = change.rows(conn)
         view = queries.board_after(conn, self._board_actor(precinct, mode, citywide), old.view,
-                                   now, rows, change.units, change.kinds)
+                                   now, rows, change.units, change.kinds, change.memory)
         panel = old.panel
         if mode == "supervisor":
             here = {i: r for i, r in rows.items()}
@@ -339,7 +341,8 @@ class Renderer:
             return self.wall_view(precinct, conn)
         rows = change.rows(conn)
         who = Actor(None, "live", Role.WALL, frozenset({precinct}))
-        view = queries.board_after(conn, who, old.board, now, rows, change.units, change.kinds)
+        view = queries.board_after(conn, who, old.board, now, rows, change.units, change.kinds,
+                                   change.memory)
         closed_tour = (self._closed_tour(conn, precinct, tour) if change.kinds & CLOSE_KINDS
                        else old.closed_tour)
         lines = {t.seq: t for t in old.ticker}

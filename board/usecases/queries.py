@@ -307,13 +307,14 @@ def job_rows(conn: sa.Connection, ids: set[int]) -> dict[int, Any]:
 
 
 def board_after(conn: sa.Connection, actor: Actor, old: BoardView, now: datetime,
-                touched: dict[int, Any], unit_ids: set[int], changes: set[str] = frozenset()
-                ) -> BoardView:
+                touched: dict[int, Any], unit_ids: set[int], changes: set[str] = frozenset(),
+                memo: dict[int, tuple[int, int | None]] | None = None) -> BoardView:
     """The board after events that touched these jobs and units, from the board before them:
     reads the touched jobs, the units among them and their stacks (a write renumbers a
     stack), and the recent closes only when one left them. The same view `board` reads
     whole (tests/live/test_fragments.py), for rows in proportion to the change. `touched`:
-    the rows of the jobs the events named (`job_rows`); `changes`: the events' kinds."""
+    the rows of the jobs the events named (`job_rows`); `changes`: the events' kinds; `memo`:
+    the memory of places read for other views in the same snapshot (shared, filled here)."""
     assert old.base is not None and old.precinct is not None
     precinct, before = old.precinct, old.base
     job_ids, rows = set(touched), list(touched.values())
@@ -336,14 +337,14 @@ def board_after(conn: sa.Connection, actor: Actor, old: BoardView, now: datetime
         if r.precinct == precinct and r.status in is_open:
             c = card(r, now, signs.get(r.unit_id))
             was = before.open.get(r.id)
-            if r.id in job_ids or was is None:
-                remember[r.id] = c
-            else:  # only renumbered in its stack: its place is where it was
+            if was is None or any(getattr(was, f) != getattr(c, f) for f in PLACE_FIELDS):
+                remember[r.id] = c  # new here, or its place moved
+            else:  # its place is where it was: so is the memory of it (a status is no part)
                 c = replace(c, here_before=was.here_before, chronic=was.chronic)
             cards[r.id] = c
             due[r.id] = _due(r)
     remember.update(_place_moved(before, cards, remember, touched, precinct, changes))
-    cards.update(with_memory(conn, remember, before.rules))
+    cards.update(_remembered(conn, remember, before.rules, memo))
     unrouted, unrouted_due = old.unrouted, before.unrouted_due
     if actor.citywide and (rows or any(c.id in job_ids for c in unrouted)):
         unrouted_due = {i: d for i, d in unrouted_due.items() if i not in job_ids}
@@ -357,6 +358,17 @@ def board_after(conn: sa.Connection, actor: Actor, old: BoardView, now: datetime
 
 
 PLACE_FIELDS = ("address", "lat", "lon", "complaint_type", "created_at")
+
+
+def _remembered(conn: sa.Connection, cards: dict[int, Card], rules: PlaceRules,
+                memo: dict[int, tuple[int, int | None]] | None) -> dict[int, Card]:
+    """with_memory, for the cards whose memory another view of this snapshot has not read."""
+    memo = {} if memo is None else memo
+    known = {i: replace(c, here_before=memo[i][0], chronic=memo[i][1])
+             for i, c in cards.items() if i in memo}
+    read = with_memory(conn, {i: c for i, c in cards.items() if i not in memo}, rules)
+    memo.update({i: (c.here_before, c.chronic) for i, c in read.items()})
+    return {**known, **read}
 
 
 def _place_moved(before: BoardBase, cards: dict[int, Card], fresh: dict[int, Card],
