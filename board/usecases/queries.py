@@ -122,18 +122,25 @@ def related_cards(rows: list[Any], now: datetime, callsigns: dict[int, str]) -> 
     return relate([card(r, now, callsigns.get(r.unit_id)) for r in rows])
 
 
-def relate(cards: list[Card]) -> dict[int, Card]:
+def relate(cards: list[Card], before: dict[int, tuple[Card, Card]] | None = None
+           ) -> dict[int, Card]:
     """Cards as read (their own incident only), with their incident (the first job too) and
-    "possibly the same as #N" among them filled in."""
+    "possibly the same as #N" among them filled in. `before`: card id → (the card as read, as
+    related) from the last time, reused when neither changed (a copy costs more than the rule)."""
     leads = {c.incident for c in cards if c.incident is not None}
     same = possibly_same([Spot(c.id, c.address, c.lat, c.lon, c.complaint_type, c.received_at,
                                c.incident or (c.id if c.id in leads else None)) for c in cards])
+    before = before or {}
 
     def related(c: Card) -> Card:  # most cards are neither: no copy
         if c.id not in leads and c.id not in same:
             return c
-        return replace(c, incident=c.incident or (c.id if c.id in leads else None),
-                       same_as=same.get(c.id))
+        incident, same_as = c.incident or (c.id if c.id in leads else None), same.get(c.id)
+        was = before.get(c.id)
+        if was is not None and was[0] is c and (was[1].incident, was[1].same_as) == (
+                incident, same_as):
+            return was[1]
+        return replace(c, incident=incident, same_as=same_as)
     return {c.id: related(c) for c in cards}
 
 
@@ -195,6 +202,10 @@ class BoardBase:
     unrouted_due: dict[int, Deadlines] = field(default_factory=dict)
     now: datetime | None = None      # the time the cards' overdue was worked out for
     rules: PlaceRules = field(default_factory=PlaceRules)  # the desk's memory (with_memory)
+    # the first deadline after `now` of any card: until then no card's overdue can change
+    # (None: none is ahead)
+    next_due: datetime | None = None
+    related: dict[int, tuple[Card, Card]] = field(default_factory=dict)  # for `relate`
 
 
 @dataclass(frozen=True)
@@ -249,6 +260,7 @@ def board(engine: db.Source, actor: Actor, precinct: str, now: datetime,
                             rules)
     base = BoardBase(unit_rows, cards, {r.id: _due(r) for r in open_rows},
                      {r.id: _due(r) for r in unrouted_rows}, now, rules)
+    base.next_due = _next_due([*base.due.values(), *base.unrouted_due.values()], now)
     closed = [card(r, now, signs.get(r.unit_id), closed_flags.get(r.id, frozenset()))
               for r in closed_rows]
     return _assemble(precinct, base, closed, [card(r, now) for r in unrouted_rows], now)
@@ -281,13 +293,16 @@ def _overdue_now(cards: dict[int, Card], due: dict[int, Deadlines], now: datetim
 def _assemble(precinct: str, base: BoardBase, closed: list[Card], unrouted: list[Card],
               now: datetime) -> BoardView:
     """The board from its open jobs' cards, units, closes and unrouted jobs (no I/O)."""
-    if base.now != now:  # time alone may have made a job overdue since the cards were read
+    if base.now != now and base.next_due is not None and now >= base.next_due:
+        # time alone may have made a job overdue since the cards were read
         base.open = _overdue_now(base.open, base.due, now)
         late = _overdue_now({c.id: c for c in unrouted}, base.unrouted_due, now)
         unrouted = [late[c.id] for c in unrouted]
-        base.now = now
+        base.next_due = _next_due([*base.due.values(), *base.unrouted_due.values()], now)
+    base.now = now
     ordered = _in_order(base.open.values())
-    related = relate(ordered)
+    related = relate(ordered, base.related)
+    base.related = {c.id: (c, related[c.id]) for c in ordered if related[c.id] is not c}
     queue = [related[c.id] for c in ordered if c.unit_id is None]
     stacks: dict[int, list[Card]] = defaultdict(list)
     for c in sorted((c for c in ordered if c.unit_id is not None),
@@ -296,6 +311,12 @@ def _assemble(precinct: str, base: BoardBase, closed: list[Card], unrouted: list
     lanes = [Lane(u.id, u.version, u.callsign, u.sector, u.status, u.status_reason, u.lat, u.lon,
                   stacks.get(u.id, [])) for u in base.units if u.status != "off_duty"]
     return BoardView(precinct, queue, lanes, closed, unrouted, base)
+
+
+def _next_due(dues: Any, now: datetime) -> datetime | None:
+    """The first deadline after `now` among these (None: none is ahead)."""
+    ahead = [d for due in dues for d in (due.acknowledge, due.arrive, due.close) if d > now]
+    return min(ahead) if ahead else None
 
 
 def job_rows(conn: sa.Connection, ids: set[int]) -> dict[int, Any]:
@@ -318,7 +339,8 @@ def board_after(conn: sa.Connection, actor: Actor, old: BoardView, now: datetime
     assert old.base is not None and old.precinct is not None
     precinct, before = old.precinct, old.base
     job_ids, rows = set(touched), list(touched.values())
-    unit_rows = _units_after(conn, precinct, before.units, "unit_added" in changes, unit_ids)
+    unit_rows = _units_after(conn, precinct, before.units, "unit_added" in changes,
+                             unit_ids if changes & UNIT_CHANGES else set())
     signs = {u.id: u.callsign for u in unit_rows}
     mine = {u.id for u in unit_rows}
     lanes = ({before.open[j].unit_id for j in job_ids if j in before.open}
@@ -353,8 +375,19 @@ def board_after(conn: sa.Connection, actor: Actor, old: BoardView, now: datetime
         unrouted = _in_order([*(c for c in unrouted if c.id not in job_ids),
                               *(card(r, now) for r in fresh)])
     closed = _closed_after(conn, precinct, old.closed, rows, job_ids, signs, now)
-    base = BoardBase(unit_rows, cards, due, unrouted_due, before.now, before.rules)
+    base = BoardBase(unit_rows, cards, due, unrouted_due, before.now, before.rules,
+                     before.next_due, before.related)
+    fresh_due = [due[i] for i in remember.keys() | {r.id for r in [*rows, *stack_rows]}
+                 if i in due] + [unrouted_due[i] for i in unrouted_due if i in job_ids]
+    if (ahead := _next_due(fresh_due, now)) is not None and (
+            base.next_due is None or ahead < base.next_due):
+        base.next_due = ahead
     return _assemble(precinct, base, closed, unrouted, now)
+
+
+# The events that change a unit's own row (its lane's status, position; a new lane): only
+# after these are the units read again.
+UNIT_CHANGES = frozenset({"unit_status", "unit_position", "unit_added"})
 
 
 PLACE_FIELDS = ("address", "lat", "lon", "complaint_type", "created_at")
