@@ -172,7 +172,7 @@ def event_log(ctx: Context) -> Iterator[Finding]:
             present = {r[0] for r in conn.exec_driver_sql(
                 "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND "
                 "tgrelid = ANY (ARRAY['events'::regclass, 'command_log'::regclass])")}
-            wanted = {f"{t}_append_only" for t in GUARDED}
+            wanted = {f"{t}_{g}" for t in GUARDED for g in ("append_only", "no_truncate")}
             user = conn.exec_driver_sql("SELECT current_user").scalar()
             rights = [p for t in GUARDED for p in ("UPDATE", "DELETE", "TRUNCATE")
                       if conn.exec_driver_sql("SELECT has_table_privilege(current_user, %s, %s)",
@@ -180,7 +180,7 @@ def event_log(ctx: Context) -> Iterator[Finding]:
         else:
             present = set(conn.exec_driver_sql(
                 "SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars())
-            wanted = {f"{t}_no_{op}" for t in GUARDED for op in ("update", "delete")}
+            wanted = {f"{t}_no_{op}" for t in GUARDED for op in ("update", "delete", "replace")}
             user, rights = None, []
     missing = sorted(wanted - present)
     if missing:
@@ -193,6 +193,23 @@ def event_log(ctx: Context) -> Iterator[Finding]:
     if not missing and not rights:
         who = f"role {user} may only read and add" if user else "triggers refuse changes"
         yield Finding(OK, "event log", f"append-only ({who})")
+
+
+def event_chain(ctx: Context) -> Iterator[Finding]:
+    """Every event's link in the hash chain holds (board/storage/chain.py): a log rewritten
+    around the triggers (by an owner or a superuser, or in SQLite's file) shows here."""
+    from board.storage import chain
+
+    if ctx.problem:
+        yield Finding(FAIL, "event chain", "not checked: the database cannot be read")
+        return
+    verdict = chain.verify(ctx.engine())
+    if verdict.ok:
+        yield Finding(OK, "event chain", f"{verdict.checked} events, each linked to the one "
+                                         "before")
+    else:
+        yield Finding(FAIL, "event chain", f"event {verdict.broken_at} {verdict.reason}; "
+                                           f"{verdict.checked} events before it hold")
 
 
 def public_url(ctx: Context) -> Iterator[Finding]:
@@ -333,8 +350,8 @@ def proxies(ctx: Context) -> Iterator[Finding]:
 
 
 #: Every check, in the order it prints. One function each; add new ones here.
-CHECKS: list[Check] = [database, migrations, bus, geography, event_log, public_url, mail,
-                       single_sign_on, proxies, secret_key, demo_passwords]
+CHECKS: list[Check] = [database, migrations, bus, geography, event_log, event_chain, public_url,
+                       mail, single_sign_on, proxies, secret_key, demo_passwords]
 
 
 def run(settings: Settings, env: dict[str, str], checks: list[Check] | None = None

@@ -7,6 +7,7 @@ Every command that changes jobs or units goes through board.usecases, like the w
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from board.cli import qstat as qstat_cli
 from board.geo import store as geostore
 from board.geo.routing import GeoDataMissing
 from board.settings import Settings
-from board.storage import db
+from board.storage import db, dbroles
 from board.usecases import Invalid
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -160,6 +161,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     probe = db.make_engine(settings.database_url)
     try:
         health.wait_for_database(probe)
+        with probe.connect() as conn:
+            warning = dbroles.owner_warning(conn)
+        if warning:
+            logging.getLogger("board.serve").warning(warning)
     finally:
         probe.dispose()
     # Built here, not by uvicorn's factory, so a missing map or database says so plainly.

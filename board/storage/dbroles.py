@@ -38,3 +38,23 @@ def role_of(url: str) -> str:
     if not name:
         raise ValueError("DATABASE_URL names no user: give the application's role in it")
     return name
+
+
+def owner_warning(conn: sa.Connection) -> str | None:
+    """A warning when this connection's role owns the events table (PostgreSQL): an owner can
+    switch off the append-only triggers, so the application should run as a role of its own
+    (MIGRATE_DATABASE_URL for the owner; docs/deploying.md). None when all is well."""
+    if conn.dialect.name != "postgresql":
+        return None
+    owner = conn.exec_driver_sql(
+        "SELECT tableowner FROM pg_tables WHERE tablename = 'events' "
+        "AND schemaname = current_schema()").scalar()
+    user = conn.exec_driver_sql("SELECT current_user").scalar()
+    superuser = conn.exec_driver_sql("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+                                     ).scalar()
+    if owner != user and not superuser:
+        return None
+    what = "a superuser" if superuser else "the owner of the events table"
+    return (f"the application connects as {user}, {what}: it could switch off the events' "
+            f"append-only triggers. Run the app as a role of its own: set MIGRATE_DATABASE_URL "
+            f"to the owner, DATABASE_URL to the app's role, and run `board migrate`")

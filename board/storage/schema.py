@@ -199,6 +199,8 @@ events = sa.Table(
     # where the action came from, besides its channel (source): client address and agent
     sa.Column("address", sa.String(64)),
     sa.Column("user_agent", sa.String(300)),
+    # SHA-256 of the previous event's chain and this event's content (board/storage/chain.py)
+    sa.Column("chain", sa.String(64)),
 )
 
 priority_rules = sa.Table(

@@ -24,7 +24,7 @@ from board.domain.places import PlaceRules
 from board.domain.policies import Policy, in_effect
 from board.domain.presence import OFF
 from board.geo.routing import GeoIndex
-from board.storage import bulk, db, factstore
+from board.storage import bulk, chain, db, factstore
 from board.storage.schema import (
     events,
     jobs,
@@ -191,8 +191,10 @@ class ChangeCore:
 
     def _insert_events(self, conn: sa.Connection, rows: list[dict[str, Any]],
                        new_jobs: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        """Append events (one statement for a batch); each row gets its seq, in order.
+        """Append events (one statement for a batch); each row gets its seq, in order, and its
+        link in the log's hash chain (board/storage/chain.py) before it is written.
         `new_jobs`: the rows of the jobs these events create, as written (for job_facts)."""
+        chain.extend(conn, rows)
         bulk.insert_many(conn, events, rows)
         factstore.record_all(conn, rows, new_jobs)  # QSTAT's rows commit with their events
         return rows
