@@ -32,7 +32,7 @@ from board.usecases import NewJob
 from tests.conftest import GEO_DIR, World, make_job, point_in
 from tests.storage.test_event_log import LOCAL_PG
 
-BEFORE_CHAIN = "16e0de000012"
+BEFORE_CHAIN = "91ace0000013"
 
 
 def _log(engine: sa.Engine) -> list[tuple]:

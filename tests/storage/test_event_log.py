@@ -36,7 +36,7 @@ def test_no_application_code_changes_events() -> None:
     found = {str(p.relative_to(BOARD)) for p in BOARD.rglob("*.py")
              if CHANGES_EVENTS.search(p.read_text())}
     # the one exception: the migration that links the events written before the hash chain
-    assert found == {"storage/migrations/versions/0013_event_chain.py"}, found
+    assert found == {"storage/migrations/versions/0014_event_chain.py"}, found
     # the one wipe (a fresh demo) goes through appendonly.wipe, called by `demo --reset` only
     callers = {str(p.relative_to(BOARD)) for p in BOARD.rglob("*.py")
                if "appendonly.wipe(" in p.read_text()}

@@ -5,8 +5,8 @@ row, PostgreSQL's TRUNCATE)
 The events written before this migration are linked here, in seq order, so `board check` can
 verify the whole log from the first event.
 
-Revision ID: c4a1e0000013
-Revises: 16e0de000012
+Revision ID: c4a1e0000014
+Revises: 91ace0000013
 """
 
 import sqlalchemy as sa
@@ -14,8 +14,8 @@ from alembic import op
 
 from board.storage import appendonly, chain
 
-revision = "c4a1e0000013"
-down_revision = "16e0de000012"
+revision = "c4a1e0000014"
+down_revision = "91ace0000013"
 
 BATCH = 2000
 
