@@ -209,7 +209,15 @@ def test_the_server_warns_when_its_role_owns_the_events(fresh: sa.Engine, caplog
         assert warning is None
         return
     assert warning and "MIGRATE_DATABASE_URL" in warning
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    class Server:  # started, not served
+        def __init__(self, config: object) -> None:
+            pass
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(uvicorn, "Server", Server)
+    monkeypatch.setattr(cli, "server_config", lambda *a, **k: None)
     monkeypatch.setattr(web_app, "create_app", lambda settings: None)
     monkeypatch.setattr("gc.freeze", lambda: None)
     settings = Settings.from_env({"DATABASE_URL": fresh.url.render_as_string(False),
