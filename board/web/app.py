@@ -93,10 +93,19 @@ def _overdue_words(stage: str | None, unit_id: int | None, status: str | None = 
     return STAGE_WORDS.get(named or "", named or "late")
 
 
+def _unit_status(activity: str, reason: str | None) -> str:
+    """A unit's status as people say it: "on meal", "out of service: vehicle", "en route"."""
+    if activity == "out_of_service" and reason and reason.strip().casefold() == "meal":
+        return "on meal"
+    words = activity.replace("_", " ")
+    return f"{words}: {reason}" if reason else words
+
+
 def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(ROOT / "templates"))
     t.env.filters["age"] = _fmt_age
     t.env.filters["when"] = _fmt_time
+    t.env.globals["unit_status"] = _unit_status
     t.env.filters["local"] = _fmt_local
     t.env.globals.update(
         STATUS_LABELS={s.value: label for s, label in LABELS.items()},

@@ -27,6 +27,7 @@ from board.usecases import FINDINGS, Dispatch, Invalid, NotFound
 from board.web import inputs
 from board.web.pages import _dispatch, _int_or_404, _post, _precincts_of, page, render
 from board.web.validation import FORM, check, read_form
+from board.web.wording import refusal
 
 
 def _clock(request: Request) -> datetime:
@@ -156,7 +157,7 @@ async def log_page(request: Request, actor: Actor) -> Response:
         since_day, until_day = _day(qp.get("from"), "from"), _day(qp.get("to"), "to")
     except Invalid as e:
         since_day = until_day = None
-        request.session.setdefault("flash", []).append(["error", str(e)])
+        request.session.setdefault("flash", []).append(["error", refusal(e)])
         status = 422
     since = _local_midnight(since_day) if since_day else None
     until = _local_midnight(until_day + timedelta(days=1)) if until_day else None

@@ -41,6 +41,7 @@ from board.web.validation import (
     path_id,
     read_form,
 )
+from board.web.wording import refusal
 
 Page = Callable[[Request, Actor], Awaitable[Response]]
 #: A page that shows what only a recorded view may show: no browser or proxy keeps it.
@@ -106,6 +107,15 @@ def home_of(actor: Actor) -> str:
     if actor.role is Role.WALL and first:
         return f"/wall/{first[0]}"
     return f"/board/{first[0]}" if first else "/city"
+
+
+async def board_pick(request: Request) -> Response:
+    """The precinct picker's answer (GET /board?precinct=75): that precinct's board. Only the
+    shape of a precinct name is trusted here; the board page decides who may read it."""
+    precinct = request.query_params.get("precinct", "")
+    if not (precinct.isalnum() and len(precinct) <= 8):
+        return RedirectResponse("/", 303)
+    return RedirectResponse(f"/board/{precinct}", 303)
 
 
 async def home(request: Request) -> Response:
@@ -318,7 +328,7 @@ async def contact_post(request: Request) -> Response:
     except NotFound as e:
         return render(request, actor, "error.html", 404, message=str(e), code=404)
     except Invalid as e:
-        flash(request, "error", str(e))
+        flash(request, "error", refusal(e))
         return RedirectResponse(f"/jobs/{job_id}", 303)
     detail = await run_in_threadpool(queries.job, dispatch.engine, actor, job_id, _now())
     response = await _job_view(request, actor, detail, contact)
@@ -459,7 +469,7 @@ async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
         flash(request, "conflict", message)
         status = 409
     except (TransitionError, Invalid) as e:
-        message = f"Not saved: {e}"
+        message = f"Not saved: {refusal(e)}"
         flash(request, "error", message)
         keep(request, form)
         status = 422
@@ -629,6 +639,7 @@ routes = [
     Route("/", home),
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
+    Route("/board", board_pick),
     Route("/board/{precinct}", board_page),
     Route("/geo/{precinct}.json", geo_json),
     Route("/unrouted", unrouted_page),

@@ -166,7 +166,7 @@ def test_officer_sets_the_units_status(world, dispatch, live_server, browser) ->
     page.locator(".my-unit-status summary").click()
     page.locator(".unit-status-form button", has_text="Meal").click()
     page.locator("#my-queue h1 .unit-status", has_text="meal").wait_for()
-    lane.locator(".unit-status", has_text="out of service: meal").wait_for()
+    lane.locator(".unit-status", has_text="on meal").wait_for()
 
     page.locator(".unit-status-form button", has_text="Back in service").click()
     page.locator("#my-queue h1 .unit-status", has_text="Available").wait_for()

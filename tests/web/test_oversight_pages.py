@@ -41,7 +41,7 @@ def test_review_page_supervisor_acts_commander_reads_others_refused(world, dispa
         assert re.search(r'id="review-count" class="count hot"[^>]*>1<', page)  # the nav count
         r = sgt.post(f"/review/75/{job}", data={"csrf": csrf, "version": 3, "finding": "no_issue",
                                                 "comment": ""})
-        assert "Not saved: comment: is required" in r.text  # refused, said on the page
+        assert "Not saved: Comment: is required" in r.text  # refused, said on the page
         r = sgt.post(f"/review/75/{job}", data={"csrf": csrf, "version": 3,
                                                 "finding": "spoken_to", "comment": "Talked."})
         assert r.status_code == 200 and f'id="review-{job}"' not in r.text
@@ -108,7 +108,7 @@ def test_policies_page_admins_edit_and_the_history_names_them(world, dispatch, a
                                       "kind": NOTE_WITHOUT_ARRIVAL, "enabled": "on"})
         bad = admin.post("/policies", data={"csrf": csrf, "scope": "75",
                                             "kind": "note_quick_close", "minutes": "0"})
-        assert "Not saved: minutes: must be between 1 and 1440" in html.unescape(bad.text)
+        assert "Not saved: Minutes: must be between 1 and 1440" in html.unescape(bad.text)
         scsrf = login(sgt, "sgt75")
         mine = sgt.get("/policies").text
         assert "Set a policy" not in mine
@@ -163,14 +163,14 @@ def test_nobody_reaches_another_precinct_by_url_or_form_field(world, dispatch, a
         assert sgt.post("/log/120", data={"csrf": csrf, "text": "hi"}).status_code == 403
         r = sgt.post("/log/75", data={"csrf": csrf, "text": "fix", "corrects": entry120})
         assert f"no entry {entry120} in this precinct" in html.unescape(r.text)
-        for data, says in (({"version": 3, "finding": "bogus", "comment": "x"}, "finding:"),
-                           ({"version": 3, "finding": "no_issue", "comment": "  "}, "comment:"),
+        for data, says in (({"version": 3, "finding": "bogus", "comment": "x"}, "Finding:"),
+                           ({"version": 3, "finding": "no_issue", "comment": "  "}, "Comment:"),
                            ({"version": "x", "finding": "no_issue", "comment": "ok"},
-                            "version:")):
+                            "Version:")):
             r = sgt.post(f"/review/75/{job75}", data={"csrf": csrf, **data})
             assert "Not saved: " + says in html.unescape(r.text), data
         r = sgt.post("/log/75", data={"csrf": csrf, "text": "x", "corrects": "abc"})
-        assert "Not saved: corrects:" in html.unescape(r.text)
+        assert "Not saved: Correction:" in html.unescape(r.text)
     assert (len(kinds(dispatch.engine, "review")),
             len(kinds(dispatch.engine, "log_entry"))) == before
     with pytest.raises(Invalid) as refused:
