@@ -556,9 +556,25 @@ async def no_route(scope: Scope, receive: Receive, send: Send) -> None:
             known = ", ".join(a.name for a in ACTIONS)
             response = api_error(422, "unknown action", fields={
                 "action": f"unknown action {match.group(1)[:40]!r}; one of: {known}"})
+    elif allow := _other_methods(scope):
+        response = api_error(405, f"use {allow}", {"Allow": allow})
     else:
         response = api_error(404, f"no such endpoint; see {PREFIX}/openapi.json")
     await response(scope, receive, send)
+
+
+def _other_methods(scope: Scope) -> str:
+    """The methods of an app route outside this table at the same path (/api/v1/qstat), or
+    "" when no route has the path: a path that exists with another method is a 405."""
+    from starlette.routing import Match
+
+    path = scope["path"] if scope["path"].startswith(PREFIX) else PREFIX + scope["path"]
+    outer = {**scope, "path": path, "root_path": ""}
+    for route in scope["app"].router.routes:
+        methods = getattr(route, "methods", None)
+        if methods and route.matches(outer)[0] is Match.PARTIAL:
+            return ", ".join(sorted(methods))
+    return ""
 
 
 def _build_routes() -> list[BaseRoute]:

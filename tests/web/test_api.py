@@ -783,3 +783,13 @@ def test_lat_and_lon_go_together_in_the_document_and_on_the_server(api, world) -
         assert conforms(body, schema, doc)
         assert "lon" in api("sgt75", "POST", "/jobs", body).json()["fields"]
     assert not conforms({"complaint_type": "Noise", "lat": None, "lon": None}, schema, doc)
+
+
+@pytest.mark.parametrize("method", ["POST", "TRACE", "PUT", "DELETE"])
+def test_a_method_an_api_path_does_not_take_is_405(api, world, method) -> None:
+    """Audit defect 11: POST and TRACE on /api/v1/qstat were 404 (the path is served by the
+    QSTAT pages' module, outside the endpoint table)."""
+    r = api("cmd", method, "/qstat")
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+    assert "GET" in r.headers["allow"]
+    assert api("cmd", method, "/nowhere").status_code == 404
