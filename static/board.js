@@ -78,10 +78,88 @@
   function say(kind, text) {
     const p = document.createElement("p");
     p.className = `flash flash-${kind}`;
-    p.setAttribute("role", "alert");
+    p.setAttribute("role", kind === "ok" ? "status" : "alert");  // a done thing is said politely
     p.textContent = text;
     document.getElementById("flash").append(p);
+    return p;
   }
+  function unitName(id) {
+    if (id === "queue") return "the queue";
+    const lane = document.getElementById(`unit-${id}`);
+    return lane ? lane.dataset.callsign : `unit ${id}`;
+  }
+
+  // One move, by drag or by the card's menu: saved through the same endpoint as a form post.
+  // Resolves to "" when saved, else the reason it was not.
+  function move(jobId, version, unitId, position, reason) {
+    const body = new URLSearchParams({ csrf, version, unit_id: unitId });
+    if (position !== undefined) body.set("position", String(position));
+    if (reason) body.set("reason", reason);
+    return fetch(`/jobs/${jobId}/move`, {
+      method: "POST", body, credentials: "same-origin",
+      headers: { "HX-Request": "true", "X-CSRF-Token": csrf },
+    }).then((r) => (r.ok ? "" : r.text().then((t) => t || `Not saved (${r.status}).`)))
+      .catch(() => "Not saved: no answer from the server. The board shows the current state.");
+  }
+  function outcome(message, done) {
+    const shown = refresh();
+    return Promise.resolve(shown).finally(() => {
+      if (message) say(message.includes("changed by") ? "conflict" : "error", message);
+      else say("ok", done);
+    });
+  }
+
+  // Back to the queue needs a reason: asked for beside the board (never the browser's prompt),
+  // focus in the field; Escape or Cancel leaves the job where it was.
+  function askReason(jobId, version) {
+    if (window.boardFlash) window.boardFlash.clear();
+    const form = document.createElement("form");
+    form.className = "back-to-queue";
+    form.innerHTML = `<label>Why is job ${jobId} going back to the queue?
+      <input name="reason" required maxlength="300"></label>
+      <button type="submit" class="primary">Back to queue</button> <button type="button" class="cancel">Cancel</button>`;
+    document.getElementById("flash").append(form);
+    const input = form.querySelector("input");
+    input.focus();
+    const card = () => document.getElementById(`job-${jobId}`);
+    const close = () => {
+      form.remove();
+      const back = card() && card().querySelector(".move-job summary, .job-link");
+      if (back) back.focus();
+    };
+    form.querySelector(".cancel").addEventListener("click", close);
+    form.addEventListener("keydown", (e) => { if (e.key === "Escape") close(); });
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      const reason = input.value.trim();
+      if (!reason) { input.focus(); return; }
+      form.remove();
+      move(jobId, version, "queue", undefined, reason)
+        .then((m) => outcome(m, `Job ${jobId} is back in the queue.`));
+    });
+  }
+
+  // The card's "Assign…" menu, from the keyboard too: saved without leaving the page, the
+  // outcome said in a live region, and focus on the next job of the queue (or the queue).
+  document.addEventListener("submit", (e) => {
+    const form = e.target.closest && e.target.closest("#board-body form.assign-to");
+    if (!form) return;
+    e.preventDefault();
+    const card = form.closest(".job-card");
+    const jobId = card.dataset.jobId, unitId = form.elements.unit_id.value;
+    const reason = form.elements.reason ? form.elements.reason.value.trim() : "";
+    if (unitId === "queue" && !reason) { askReason(jobId, card.dataset.version); return; }
+    const next = card.nextElementSibling && card.nextElementSibling.id;
+    move(jobId, form.elements.version.value, unitId, undefined, reason)
+      .then((m) => outcome(m, unitId === "queue" ? `Job ${jobId} is back in the queue.`
+                                                 : `Job ${jobId} assigned to ${unitName(unitId)}.`))
+      .then(() => {
+        const after = (next && document.querySelector(`#${next} .move-job summary`))
+          || document.querySelector("#queue .job-card .move-job summary") || document.getElementById("queue");
+        if (after) after.focus();
+      });
+  });
 
   function onEnd(evt) {
     delete document.body.dataset.dragging;
@@ -100,25 +178,19 @@
       return;
     }
     if (live) live.missed = false;
-    const body = new URLSearchParams({ csrf, version: card.dataset.version, unit_id: to,
-      position: String(evt.newIndex) });
-    if (to === "queue") {
-      const reason = window.prompt("Why is this job going back to the queue?");
-      if (!reason) { refresh(); return; }
-      body.set("reason", reason);
+    if (to === "queue") {  // asked beside the board; the card waits where it was
+      putBack(evt);
+      askReason(card.dataset.jobId, card.dataset.version);
+      return;
     }
     // A refused move (someone else changed the job first, a unit went out of service) says
     // why and who; the board then shows the true state, so the card returns.
-    fetch(`/jobs/${card.dataset.jobId}/move`, {
-      method: "POST", body, credentials: "same-origin",
-      headers: { "HX-Request": "true", "X-CSRF-Token": csrf },
-    }).then((r) => (r.ok ? "" : r.text().then((t) => t || `Not saved (${r.status}).`)))
-      .catch(() => "Not saved: no answer from the server. The board shows the current state.")
-      .then((message) => {
-        if (message) putBack(evt);
-        const shown = refresh();
-        if (message) Promise.resolve(shown).finally(() => say(message.includes("changed by") ? "conflict" : "error", message));
-      });
+    move(card.dataset.jobId, card.dataset.version, to, evt.newIndex).then((message) => {
+      if (message) putBack(evt);
+      const moved = to === from ? `Job ${card.dataset.jobId} moved in ${unitName(to)}'s stack.`
+        : `Job ${card.dataset.jobId} assigned to ${unitName(to)}.`;
+      return outcome(message, moved);
+    });
   }
 
   function bind() {

@@ -81,8 +81,43 @@ def test_assign_without_dragging(world, dispatch, live_server, browser) -> None:
     sgt.wait_for_function("window.boardLive && window.boardLive.updates >= 1")
     sgt.locator(f"#job-{job} .move-job summary").click()  # folded: the card stays compact
     sgt.select_option(f"#job-{job} .assign-to select", str(unit))
-    sgt.locator(f"#job-{job} .assign-to button").click()
+    sgt.locator(f"#job-{job} .assign-to button").press("Enter")  # from the keyboard
     sgt.wait_for_selector(f"#unit-{unit} #job-{job}")
+    said = sgt.locator('#flash .flash-ok[role="status"]')
+    said.wait_for()
+    assert said.inner_text() == f"Job {job} assigned to 75-B."
+    assert sgt.evaluate("document.activeElement.tagName") != "BODY"  # focus kept its place
+    sgt.context.close()
+
+
+def test_back_to_queue_asks_why_beside_the_board(world, dispatch, live_server, browser) -> None:
+    """No browser prompt(): a reason field beside the board, focused; the job goes back with
+    it, and the page says so."""
+    import sqlalchemy as sa
+
+    from board.storage.schema import events, jobs
+
+    job = make_job(dispatch, "75")
+    dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+    sgt = browser_login(browser, live_server.url, "sgt75")
+    sgt.on("dialog", lambda d: (_ for _ in ()).throw(AssertionError(f"a dialog: {d.message}")))
+    sgt.goto(f"{live_server.url}/board/75")
+    sgt.wait_for_function("window.boardLive && window.boardLive.updates >= 1")
+    sgt.locator(f"#job-{job} .move-job summary").click()
+    sgt.select_option(f"#job-{job} .assign-to select", "queue")
+    sgt.locator(f"#job-{job} .assign-to button").click()
+    reason = sgt.locator(".back-to-queue input[name=reason]")
+    reason.wait_for()
+    assert sgt.evaluate("document.activeElement.name") == "reason"
+    reason.fill("wrong sector")
+    reason.press("Enter")
+    sgt.wait_for_selector(f"#queue #job-{job}")
+    sgt.locator("#flash .flash-ok", has_text=f"Job {job} is back in the queue.").wait_for()
+    with dispatch.engine.connect() as conn:
+        assert conn.execute(sa.select(jobs.c.unit_id).where(jobs.c.id == job)).scalar() is None
+        payload = conn.execute(sa.select(events.c.payload).where(
+            events.c.job_id == job, events.c.kind == "unassign")).scalar()
+    assert payload and payload.get("reason") == "wrong sector"
     sgt.context.close()
 
 
