@@ -29,8 +29,12 @@
     const key = Array.from(list.children, (li) => Object.values(li.dataset).join(":")).join(",");
     document.querySelectorAll("select[data-assign]").forEach((sel) => {
       if (sel.dataset.filled === key) return;
-      const card = sel.closest(".job-card");
+      // a card's menu, or a job page's (its card is elsewhere on the page: data-job)
+      const card = sel.closest(".job-card") || document.querySelector(`.job-lead #job-${sel.dataset.job}`);
+      if (!card) return;
       sel.querySelectorAll("option[data-unit]").forEach((o) => o.remove());
+      // the page's own unit options (there without script) give way to the ranked ones
+      sel.querySelectorAll("option").forEach((o) => { if (o.value && o.value !== "queue") o.remove(); });
       const back = sel.querySelector('option[value="queue"]');
       ranked(units.filter((u) => u.id !== sel.dataset.assign), card).forEach((u, i) => {
         const o = new Option(`${u.callsign}${i === 0 ? " (suggested)" : ""} — ${u.why}`, u.id);

@@ -585,6 +585,19 @@ def officer_queue(engine: sa.Engine, actor: Actor, now: datetime) -> OfficerQueu
     return OfficerQueue(unit, [replace(mine[r.id], same_as=None) for r in rows], rules)
 
 
+def unit_loads(engine: sa.Engine, actor: Actor, precinct: str) -> dict[int, int]:
+    """How many open jobs each of the precinct's units has stacked (the "Assign…" menus rank
+    free units first, on the board and on a job's page alike)."""
+    check_precinct(actor, precinct)
+    with db.read(engine) as conn:
+        rows = conn.execute(
+            sa.select(jobs.c.unit_id, sa.func.count()).where(
+                jobs.c.precinct == precinct, jobs.c.unit_id.is_not(None),
+                jobs.c.status.in_([s.value for s in OPEN]))
+            .group_by(jobs.c.unit_id)).all()
+    return {unit_id: n for unit_id, n in rows}
+
+
 def precinct_units(engine: sa.Engine, actor: Actor, precinct: str) -> list[Any]:
     check_precinct(actor, precinct)
     with db.read(engine) as conn:

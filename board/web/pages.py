@@ -246,9 +246,11 @@ async def job_page(request: Request, actor: Actor) -> Response:
 async def _job_view(request: Request, actor: Actor, detail: queries.JobDetail,
                     contact: dict[str, Any] | None = None) -> Response:
     """The job page; `contact` only right after a recorded reveal."""
-    units = []
+    units, loads = [], {}
     if actor.may("assign") and detail.row.precinct:
         units = await run_in_threadpool(queries.precinct_units, _dispatch(request).engine, actor,
+                                        detail.row.precinct)
+        loads = await run_in_threadpool(queries.unit_loads, _dispatch(request).engine, actor,
                                         detail.row.precinct)
     allowed = allowed_actions(actor, detail.row)
     rel = await run_in_threadpool(queries.related, _dispatch(request).engine, actor, detail.row,
@@ -257,7 +259,8 @@ async def _job_view(request: Request, actor: Actor, detail: queries.JobDetail,
                                      detail.row, _dispatch(request).places)
     c = replace(detail.card, incident=rel.incident, here_before=len(memory.earlier),
                 chronic=memory.chronic)
-    response = render(request, actor, "job.html", d=detail, c=c, units=units, rel=rel,
+    response = render(request, actor, "job.html", d=detail, c=c, units=units, loads=loads,
+                      rel=rel,
                       memory=memory,
                       mode="view", next_url=f"/jobs/{detail.row.id}",
                       fields=public_fields(detail.row.fields), contact=contact,

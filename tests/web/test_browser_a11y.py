@@ -46,6 +46,7 @@ def test_supervisor_pages_have_no_serious_violations(jobs, live_server, browser)
         sgt.goto(f"{live_server.url}{path}")
         sgt.wait_for_function("!window.boardLive || window.boardLive.state === 'live'")
         found[path] = violations(sgt)
+        assert sgt.locator("h1").count() == 1, path  # every page says what it is
     assert found == {path: [] for path in found}
     sgt.context.close()
 

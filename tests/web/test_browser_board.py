@@ -167,3 +167,21 @@ def test_related_complaints_linked_and_worked_together(world, dispatch, live_ser
                             .where(jobs.c.id.in_(calls))).all()
     assert [r.status for r in rows] == ["closed"] * 3 and all(r.resolution for r in rows)
     officer.context.close()
+
+
+def test_the_job_page_suggests_units_in_the_boards_order(world, dispatch, live_server,
+                                                         browser) -> None:
+    lat, lon = point_in(dispatch.geo, "75")
+    job = make_job(dispatch, "75")
+    busy = make_job(dispatch, "75")
+    dispatch.assign(world.actors["sgt75"], busy, 1, world.unit("75-A"))
+    dispatch.unit_position(world.actors["off75b"], lat + 0.05, lon)
+    sgt = browser_login(browser, live_server.url, "sgt75", **DESK)
+    sgt.goto(f"{live_server.url}/jobs/{job}")
+    options = sgt.locator(".act-assign select option[data-unit]")
+    sgt.wait_for_function("document.querySelectorAll('.act-assign option[data-unit]').length === 3")
+    texts = [options.nth(i).inner_text() for i in range(options.count())]
+    assert texts[0].startswith("75-B (suggested) — free")
+    assert texts[1].startswith("75-C — free") and texts[2].startswith("75-A — 1 job stacked")
+    assert sgt.locator(".act-assign select option").count() == 4  # "choose a unit" + 3, once
+    sgt.context.close()
