@@ -14,6 +14,7 @@ sentence.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,12 +38,14 @@ from board.domain.policies import Policy
 from board.domain.presence import Fix
 from board.domain.priorities import Rule
 from board.domain.privacy import contact_fields, contact_of, public_fields, public_payload
+from board.storage.db import UNAVAILABLE as READ_BACK_FAILED
 from board.usecases import Conflict, Dispatch, Invalid, NewJob, NotFound, UnitConflict, queries
 from board.web import inputs, openapi, outputs
 from board.web.endpoint import PREFIX, Call, Endpoint
 from board.web.errors import api_error
 from board.web.validation import path_code, path_id, read_json
 
+log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 
 
@@ -196,9 +199,16 @@ def create_job(call: Call) -> dict[str, Any]:
 
 
 def _card_after(call: Call, job_id: int) -> dict[str, Any] | None:
+    """The job as it is after a write, or None: the write has committed, so a read that fails
+    now (the database gone meanwhile) must not turn its success into a 503 that a client
+    retries, storing it twice. The answer's event says what was written."""
     try:
         return card_json(queries.job(call.dispatch.engine, call.actor, job_id, call.now).card)
     except (Forbidden, NotFound):
+        return None
+    except READ_BACK_FAILED:
+        log.warning("write committed (job %s); its read-back failed: answered without the card",
+                    job_id)
         return None
 
 
@@ -299,6 +309,9 @@ def _unit_after(call: Call, ev: dict[str, Any]) -> dict[str, Any]:
     try:
         rows = queries.precinct_units(call.dispatch.engine, call.actor, ev["precinct"])
     except Forbidden:
+        rows = []
+    except READ_BACK_FAILED:  # committed already: answered from the event (see _card_after)
+        log.warning("write committed (unit %s); its read-back failed", ev["unit_id"])
         rows = []
     unit = next((unit_json(u) for u in rows if u.id == ev["unit_id"]), None)
     return {"event": event_json(ev), "unit": unit}

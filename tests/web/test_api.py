@@ -793,3 +793,29 @@ def test_a_method_an_api_path_does_not_take_is_405(api, world, method) -> None:
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
     assert "GET" in r.headers["allow"]
     assert api("cmd", method, "/nowhere").status_code == 404
+
+
+def test_a_committed_write_answers_success_when_its_read_back_fails(api, world,
+                                                                   monkeypatch) -> None:
+    """Audit defect 4 (first half): during a PostgreSQL stop two notes were stored yet answered
+    503, because the card read after the commit failed; a client retrying stored them twice.
+    The answer now comes from what was written (the event), with the card left out."""
+    from board.web import api as api_module
+
+    job = assigned_job(world)
+    before = event_count(world)
+
+    def down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise sa.exc.OperationalError("SELECT", {}, ConnectionError("server closed"))
+
+    monkeypatch.setattr(api_module.queries, "job", down)
+    monkeypatch.setattr(api_module.queries, "precinct_units", down)
+    r = api("sgt75", "POST", f"/jobs/{job}/note", {"text": "stored once"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["job"] is None and body["event"]["kind"] == "note"
+    assert body["event"]["payload"]["text"] == "stored once"
+    assert event_count(world) == before + 1
+    r = api("sgt75", "POST", f"/units/{world.unit('75-B')}/status",
+            {"version": 1, "status": "off_duty"})
+    assert r.status_code == 200 and r.json()["unit"] is None, r.text
