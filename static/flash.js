@@ -9,4 +9,27 @@
   document.addEventListener("board:action", clear);
   document.body.addEventListener("htmx:beforeRequest", clear);
   window.boardFlash = { clear };
+
+  // A refused form comes back filled in as it was sent (`kept`): its refusal is said beside
+  // it, not only at the top of a long page, and the cursor goes to it.
+  function besideKept() {
+    const meta = document.querySelector('meta[name="kept-form"]');
+    const said = document.querySelectorAll("#flash .flash-error, #flash .flash-conflict");
+    if (!meta || !said.length) return;
+    const form = Array.from(document.querySelectorAll("form[action]"))
+      .find((f) => f.getAttribute("action") === meta.content);
+    if (!form) return;
+    for (let d = form.closest("details"); d; d = d.parentElement.closest("details")) d.open = true;
+    said.forEach((p) => {
+      const copy = p.cloneNode(true);
+      copy.setAttribute("role", "alert");
+      copy.classList.add("beside-form");
+      form.prepend(copy);
+    });
+    form.scrollIntoView({ block: "center" });
+    const field = form.querySelector("select:not([hidden]), textarea, input:not([type=hidden])");
+    if (field) field.focus({ preventScroll: true });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", besideKept);
+  else besideKept();
 })();

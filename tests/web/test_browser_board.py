@@ -185,3 +185,19 @@ def test_the_job_page_suggests_units_in_the_boards_order(world, dispatch, live_s
     assert texts[1].startswith("75-C — free") and texts[2].startswith("75-A — 1 job stacked")
     assert sgt.locator(".act-assign select option").count() == 4  # "choose a unit" + 3, once
     sgt.context.close()
+
+
+def test_a_refusal_is_said_beside_the_kept_form(world, dispatch, live_server, browser) -> None:
+    """Not only at the top of a long page: next to the form, which has the cursor."""
+    job = make_job(dispatch, "75")
+    sgt = browser_login(browser, live_server.url, "sgt75", viewport={"width": 390, "height": 844})
+    sgt.goto(f"{live_server.url}/jobs/{job}")
+    sgt.fill(".note-form textarea", "   ")
+    sgt.locator(".note-form button").click()
+    beside = sgt.locator('.note-form .beside-form[role="alert"]')
+    beside.wait_for()
+    assert "Not saved" in beside.inner_text() and "text:" not in beside.inner_text()
+    assert sgt.evaluate("document.activeElement.name") == "text"
+    box = beside.bounding_box()
+    assert 0 <= box["y"] < 844  # in view
+    sgt.context.close()
