@@ -40,6 +40,7 @@ import asyncio
 import base64
 import contextlib
 import csv
+import difflib
 import http.server
 import json
 import random
@@ -386,15 +387,16 @@ class Day:
 
     async def qstat(self, name: str, seconds: float, cookie_: str) -> None:
         """A commander on QSTAT: the page once a minute (the counters come by socket)."""
-        t0 = time.monotonic()
-        await asyncio.sleep(self.rng.uniform(0, 60))
-        while time.monotonic() - t0 < seconds:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), self.rng.uniform(0, 60))
+        while not self.stop.is_set():
             s = time.monotonic()
             with contextlib.suppress(httpx.HTTPError):
                 r = await self.client().get("/qstat", headers={"Cookie": cookie_})
                 if r.status_code == 200:
                     self.tally.qstat_ms.append((time.monotonic() - s) * 1000)
-            await asyncio.sleep(60)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), 60)
 
     async def run(self, seconds: float) -> None:
         self.http = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{p}", timeout=30,
@@ -402,9 +404,11 @@ class Day:
                      for p in self.ports]
         try:
             viewers = [n for n in self.city.cookies if n.startswith("cmd")]
-            await asyncio.gather(self.arrivals(seconds),
-                                 *(self.qstat(n, seconds, self.city.cookies[n][0])
-                                   for n in viewers))
+            async def day() -> None:
+                await self.arrivals(seconds)
+                self.stop.set()
+            await asyncio.gather(day(), *(self.qstat(n, seconds, self.city.cookies[n][0])
+                                          for n in viewers))
         finally:
             for c in self.http:
                 await c.aclose()
@@ -501,11 +505,15 @@ def screens_equal(clients: list[dict[str, Any]], spec: list[dict[str, Any]]
         fresh = httpx.get(f"http://127.0.0.1:{s['port']}{page[kind](s)}",
                           headers={"Cookie": s["cookie"]}, timeout=120)
         try:
-            if screen.html(rid) == normal(fresh.text, rid):
-                return None
+            got, want = screen.html(rid), normal(fresh.text, rid)
         except AssertionError as e:
             return f"{s['tag']}: {e}"
-        return f"{s['tag']} on :{s['port']} differs from a fresh page"
+        if got == want:
+            return None
+        lines = difflib.unified_diff(want.replace("><", ">\n<").splitlines(),
+                                     got.replace("><", ">\n<").splitlines(), n=0)
+        return (f"{s['tag']} on :{s['port']} differs from a fresh page: "
+                + " | ".join(x for x in list(lines)[2:8]))
 
     todo = [c for c in clients
             if (c["url"], c["tag"]) in kept and c["texts"] and not c["closed"]]
@@ -679,8 +687,8 @@ def main() -> None:  # noqa: PLR0915 - one run, step by step
             with engine.connect() as conn:
                 seq0 = conn.execute(sa.select(sa.func.max(events.c.seq))).scalar() or 0
             idle0 = cpu_s(pids)
-            time.sleep(20)  # every screen connected, nothing happening: the servers' idle CPU
-            idle = (cpu_s(pids) - idle0) / 20
+            time.sleep(30)  # every screen connected, nothing happening: the servers' idle CPU
+            idle = (cpu_s(pids) - idle0) / 30  # (one whole cycle of the 30 s refreshes)
             rows0 = scrape_rows(ports)
             cpu0, wcpu0 = cpu_s(pids), cpu_s([w.pid for w in workers])
             day = Day(city, ports, args, hour_rows())

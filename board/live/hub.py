@@ -323,11 +323,15 @@ class Hub:
 
     async def refresh(self, which: Callable[[Audience], bool],
                       only_if_changed: bool = False) -> None:
-        """Re-render audiences whose view changes with time alone (ages, overdue, tour)."""
+        """Re-render audiences whose view changes with time alone (ages, overdue, tour): one
+        at a time, each under the lock, so a catch-up waits for one view read, not for every
+        wall and board of the process (a city's walls re-read at once held its updates for
+        seconds)."""
         assert self._lock is not None
-        async with self._lock, _collect_after():
-            for audience in [a for a in list(self.audiences) if which(a)]:
-                await self._broadcast(audience, only_if_changed)
+        for audience in [a for a in list(self.audiences) if which(a)]:
+            async with self._lock, _collect_after():
+                if self.audiences.get(audience):
+                    await self._broadcast(audience, only_if_changed)
 
     async def _broadcast(self, audience: Audience, only_if_changed: bool = False) -> None:
         if audience[0] in VIEWED:
