@@ -13,14 +13,17 @@ from typing import Any
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from board.auth import sessions
-from board.auth.throttle import Busy, LoginGuard
+from board.auth.throttle import Busy, LoginGuard, delay, user_key
 from board.domain.access import CITYWIDE, Actor, Role, parse_precincts
 from board.observability.logs import note_user
 from board.storage import db
 from board.storage.schema import api_tokens, units, users
+from board.storage.schema import sessions as sessions_table
 
 __all__ = ["AuthError", "Busy", "LoginGuard", "LoginOutcome", "current_actor", "login"]
 
@@ -124,65 +127,133 @@ def _free_username(conn: sa.Connection, wanted: str, subject: str) -> str:
 
 # -- log-in -----------------------------------------------------------------------------------
 
-LOCK_AFTER = 10                     # consecutive failures that lock an account …
-LOCK_FOR = timedelta(minutes=15)    # … for this long (or until `board users unlock`)
+LOCK_AFTER = 10                     # consecutive failures before unknown devices wait …
+LOCK_BASE = 30.0                    # … this many seconds, doubling with each further one …
+LOCK_FOR = timedelta(minutes=15)    # … up to this (or until `board users unlock`)
 
 
 @dataclass(frozen=True)
 class LoginOutcome:
     actor: Actor | None
-    retry_after: int = 0  # > 0: refused without checking the password (throttled or locked)
+    retry_after: int = 0  # > 0: refused without checking the password (throttled or held)
     locked: bool = False
+    known_device: bool = False  # a success: the page remembers this browser for the account
 
 
 def login(engine: sa.Engine, username: str, password: str, guard: LoginGuard | None = None,
-          address: str = "", now: datetime | None = None) -> LoginOutcome:
-    """Check a password, throttled: per user name and address, hashing bounded, accounts
-    locked after LOCK_AFTER failures in a row. Every failure is logged."""
+          address: str = "", now: datetime | None = None, device: str = "") -> LoginOutcome:
+    """Check a password, throttled with growing delays per user name, address and account
+    (never a hard lock a stranger can trigger): `device`, this account's known-device id from
+    its signed cookie, and an address the account logged in from before pass an account under
+    attack from elsewhere. Hashing is bounded; every failure is logged and counted."""
     guard = guard or LoginGuard()
     now = now or datetime.now(UTC)
-    wait = guard.retry_after(username, address)
-    if wait:
-        log.warning("login throttled for %r from %s (retry in %ss)", username[:80], address, wait)
-        return LoginOutcome(None, wait)
+    if not device and (wait := guard.per_address.retry_after(address)):
+        return _throttled(username, address, wait)
     with db.read(engine) as conn:
         row = conn.execute(sa.select(users).where(users.c.username == username)).first()
-    if row is not None and row.locked_until is not None and row.locked_until > now:
-        log.warning("login refused for %r from %s: account locked", username[:80], address)
+        known_address = bool(row is not None and not device and address
+                             and _logged_in_from(conn, row.id, address))
+    if wait := guard.retry_after(username, address, device, known_address):
+        return _throttled(username, address, wait)
+    held = row is not None and row.locked_until is not None and row.locked_until > now
+    if held and not (device or known_address):
+        log.warning("login refused for %r from %s: account held after failed log-ins",
+                    username[:80], address)
         return LoginOutcome(None, max(1, int((row.locked_until - now).total_seconds())), True)
-    if not guard.hashing.acquire(timeout=guard.hash_wait_s):
-        raise Busy("too many log-ins at once")
-    try:
-        _hasher.verify(row.password_hash if row and row.password_hash else _DUMMY_HASH, password)
-        ok = bool(row and row.password_hash and row.disabled_at is None)
-    except (VerificationError, InvalidHashError):
-        ok = False
-    finally:
-        guard.hashing.release()
-    if not ok:
-        guard.failed(username, address)
+    if not _password_ok(row, password, guard):
+        guard.failed(username, address, device)
         log.warning("login failed for %r from %s", username[:80], address)
         if row is not None:
             _count_failure(engine, row.id, now)
         return LoginOutcome(None)
-    guard.succeeded(username)
-    if row.failed_logins or row.locked_until is not None:
+    attacked = held or guard.attacked(username)
+    guard.succeeded(username, device, attacked)
+    if attacked:
+        log.warning("login for %r from %s let through as a known %s while its account is "
+                    "throttled", username[:80], address, "device" if device else "address")
+    elif row.failed_logins or row.locked_until is not None:
         with db.write(engine) as conn:
             conn.execute(users.update().where(users.c.id == row.id)
                          .values(failed_logins=0, locked_until=None))
-    return LoginOutcome(actor_from_row(row))
+    return LoginOutcome(actor_from_row(row), known_device=True)
+
+
+def _throttled(username: str, address: str, wait: int) -> LoginOutcome:
+    log.warning("login throttled for %r from %s (retry in %ss)", username[:80], address, wait)
+    return LoginOutcome(None, wait)
+
+
+def _password_ok(row: Any, password: str, guard: LoginGuard) -> bool:
+    if not guard.hashing.acquire(timeout=guard.hash_wait_s):
+        raise Busy("too many log-ins at once")
+    try:
+        _hasher.verify(row.password_hash if row and row.password_hash else _DUMMY_HASH, password)
+        return bool(row and row.password_hash and row.disabled_at is None)
+    except (VerificationError, InvalidHashError):
+        return False
+    finally:
+        guard.hashing.release()
+
+
+def _logged_in_from(conn: sa.Connection, user_id: int, address: str) -> bool:
+    """Whether this account ever had a session from this address (a known address)."""
+    return conn.execute(sa.select(sessions_table.c.id).where(
+        sessions_table.c.user_id == user_id, sessions_table.c.address == address[:64],
+        sessions_table.c.token_id.is_(None)).limit(1)).first() is not None
 
 
 def _count_failure(engine: sa.Engine, user_id: int, now: datetime) -> None:
+    """One more failure in a row; from LOCK_AFTER on, unknown devices wait a doubling delay."""
     with db.write(engine) as conn:
-        count = conn.execute(sa.select(users.c.failed_logins)
-                             .where(users.c.id == user_id)).scalar() or 0
-        values: dict[str, Any] = {"failed_logins": count + 1}
-        if count + 1 >= LOCK_AFTER:
-            values.update(failed_logins=0, locked_until=now + LOCK_FOR)
-            log.warning("account of user %s locked until %s after %s failed log-ins",
-                        user_id, values["locked_until"].isoformat(), LOCK_AFTER)
+        count = (conn.execute(sa.select(users.c.failed_logins)
+                              .where(users.c.id == user_id)).scalar() or 0) + 1
+        values: dict[str, Any] = {"failed_logins": count}
+        if count >= LOCK_AFTER:
+            wait = delay(count - LOCK_AFTER + 1, LOCK_BASE, LOCK_FOR.total_seconds())
+            values["locked_until"] = now + timedelta(seconds=wait)
+            log.warning("account of user %s locked to unknown devices until %s after %s failed "
+                        "log-ins in a row", user_id, values["locked_until"].isoformat(), count)
         conn.execute(users.update().where(users.c.id == user_id).values(**values))
+
+
+# -- known devices (OWASP's device cookie): a browser that logged in to an account before ----
+
+DEVICE_COOKIE = "board_device"
+DEVICE_DAYS = 90
+_DEVICE_SALT = "board known device"
+
+
+def _device_ids(conn: HTTPConnection) -> dict[str, str]:
+    raw = conn.cookies.get(DEVICE_COOKIE, "")
+    if not raw or len(raw) > 2000:
+        return {}
+    signer = URLSafeTimedSerializer(conn.app.state.settings.secret_key, salt=_DEVICE_SALT)
+    try:
+        found = signer.loads(raw, max_age=DEVICE_DAYS * 86400)
+    except BadSignature:
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def known_device(conn: HTTPConnection, username: str) -> str:
+    """This browser's device id for the account, if it logged in to it here before; "" if not."""
+    return _device_ids(conn).get(user_key(username), "")
+
+
+def remember_device(conn: HTTPConnection, response: Response, username: str) -> None:
+    """After a successful log-in: sign this browser in as a known device of the account (a few
+    accounts per browser, kept 90 days; only /login reads it)."""
+    ids = _device_ids(conn)
+    key = user_key(username)
+    ids[key] = ids.pop(key, "") or secrets.token_urlsafe(12)
+    ids = dict(list(ids.items())[-5:])
+    signer = URLSafeTimedSerializer(conn.app.state.settings.secret_key, salt=_DEVICE_SALT)
+    response.set_cookie(DEVICE_COOKIE, signer.dumps(ids), max_age=DEVICE_DAYS * 86400,
+                        path="/login", httponly=True, samesite="lax",
+                        secure=conn.app.state.settings.https_only)
 
 
 def _user_id(conn: sa.Connection, username: str) -> int:
@@ -193,7 +264,8 @@ def _user_id(conn: sa.Connection, username: str) -> int:
 
 
 def unlock_user(engine: sa.Engine, username: str) -> None:
-    """Lift a lock-out after failed log-ins (an admin's `board users unlock`)."""
+    """Lift the hold after failed log-ins (an admin's `board users unlock`); a process's own
+    per-name delay still ends by itself within minutes."""
     with db.write(engine) as conn:
         conn.execute(users.update().where(users.c.id == _user_id(conn, username))
                      .values(failed_logins=0, locked_until=None))

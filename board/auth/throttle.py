@@ -1,12 +1,15 @@
 """Log-in throttling: how many failures a user name and an address may have, and how many
 password hashes run at once.
 
-Two layers. In each process, a sliding window counts failed log-ins per user name and per
-client address: past the limit the next attempt is refused with 429 and Retry-After before any
-password is hashed, so a flood costs a dictionary lookup, not 64 MiB of argon2. In the database,
-a user's consecutive failures lock the account for a while (`board users unlock` clears it
-sooner), whichever process saw them. Hashing itself is bounded by a semaphore: a burst of
-log-ins waits its turn instead of driving the server out of memory.
+Two layers, both a growing delay rather than a hard lock a stranger could trigger (OWASP).
+In each process, failed log-ins are counted per user name and per client address: past a few
+free failures the next attempt waits a delay that doubles with each further failure, refused
+with 429 and Retry-After before any password is hashed, so a flood costs a dictionary lookup,
+not 64 MiB of argon2. In the database, a user's consecutive failures set the same kind of
+growing delay (`board users unlock` clears it), whichever process saw them. Neither delay holds
+up the account's own known device (a signed cookie set at a successful log-in) or, for the
+per-account delay, an address the account logged in from before. Hashing is bounded by a
+semaphore: a burst of log-ins waits its turn instead of driving the server out of memory.
 """
 
 from __future__ import annotations
@@ -64,25 +67,107 @@ class Window:
 
 
 @dataclass
+class Backoff:
+    """Failures per key: `free` of them cost nothing, each further one doubles the wait
+    (`base` seconds first, at most `cap`); a key quiet for `forget` seconds starts afresh."""
+
+    free: int
+    base: float = 15.0
+    cap: float = 900.0
+    forget: float = 900.0
+    clock: Callable[[], float] = time.monotonic
+    max_keys: int = 100_000
+    _seen: dict[str, tuple[int, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def retry_after(self, key: str) -> int:
+        """Seconds until `key` may try again (0: now)."""
+        with self._lock:
+            count, last = self._state(key)
+            if count < self.free:
+                return 0
+            wait = last + delay(count - self.free + 1, self.base, self.cap) - self.clock()
+            return max(0, math.ceil(wait))
+
+    def failed(self, key: str) -> None:
+        with self._lock:
+            if key not in self._seen and len(self._seen) >= self.max_keys:
+                self._prune()
+            count, _ = self._state(key)
+            self._seen[key] = (count + 1, self.clock())
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._seen.pop(key, None)
+
+    def _state(self, key: str) -> tuple[int, float]:
+        count, last = self._seen.get(key, (0, 0.0))
+        if count and self.clock() - last >= self.forget:
+            self._seen.pop(key, None)
+            return 0, 0.0
+        return count, last
+
+    def _prune(self) -> None:
+        now = self.clock()
+        for key in [k for k, (_, last) in self._seen.items() if now - last >= self.forget]:
+            del self._seen[key]
+        while len(self._seen) >= self.max_keys:
+            self._seen.pop(next(iter(self._seen)))
+
+
+def delay(step: int, base: float, cap: float) -> float:
+    """The wait after the `step`-th failure past the free ones: base, 2×base, 4×base … cap."""
+    return min(cap, base * 2 ** min(max(step, 1) - 1, 30))
+
+
+Throttle = Window | Backoff
+
+
+@dataclass
 class LoginGuard:
     """What the log-in page asks before and tells after checking a password."""
 
-    per_user: Window = field(default_factory=lambda: Window(5, 300))
-    per_address: Window = field(default_factory=lambda: Window(30, 300))
+    per_user: Throttle = field(default_factory=lambda: Backoff(5))
+    per_address: Throttle = field(default_factory=lambda: Backoff(30))
+    #: failures of one known device (cookie) at one account: it skips the two above
+    per_device: Throttle = field(default_factory=lambda: Backoff(5))
     hashing: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(2))
     hash_wait_s: float = 10.0
 
-    def retry_after(self, username: str, address: str) -> int:
-        return max(self.per_user.retry_after(_user_key(username)),
-                   self.per_address.retry_after(address))
+    def retry_after(self, username: str, address: str, device: str = "",
+                    known_address: bool = False) -> int:
+        """A known device answers only to its own count; a known address skips the per-account
+        one (the account may be under attack from elsewhere) but not its own."""
+        if device:
+            return self.per_device.retry_after(_device_key(username, device))
+        by_user = 0 if known_address else self.per_user.retry_after(_user_key(username))
+        return max(by_user, self.per_address.retry_after(address))
 
-    def failed(self, username: str, address: str) -> None:
+    def failed(self, username: str, address: str, device: str = "") -> None:
+        if device:
+            self.per_device.failed(_device_key(username, device))
         self.per_user.failed(_user_key(username))
         self.per_address.failed(address)
 
-    def succeeded(self, username: str) -> None:
-        self.per_user.clear(_user_key(username))
+    def succeeded(self, username: str, device: str = "", attacked: bool = False) -> None:
+        """A success clears the account's count, unless it came past an attack in progress
+        (then the attacker's delay stands)."""
+        if device:
+            self.per_device.clear(_device_key(username, device))
+        if not attacked:
+            self.per_user.clear(_user_key(username))
+
+    def attacked(self, username: str) -> bool:
+        return self.per_user.retry_after(_user_key(username)) > 0
+
+
+def _device_key(username: str, device: str) -> str:
+    return f"{_user_key(username)}\x00{device[:64]}"
+
+
+def user_key(username: str) -> str:
+    return _user_key(username)
 
 
 def _user_key(username: str) -> str:

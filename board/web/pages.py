@@ -135,9 +135,11 @@ async def login(request: Request) -> Response:
         flash(request, "error", "A user name has no control characters.")
         return render(request, None, "login.html", 400, next="", username="")
     address = request.client.host if request.client else ""
+    device = auth.known_device(request, username)
     try:
         outcome = await run_in_threadpool(auth.login, _dispatch(request).engine, username,
-                                          password, request.app.state.login_guard, address)
+                                          password, request.app.state.login_guard, address,
+                                          None, device)
     except auth.Busy:
         flash(request, "error", "The server is busy: try again in a moment.")
         return render(request, None, "login.html", 503, next=form.get("next", ""),
@@ -147,8 +149,9 @@ async def login(request: Request) -> Response:
         LOGIN_FAILURES.inc()
         minutes = max(1, round(outcome.retry_after / 60))
         wait = f"try again in about {minutes} minute{'s' if minutes > 1 else ''}"
-        flash(request, "error", f"This account is locked after repeated failed log-ins: {wait}, "
-              "or ask an admin to unlock it." if outcome.locked
+        flash(request, "error", "This account is locked to new devices after repeated failed "
+              f"log-ins: {wait} (or from a device you used before), or ask an admin to unlock "
+              "it." if outcome.locked
               else f"Too many failed log-ins: {wait}.")
         return render(request, None, "login.html", 429, next=form.get("next", ""),
                       username=username, headers={"Retry-After": str(outcome.retry_after)})
@@ -158,7 +161,9 @@ async def login(request: Request) -> Response:
         return render(request, None, "login.html", 401, next=form.get("next", ""),
                       username=username)
     await run_in_threadpool(auth.start_session, request, actor.id)
-    return RedirectResponse(_safe_next(str(form.get("next", "")), home_of(actor)), 303)
+    done = RedirectResponse(_safe_next(str(form.get("next", "")), home_of(actor)), 303)
+    auth.remember_device(request, done, username)
+    return done
 
 
 async def logout(request: Request) -> Response:

@@ -1,6 +1,7 @@
-"""Log-in throttling (issue 10, defect 4): per user name and per address (429 + Retry-After),
-password hashing bounded, accounts locked after repeated failures until a time passes or an
-admin unlocks them, failed log-ins logged."""
+"""Log-in throttling (issue 10, defect 4; issue 19, defect 12): per user name and per address
+(429 + Retry-After, growing), password hashing bounded, accounts held for unknown devices after
+repeated failures until a growing delay passes or an admin unlocks them, failed log-ins logged
+and counted; the account's known device or address passes an attack from elsewhere."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from starlette.testclient import TestClient
 
 from board.auth import accounts as auth
-from board.auth.throttle import LoginGuard, Window
+from board.auth.throttle import Backoff, LoginGuard, Window
 from board.cli import main as cli
+from board.observability.metrics import LOGIN_FAILURES
 from tests.cli.test_cli import _env
 from tests.conftest import GEO_DIR, PASSWORD
 
@@ -26,8 +28,24 @@ def attempt(client: TestClient, username: str, password: str):  # type: ignore[n
                                        "csrf": csrf, "next": ""}, follow_redirects=False)
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def frozen_guard() -> LoginGuard:
+    """The default limits with time standing still: a slow machine cannot outwait a delay."""
+    clock = Clock()
+    return LoginGuard(per_user=Backoff(5, clock=clock), per_address=Backoff(30, clock=clock),
+                      per_device=Backoff(5, clock=clock))
+
+
 def test_thirty_wrong_passwords_then_the_right_one_is_refused(client, world, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="board.auth")
+    client.app.state.login_guard = frozen_guard()
     codes = [attempt(client, "sgt75", f"guess {i}").status_code for i in range(30)]
     assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
     right = attempt(client, "sgt75", PASSWORD)
@@ -48,17 +66,17 @@ def test_one_address_guessing_many_names_is_throttled(client, world) -> None:
     assert guard.per_address.retry_after("testclient") > 0
 
 
-def test_repeated_failures_lock_the_account_until_time_passes_or_an_admin_unlocks(
+def test_repeated_failures_hold_the_account_until_time_passes_or_an_admin_unlocks(
         world, dispatch, monkeypatch, tmp_path, capsys) -> None:
-    """Failures spread over many processes (a fresh guard each time) still lock the account:
-    the count is in the database."""
+    """Failures spread over many processes (a fresh guard each time) still hold the account
+    for unknown devices: the count is in the database."""
     engine = dispatch.engine
     now = datetime.now(UTC)
     for _ in range(auth.LOCK_AFTER):
         assert auth.login(engine, "sgt75", "wrong", LoginGuard(), "1.2.3.4", now).actor is None
-    locked = auth.login(engine, "sgt75", PASSWORD, LoginGuard(), "5.6.7.8", now)
-    assert locked.actor is None and locked.locked and locked.retry_after > 600
-    later = now + auth.LOCK_FOR + timedelta(seconds=1)
+    held = auth.login(engine, "sgt75", PASSWORD, LoginGuard(), "5.6.7.8", now)
+    assert held.actor is None and held.locked and 0 < held.retry_after <= auth.LOCK_BASE
+    later = now + timedelta(seconds=auth.LOCK_BASE + 1)
     assert auth.login(engine, "sgt75", PASSWORD, LoginGuard(), "5.6.7.8", later).actor
 
     for _ in range(auth.LOCK_AFTER):
@@ -68,6 +86,116 @@ def test_repeated_failures_lock_the_account_until_time_passes_or_an_admin_unlock
     assert cli.main(["users", "unlock", "sgt75"]) == 0
     assert "unlocked" in capsys.readouterr().out
     assert auth.login(engine, "sgt75", PASSWORD, LoginGuard(), "", now).actor is not None
+
+
+def browser(app, address: str) -> TestClient:  # type: ignore[no-untyped-def]
+    return TestClient(app, client=(address, 50000))
+
+
+def test_a_strangers_wrong_passwords_do_not_stop_the_right_one_from_a_known_device_or_address(
+        app, world) -> None:
+    """Defect 12 (a): twelve wrong passwords from elsewhere; the sergeant's own browser and
+    his usual address still get in, a stranger's browser with the right password does not."""
+    app.state.login_guard = frozen_guard()
+    with browser(app, "10.0.0.5") as own, browser(app, "203.0.113.9") as stranger, \
+            browser(app, "10.0.0.5") as same_desk, browser(app, "198.51.100.7") as elsewhere:
+        assert attempt(own, "sgt75", PASSWORD).status_code == 303
+        assert own.cookies.get(auth.DEVICE_COOKIE)
+        codes = [attempt(stranger, "sgt75", f"guess {i}").status_code for i in range(12)]
+        assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}
+        assert attempt(elsewhere, "sgt75", PASSWORD).status_code == 429
+        assert attempt(own, "sgt75", PASSWORD).status_code == 303  # known device
+        assert attempt(same_desk, "sgt75", PASSWORD).status_code == 303  # known address
+        assert attempt(stranger, "sgt75", PASSWORD).status_code == 429  # still slowed
+
+
+def test_the_database_hold_lets_the_known_address_through(world, dispatch) -> None:
+    """Defect 12 (a), across processes: ten failures hold the account in the database for
+    unknown devices, not for an address it logged in from before."""
+    engine = dispatch.engine
+    now = datetime.now(UTC)
+    assert auth.login(engine, "sgt75", PASSWORD, LoginGuard(), "10.0.0.5", now).actor
+    from board.auth import sessions
+    sessions.start(engine, world.actors["sgt75"].id, address="10.0.0.5", user_agent="x")
+    for _ in range(auth.LOCK_AFTER + 2):
+        auth.login(engine, "sgt75", "wrong", LoginGuard(), "203.0.113.9", now)
+    assert auth.login(engine, "sgt75", PASSWORD, LoginGuard(), "198.51.100.7", now).locked
+    assert auth.login(engine, "sgt75", PASSWORD, LoginGuard(), "10.0.0.5", now).actor
+    # the success from the known address leaves the attacker's hold in place
+    assert auth.login(engine, "sgt75", PASSWORD, LoginGuard(), "198.51.100.7", now).locked
+
+
+def test_thirty_failures_from_one_address_do_not_stop_the_known_device_there(
+        app, world) -> None:
+    """Defect 12 (b): an attacker behind the same address (one NAT) guesses 30 names and
+    sgt75's password; the sergeant's own browser there still logs in, the attacker does not."""
+    app.state.login_guard = frozen_guard()
+    with browser(app, "10.0.0.5") as own, browser(app, "10.0.0.5") as attacker:
+        assert attempt(own, "sgt75", PASSWORD).status_code == 303
+        assert [attempt(attacker, f"nobody{i}", "x").status_code for i in range(30)] \
+            == [401] * 30
+        assert attempt(attacker, "sgt75", "guess").status_code == 429
+        assert attempt(attacker, "sgt75", PASSWORD).status_code == 429
+        assert attempt(own, "sgt75", PASSWORD).status_code == 303
+
+
+def test_the_attacker_waits_longer_after_each_failure(app, world, dispatch) -> None:
+    """Defect 12 (c): per address and per account, from unknown devices, Retry-After grows."""
+    clock = Clock()
+    guard = LoginGuard(per_user=Backoff(5, clock=clock), per_address=Backoff(30, clock=clock))
+    app.state.login_guard = guard
+    with browser(app, "203.0.113.9") as attacker:
+        for i in range(30):
+            assert attempt(attacker, f"nobody{i}", "x").status_code == 401
+        waits = []
+        for i in range(4):
+            refused = attempt(attacker, f"other{i}", "x")
+            assert refused.status_code == 429
+            waits.append(int(refused.headers["retry-after"]))
+            clock.t += waits[-1]
+            assert attempt(attacker, f"other{i}", "x").status_code == 401
+        assert waits == [15, 30, 60, 120]
+    waits = []
+    for i in range(5):
+        assert auth.login(dispatch.engine, "sgt120", "wrong", guard, f"192.0.2.{i}").actor is None
+    for i in range(4):
+        refused = auth.login(dispatch.engine, "sgt120", PASSWORD, guard, f"192.0.2.{10 + i}")
+        assert refused.actor is None and refused.retry_after
+        waits.append(refused.retry_after)
+        clock.t += waits[-1]
+        auth.login(dispatch.engine, "sgt120", "wrong", guard, f"192.0.2.{20 + i}")
+    assert waits == [15, 30, 60, 120]
+    # across processes: the database hold doubles too (30 s, 60 s, 120 s)
+    now = datetime.now(UTC)
+    held = []
+    for _ in range(auth.LOCK_AFTER - 1):
+        auth.login(dispatch.engine, "off75a", "wrong", LoginGuard(), "192.0.2.50", now)
+    for _ in range(3):
+        auth.login(dispatch.engine, "off75a", "wrong", LoginGuard(), "192.0.2.50", now)
+        held.append(auth.login(dispatch.engine, "off75a", PASSWORD, LoginGuard(),
+                               "192.0.2.51", now).retry_after)
+        now += timedelta(seconds=held[-1] + 1)
+    assert held == [30, 60, 120]
+
+
+def test_failures_are_still_counted_and_alerted(app, world, caplog) -> None:
+    """Defect 12 (d): every refusal counts in board_login_failures; failures and the account
+    hold are logged, and a known device let through an attack is logged too."""
+    caplog.set_level(logging.WARNING, logger="board.auth")
+    app.state.login_guard = LoginGuard(per_user=Window(100, 300), per_address=Window(100, 300))
+    before = LOGIN_FAILURES._value.get()
+    with browser(app, "10.0.0.5") as own, browser(app, "203.0.113.9") as stranger:
+        assert attempt(own, "sgt75", PASSWORD).status_code == 303
+        codes = [attempt(stranger, "sgt75", "wrong").status_code
+                 for _ in range(auth.LOCK_AFTER + 1)]
+        assert codes == [401] * auth.LOCK_AFTER + [429]
+        assert attempt(own, "sgt75", PASSWORD).status_code == 303
+    assert LOGIN_FAILURES._value.get() - before == auth.LOCK_AFTER + 1
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("login failed for 'sgt75' from 203.0.113.9" in m for m in lines) == auth.LOCK_AFTER
+    assert any("locked to unknown devices" in m for m in lines)
+    assert any("login for 'sgt75' from 10.0.0.5 let through as a known device" in m
+               for m in lines)
 
 
 def test_locked_account_page_says_so(client, world, dispatch) -> None:
