@@ -29,6 +29,8 @@ class _Schema(GenerateJsonSchema):
 
 # Each error status: its name under components/responses, what it means, its body.
 ERRORS: dict[int, tuple[str, str, list[type[BaseModel]]]] = {
+    400: ("BadRequest", "A query string the server refuses before reading it: a control "
+          "character in a name or a value.", [outputs.Error]),
     401: ("Unauthorized", "No bearer token, or not a valid one.", [outputs.Error]),
     403: ("Forbidden", "Out of role or out of precinct scope. Carries no job data.",
           [outputs.Error]),
@@ -85,7 +87,7 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     if ep.location:
         ok["headers"] = {"Location": {"schema": {"type": "string"}}}
     responses: dict[str, Any] = {str(ep.status): ok}
-    for code in (*ep.errors, 500, 503):
+    for code in (400, *ep.errors, 500, 503):  # 400: any query string (RefuseControlCharacters)
         responses[str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
     op["responses"] = responses
     if ep.public:
@@ -97,9 +99,15 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
 EXTRA_PATHS: dict[str, dict[str, Any]] = {}
 
 
-@cache
 def document(endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of an endpoint table (board.web.api's, at /api/v1/openapi.json)."""
+    """The OpenAPI 3.1 document of an endpoint table (board.web.api's, at /api/v1/openapi.json)
+    and of the paths other modules registered: built again when one registers later, so the
+    order modules are imported in never leaves a path out."""
+    return _document(endpoints, tuple(EXTRA_PATHS))
+
+
+@cache
+def _document(endpoints: tuple[Endpoint, ...], extra: tuple[str, ...]) -> dict[str, Any]:
     _, defs = models_json_schema([(m, "validation") for m in _models(endpoints)], ref_template=REF,
                                  schema_generator=_Schema)
     paths: dict[str, dict[str, Any]] = {}

@@ -339,7 +339,7 @@ OPENAPI = {
                     "verdicts": {"type": "array"},
                     "trend": {"type": "array"}, "definitions": {"type": "object"}}}}}},
             **{str(code): {"$ref": f"#/components/responses/{openapi_doc.ERRORS[code][0]}"}
-               for code in (401, 403, 422, 500)},
+               for code in (400, 401, 403, 422, 500, 503)},
         },
     }},
 }

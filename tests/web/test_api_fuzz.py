@@ -28,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+import board.web.app  # noqa: F401  (the app's modules register their paths: QSTAT's)
 from board.auth import accounts as auth
 from board.usecases import Invalid
 from board.web.api import ENDPOINTS, PREFIX
