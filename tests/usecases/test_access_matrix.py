@@ -77,6 +77,8 @@ MATRIX: dict[tuple[str, str], tuple[str, str, Any, Any]] = {
     ("GET", "/ping"): ("page", "/ping", None, PUBLIC),
     ("GET", "/sw.js"): ("page", "/sw.js", None, PUBLIC),
     ("GET", "/board/{precinct}"): ("page", "/board/75", None, SEE75),
+    # the precinct picker only redirects to /board/<pct>, which decides who may read it
+    ("GET", "/board"): ("page", "/board?precinct=75", None, PUBLIC),
     ("GET", "/geo/{precinct}.json"): ("page", "/geo/75.json", None, SEE75),
     ("GET", "/unrouted"): ("page", "/unrouted", None, CITYWIDE),
     ("GET", "/jobs/{job_id}"): ("page", "/jobs/{job}", None, READ75),
