@@ -418,3 +418,17 @@ summons_numbers = sa.Table(
     sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), nullable=False, index=True),
     sa.Column("at", UTCDateTime, nullable=False),
 )
+
+# The JSON API's Idempotency-Key (board/storage/idempotency.py): one row per user and key,
+# claimed before the write (the primary key makes the claim race-safe on both engines) and
+# filled with the answer after it, so a retry is answered from here without writing again.
+idempotency_keys = sa.Table(
+    "idempotency_keys", metadata,
+    sa.Column("actor_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # SHA-256 of method, path, body
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.Integer),  # None while the first request is running
+    sa.Column("response", sa.Text),  # the JSON answered
+    sa.Index("ix_idempotency_keys_created", "created_at"),
+)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from board.domain.policies import Policy
 from board.domain.presence import Fix
 from board.domain.priorities import Rule
 from board.domain.privacy import contact_fields, contact_of, public_fields, public_payload
+from board.storage import idempotency
 from board.storage.db import UNAVAILABLE as READ_BACK_FAILED
 from board.usecases import Conflict, Dispatch, Invalid, NewJob, NotFound, UnitConflict, queries
 from board.web import inputs, openapi, outputs
@@ -194,7 +195,12 @@ def create_job(call: Call) -> dict[str, Any]:
     ev = call.dispatch.create_job(call.actor, NewJob(
         b.complaint_type, b.descriptor, address=b.address, lat=b.lat, lon=b.lon,
         description=b.description, fields=contact_fields(b.email, b.phone, b.contact_consent)))
-    detail = queries.job(call.dispatch.engine, call.actor, ev["job_id"], call.now)
+    try:
+        detail = queries.job(call.dispatch.engine, call.actor, ev["job_id"], call.now)
+    except READ_BACK_FAILED:
+        log.warning("job %s created; its read-back failed: answered from its event",
+                    ev["job_id"])
+        return {"id": ev["job_id"], "event": event_json(ev), "job": None}
     return job_json(detail, call.actor)
 
 
@@ -392,7 +398,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/jobs", "create_job", "jobs",
              "Create a job by hand; it is routed by its coordinates and prioritised by the "
              "rules.", create_job, outputs.JobDetail, (401, 403, 422), body=inputs.NewJob,
-             status=201, location=lambda job: f"{PREFIX}/jobs/{job['id']}"),
+             status=201, also=(outputs.JobWritten,),
+             location=lambda job: f"{PREFIX}/jobs/{job['id']}"),
     Endpoint("GET", "/jobs/{job_id}", "get_job", "jobs",
              "A job: every field, its flags and its whole timeline.", get_job,
              outputs.JobDetail, (401, 403, 404)),
@@ -479,9 +486,37 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
+WRITES = openapi.WRITES
+IDEMPOTENCY_KEY = re.compile(openapi.IDEMPOTENCY_KEY["pattern"])
+
+
+class KeyInUse(Exception):
+    """The first request with this Idempotency-Key has not answered yet."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What _handle needs of the HTTP request beyond the path values."""
+
+    method: str
+    path: str
+    key: str | None
+
+
+def idempotency_key(key: str | None) -> str | None:
+    """The header's key, or None without one; a malformed key is a 422."""
+    if key is None:
+        return None
+    if len(key) > openapi.IDEMPOTENCY_KEY["maxLength"] or not IDEMPOTENCY_KEY.fullmatch(key):
+        raise Invalid({"Idempotency-Key": "must be 1 to 100 printable ASCII characters"})
+    return key
+
+
 def _handle(ep: Endpoint, dispatch: Dispatch, token: str | None, raw_path: dict[str, str],
-            raw: bytes | None, origin: dict[str, Any] | None = None) -> Any:
-    """In a worker thread: who, then which, then what, then do it. 401 before 404 before 422."""
+            raw: bytes | None, origin: dict[str, Any] | None = None,
+            req: Sent | None = None) -> tuple[int, Any, bool]:
+    """In a worker thread: who, then which, then what, then do it. 401 before 404 before 422.
+    Returns (status, answer, replayed)."""
     actor = authenticate(dispatch, token, origin) if not ep.public else None
     path = _path_params(raw_path)
     body = None
@@ -489,7 +524,40 @@ def _handle(ep: Endpoint, dispatch: Dispatch, token: str | None, raw_path: dict[
         if raw is None:
             raise Invalid({"body": f"is larger than {MAX_BODY // 1024} KB"})
         body = read_json(ep.body, raw)
-    return ep.run(Call(dispatch, actor, path, body))  # type: ignore[arg-type]
+    call = Call(dispatch, actor, path, body)  # type: ignore[arg-type]
+    key = idempotency_key(req.key) if req is not None and req.method in WRITES else None
+    if req is None or key is None or actor is None or actor.id is None:
+        return ep.status, ep.run(call), False
+    return _once(ep, call, replace(req, key=key), raw or b"")
+
+
+def _once(ep: Endpoint, call: Call, req: Sent, raw: bytes) -> tuple[int, Any, bool]:
+    """A write under an Idempotency-Key: claimed first, so a retry (or a racing copy) of the
+    same request answers what the first one answered, and nothing is written twice."""
+    engine, actor_id, key = call.dispatch.engine, call.actor.id, req.key
+    assert actor_id is not None and key is not None
+    print_ = idempotency.fingerprint(req.method, req.path, raw)
+    held = idempotency.claim(engine, actor_id, key, print_, call.now)
+    if held is not None:
+        if held.fingerprint != print_:
+            raise Invalid({"Idempotency-Key": "was used for a different request (method, path "
+                                              "or body); use a new key for a new request"})
+        if held.status is None:
+            raise KeyInUse("a request with this Idempotency-Key is still running; retry")
+        return held.status, held.response, True
+    try:
+        payload = ep.run(call)
+    except Exception:
+        try:
+            idempotency.release(engine, actor_id, key)
+        except READ_BACK_FAILED:
+            log.warning("could not release an Idempotency-Key after a failed write")
+        raise
+    try:
+        idempotency.answer(engine, actor_id, key, ep.status, payload)
+    except READ_BACK_FAILED:
+        log.warning("write committed; storing its Idempotency-Key answer failed")
+    return ep.status, payload, False
 
 
 def error_response(exc: Exception) -> JSONResponse | None:
@@ -513,6 +581,8 @@ def error_response(exc: Exception) -> JSONResponse | None:
                              "status": exc.status.value}, 409)
     if isinstance(exc, Invalid):
         return api_error(422, str(exc), fields=exc.errors)
+    if isinstance(exc, KeyInUse):
+        return api_error(409, str(exc), {"Retry-After": "1"})
     return None
 
 
@@ -537,9 +607,11 @@ class PathEndpoints:
 async def serve(ep: Endpoint, request: Request) -> Response:
     raw = await _read_body(request) if ep.body is not None else b""
     try:
-        payload = await run_in_threadpool(_handle, ep, request.app.state.dispatch,
-                                          _bearer(request), dict(request.path_params), raw,
-                                          auth.origin_of(request))
+        status, payload, replayed = await run_in_threadpool(
+            _handle, ep, request.app.state.dispatch, _bearer(request),
+            dict(request.path_params), raw, auth.origin_of(request),
+            Sent(request.method, request.url.path,
+                 request.headers.get("idempotency-key")))
     except Exception as exc:
         refused = error_response(exc)
         if refused is None:
@@ -548,7 +620,9 @@ async def serve(ep: Endpoint, request: Request) -> Response:
     headers = {"Location": ep.location(payload)} if ep.location else {}
     if ep.no_store:
         headers["Cache-Control"] = "no-store"
-    return JSONResponse(payload, ep.status, headers=headers)
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(payload, status, headers=headers)
 
 
 _JOB_ACTION = re.compile(r"/jobs/[^/]+/([^/]+)/?")

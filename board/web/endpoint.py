@@ -44,4 +44,5 @@ class Endpoint:
     status: int = 200
     public: bool = False
     location: Callable[[Any], str] | None = None  # Location header of a 201
+    also: tuple[type[BaseModel], ...] = ()  # other shapes a success may answer
     no_store: bool = False  # a recorded reveal: no browser or proxy keeps the answer

@@ -51,11 +51,24 @@ PATH_PARAMS = {
     "precinct": (Code(), "Precinct id, e.g. 75."),
 }
 
+# The Idempotency-Key header every write takes (board.web.api serves it by this same schema):
+# 1 to 100 printable ASCII characters, no space at either end (HTTP would strip it).
+WRITES = frozenset({"POST", "PUT"})
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "type": "string", "minLength": 1, "maxLength": 100,
+    "pattern": r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"}
+IDEMPOTENCY_DOC = (
+    "Makes a retry safe: the first request with a key is run and its answer kept for 24 h; "
+    "the same request sent again with the key gets that answer (header Idempotent-Replayed: "
+    "true) and writes nothing. The same key with another method, path or body is a 422; "
+    "while the first request with the key is still running, a 409 with Retry-After. Keys "
+    "belong to the token's user.")
+
 
 def _models(endpoints: tuple[Endpoint, ...]) -> list[type[BaseModel]]:
     found: list[type[BaseModel]] = []
     for ep in endpoints:
-        found += [ep.returns] + ([ep.body] if ep.body is not None else [])
+        found += [ep.returns, *ep.also] + ([ep.body] if ep.body is not None else [])
     for _, _, bodies in ERRORS.values():
         found += bodies
     return list(dict.fromkeys(found))
@@ -77,13 +90,16 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         kind, doc = PATH_PARAMS[name]
         params.append({"name": name, "in": "path", "required": True, "description": doc,
                        "schema": TypeAdapter(kind).json_schema()})
+    if ep.method in WRITES and not ep.public:
+        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "description": IDEMPOTENCY_DOC, "schema": IDEMPOTENCY_KEY})
     if params:
         op["parameters"] = params
     if ep.body is not None:
         needed = any(f.is_required() for f in ep.body.model_fields.values())
         op["requestBody"] = {"required": needed, "content": _content([ep.body])}
     ok: dict[str, Any] = {"description": "Created." if ep.status == 201 else "OK.",
-                          "content": _content([ep.returns])}
+                          "content": _content([ep.returns, *ep.also])}
     if ep.location:
         ok["headers"] = {"Location": {"schema": {"type": "string"}}}
     responses: dict[str, Any] = {str(ep.status): ok}

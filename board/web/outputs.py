@@ -151,6 +151,15 @@ class ActionResult(Output):
                                     "contact details")
 
 
+class JobWritten(Output):
+    """A job created whose read-back failed (the database went away after the commit): what
+    was written, so the client does not retry it into a second job."""
+
+    id: int
+    event: Event
+    job: None = Field(description="not read back; GET the job for every field")
+
+
 class UnitResult(Output):
     event: Event
     unit: Unit | None

@@ -846,3 +846,134 @@ def test_the_document_has_the_paths_registered_after_it_was_first_built() -> Non
         assert "/api/v1/zz-test" in openapi()["paths"]
     finally:
         del openapi_doc.EXTRA_PATHS["/api/v1/zz-test"]
+
+
+# -- Idempotency-Key (audit defect 4, second half) ----------------------------------------------
+
+
+def job_count(world: World) -> int:
+    with world.dispatch.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(jobs)).scalar_one()
+
+
+def test_a_retry_with_the_same_idempotency_key_answers_the_first_answer_and_writes_nothing(
+        api, world) -> None:  # type: ignore[no-untyped-def]
+    """Audit defect 4: a client that retries a write (its answer lost, or a 503) must not
+    store it twice. With the same Idempotency-Key and the same request it gets the first
+    answer back, marked replayed, and nothing is written."""
+    job = assigned_job(world)
+    before = event_count(world)
+    key = {"Idempotency-Key": "note 1 from the phone"}
+    first = api("sgt75", "POST", f"/jobs/{job}/note", {"text": "once"}, key)
+    again = api("sgt75", "POST", f"/jobs/{job}/note", {"text": "once"}, key)
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert event_count(world) == before + 1
+    jobs_before = job_count(world)
+    lat, lon = point_in(world.dispatch.geo, "75")
+    body = {"complaint_type": "Blocked Driveway", "descriptor": "No Access",
+            "lat": lat, "lon": lon}
+    made = api("sgt75", "POST", "/jobs", body, {"Idempotency-Key": "create-1"})
+    remade = api("sgt75", "POST", "/jobs", body, {"Idempotency-Key": "create-1"})
+    assert made.status_code == remade.status_code == 201, remade.text
+    assert remade.json()["id"] == made.json()["id"]
+    assert remade.headers["Location"] == made.headers["Location"]
+    assert job_count(world) == jobs_before + 1
+    # the key is the user's: another user's same key is another request
+    before = event_count(world)
+    other = api("city", "POST", f"/jobs/{job}/note", {"text": "once"}, key)
+    assert other.status_code == 200 and "Idempotent-Replayed" not in other.headers
+    assert event_count(world) == before + 1
+
+
+def test_an_idempotency_key_reused_for_another_request_or_malformed_is_422(
+        api, world) -> None:  # type: ignore[no-untyped-def]
+    job = assigned_job(world)
+    key = {"Idempotency-Key": "k-2"}
+    assert api("sgt75", "POST", f"/jobs/{job}/note", {"text": "a"}, key).status_code == 200
+    second = assigned_job(world)
+    before = event_count(world)
+    for path, body in ((f"/jobs/{job}/note", {"text": "b"}),
+                       (f"/jobs/{second}/note", {"text": "a"})):
+        r = api("sgt75", "POST", path, body, key)
+        assert r.status_code == 422, r.text
+        assert "different request" in r.json()["fields"]["Idempotency-Key"]
+    for bad in ("x" * 101, "caf\u00e9"):
+        r = api("sgt75", "POST", f"/jobs/{job}/note", {"text": "c"},
+                {"Idempotency-Key": bad.encode("latin-1")})
+        assert r.status_code == 422 and "Idempotency-Key" in r.json()["fields"], r.text
+    assert event_count(world) == before
+    # without a token: 401 first, whatever the key
+    assert api(None, "POST", f"/jobs/{job}/note", {"text": "c"},
+               {"Idempotency-Key": "x" * 101}).status_code == 401
+
+
+def test_a_failed_write_gives_its_idempotency_key_back(api, world) -> None:  # type: ignore[no-untyped-def]
+    """A refused write wrote nothing: the key is released, so the corrected retry runs."""
+    job = assigned_job(world)
+    key = {"Idempotency-Key": "ack-once"}
+    r = api("sgt75", "POST", f"/jobs/{job}/note", {"text": ""}, key)
+    assert r.status_code == 422
+    r = api("sgt75", "POST", f"/jobs/{job}/note", {"text": ""}, key)
+    assert r.status_code == 422 and "Idempotency-Key" not in r.json().get("fields", {})
+
+
+def test_an_idempotency_key_is_claimed_once_under_a_race_and_kept_24_hours(world) -> None:
+    """Eight racing requests with one key: exactly one holds it (the primary key decides, on
+    both engines); the others see its fingerprint. After 24 h the key is free again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from board.storage import idempotency
+
+    engine, now = world.dispatch.engine, world.dispatch.clock()
+    uid = world.actors["sgt75"].id
+    fp = idempotency.fingerprint("POST", "/api/v1/jobs/1/note", b"{}")
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: idempotency.claim(engine, uid, "race", fp, now),
+                            range(8)))
+    assert sum(g is None for g in got) == 1
+    assert all(g.fingerprint == fp and g.status is None for g in got if g is not None)
+    idempotency.answer(engine, uid, "race", 200, {"ok": True})
+    held = idempotency.claim(engine, uid, "race", fp, now + idempotency.KEEP / 2)
+    assert held is not None and held.status == 200 and held.response == {"ok": True}
+    assert idempotency.claim(engine, uid, "race", fp,
+                             now + idempotency.KEEP + idempotency.STALE) is None
+
+
+def test_every_write_documents_the_idempotency_key_header_as_the_server_reads_it() -> None:
+    doc = openapi()
+    writes = [(p, m, op) for p, ops in doc["paths"].items() for m, op in ops.items()
+              if m in ("post", "put")]
+    assert writes
+    for path, method, op in writes:
+        header = [p for p in op.get("parameters", []) if p["name"] == "Idempotency-Key"]
+        assert header and header[0]["in"] == "header" and not header[0]["required"], path
+    schema = jsonschema_rs.validator_for(header[0]["schema"])
+    from board.web.api import idempotency_key
+    for key in ("a", "x" * 100, "a b", "~!{}"):
+        assert schema.is_valid(key) and idempotency_key(key) == key
+    for key in ("", "x" * 101, "caf\u00e9", " a", "a\x01"):
+        assert not schema.is_valid(key)
+        with pytest.raises(Exception, match="Idempotency-Key"):
+            idempotency_key(key)
+
+
+def test_a_created_job_answers_201_when_its_read_back_fails(api, world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Audit defect 4: POST /jobs read the job back after the commit; when that read failed
+    the client got a 503 and retried into a second job. It answers from what it wrote."""
+    from board.web import api as api_module
+
+    def down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise sa.exc.OperationalError("SELECT", {}, ConnectionError("server closed"))
+
+    before = job_count(world)
+    monkeypatch.setattr(api_module.queries, "job", down)
+    lat, lon = point_in(world.dispatch.geo, "75")
+    r = api("sgt75", "POST", "/jobs", {"complaint_type": "Blocked Driveway",
+                                       "descriptor": "No Access", "lat": lat, "lon": lon})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["job"] is None and body["event"]["kind"] == "create"
+    assert r.headers["Location"] == f"{PREFIX}/jobs/{body['id']}"
+    assert job_count(world) == before + 1
