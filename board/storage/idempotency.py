@@ -55,10 +55,10 @@ def claim(engine: sa.Engine, actor_id: int, key: str, print_: str, now: datetime
         conn.execute(sa.delete(keys).where(
             (keys.c.created_at < now - KEEP)
             | (mine & keys.c.status.is_(None) & (keys.c.created_at < now - STALE))))
-        done = conn.execute(_insert(conn).values(
+        mine_now = conn.execute(_insert(conn).values(
             actor_id=actor_id, key=key, fingerprint=print_, created_at=now
-        ).on_conflict_do_nothing())
-        if done.rowcount == 1:
+        ).on_conflict_do_nothing().returning(keys.c.key)).first()
+        if mine_now is not None:
             return None
         row = conn.execute(sa.select(keys).where(mine)).one()
     answer = json.loads(row.response) if row.response is not None else None

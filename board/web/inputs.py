@@ -13,7 +13,15 @@ from typing import Any, ClassVar, Literal
 from pydantic import ConfigDict, StrictBool
 
 from board.domain.dispositions import ADMINISTRATIVE, FIELD
-from board.domain.policies import CITYWIDE, KINDS, MAX_METRES, MAX_MINUTES, MIN_METRES
+from board.domain.policies import (
+    CITYWIDE,
+    KINDS,
+    MAX_METRES,
+    MAX_MINUTES,
+    MIN_METRES,
+    NOTE_QUICK_CLOSE,
+    POSITION_ON_SCENE,
+)
 from board.domain.priorities import ANY
 from board.usecases import FINDINGS, UNIT_STATUSES
 from board.web.validation import Code, Input, Integer, Number, Text, YesNo
@@ -174,6 +182,13 @@ class RuleChange(Input):
     close_minutes: Integer(*MINUTES, doc="Minutes to close.")
 
 
+def _needed_by(kind: str, name: str) -> dict[str, Any]:
+    """JSON Schema for "a policy of this kind needs this field, not null" (the API refuses it
+    otherwise, enabled or not: audit defect 11)."""
+    return {"if": {"required": ["kind"], "properties": {"kind": {"const": kind}}},
+            "then": {"required": [name], "properties": {name: {"type": "integer"}}}}
+
+
 # -- review findings and the command log ------------------------------------------------------
 
 
@@ -197,6 +212,9 @@ class LogEntry(Input):
 class PolicyChange(Input):
     """One close policy turned on or off, citywide or for a precinct (admins; a precinct's
     setting overrides the citywide one)."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        _needed_by(NOTE_QUICK_CLOSE, "minutes"), _needed_by(POSITION_ON_SCENE, "metres")]})
 
     scope: PolicyScope = CITYWIDE
     kind: PolicyKind

@@ -978,3 +978,27 @@ def test_a_created_job_answers_201_when_its_read_back_fails(api, world, monkeypa
     assert body["job"] is None and body["event"]["kind"] == "create"
     assert r.headers["Location"] == f"{PREFIX}/jobs/{body['id']}"
     assert job_count(world) == before + 1
+
+
+# -- the document says what the API accepts (audit defect 11) ----------------------------------
+
+
+def agrees(api, user: str, method: str, path: str, model: str,  # type: ignore[no-untyped-def]
+           body: dict[str, Any]) -> tuple[bool, int]:
+    """(the document calls the body valid, the server's status)."""
+    doc = openapi()
+    valid = not conforms(body, {"$ref": f"#/components/schemas/{model}"}, doc)
+    return valid, api(user, method, path, body).status_code
+
+
+def test_a_policy_without_the_number_its_kind_needs_is_invalid_in_the_document_too(
+        app, api) -> None:  # type: ignore[no-untyped-def]
+    """Audit defect 11: the document allowed note_quick_close with minutes null, which the API
+    refuses (422). Now the schema needs the number of a kind that needs one."""
+    for body in ({"kind": "note_quick_close", "enabled": True, "minutes": None},
+                 {"kind": "note_quick_close", "enabled": False},
+                 {"kind": "position_on_scene", "enabled": True, "metres": None}):
+        assert agrees(api, "admin", "PUT", "/policies", "PolicyChange", body) == (False, 422)
+    for body in ({"kind": "note_quick_close", "enabled": True, "minutes": 5},
+                 {"kind": "position_on_scene", "enabled": False, "metres": 150}):
+        assert agrees(api, "admin", "PUT", "/policies", "PolicyChange", body) == (True, 200)
