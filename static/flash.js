@@ -30,6 +30,16 @@
     const field = form.querySelector("select:not([hidden]), textarea, input:not([type=hidden])");
     if (field) field.focus({ preventScroll: true });
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", besideKept);
-  else besideKept();
+  // A confirmation that came with the page (a finding, a close, a log entry saved) is said
+  // again once the page is up: a status region announces what changes in it, not what it held.
+  function announceDone() {
+    document.querySelectorAll('#flash .flash-ok[role="status"]').forEach((p) => {
+      const text = p.textContent;
+      p.textContent = "";
+      setTimeout(() => { p.textContent = text; }, 100);
+    });
+  }
+  function ready() { besideKept(); announceDone(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
+  else ready();
 })();

@@ -81,7 +81,7 @@ async def review_post(request: Request) -> Response:
     def finding(d: Dispatch, a: Actor, form: Any) -> Any:
         b = read_form(inputs.Finding, form)
         return d.review(a, job_id, b.version, b.finding, b.comment)
-    return await _post(request, finding, f"/review/{quote(precinct)}")
+    return await _post(request, finding, f"/review/{quote(precinct)}", "Finding recorded.")
 
 
 # -- close policies -------------------------------------------------------------------------
@@ -202,7 +202,8 @@ def _log_entry(precinct: str) -> Callable[[Dispatch, Actor, Any], Any]:
 
 async def log_post(request: Request) -> Response:
     precinct = request.path_params["precinct"]
-    return await _post(request, _log_entry(precinct), f"/log/{quote(precinct)}")
+    return await _post(request, _log_entry(precinct), f"/log/{quote(precinct)}",
+                       "Log entry added.")
 
 
 routes = [

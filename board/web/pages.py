@@ -454,7 +454,9 @@ def _request_key(request: Request) -> str | None:
 
 
 async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
-                default_next: str) -> Response:
+                default_next: str, done: str | None = None) -> Response:
+    """Run one write from a form. `done` is the confirmation a plain form post lands with
+    (a polite status the next page announces); refusals say why beside the kept form."""
     tap = request.headers.get(TAP) == "1"
     actor = await run_in_threadpool(auth.current_actor, request)
     if actor is None:
@@ -496,6 +498,8 @@ async def _post(request: Request, run: Callable[[Dispatch, Actor, Any], Any],
         saved = {SAVED: "1"} if status == 200 else {}
         return Response(message, status_code=204 if status == 200 else status,
                         media_type="text/plain", headers={"HX-Trigger": "board-changed", **saved})
+    if status == 200 and done and not tap:
+        flash(request, "ok", done)
     return RedirectResponse(back, 303, headers={SAVED: "1"} if status == 200 else None)
 
 
@@ -531,7 +535,7 @@ async def job_action(request: Request) -> Response:
         if action != "close" or not size.isdigit() or int(size) > MAX_UPLOAD:
             return _too_large(request, job_id)
     return await _post(request, lambda d, a, f: ACTIONS[action](d, a, job_id, f),
-                       f"/jobs/{job_id}")
+                       f"/jobs/{job_id}", f"Saved: {action.replace('_', ' ')} · job #{job_id}.")
 
 
 def _too_large(request: Request, job_id: int) -> Response:

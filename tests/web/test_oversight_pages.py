@@ -191,3 +191,27 @@ def test_a_long_queue_says_how_many_wait_beyond_the_rows_shown(world, dispatch, 
     assert "(3 to review; the oldest 2 shown)" in page
     assert page.count('class="review-row"') == 2
     assert re.search(r'id="review-count" class="count hot"[^>]*>3<', page)
+
+
+def test_a_saved_finding_log_entry_and_close_are_confirmed_on_the_page_they_land_on(
+        world, dispatch, app) -> None:
+    """Issue 17: after a finding, a close or a log entry nothing said it was saved. Each now
+    lands with a polite status line (static/flash.js says it again once the page is up)."""
+    job = flagged_close(world, dispatch)
+    other = make_job(dispatch, "75")
+    dispatch.assign(world.actors["sgt75"], other, 1, world.unit("75-A"))
+    with TestClient(app) as sgt, TestClient(app) as off:
+        csrf = login(sgt, "sgt75")
+        r = sgt.post(f"/review/75/{job}", data={"csrf": csrf, "version": 3,
+                                                "finding": "spoken_to", "comment": "Talked."})
+        assert '<p class="flash flash-ok" role="status">Finding recorded.</p>' in r.text
+        r = sgt.post("/log/75", data={"csrf": csrf, "text": "tour began"})
+        assert '<p class="flash flash-ok" role="status">Log entry added.</p>' in r.text
+        assert "Log entry added." not in sgt.get("/log/75").text  # said once, for that action
+        ocsrf = login(off, "off75a")
+        r = off.post(f"/jobs/{other}/act/close", data={
+            "csrf": ocsrf, "version": 2, "disposition": "action_taken", "note": ""})
+        assert f"Saved: close · job #{other}." in r.text
+        refused = off.post(f"/jobs/{other}/act/close", data={
+            "csrf": ocsrf, "version": 2, "disposition": "action_taken", "note": ""})
+        assert "Saved:" not in refused.text  # a refusal is never confirmed
