@@ -734,6 +734,9 @@ def main() -> None:  # noqa: PLR0915 - one run, step by step
                   f"KB per socket {kb:.1f}; RSS MB {({k: round(v) for k, v in rss.items()})}"
                   f"; QSTAT page p50 {pctl(day.tally.qstat_ms, 50):.0f} ms "
                   f"({len(day.tally.qstat_ms)} loads)")
+            frames = sum(c.get("messages", 0) for c in clients)
+            board_cpu_us = cpu * 1e6 / max(frames, 1)
+            print(f"  servers' CPU per frame delivered {board_cpu_us:.1f} µs ({frames} frames)")
             rec("cityday_p99_ms_wall", pctl(fig.latency["wall"], 99), "ms")
             rec("cityday_p99_ms_board", pctl(fig.latency["board"], 99), "ms")
             rec("cityday_p99_ms_phone", pctl(fig.latency["phone"], 99), "ms")
@@ -758,6 +761,8 @@ def main() -> None:  # noqa: PLR0915 - one run, step by step
                 print(f"  bare CPU per frame {bare['cpu_us_per_frame']:.1f} µs; KB per socket "
                       f"{bare['kb_per_socket']:.1f}")
                 rec("cityday_kb_per_socket", kb, "KB", baseline=bare["kb_per_socket"])
+                rec("cityday_server_cpu_us_per_frame", board_cpu_us, "µs",
+                    baseline=bare["cpu_us_per_frame"])
             engine.dispose()
     finally:
         procs.stop()
