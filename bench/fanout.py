@@ -548,6 +548,8 @@ def main() -> None:
                         "frames/s", baseline=board.frames_per_s)
                 rec(f"kb_per_conn_{n}{suffix}", board.kb_per_conn, "KB",
                     baseline=bare.kb_per_conn if bare else None)
+                rec(f"fanout_first_socket_p50_ms_{n}{suffix}", pctl(board.first, 50), "ms",
+                    baseline=pctl(bare.first, 50) if bare else None)
                 rec(f"fanout_server_cpu_us_per_frame_{n}{suffix}", board.cpu_us_per_frame, "µs",
                     baseline=bare.cpu_us_per_frame if bare else None)
                 for r in runs.values():
