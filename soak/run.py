@@ -18,7 +18,8 @@ Phases (each prints its figures; all of them go to soak/results.json):
 4. Load for --minutes: the real 311 hour replayed at --speed× with simulated officers (looped
    with fresh keys), --actors supervisors assigning and unassigning through the API, --boards
    sockets connecting and disconnecting at random. Every 30 s: each process's memory (RSS),
-   live asyncio tasks and sockets, the writes, p50/p99 of the API writes and the open jobs in
+   CPU per event committed (user + system: what the load's machine does not move), live
+   asyncio tasks and sockets, the writes, p50/p99 of the API writes and the open jobs in
    that window, each against the first window. The run FAILS when the last fifth of the
    windows is more than 1.5x slower than the first fifth (writes per 30 s fell, or p50 or p99
    rose, by more than that: medians of each fifth).
@@ -159,6 +160,15 @@ class Stack:
             for line in Path(f"/proc/{self.procs[name].pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def cpu_s(self, name: str) -> float:
+        """CPU seconds the process has used (user + system): what a window's events cost it,
+        whatever else the machine runs (wall-clock latency is not)."""
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{self.procs[name].pid}/stat").read_text().rsplit(")", 1)[1]
+            utime, stime = fields.split()[11:13]
+            return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
         return float("nan")
 
     def log_lines(self, name: str, needle: str) -> int:
@@ -516,6 +526,8 @@ async def phase_soak(stack: Stack, load: Load, minutes: float, speed: float, boa
         n = 0
         replays.append(replay(n))
         last = window_start = started
+        cpu = {name: stack.cpu_s(name) for name in names}
+        seq = last_seq(stack)
         while time.monotonic() < end:
             await asyncio.sleep(min(30, max(end - time.monotonic(), 0.1)))
             if replays[-1].poll() is not None:  # the file is done: again, with fresh keys
@@ -531,10 +543,18 @@ async def phase_soak(stack: Stack, load: Load, minutes: float, speed: float, boa
                       "p99_ms": round(p(lat, 0.99) * 1000, 1),
                       "open_jobs": open_jobs(stack)}
             window_start = now
+            now_seq = last_seq(stack)
+            events_in, seq = now_seq - seq, now_seq
+            sample["events"] = events_in
             for name in names:
+                spent = stack.cpu_s(name)
+                used, cpu[name] = spent - cpu[name], spent
+                sample[f"{name}_cpu_ms_per_event"] = round(used * 1000 / max(events_in, 1), 2)
                 sample[f"{name}_rss_mb"] = round(stack.rss_mb(name), 1)
                 sample[f"{name}_tasks"] = await metric(stack, name, "board_asyncio_tasks")
                 sample[f"{name}_sockets"] = await metric(stack, name, "board_live_sockets")
+            sample["cpu_ms_per_event"] = round(sum(
+                sample[f"{name}_cpu_ms_per_event"] for name in names), 2)
             samples.append(sample)
             log(json.dumps(sample))
             log(window_line(samples))
@@ -561,8 +581,23 @@ async def phase_soak(stack: Stack, load: Load, minutes: float, speed: float, boa
             "p99_ms_first_fifth_vs_last_fifth": (
                 round(statistics.median(s["p99_ms"] for s in first), 1),
                 round(statistics.median(s["p99_ms"] for s in last), 1)),
+            "cpu_ms_per_event_first_fifth_vs_last_fifth": (
+                round(statistics.median(s["cpu_ms_per_event"] for s in first), 2),
+                round(statistics.median(s["cpu_ms_per_event"] for s in last), 2)),
             "tasks_before_vs_after": {n: (tasks0[n], tasks1[n]) for n in names},
             "sockets_after": sockets1, "slowdown": slowdown(samples), "samples": samples}
+
+
+def last_seq(stack: Stack) -> int:
+    """The newest event's sequence number: events committed by a window's end."""
+    engine = sa.create_engine(stack.pg.url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(events.c.seq))).scalar() or 0
+    except sa.exc.SQLAlchemyError:
+        return 0
+    finally:
+        engine.dispose()
 
 
 def open_jobs(stack: Stack) -> int:
@@ -587,7 +622,9 @@ def window_line(samples: list[dict[str, Any]]) -> str:
     return (f"window {len(samples)} at {s['t_min']} min: {s['writes_per_30s']} writes/30 s "
             f"({ratio(s['writes_per_30s'], first['writes_per_30s'])} of the first), p50 "
             f"{s['p50_ms']} ms ({ratio(s['p50_ms'], first['p50_ms'])}), p99 {s['p99_ms']} ms "
-            f"({ratio(s['p99_ms'], first['p99_ms'])}), {s['open_jobs']} open jobs")
+            f"({ratio(s['p99_ms'], first['p99_ms'])}), {s['open_jobs']} open jobs, "
+            f"web CPU {s['cpu_ms_per_event']} ms an event "
+            f"({ratio(s['cpu_ms_per_event'], first['cpu_ms_per_event'])})")
 
 
 # The last fifth of the load may be at most this much slower than the first (issue 19).
