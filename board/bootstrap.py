@@ -36,13 +36,34 @@ def open_dispatch(settings: Settings) -> Dispatch:
 
 
 def worker_dispatch(settings: Settings) -> Dispatch:
-    """The use cases for a process without sockets (the CLI, a worker): with Redis, boards hear
-    its events at once; without, they catch up from the events table by anti-entropy."""
+    """The use cases for a process without sockets that runs until it is stopped (a worker):
+    with Redis, boards hear its events at once; without, they catch up from the events table
+    by anti-entropy."""
     d = open_dispatch(settings)
-    if settings.redis_url:
-        publisher = SyncPublisher(settings.redis_url)
-        d.listeners.append(lambda evs: publisher.publish(announcements(evs)))
+    _announce(d, settings)
     return d
+
+
+@contextmanager
+def worker(settings: Settings) -> Iterator[Dispatch]:
+    """`worker_dispatch` for one command: its database and Redis connections closed after it,
+    whatever happened, so none is left to the garbage collector."""
+    d = open_dispatch(settings)
+    publisher = _announce(d, settings)
+    try:
+        yield d
+    finally:
+        if publisher is not None:
+            publisher.close()
+        db.close(d.engine)
+
+
+def _announce(d: Dispatch, settings: Settings) -> SyncPublisher | None:
+    if not settings.redis_url:
+        return None
+    publisher = SyncPublisher(settings.redis_url)
+    d.listeners.append(lambda evs: publisher.publish(announcements(evs)))
+    return publisher
 
 
 def bus(settings: Settings) -> Bus:

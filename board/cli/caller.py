@@ -10,7 +10,6 @@ from pathlib import Path
 
 from board import bootstrap
 from board.settings import Settings
-from board.storage import db
 from board.usecases import Invalid
 
 
@@ -21,15 +20,12 @@ def cmd_notices(args: argparse.Namespace, settings: Settings) -> int:
     if not (settings.smtp_url or settings.sms_webhook_url):
         print("set SMTP_URL and/or SMS_WEBHOOK_URL (docs/caller.md)", file=sys.stderr)
         return 2
-    dispatch = bootstrap.worker_dispatch(settings)
-    try:
+    with bootstrap.worker(settings) as dispatch:
         worker = NoticeWorker.from_settings(dispatch, settings, interval=args.interval)
         if args.once:
             print(f"{worker.run_once()} notice(s) sent")
             return 0
         worker.run_forever()
-    finally:
-        db.close(dispatch.engine)
     return 0
 
 
@@ -40,14 +36,12 @@ def cmd_import_survey(args: argparse.Namespace, settings: Settings) -> int:
     if not path.is_file():
         print(f"no file {path}", file=sys.stderr)
         return 2
-    dispatch = bootstrap.worker_dispatch(settings)
-    try:
-        counts = import_file(dispatch, path)
-    except (Invalid, UnicodeDecodeError) as e:
-        print(f"{path}: {e}", file=sys.stderr)
-        return 2
-    finally:
-        db.close(dispatch.engine)
+    with bootstrap.worker(settings) as dispatch:
+        try:
+            counts = import_file(dispatch, path)
+        except (Invalid, UnicodeDecodeError) as e:
+            print(f"{path}: {e}", file=sys.stderr)
+            return 2
     print(f"imported {counts['imported']}, already answered {counts['already_answered']}, "
           f"quarantined {counts['quarantined']} (board quarantine list)")
     return 0

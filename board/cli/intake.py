@@ -31,23 +31,23 @@ def _print_counts(counts: intake.Counts, seconds: float) -> None:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    dispatch = bootstrap.worker_dispatch(settings)
+    with bootstrap.worker(settings) as dispatch:
+        def progress(counts: intake.Counts) -> None:
+            print(f"import-311: {counts.summary()}", file=sys.stderr, flush=True)
 
-    def progress(counts: intake.Counts) -> None:
-        print(f"import-311: {counts.summary()}", file=sys.stderr, flush=True)
-
-    started = time.perf_counter()
-    try:
-        counts = file_import.import_file(dispatch, args.file, batch_size=args.batch_size,
-                                    progress=progress, progress_every=args.progress_every,
-                                    parse_aside=False if args.one_process else None)
-    except intake.FileError as e:
-        print(f"board import-311: {e}", file=sys.stderr)
-        if e.counts is None:
-            print("nothing was imported", file=sys.stderr)
-        return 2
-    _print_counts(counts, time.perf_counter() - started)
-    return 0
+        started = time.perf_counter()
+        try:
+            counts = file_import.import_file(
+                dispatch, args.file, batch_size=args.batch_size, progress=progress,
+                progress_every=args.progress_every,
+                parse_aside=False if args.one_process else None)
+        except intake.FileError as e:
+            print(f"board import-311: {e}", file=sys.stderr)
+            if e.counts is None:
+                print("nothing was imported", file=sys.stderr)
+            return 2
+        _print_counts(counts, time.perf_counter() - started)
+        return 0
 
 
 def _short(raw: Any, limit: int = 100) -> str:
@@ -90,57 +90,56 @@ def _edited(raw: Any, sets: list[str]) -> dict[str, Any]:
 
 
 def cmd_quarantine_retry(args: argparse.Namespace, settings: Settings) -> int:
-    dispatch = bootstrap.worker_dispatch(settings)
-    if args.all:
-        if args.id is not None or args.set:
-            print("board: give an ID (with --set edits) or --all, not both", file=sys.stderr)
+    with bootstrap.worker(settings) as dispatch:
+        if args.all:
+            if args.id is not None or args.set:
+                print("board: give an ID (with --set edits) or --all, not both", file=sys.stderr)
+                return 2
+            done = quarantine.retry_all(dispatch)
+            print(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(done.items()))
+                  or "the quarantine is empty")
+            return 0
+        if args.id is None:
+            print("board: give a quarantined row's ID, or --all", file=sys.stderr)
             return 2
-        done = quarantine.retry_all(dispatch)
-        print(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(done.items()))
-              or "the quarantine is empty")
+        override = None
+        if args.set:
+            rows = {r.id: r for r in quarantine.quarantine_rows(dispatch.engine)}
+            if args.id not in rows:
+                print(f"board: no open quarantined row {args.id}", file=sys.stderr)
+                return 2
+            override = _edited(rows[args.id].raw, args.set)
+        try:
+            outcome = quarantine.retry(dispatch, args.id, override)
+        except NotFound as e:
+            print(f"board: {e}", file=sys.stderr)
+            return 2
+        if outcome.kind == "quarantined":
+            print(f"row {args.id} is still bad: {outcome.reason}")
+            return 1
+        what = f" (job {outcome.job_id})" if outcome.job_id else ""
+        print(f"row {args.id}: {outcome.kind.replace('_', ' ')}{what}; resolved")
         return 0
-    if args.id is None:
-        print("board: give a quarantined row's ID, or --all", file=sys.stderr)
-        return 2
-    override = None
-    if args.set:
-        rows = {r.id: r for r in quarantine.quarantine_rows(dispatch.engine)}
-        if args.id not in rows:
-            print(f"board: no open quarantined row {args.id}", file=sys.stderr)
-            return 2
-        override = _edited(rows[args.id].raw, args.set)
-    try:
-        outcome = quarantine.retry(dispatch, args.id, override)
-    except NotFound as e:
-        print(f"board: {e}", file=sys.stderr)
-        return 2
-    if outcome.kind == "quarantined":
-        print(f"row {args.id} is still bad: {outcome.reason}")
-        return 1
-    what = f" (job {outcome.job_id})" if outcome.job_id else ""
-    print(f"row {args.id}: {outcome.kind.replace('_', ' ')}{what}; resolved")
-    return 0
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from workers.replay import replay_file
 
-    dispatch = bootstrap.worker_dispatch(settings)
+    with bootstrap.worker(settings) as dispatch:
+        def progress(report: Any) -> None:
+            print(f"replay: {report.counts.summary()}", file=sys.stderr, flush=True)
 
-    def progress(report: Any) -> None:
-        print(f"replay: {report.counts.summary()}", file=sys.stderr, flush=True)
-
-    try:
-        report = replay_file(dispatch, args.file, speed=args.speed,
-                             simulate_officers=args.simulate_officers,
-                             units_per_precinct=args.units_per_precinct,
-                             key_prefix=args.key_prefix, progress=progress,
-                             progress_every=args.progress_every)
-    except intake.FileError as e:
-        print(f"board replay: {e}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    return 0
+        try:
+            report = replay_file(dispatch, args.file, speed=args.speed,
+                                 simulate_officers=args.simulate_officers,
+                                 units_per_precinct=args.units_per_precinct,
+                                 key_prefix=args.key_prefix, progress=progress,
+                                 progress_every=args.progress_every)
+        except intake.FileError as e:
+            print(f"board replay: {e}", file=sys.stderr)
+            return 2
+        print(report.summary())
+        return 0
 
 
 def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
@@ -155,15 +154,16 @@ def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
         config = replace(config, interval=args.interval)
     if args.since:
         config = replace(config, since=args.since)
-    poller = Poller(bootstrap.worker_dispatch(settings), config)
-    if not args.once:
-        poller.run_forever()
-        return 0
-    try:
-        counts = poller.run_once()
-    except PollError as e:
-        print(f"board poll-311: {e}", file=sys.stderr)
-        return 1
+    with bootstrap.worker(settings) as dispatch:
+        poller = Poller(dispatch, config)
+        if not args.once:
+            poller.run_forever()
+            return 0
+        try:
+            counts = poller.run_once()
+        except PollError as e:
+            print(f"board poll-311: {e}", file=sys.stderr)
+            return 1
     print(counts.summary())
     return 0
 

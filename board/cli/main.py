@@ -75,11 +75,8 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_units_add(args: argparse.Namespace, settings: Settings) -> int:
     from board.domain.access import SYSTEM
 
-    d = bootstrap.worker_dispatch(settings)
-    try:
+    with bootstrap.worker(settings) as d:
         ev = d.add_unit(SYSTEM, args.callsign, args.precinct, args.sector)
-    finally:
-        db.close(d.engine)
     print(f"unit {args.callsign} in the {args.precinct} id {ev['unit_id']}")
     return 0
 
@@ -206,11 +203,12 @@ def cmd_deadlines(args: argparse.Namespace, settings: Settings) -> int:
     from board.accountability.deadlines import DeadlineWorker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    worker = DeadlineWorker(bootstrap.worker_dispatch(settings), interval=args.interval)
-    if args.once:
-        print(f"{worker.run_once()} overdue event(s) written")
-        return 0
-    worker.run_forever()
+    with bootstrap.worker(settings) as d:
+        worker = DeadlineWorker(d, interval=args.interval)
+        if args.once:
+            print(f"{worker.run_once()} overdue event(s) written")
+            return 0
+        worker.run_forever()
     return 0
 
 

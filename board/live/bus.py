@@ -254,6 +254,9 @@ class SyncPublisher:
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         self._lock = threading.Lock()
 
+    def close(self) -> None:
+        self._redis.close()
+
     def publish(self, messages: Iterable[tuple[str, str]]) -> None:
         with self._lock:
             try:

@@ -563,6 +563,10 @@ def test_cli_writes_are_announced_to_the_boards_when_redis_is_set(board_env, eng
         def publish(self, messages) -> None:  # type: ignore[no-untyped-def]
             published.append(list(messages))
 
+        def close(self) -> None:
+            closed.append(True)
+
+    closed: list[bool] = []
     monkeypatch.setattr("board.bootstrap.SyncPublisher", FakePublisher)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/5")
     rows = [r for r in hour_rows() if r["Unique Key"] in ("54049402", "54046813")]
@@ -574,6 +578,7 @@ def test_cli_writes_are_announced_to_the_boards_when_redis_is_set(board_env, eng
     assert {"precinct:44", "precinct:26", "city"} <= channels
     seqs = sorted(json.loads(data)["seq"] for batch in published for _, data in batch)
     assert set(seqs) == {2}
+    assert closed == [True]  # the command's Redis connection is not left to the GC
 
 
 def test_odd_text_is_cut_to_fit_and_stays_idempotent(dispatch, tmp_path):
