@@ -11,6 +11,7 @@ many times within 30 days, this job included: 5, the threshold a 2014 NYPD order
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -77,6 +78,40 @@ def same_place(a: Spot, b: Spot, near_m: float = NEAR_M) -> bool:
     if None in (a.lat, a.lon, b.lat, b.lon):
         return False
     return metres(a.lat, a.lon, b.lat, b.lon) <= near_m  # type: ignore[arg-type]
+
+
+def near_targets(targets: Sequence[tuple[str | None, Spot]],
+                 found: Iterable[tuple[str | None, Spot]], dlat: float, dlon: float
+                 ) -> dict[int, list[Spot]]:
+    """Which of the found jobs may be at each target's place: of its precinct, at its very
+    address (non-empty) or in the box of ±dlat/±dlon around its point. Each job is found
+    once and handed to the targets near it through an address index and a grid of boxes, so
+    the work grows with the jobs and their neighbours, not with every pair."""
+    by_address: dict[tuple[str | None, str], list[Spot]] = defaultdict(list)
+    by_cell: dict[tuple[str | None, int, int], list[Spot]] = defaultdict(list)
+
+    def cell(s: Spot) -> tuple[int, int]:
+        return math.floor(s.lat / dlat), math.floor(s.lon / dlon)  # type: ignore[operator]
+
+    boxed = dlat > 0 and dlon > 0
+    for precinct, s in found:
+        if s.address:
+            by_address[precinct, s.address].append(s)
+        if boxed and s.lat is not None and s.lon is not None:
+            by_cell[(precinct, *cell(s))].append(s)
+    out: dict[int, list[Spot]] = {}
+    for precinct, t in targets:
+        near = {s.id: s for s in by_address.get((precinct, t.address), ())} if t.address else {}
+        if boxed and t.lat is not None and t.lon is not None:
+            row, col = cell(t)
+            for i in (row - 1, row, row + 1):
+                for j in (col - 1, col, col + 1):
+                    for s in by_cell.get((precinct, i, j), ()):
+                        if abs(s.lat - t.lat) <= dlat and abs(s.lon - t.lon) <= dlon:  # type: ignore[operator]
+                            near[s.id] = s
+        near.pop(t.id, None)
+        out[t.id] = list(near.values())
+    return out
 
 
 def earlier_here(job: Spot, candidates: Iterable[Spot], rules: PlaceRules) -> list[Spot]:

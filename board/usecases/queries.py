@@ -17,6 +17,7 @@ from board.domain.places import (
     box_degrees,
     chronic_count,
     earlier_here,
+    near_targets,
     same_place,
 )
 from board.domain.places import Spot as PlaceSpot
@@ -613,23 +614,27 @@ _PLACE_COLUMNS = ("id", "address", "lat", "lon", "complaint_type", "created_at",
 
 # Made once: building an alias of `jobs` proxies all its columns (about 0.4 ms a time).
 _O, _H = jobs.alias("o"), jobs.alias("h")
-_PLACE_SELECT = (_O.c.id.label("target"), *(_H.c[c].label(f"h_{c}") for c in _PLACE_COLUMNS))
+_PLACE_SELECT = (_H.c.precinct.label("h_precinct"),
+                 *(_H.c[c].label(f"h_{c}") for c in _PLACE_COLUMNS))
 
 
 def _places_near() -> Any:
-    """The memory's one statement (built once: its parts are bound parameters): for each
-    target, the jobs of its precinct in the window at its address, and those in a box
-    around its point (a target without a point matches no box)."""
+    """The memory's one statement (built once: its parts are bound parameters): the jobs of
+    the targets' precincts in the window at a target's address or in a box around a target's
+    point (a target without a point matches no box), each job once however many targets it
+    is near. A place with k jobs on the board gives k rows, not k² (a chronic place's rows
+    grew with the square of its complaints); which target each row is near is worked out
+    in memory (board.domain.places.near_targets)."""
     o, h = _O, _H
     since = sa.bindparam("since", type_=jobs.c.created_at.type)
     until = sa.bindparam("until", type_=jobs.c.created_at.type)
     dlat, dlon = sa.bindparam("dlat", type_=sa.Float), sa.bindparam("dlon", type_=sa.Float)
-    window = [o.c.id.in_(sa.bindparam("ids", expanding=True)), h.c.id != o.c.id,
+    window = [o.c.id.in_(sa.bindparam("ids", expanding=True)),
               h.c.precinct == o.c.precinct, h.c.created_at >= since, h.c.created_at < until]
     same_address = sa.and_(h.c.address == o.c.address, o.c.address != "")
     near = sa.and_(h.c.lat.between(o.c.lat - dlat, o.c.lat + dlat),
                    h.c.lon.between(o.c.lon - dlon, o.c.lon + dlon))
-    return sa.union_all(
+    return sa.union(  # UNION, not UNION ALL: each job once
         sa.select(*_PLACE_SELECT).select_from(o.join(h, same_address)).where(*window),
         sa.select(*_PLACE_SELECT).select_from(o.join(h, near)).where(*window))
 
@@ -643,23 +648,22 @@ def _place_spot(row: Any, prefix: str = "") -> PlaceSpot:
                      m[prefix + "disposition"], bool(m[prefix + "history"]))
 
 
-def place_candidates(conn: sa.Connection, targets: list[PlaceSpot], rules: PlaceRules
-                     ) -> dict[int, list[PlaceSpot]]:
-    """Jobs that may be at each target's place, in one query for all the targets: the same
-    address, or inside a bounding box around the point (ix_jobs_precinct_lat_lon), of the same
-    precinct, received in the memory's window before the target. The domain decides which
-    count (board.domain.places.earlier_here)."""
+def place_candidates(conn: sa.Connection, targets: list[tuple[str | None, PlaceSpot]],
+                     rules: PlaceRules) -> dict[int, list[PlaceSpot]]:
+    """Jobs that may be at each target's place (targets given with their precincts), in one
+    query for all the targets: the same address, or inside a bounding box around the point
+    (ix_jobs_precinct_lat_lon), of the same precinct, received in the memory's window. The
+    domain decides which count (board.domain.places.earlier_here)."""
     if not targets:
         return {}
-    lats = [abs(t.lat) for t in targets if t.lat is not None]
+    spots = [t for _, t in targets]
+    lats = [abs(t.lat) for t in spots if t.lat is not None]
     dlat, dlon = box_degrees(max(lats), rules.near_m) if lats else (0.0, 0.0)
-    params = {"ids": [t.id for t in targets], "dlat": dlat, "dlon": dlon,
-              "since": min(t.created_at for t in targets) - rules.history,
-              "until": max(t.created_at for t in targets)}
-    found: dict[int, list[PlaceSpot]] = defaultdict(list)
-    for r in conn.execute(_PLACES_NEAR, params):
-        found[r.target].append(_place_spot(r, "h_"))
-    return found
+    params = {"ids": [t.id for t in spots], "dlat": dlat, "dlon": dlon,
+              "since": min(t.created_at for t in spots) - rules.history,
+              "until": max(t.created_at for t in spots)}
+    found = [(r.h_precinct, _place_spot(r, "h_")) for r in conn.execute(_PLACES_NEAR, params)]
+    return near_targets(targets, found, dlat, dlon)
 
 
 def _as_spot(c: Card) -> PlaceSpot:
@@ -672,7 +676,8 @@ def with_memory(conn: sa.Connection, cards: dict[int, Card], rules: PlaceRules
     """The cards with how many earlier jobs were at their place and whether it is chronic:
     one query for all of them, never one a card."""
     spots = {i: _as_spot(c) for i, c in cards.items()}
-    candidates = place_candidates(conn, list(spots.values()), rules)
+    candidates = place_candidates(conn, [(cards[i].precinct, s) for i, s in spots.items()],
+                                  rules)
     out = dict(cards)
     for i, spot in spots.items():
         earlier = earlier_here(spot, candidates.get(i, ()), rules)
@@ -697,6 +702,6 @@ def place_memory(engine: db.Source, actor: Actor, row: Any, rules: PlaceRules) -
     check_precinct(actor, row.precinct)
     spot = PlaceSpot(row.id, row.address, row.lat, row.lon, row.complaint_type, row.created_at)
     with db.read(engine) as conn:
-        candidates = place_candidates(conn, [spot], rules).get(row.id, [])
+        candidates = place_candidates(conn, [(row.precinct, spot)], rules).get(row.id, [])
     earlier = earlier_here(spot, candidates, rules)
     return PlaceMemory(earlier, chronic_count(spot, earlier, rules) if earlier else None, rules)

@@ -13,6 +13,7 @@ from board.domain.places import (
     chronic_count,
     earlier_here,
     most_in_window,
+    near_targets,
     same_place,
 )
 from board.domain.related import metres
@@ -69,3 +70,33 @@ def test_most_in_window() -> None:
     days = [T0 + timedelta(days=d) for d in (0, 40, 41, 42, 43, 71, 72)]
     assert most_in_window(days, timedelta(days=30)) == 4
     assert most_in_window([], timedelta(days=30)) == 0
+
+
+def test_each_target_gets_the_jobs_at_its_address_or_in_its_box_of_its_precinct() -> None:
+    dlat, dlon = box_degrees(LAT, 50)
+    a = spot(1, 0, "1 A ST")
+    b = spot(2, 0, "", LAT + 10 * dlat, LON)  # far from a
+    found = [("75", spot(3, 1, "1 A ST", None, None)),            # a's address, no point
+             ("75", spot(4, 1, "", LAT + dlat * 0.99, LON)),      # a's box, on its edge
+             ("75", spot(5, 1, "", LAT + dlat * 1.01, LON)),      # just outside it
+             ("77", spot(6, 1, "1 A ST")),                        # another precinct
+             ("75", spot(7, 1, "", LAT + 10 * dlat, LON - dlon * 0.5)),  # b's box
+             ("75", a), ("75", b)]                                # the targets themselves
+    near = near_targets([("75", a), ("75", b)], found, dlat, dlon)
+    assert sorted(s.id for s in near[1]) == [3, 4]
+    assert sorted(s.id for s in near[2]) == [7]
+
+
+def test_the_grid_finds_every_box_neighbour_a_pairwise_scan_does() -> None:
+    import random
+
+    rnd = random.Random(7)
+    dlat, dlon = box_degrees(LAT, 50)
+    points = [spot(i, rnd.uniform(0, 80), "", LAT + rnd.uniform(-5, 5) * dlat,
+                   LON + rnd.uniform(-5, 5) * dlon) for i in range(300)]
+    near = near_targets([("75", t) for t in points[:60]], [("75", s) for s in points],
+                        dlat, dlon)
+    for t in points[:60]:
+        pairwise = {s.id for s in points if s.id != t.id and abs(s.lat - t.lat) <= dlat
+                    and abs(s.lon - t.lon) <= dlon}
+        assert {s.id for s in near[t.id]} == pairwise

@@ -111,3 +111,22 @@ def test_the_chronic_threshold_is_a_setting(tmp_path) -> None:
         d.engine.dispose()
     assert Settings.from_env({"SECRET_KEY": "x", "BOARD_VAR_DIR": str(tmp_path)}
                              ).chronic_complaints == 5
+
+
+def test_a_chronic_places_board_read_grows_with_its_jobs_not_their_pairs(world, clock) -> None:
+    """Forty complaints at one address and point: each card counts the ones before it, and
+    the read fetches each job once (pairwise, it fetched 2 × 40 × 39 rows)."""
+    from board.observability import metrics
+
+    d = world.dispatch
+    lat, lon = _place(world)
+    ids = [_job(d, clock, lat, lon, address=HERE, days_before=40 - i) for i in range(40)]
+    metrics.count_rows()
+    with metrics.reading("memory-test"):
+        before = metrics.rows_read("memory-test")
+        view = queries.board(d.engine, SYSTEM, "75", NOW, PlaceRules())
+        rows = metrics.rows_read("memory-test") - before
+    here = {c.id: c.here_before for lane in [view.queue] for c in lane if c.id in ids}
+    # the 90-day window holds them all: the n-th counts the n - 1 before it
+    assert [here.get(i, 0) for i in ids] == list(range(40))
+    assert rows < 4 * 40, rows
