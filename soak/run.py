@@ -541,7 +541,9 @@ async def phase_soak(stack: Stack, load: Load, minutes: float, speed: float, boa
                                               1),
                       "p50_ms": round(p(lat, 0.5) * 1000, 1),
                       "p99_ms": round(p(lat, 0.99) * 1000, 1),
-                      "open_jobs": open_jobs(stack)}
+                      "open_jobs": open_jobs(stack),
+                      # the machine's, not the board's: what else ran beside it this window
+                      "load_1min": round(os.getloadavg()[0], 2)}
             window_start = now
             now_seq = last_seq(stack)
             events_in, seq = now_seq - seq, now_seq
@@ -624,7 +626,7 @@ def window_line(samples: list[dict[str, Any]]) -> str:
             f"{s['p50_ms']} ms ({ratio(s['p50_ms'], first['p50_ms'])}), p99 {s['p99_ms']} ms "
             f"({ratio(s['p99_ms'], first['p99_ms'])}), {s['open_jobs']} open jobs, "
             f"web CPU {s['cpu_ms_per_event']} ms an event "
-            f"({ratio(s['cpu_ms_per_event'], first['cpu_ms_per_event'])})")
+            f"({ratio(s['cpu_ms_per_event'], first['cpu_ms_per_event'])}), load {s['load_1min']}")
 
 
 # The last fifth of the load may be at most this much slower than the first (issue 19).
