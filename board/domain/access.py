@@ -50,6 +50,10 @@ class Actor:
     # The client's key for this request (a phone's tap): recorded on the events it writes, so
     # the same request sent again, after its answer was lost, is known as already done.
     request_key: str | None = None
+    # The API client's Idempotency-Key for this request: the write's own transaction marks the
+    # key's claim with the event it wrote (board.storage.idempotency), so a retry whose first
+    # answer was lost is answered from that event, never written again.
+    idempotency_key: str | None = None
 
     @property
     def citywide(self) -> bool:

@@ -420,14 +420,16 @@ summons_numbers = sa.Table(
 )
 
 # The JSON API's Idempotency-Key (board/storage/idempotency.py): one row per user and key,
-# claimed before the write (the primary key makes the claim race-safe on both engines) and
-# filled with the answer after it, so a retry is answered from here without writing again.
+# claimed before the write (the primary key makes the claim race-safe on both engines), marked
+# with the event it wrote in the write's own transaction, and filled with the answer after it,
+# so a retry is answered from here (or from that event) without writing again.
 idempotency_keys = sa.Table(
     "idempotency_keys", metadata,
     sa.Column("actor_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),  # SHA-256 of method, path, body
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("seq", sa.Integer),  # the last event the write committed; None until it has
     sa.Column("status", sa.Integer),  # None while the first request is running
     sa.Column("response", sa.Text),  # the JSON answered
     sa.Index("ix_idempotency_keys_created", "created_at"),

@@ -24,7 +24,7 @@ from board.domain.places import PlaceRules
 from board.domain.policies import Policy, in_effect
 from board.domain.presence import OFF
 from board.geo.routing import GeoIndex
-from board.storage import bulk, chain, db, factstore
+from board.storage import bulk, chain, db, factstore, idempotency
 from board.storage.schema import (
     events,
     jobs,
@@ -169,7 +169,7 @@ class ChangeCore:
                payload: dict[str, Any] | None = None) -> dict[str, Any]:
         row = self._event_row(actor, kind, job=job, unit_id=unit_id, precinct=precinct,
                               before=before, after=after, payload=payload)
-        return self._insert_events(conn, [row])[0]
+        return self._insert_events(conn, [row], actor=actor)[0]
 
     def _event_row(self, actor: Actor, kind: str, *, job: Any = None, job_id: int | None = None,
                    unit_id: int | None = None, precinct: str | None = None,
@@ -190,13 +190,18 @@ class ChangeCore:
         }
 
     def _insert_events(self, conn: sa.Connection, rows: list[dict[str, Any]],
-                       new_jobs: Sequence[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                       new_jobs: Sequence[dict[str, Any]] | None = None, *,
+                       actor: Actor | None = None) -> list[dict[str, Any]]:
         """Append events (one statement for a batch); each row gets its seq, in order, and its
         link in the log's hash chain (board/storage/chain.py) before it is written.
-        `new_jobs`: the rows of the jobs these events create, as written (for job_facts)."""
+        `new_jobs`: the rows of the jobs these events create, as written (for job_facts).
+        `actor`: who writes them; an API request's Idempotency-Key claim is marked with the last
+        event here, in the same transaction, so it says whether the write committed."""
         chain.extend(conn, rows)
         bulk.insert_many(conn, events, rows)
         factstore.record_all(conn, rows, new_jobs)  # QSTAT's rows commit with their events
+        if actor is not None and actor.idempotency_key and actor.id is not None and rows:
+            idempotency.written(conn, actor.id, actor.idempotency_key, rows[-1]["seq"])
         return rows
 
     def _job(self, conn: sa.Connection, job_id: int, *, lock: bool = False) -> Any:

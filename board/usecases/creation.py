@@ -169,7 +169,7 @@ class CreationCases(ChangeCore):
                                 job_id=job_id, precinct=values["precinct"],
                                 after=values["status"], payload=payload, at=now)
                 for job_id, (values, payload) in zip(ids, planned, strict=True)],
-                new_jobs=rows)
+                new_jobs=rows, actor=actor)
             pages = [{"job_id": job_id, "token": status_token(), "created_at": now}
                      for job_id, (values, _) in zip(ids, planned, strict=True)
                      if not values["history"]]

@@ -195,6 +195,11 @@ def create_job(call: Call) -> dict[str, Any]:
     ev = call.dispatch.create_job(call.actor, NewJob(
         b.complaint_type, b.descriptor, address=b.address, lat=b.lat, lon=b.lon,
         description=b.description, fields=contact_fields(b.email, b.phone, b.contact_consent)))
+    return job_created(call, ev)
+
+
+def job_created(call: Call, ev: dict[str, Any]) -> dict[str, Any]:
+    """The created job, read back; or, when that read fails, what was written."""
     try:
         detail = queries.job(call.dispatch.engine, call.actor, ev["job_id"], call.now)
     except READ_BACK_FAILED:
@@ -298,11 +303,16 @@ def _revealed(name: str, result: tuple[dict[str, Any], Any]) -> tuple[dict[str, 
 
 def _action_run(action: Action) -> Callable[[Call], dict[str, Any]]:
     def run(call: Call) -> dict[str, Any]:
-        job_id = call.path["job_id"]
-        done = action.do(call.dispatch, call.actor, job_id, call.body)
+        done = action.do(call.dispatch, call.actor, call.path["job_id"], call.body)
         ev, revealed = done if isinstance(done, tuple) else (done, {})
-        return {"event": event_json(ev), "job": _card_after(call, job_id), **revealed}
+        return {**action_written(call, ev), **revealed}
     return run
+
+
+def action_written(call: Call, ev: dict[str, Any]) -> dict[str, Any]:
+    """An action's answer from its event. (Made from the event alone, a reveal's answer has no
+    url or contact: a client that lost the first answer asks again, recorded again.)"""
+    return {"event": event_json(ev), "job": _card_after(call, call.path["job_id"])}
 
 
 def my_queue(call: Call) -> dict[str, Any]:
@@ -347,8 +357,11 @@ def get_rules(call: Call) -> dict[str, Any]:
 
 
 def set_rule(call: Call) -> dict[str, Any]:
-    rule = Rule(**call.body.model_dump())
-    ev = call.dispatch.set_rule(call.actor, rule)
+    return rule_written(call, call.dispatch.set_rule(call.actor, Rule(**call.body.model_dump())))
+
+
+def rule_written(call: Call, ev: dict[str, Any]) -> dict[str, Any]:
+    rule = Rule(**{name: ev["payload"][name] for name in Rule.__dataclass_fields__})
     return {"event": event_json(ev), "rule": rule_json(rule)}
 
 
@@ -364,8 +377,12 @@ def get_policies(call: Call) -> dict[str, Any]:
 
 def set_policy(call: Call) -> dict[str, Any]:
     b: inputs.PolicyChange = call.body
-    ev = call.dispatch.set_policy(call.actor, b.scope, b.kind, b.enabled, b.minutes,
-                                  metres=b.metres, dispositions=split_codes(b.dispositions))
+    return policy_written(call, call.dispatch.set_policy(
+        call.actor, b.scope, b.kind, b.enabled, b.minutes, metres=b.metres,
+        dispositions=split_codes(b.dispositions)))
+
+
+def policy_written(call: Call, ev: dict[str, Any]) -> dict[str, Any]:
     p = ev["payload"]
     return {"event": event_json(ev),
             "policy": policy_json(Policy(p["kind"], p["enabled"], p["minutes"], p["scope"],
@@ -399,25 +416,25 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Create a job by hand; it is routed by its coordinates and prioritised by the "
              "rules.", create_job, outputs.JobDetail, (401, 403, 422), body=inputs.NewJob,
              status=201, also=(outputs.JobWritten,),
-             location=lambda job: f"{PREFIX}/jobs/{job['id']}"),
+             location=lambda job: f"{PREFIX}/jobs/{job['id']}", answer=job_created),
     Endpoint("GET", "/jobs/{job_id}", "get_job", "jobs",
              "A job: every field, its flags and its whole timeline.", get_job,
              outputs.JobDetail, (401, 403, 404)),
     *(Endpoint("POST", f"/jobs/{{job_id}}/{a.name}", f"job_{a.name}", "actions", a.summary,
                _action_run(a), outputs.ActionResult,
                ACTION_ERRORS if a.versioned else (401, 403, 404, 422), body=a.body,
-               no_store=a.name in REVEALS)
+               no_store=a.name in REVEALS, answer=action_written)
       for a in ACTIONS),
     Endpoint("GET", "/me/queue", "my_queue", "officer",
              "My unit's stack, top job first (empty for users without a unit).", my_queue,
              outputs.OfficerQueue),
     Endpoint("POST", "/me/position", "my_position", "officer",
              "Report my unit's position (with the officer's consent).", my_position,
-             outputs.UnitResult, (401, 403, 422), body=inputs.Position),
+             outputs.UnitResult, (401, 403, 422), body=inputs.Position, answer=_unit_after),
     Endpoint("POST", "/units/{unit_id}/status", "unit_status", "units",
              "Put a unit out of service (with a reason), off duty or back to available.",
              unit_status, outputs.UnitResult, (401, 403, 404, 409, 422),
-             body=inputs.UnitStatus),
+             body=inputs.UnitStatus, answer=_unit_after),
     Endpoint("GET", "/dispositions", "get_dispositions", "reference",
              "The 311 resolution outcomes a job can be closed with.", get_dispositions,
              outputs.DispositionList),
@@ -426,14 +443,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              outputs.RuleList),
     Endpoint("POST", "/rules", "set_rule", "reference",
              "Add or change a rule; it applies to jobs that come in from now on.", set_rule,
-             outputs.RuleResult, (401, 403, 422), body=inputs.RuleChange),
+             outputs.RuleResult, (401, 403, 422), body=inputs.RuleChange, answer=rule_written),
     Endpoint("GET", "/policies", "get_policies", "policies",
              "Close policies: the citywide settings and your precincts' (supervisors, "
              "commanders, admins).", get_policies, outputs.PolicyList, (401, 403)),
     Endpoint("PUT", "/policies", "set_policy", "policies",
              "Turn a close policy on or off, citywide or for one precinct (admins: citywide "
              "admins for citywide settings). Every change is a set_policy event.", set_policy,
-             outputs.PolicyResult, (401, 403, 422), body=inputs.PolicyChange),
+             outputs.PolicyResult, (401, 403, 422), body=inputs.PolicyChange,
+             answer=policy_written),
     Endpoint("GET", "/openapi.json", "openapi", "reference", "This document.", get_openapi,
              outputs.OpenAPI, (), public=True),
 )
@@ -494,6 +512,9 @@ class KeyInUse(Exception):
     """The first request with this Idempotency-Key has not answered yet."""
 
 
+KEY_IN_USE = "a request with this Idempotency-Key is still running; retry"
+
+
 @dataclass(frozen=True)
 class Sent:
     """What _handle needs of the HTTP request beyond the path values."""
@@ -542,22 +563,34 @@ def _once(ep: Endpoint, call: Call, req: Sent, raw: bytes) -> tuple[int, Any, bo
         if held.fingerprint != print_:
             raise Invalid({"Idempotency-Key": "was used for a different request (method, path "
                                               "or body); use a new key for a new request"})
-        if held.status is None:
-            raise KeyInUse("a request with this Idempotency-Key is still running; retry")
-        return held.status, held.response, True
+        if held.status is not None:
+            return held.status, held.response, True
+        if held.written is None or ep.answer is None:
+            raise KeyInUse(KEY_IN_USE)
+        # committed, never answered (its process died, or the database went, after the commit)
+        payload = ep.answer(call, held.written)
+        _store_answer(engine, actor_id, key, ep.status, payload)
+        return ep.status, payload, True
     try:
-        payload = ep.run(call)
+        payload = ep.run(replace(call, actor=replace(call.actor, idempotency_key=key)))
+    except idempotency.ClaimLost:  # a retry took the claim meanwhile: this write rolled back
+        raise KeyInUse(KEY_IN_USE) from None
     except Exception:
         try:
             idempotency.release(engine, actor_id, key)
         except READ_BACK_FAILED:
             log.warning("could not release an Idempotency-Key after a failed write")
         raise
+    _store_answer(engine, actor_id, key, ep.status, payload)
+    return ep.status, payload, False
+
+
+def _store_answer(engine: Any, actor_id: int, key: str, status: int, payload: Any) -> None:
+    """Keep the answer for a retry; if that fails the claim's event answers it instead."""
     try:
-        idempotency.answer(engine, actor_id, key, ep.status, payload)
+        idempotency.answer(engine, actor_id, key, status, payload)
     except READ_BACK_FAILED:
         log.warning("write committed; storing its Idempotency-Key answer failed")
-    return ep.status, payload, False
 
 
 def error_response(exc: Exception) -> JSONResponse | None:

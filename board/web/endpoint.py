@@ -46,3 +46,6 @@ class Endpoint:
     location: Callable[[Any], str] | None = None  # Location header of a 201
     also: tuple[type[BaseModel], ...] = ()  # other shapes a success may answer
     no_store: bool = False  # a recorded reveal: no browser or proxy keeps the answer
+    # A write's answer made from the event it wrote: what a retry under the same
+    # Idempotency-Key gets when the first request committed but its answer was never stored.
+    answer: Callable[[Call, dict[str, Any]], Any] | None = None

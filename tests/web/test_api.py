@@ -980,6 +980,81 @@ def test_a_created_job_answers_201_when_its_read_back_fails(api, world, monkeypa
     assert job_count(world) == before + 1
 
 
+def test_a_write_committed_but_never_answered_is_answered_from_what_it_wrote(
+        api, world, clock) -> None:  # type: ignore[no-untyped-def]
+    """Audit defect 4's gap: the process died (or the database went) between a write's commit
+    and storing its Idempotency-Key answer. Its claim stayed unanswered: a retry got 409, and
+    after STALE the claim was taken again and the write ran twice. The write's own transaction
+    now marks the claim with its event, so every retry, before STALE or after, answers success
+    from that event and writes nothing."""
+    from board.storage import idempotency
+
+    job = assigned_job(world)
+    lat, lon = point_in(world.dispatch.geo, "75")
+    writes = (  # (user, path, body, status): a note, a versioned step, a new job
+        ("sgt75", f"/jobs/{job}/note", {"text": "stored once"}, 200),
+        ("off75a", f"/jobs/{job}/acknowledge", {"version": 2}, 200),
+        ("sgt75", "/jobs", {"complaint_type": "Blocked Driveway", "descriptor": "No Access",
+                            "lat": lat, "lon": lon}, 201),
+    )
+    for n, (user, path, body, status) in enumerate(writes):
+        key = {"Idempotency-Key": f"answer lost {n}"}
+        before, jobs_before = event_count(world), job_count(world)
+        stored = idempotency.answer
+        idempotency.answer = lambda *args, **kwargs: None  # type: ignore[assignment]
+        try:  # the process dies after the commit: no answer is stored
+            first = api(user, "POST", path, body, key)
+        finally:
+            idempotency.answer = stored  # type: ignore[assignment]
+        assert first.status_code == status, first.text
+        soon = api(user, "POST", path, body, key)  # within STALE: was a 409
+        clock.advance(seconds=idempotency.STALE.total_seconds() * 3)
+        late = api(user, "POST", path, body, key)  # after STALE: was a second write
+        for again in (soon, late):
+            assert again.status_code == status, again.text
+            assert again.headers["Idempotent-Replayed"] == "true"
+            if status == 201:  # the job, read back
+                check_schema(again, "JobDetail")
+                assert again.json()["id"] == first.json()["id"]
+                assert again.headers["Location"] == first.headers["Location"]
+            else:
+                check_schema(again, "ActionResult")
+                assert again.json()["event"] == first.json()["event"]
+                assert again.json()["job"]["id"] == job
+        assert event_count(world) == before + 1 and job_count(world) == jobs_before + (n == 2)
+
+
+def test_only_a_claim_whose_write_never_committed_is_taken_again(api, world, clock) -> None:  # type: ignore[no-untyped-def]
+    """A claim without a committed write (the process died before the commit) answers 409
+    until STALE, then runs once. A write whose claim was taken meanwhile rolls back."""
+    from board.storage import idempotency
+
+    job = assigned_job(world)
+    body = '{"text": "after the crash"}'
+    path = f"/jobs/{job}/note"
+    fp = idempotency.fingerprint("POST", PREFIX + path, body.encode())
+    uid = world.actors["sgt75"].id
+    assert idempotency.claim(world.dispatch.engine, uid, "died", fp, clock()) is None
+    before = event_count(world)
+    key = {"Idempotency-Key": "died"}
+    r = api("sgt75", "POST", path, body, key)
+    assert r.status_code == 409 and r.headers["Retry-After"] == "1", r.text
+    assert event_count(world) == before
+    clock.advance(seconds=idempotency.STALE.total_seconds() + 1)
+    r = api("sgt75", "POST", path, body, key)
+    assert r.status_code == 200 and "Idempotent-Replayed" not in r.headers, r.text
+    assert event_count(world) == before + 1
+    # the claim lost under a write (a retry took it after STALE): the write is rolled back
+    claim = idempotency.claim
+    idempotency.claim = lambda *args, **kwargs: None  # type: ignore[assignment]
+    try:
+        r = api("sgt75", "POST", path, body, {"Idempotency-Key": "never claimed"})
+    finally:
+        idempotency.claim = claim  # type: ignore[assignment]
+    assert r.status_code == 409, r.text
+    assert event_count(world) == before + 1
+
+
 # -- the document says what the API accepts (audit defect 11) ----------------------------------
 
 
