@@ -9,6 +9,7 @@ the two middle values, as MEDIAN() gives; both engines use this one definition.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -100,14 +101,22 @@ class Period:
 
 
 MAX_DAYS = 400
+#: a day as the API's document says it (Python 3.11's fromisoformat takes more: 20260101)
+DAY = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _day(text: str) -> date:
+    if not re.fullmatch(DAY, text):
+        raise ValueError(text)
+    return date.fromisoformat(text)
 
 
 def period(start: str | None, end: str | None, now: datetime) -> Period:
     """A period from `YYYY-MM-DD` texts; by default the last 28 days through today."""
     today = local_day(now)
     try:
-        to = date.fromisoformat(end) if end else today + timedelta(days=1)
-        since = date.fromisoformat(start) if start else to - timedelta(days=DEFAULT_DAYS)
+        to = _day(end) if end else today + timedelta(days=1)
+        since = _day(start) if start else to - timedelta(days=DEFAULT_DAYS)
     except ValueError:
         raise ValueError("dates are YYYY-MM-DD") from None
     if to <= since:

@@ -23,6 +23,7 @@ from board.domain.lifecycle import WORKING, transition
 from board.domain.places import PlaceRules
 from board.domain.policies import Policy, in_effect
 from board.domain.presence import OFF
+from board.domain.text import plain
 from board.geo.routing import GeoIndex
 from board.storage import bulk, chain, db, factstore, idempotency
 from board.storage.schema import (
@@ -99,10 +100,7 @@ def _utcnow() -> datetime:
 
 
 def _text(value: str | None, name: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
-    text = value or ""
-    if not text.isprintable():  # the common case skips the per-character filter
-        text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
-    text = text.strip()
+    text = plain(value or "")  # the input layer's own rule: a valid value is never emptied
     if required and not text:
         raise Invalid({name: "is required"})
     if len(text) > limit:

@@ -38,6 +38,21 @@ from board.usecases.core import (
 log = logging.getLogger(__name__)
 MAX_MINUTES = 525_600  # a year: a deadline further out is a typo
 
+
+def _stages_out_of_order(rule: Rule) -> dict[str, str]:
+    """Each stage's minutes that break 1 ≤ ack ≤ arrive ≤ close ≤ MAX_MINUTES, by field (the
+    API's document says the order in words: JSON Schema cannot compare two fields)."""
+    order = "the stages go ack_minutes ≤ arrive_minutes ≤ close_minutes"
+    out, before = {}, ("", 1)
+    for name in ("ack_minutes", "arrive_minutes", "close_minutes"):
+        value = getattr(rule, name)
+        if not 1 <= value <= MAX_MINUTES:
+            out[name] = f"must be 1 to {MAX_MINUTES}"
+        elif value < before[1]:
+            out[name] = f"must not be less than {before[0]} ({before[1]}): {order}"
+        before = (name, value) if name not in out else before
+    return out
+
 @dataclass(frozen=True)
 class NewJob:
     complaint_type: str
@@ -101,8 +116,7 @@ class CreationCases(ChangeCore):
             errors["complaint_type"] = "type up to 120, descriptor up to 200 characters"
         if rule.priority not in (1, 2, 3, 4):
             errors["priority"] = "must be 1 to 4"
-        if not 0 < rule.ack_minutes <= rule.arrive_minutes <= rule.close_minutes <= MAX_MINUTES:
-            errors["minutes"] = f"need 0 < acknowledge ≤ arrive ≤ close ≤ {MAX_MINUTES}"
+        errors.update(_stages_out_of_order(rule))
         if errors:
             raise Invalid(errors)
         current = self.rules()

@@ -512,7 +512,7 @@ class KeyInUse(Exception):
     """The first request with this Idempotency-Key has not answered yet."""
 
 
-KEY_IN_USE = "a request with this Idempotency-Key is still running; retry"
+KEY_IN_USE = outputs.KEY_IN_USE
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,9 @@ class Position(Input):
 
 
 class RuleChange(Input):
-    """A priority rule; the same fields come back in GET /rules."""
+    """A priority rule; the same fields come back in GET /rules. The stages' minutes go in
+    order, ack_minutes ≤ arrive_minutes ≤ close_minutes: a rule out of order is a 422 naming
+    the field (JSON Schema cannot compare two fields, so the schema cannot say it itself)."""
 
     complaint_type: Text(120, "311 complaint type the rule applies to.", required=True)
     descriptor: Text(200, f"Descriptor, or {ANY!r} for any.") = ANY

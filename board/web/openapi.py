@@ -36,8 +36,11 @@ ERRORS: dict[int, tuple[str, str, list[type[BaseModel]]]] = {
           [outputs.Error]),
     404: ("NotFound", "No such job, unit or precinct.", [outputs.Error]),
     409: ("Conflict", "A stale version (who changed it, and the current version) or a step "
-          "the job's status does not allow.",
-          [outputs.ConflictError, outputs.UnitConflictError, outputs.TransitionError]),
+          "the job's status does not allow; on any write sent with an Idempotency-Key, also "
+          "an earlier request with that key still running (KeyInUseError, with Retry-After: "
+          "send it again then, with the same key).",
+          [outputs.ConflictError, outputs.UnitConflictError, outputs.TransitionError,
+           outputs.KeyInUseError]),
     422: ("Invalid", "Bad input: malformed JSON, wrong types, missing or unknown fields, "
           "refused values; one message per field.", [outputs.InvalidError]),
     500: ("ServerError", "The server could not answer. No details; the request id (also in "
@@ -60,9 +63,10 @@ IDEMPOTENCY_KEY: dict[str, Any] = {
 IDEMPOTENCY_DOC = (
     "Makes a retry safe: the first request with a key is run and its answer kept for 24 h; "
     "the same request sent again with the key gets that answer (header Idempotent-Replayed: "
-    "true) and writes nothing. The same key with another method, path or body is a 422; "
-    "while the first request with the key is still running, a 409 with Retry-After. Keys "
-    "belong to the token's user.")
+    "true) and writes nothing; a write that committed but whose answer was lost is answered "
+    "from what it wrote, never run again. The same key with another method, path or body is "
+    "a 422; while the first request with the key is still running, a 409 (KeyInUseError) "
+    "with Retry-After. Keys belong to the token's user.")
 
 
 def _models(endpoints: tuple[Endpoint, ...]) -> list[type[BaseModel]]:
@@ -90,7 +94,8 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
         kind, doc = PATH_PARAMS[name]
         params.append({"name": name, "in": "path", "required": True, "description": doc,
                        "schema": TypeAdapter(kind).json_schema()})
-    if ep.method in WRITES and not ep.public:
+    keyed = ep.method in WRITES and not ep.public
+    if keyed:
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                        "description": IDEMPOTENCY_DOC, "schema": IDEMPOTENCY_KEY})
     if params:
@@ -103,7 +108,8 @@ def _operation(ep: Endpoint) -> dict[str, Any]:
     if ep.location:
         ok["headers"] = {"Location": {"schema": {"type": "string"}}}
     responses: dict[str, Any] = {str(ep.status): ok}
-    for code in (400, *ep.errors, 500, 503):  # 400: any query string (RefuseControlCharacters)
+    # 400: any query string (RefuseControlCharacters); 409: a write's Idempotency-Key in use
+    for code in sorted({400, *ep.errors, *((409,) if keyed else ()), 500, 503}):
         responses[str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
     op["responses"] = responses
     if ep.public:
@@ -134,6 +140,8 @@ def _document(endpoints: tuple[Endpoint, ...], extra: tuple[str, ...]) -> dict[s
                  for name, text, models in ERRORS.values()}
     responses["Unauthorized"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
     responses["Unavailable"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    responses["Conflict"]["headers"] = {"Retry-After": {
+        "schema": {"type": "string"}, "description": "with KeyInUseError only"}}
     return {
         "openapi": "3.1.0",
         "info": {

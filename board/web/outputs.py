@@ -271,6 +271,17 @@ class UnitConflictError(_Changed):
     unit_id: int
 
 
+KEY_IN_USE = "a request with this Idempotency-Key is still running; retry"
+
+
+class KeyInUseError(Output):
+    """A write sent with an Idempotency-Key while an earlier request with that key is still
+    running (header Retry-After): send it again then, with the same key."""
+
+    error: Literal["conflict"]
+    detail: Literal[KEY_IN_USE]  # type: ignore[valid-type]
+
+
 class TransitionError(Output):
     error: Literal["invalid_transition"]
     detail: str

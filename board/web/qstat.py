@@ -32,7 +32,7 @@ from board.accountability.qstat_tables import (
     to_csv,
 )
 from board.domain.access import Actor
-from board.domain.qstat import PERCENTILE_METHOD, TOUR_LABELS, Period, period
+from board.domain.qstat import DAY, MAX_DAYS, PERCENTILE_METHOD, TOUR_LABELS, Period, period
 from board.usecases import Invalid
 from board.web import api, charts
 from board.web import openapi as openapi_doc
@@ -309,6 +309,9 @@ async def qstat_api(request: Request) -> Response:
     return JSONResponse(sheet_json(s))
 
 
+# JSON Schema cannot compare two parameters: the period's bounds are said in words.
+PERIOD_RULE = (f"'to' is after 'from' and at most {MAX_DAYS} days after it; a longer or empty "
+               "period is a 422 naming period.")
 OPENAPI = {
     "/api/v1/qstat": {"get": {
         "operationId": "get_qstat", "tags": ["qstat"],
@@ -316,11 +319,13 @@ OPENAPI = {
                    "and each precinct's rank citywide; scoped to the token's precincts.",
         "parameters": [
             {"name": "from", "in": "query", "required": False,
-             "schema": {"type": "string", "format": "date"},
-             "description": "first New York day (included); default 28 days before 'to'"},
+             "schema": {"type": "string", "format": "date", "pattern": DAY},
+             "description": f"first New York day (included); default 28 days before 'to'. "
+                            f"{PERIOD_RULE}"},
             {"name": "to", "in": "query", "required": False,
-             "schema": {"type": "string", "format": "date"},
-             "description": "New York day after the last (excluded); default tomorrow"},
+             "schema": {"type": "string", "format": "date", "pattern": DAY},
+             "description": f"New York day after the last (excluded); default tomorrow. "
+                            f"{PERIOD_RULE}"},
             {"name": "by", "in": "query", "required": False,
              "schema": {"type": "string", "enum": list(GROUPS), "default": "precinct"}},
             {"name": "precinct", "in": "query", "required": False, "schema": {"type": "string"},

@@ -7,8 +7,8 @@ so the document and the server agree by construction:
 * integers are JSON Schema integers: ``2`` and ``2.0`` are integers, ``"2"`` and ``true`` are
   not, and every one fits a 32-bit INTEGER column;
 * an optional field may be sent as ``null`` (documented as nullable) and means "not given";
-* text has no control characters (a newline only where the field is multi-line, like a note)
-  and a required text field is not blank.
+* text has no control characters nor others that are not text (board.domain.text: a newline
+  only where the field is multi-line, like a note) and a required text field is not blank.
 
 A form sends text only, so ``read_form`` reads numbers from their digits and an empty field
 as "not given"; otherwise it is the same model and the same messages. Every refusal is
@@ -40,19 +40,25 @@ from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from board.domain.text import NOT_TEXT, NOT_TEXT_MULTILINE
 from board.usecases import Invalid
 
 INT_MAX = 2**31 - 1  # every integer column is a 32-bit INTEGER on PostgreSQL
 FORM = "form"  # the validation context of a form: values arrive as text
 CODE = r"[0-9A-Za-z]{1,8}"  # a precinct or sector id
 
-# Characters no text field takes: C0 and C1 controls, DEL, line and paragraph separators.
+# Characters a query string does not take: C0 and C1 controls, DEL, line and paragraph
+# separators (tab and line breaks are text there).
 _CONTROL = r"\u0000-\u001f\u007f-\u009f\u2028\u2029"
 _CONTROL_MULTILINE = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
-LINE = f"^[^{_CONTROL}]*$"
-LINES = f"^[^{_CONTROL_MULTILINE}]*$"
-NONBLANK_LINE = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"
-NONBLANK_LINES = f"^[^{_CONTROL_MULTILINE}]*[^\\s{_CONTROL_MULTILINE}][^{_CONTROL_MULTILINE}]*$"
+# What no text field takes: board.domain.text's rule (controls, formatting characters, other
+# separators than the space, private use, unassigned planes), the rule the use cases clean
+# with, so a value these patterns take is never emptied into a refusal there. A multi-line
+# field takes tab and line breaks.
+LINE = f"^[^{NOT_TEXT}]*$"
+LINES = f"^[^{NOT_TEXT_MULTILINE}]*$"
+NONBLANK_LINE = f"^[^{NOT_TEXT}]*[^\\s{NOT_TEXT}][^{NOT_TEXT}]*$"
+NONBLANK_LINES = f"^[^{NOT_TEXT_MULTILINE}]*[^\\s{NOT_TEXT_MULTILINE}][^{NOT_TEXT_MULTILINE}]*$"
 
 M = TypeVar("M", bound=BaseModel)
 _CONTROL_IN_LINE = re.compile(f"[{_CONTROL}]")
@@ -191,10 +197,11 @@ def Code(doc: str = "", *, also: tuple[str, ...] = ()) -> Any:  # noqa: N802
 
 PATTERN_MESSAGES.update({
     f"^{CODE}$": "is not a valid code (letters and digits, at most 8)",
-    LINE: "must not contain control characters",
-    LINES: "must not contain control characters",
-    NONBLANK_LINE: "must not be blank or contain control characters",
-    NONBLANK_LINES: "must not be blank or contain control characters",
+    LINE: "must not contain control or other characters that are not text",
+    LINES: "must not contain control or other characters that are not text",
+    NONBLANK_LINE: "must not be blank or contain control or other characters that are not text",
+    NONBLANK_LINES: "must not be blank or contain control or other characters that are not "
+                    "text",
 })
 
 

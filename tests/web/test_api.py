@@ -587,7 +587,7 @@ INVALID = [
     ("sgt75", "/units/{unit}/status", {"version": 1, "status": "asleep"}, "status"),
     ("sgt75", "/units/{unit}/status", {"version": 1, "status": "out_of_service"}, "reason"),
     ("sgt75", "/units/{unit}/status", {"version": "1", "status": "off_duty"}, "version"),
-    ("city", "/rules", {**RULE_BODY, "ack_minutes": 9}, "minutes"),
+    ("city", "/rules", {**RULE_BODY, "ack_minutes": 9}, "arrive_minutes"),
     ("city", "/rules", {**RULE_BODY, "priority": 0}, "priority"),
     ("city", "/rules", {**RULE_BODY, "complaint_type": "x" * 121}, "complaint_type"),
     ("city", "/rules", {**RULE_BODY, "descriptor": "tab\there"}, "descriptor"),
@@ -1077,3 +1077,93 @@ def test_a_policy_without_the_number_its_kind_needs_is_invalid_in_the_document_t
     for body in ({"kind": "note_quick_close", "enabled": True, "minutes": 5},
                  {"kind": "position_on_scene", "enabled": False, "metres": 150}):
         assert agrees(api, "admin", "PUT", "/policies", "PolicyChange", body) == (True, 200)
+
+
+@pytest.mark.parametrize(("reason", "valid"), [
+    ("\U00040000\U00050000", True),  # the audit's: unassigned-plane characters, kept as sent
+    ("\u0378", True),  # unassigned inside an assigned plane: the same
+    ("\ue000 \U000f0000", True),  # private use: the same
+    ("\u202e\u200b\ufeff", False),  # invisible formatting only
+    (" \u00a0\u3000 ", False),  # spaces only
+    ("a\u202eb", False),  # a bidi override inside text
+    ("lost\u00a0key 東京 👨\u200d👩\u200d👧 🏴\U000e0067\U000e0062\U000e007f", True),
+])
+def test_a_hold_reason_the_document_takes_is_one_the_api_takes(api, world, reason,  # type: ignore[no-untyped-def]
+                                                             valid) -> None:
+    """Audit defect 11: the schema's pattern took a hold reason of unassigned-plane characters
+    that the use case stripped to nothing and refused (422). One rule now decides what is
+    text (board.domain.text), for the document's pattern and the use case's clean-up alike:
+    controls, invisible formatting and line separators are not; the rest is kept as sent."""
+    job = make_job(world.dispatch, "75")
+    body = {"version": 1, "reason": reason}
+    got = agrees(api, "sgt75", "POST", f"/jobs/{job}/hold", "WithReason", body)
+    assert got == (valid, 200 if valid else 422), reason.encode("unicode_escape")
+    if valid:
+        [detail] = [queries.job(world.dispatch.engine, world.actors["sgt75"], job,
+                                world.dispatch.clock())]
+        assert detail.timeline[-1].payload["reason"] == reason
+
+
+def test_a_rule_out_of_order_is_a_422_naming_the_field_and_the_document_says_so(
+        app, api) -> None:  # type: ignore[no-untyped-def]
+    """Audit defect 11: rules whose minutes are not ack ≤ arrive ≤ close were valid in the
+    document. JSON Schema cannot compare two fields: the schema says the order in words, and
+    the API's 422 names the field out of order and the order."""
+    description = openapi()["components"]["schemas"]["RuleChange"]["description"]
+    assert "ack_minutes ≤ arrive_minutes ≤ close_minutes" in description
+    rule = {"complaint_type": "Noise - Residential", "descriptor": "Banging/Pounding",
+            "priority": 2}
+    for minutes, field in (((30, 10, 60), "arrive_minutes"), ((10, 60, 30), "close_minutes"),
+                           ((90, 60, 30), "arrive_minutes")):
+        body = {**rule, **dict(zip(("ack_minutes", "arrive_minutes", "close_minutes"), minutes,
+                                   strict=True))}
+        r = api("admin", "POST", "/rules", body)
+        assert r.status_code == 422, r.text
+        assert "ack_minutes ≤ arrive_minutes ≤ close_minutes" in r.json()["fields"][field]
+    body = {**rule, "ack_minutes": 10, "arrive_minutes": 10, "close_minutes": 30}
+    assert agrees(api, "admin", "POST", "/rules", "RuleChange", body) == (True, 200)
+
+
+def test_a_qstat_period_the_document_refuses_the_api_refuses(app, api, world) -> None:  # type: ignore[no-untyped-def]
+    """Audit defect 11: a QSTAT period over 400 days was valid in the document (the API says
+    422). The bound is in both parameters' descriptions (JSON Schema cannot compare two
+    parameters); a day is YYYY-MM-DD in both (Python took 20260101 and 2026-W01-1 too)."""
+    from board.domain.qstat import MAX_DAYS
+
+    params = {p["name"]: p for p in openapi()["paths"][f"{PREFIX}/qstat"]["get"]["parameters"]}
+    for name in ("from", "to"):
+        assert f"at most {MAX_DAYS} days" in params[name]["description"]
+    day = jsonschema_rs.validator_for(params["from"]["schema"], validate_formats=True)
+    for value, valid in (("2026-01-01", True), ("20260101", False), ("2026-W01-1", False),
+                         ("2026-02-30", False), ("２０２６-01-01", False)):
+        assert day.is_valid(value) is valid, value
+        r = api("cmd", "GET", f"/qstat?from={value}&to=2026-03-01")
+        assert r.status_code == (200 if valid else 422), (value, r.text)
+    r = api("cmd", "GET", "/qstat?from=2025-01-01&to=2026-03-01")
+    assert r.status_code == 422 and f"at most {MAX_DAYS} days" in r.json()["fields"]["period"]
+
+
+def test_every_write_that_takes_the_key_documents_its_409(app, api, world) -> None:  # type: ignore[no-untyped-def]
+    """Audit defect 11: "a request with this Idempotency-Key is still running" (409 with
+    Retry-After) was in no write's responses. Every write that takes the key lists it, and the
+    answer is the documented shape."""
+    from board.storage import idempotency
+
+    doc = openapi()
+    conflict = doc["components"]["responses"]["Conflict"]
+    assert "Retry-After" in conflict["headers"]
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            if any(p["name"] == "Idempotency-Key" for p in op.get("parameters", [])):
+                assert op["responses"]["409"] == {"$ref": "#/components/responses/Conflict"}, (
+                    method, path)
+    job = assigned_job(world)
+    body, path = '{"text": "running"}', f"/jobs/{job}/note"
+    fp = idempotency.fingerprint("POST", PREFIX + path, body.encode())
+    idempotency.claim(world.dispatch.engine, world.actors["sgt75"].id, "busy", fp,
+                      world.dispatch.clock())
+    r = api("sgt75", "POST", path, body, {"Idempotency-Key": "busy"})
+    assert r.status_code == 409 and r.headers["Retry-After"] == "1", r.text
+    schema = conflict["content"]["application/json"]["schema"]
+    assert not conforms(r.json(), schema, doc)
+    assert not conforms(r.json(), {"$ref": "#/components/schemas/KeyInUseError"}, doc)

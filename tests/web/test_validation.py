@@ -51,9 +51,11 @@ def test_an_optional_null_is_not_given_and_a_pair_goes_together() -> None:
 
 
 @pytest.mark.parametrize(("pattern", "good", "bad"), [
-    (LINE, ["", "Noise - Residential", "ÄÖ 東京 🚓"], ["a\tb", "a\nb", "\x00", "\x85", "\u2028"]),
+    (LINE, ["", "Noise - Residential", "ÄÖ 東京 🚓", "a\u00a0b", "👨\u200d👩", "\u0378",
+            "\U00040000", "\ue000"],
+     ["a\tb", "a\nb", "\x00", "\x85", "\u2028", "\u202e", "\u200b", "\ufeff", "\U000e0001"]),
     (LINES, ["", "line one\nline two\r\n\ttabbed"], ["\x00", "\x07", "\x1b[31m"]),
-    (NONBLANK_LINE, ["x", " x "], ["", "   ", "\x01", "a\x01"]),
+    (NONBLANK_LINE, ["x", " x "], ["", "   ", "\x01", "a\x01", "\u00a0", "\u200b "]),
     (NONBLANK_LINES, ["x", "a\nb"], ["", " \n\t", "\x01", "\x01\n"]),
 ])
 def test_text_patterns(pattern, good, bad) -> None:  # type: ignore[no-untyped-def]
@@ -63,7 +65,7 @@ def test_text_patterns(pattern, good, bad) -> None:  # type: ignore[no-untyped-d
 
 def test_text_refusals_name_the_field() -> None:
     assert refused(inputs.AddNote, {"text": "\x01"}) == {
-        "text": "must not be blank or contain control characters"}
+        "text": "must not be blank or contain control or other characters that are not text"}
     assert refused(inputs.AddNote, {"text": "x" * 2001}) == {
         "text": "is longer than 2000 characters"}
     assert "is not a field" in refused(inputs.AddNote, {"text": "x", "colour": 1})["colour"]
