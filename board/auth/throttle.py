@@ -2,11 +2,13 @@
 password hashes run at once.
 
 Two layers, both a growing delay rather than a hard lock a stranger could trigger (OWASP).
-In each process, failed log-ins are counted per user name and per client address: past a few
-free failures the next attempt waits a delay that doubles with each further failure, refused
-with 429 and Retry-After before any password is hashed, so a flood costs a dictionary lookup,
-not 64 MiB of argon2. In the database, a user's consecutive failures set the same kind of
-growing delay (`board users unlock` clears it), whichever process saw them. Neither delay holds
+Failed log-ins are counted per user name and per client address (and per known device), in the
+database for a server (`LoginGuard.shared`: every process of it counts the same failures, so a
+second process gives an attacker no more attempts): past a few free failures the next attempt
+waits a delay that doubles with each further failure, refused with 429 and Retry-After before
+any password is hashed, so a flood costs an indexed read, not 64 MiB of argon2. On the user's
+row, consecutive failures set the same kind of growing delay (`board users unlock` clears it).
+Neither delay holds
 up the account's own known device (a signed cookie set at a successful log-in) or, for the
 per-account delay, an address the account logged in from before. Hashing is bounded by a
 semaphore: a burst of log-ins waits its turn instead of driving the server out of memory.
@@ -20,6 +22,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from board.storage.login_failures import DatabaseCounts
 
 
 @dataclass
@@ -66,53 +73,74 @@ class Window:
             self._hits.pop(next(iter(self._hits)))
 
 
+class Counts(Protocol):
+    """Where a Backoff keeps its counts: (failures, time of the last) per key."""
+
+    def get(self, key: str) -> tuple[int, float]: ...
+
+    def add(self, key: str, now: float, forget: float) -> None: ...
+
+    def clear(self, key: str) -> None: ...
+
+
+@dataclass
+class MemoryCounts:
+    """Counts in this process only (tests, a single process, the SSO's per-address count)."""
+
+    max_keys: int = 100_000
+    _seen: dict[str, tuple[int, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: str) -> tuple[int, float]:
+        with self._lock:
+            return self._seen.get(key, (0, 0.0))
+
+    def add(self, key: str, now: float, forget: float) -> None:
+        with self._lock:
+            if key not in self._seen and len(self._seen) >= self.max_keys:
+                self._prune(now, forget)
+            count, last = self._seen.get(key, (0, 0.0))
+            self._seen[key] = (count + 1 if now - last < forget else 1, now)
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._seen.pop(key, None)
+
+    def _prune(self, now: float, forget: float) -> None:
+        for key in [k for k, (_, last) in self._seen.items() if now - last >= forget]:
+            del self._seen[key]
+        while len(self._seen) >= self.max_keys:
+            self._seen.pop(next(iter(self._seen)))
+
+
 @dataclass
 class Backoff:
     """Failures per key: `free` of them cost nothing, each further one doubles the wait
-    (`base` seconds first, at most `cap`); a key quiet for `forget` seconds starts afresh."""
+    (`base` seconds first, at most `cap`); a key quiet for `forget` seconds starts afresh.
+    `counts`: in this process by default; in the database to share them between processes
+    (LoginGuard.shared)."""
 
     free: int
     base: float = 15.0
     cap: float = 900.0
     forget: float = 900.0
     clock: Callable[[], float] = time.monotonic
-    max_keys: int = 100_000
-    _seen: dict[str, tuple[int, float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    counts: Counts = field(default_factory=MemoryCounts)
 
     def retry_after(self, key: str) -> int:
         """Seconds until `key` may try again (0: now)."""
-        with self._lock:
-            count, last = self._state(key)
-            if count < self.free:
-                return 0
-            wait = last + delay(count - self.free + 1, self.base, self.cap) - self.clock()
-            return max(0, math.ceil(wait))
+        now = self.clock()
+        count, last = self.counts.get(key)
+        if count < self.free or now - last >= self.forget:
+            return 0
+        wait = last + delay(count - self.free + 1, self.base, self.cap) - now
+        return max(0, math.ceil(wait))
 
     def failed(self, key: str) -> None:
-        with self._lock:
-            if key not in self._seen and len(self._seen) >= self.max_keys:
-                self._prune()
-            count, _ = self._state(key)
-            self._seen[key] = (count + 1, self.clock())
+        self.counts.add(key, self.clock(), self.forget)
 
     def clear(self, key: str) -> None:
-        with self._lock:
-            self._seen.pop(key, None)
-
-    def _state(self, key: str) -> tuple[int, float]:
-        count, last = self._seen.get(key, (0, 0.0))
-        if count and self.clock() - last >= self.forget:
-            self._seen.pop(key, None)
-            return 0, 0.0
-        return count, last
-
-    def _prune(self) -> None:
-        now = self.clock()
-        for key in [k for k, (_, last) in self._seen.items() if now - last >= self.forget]:
-            del self._seen[key]
-        while len(self._seen) >= self.max_keys:
-            self._seen.pop(next(iter(self._seen)))
+        self.counts.clear(key)
 
 
 def delay(step: int, base: float, cap: float) -> float:
@@ -134,6 +162,16 @@ class LoginGuard:
     hashing: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(2))
     hash_wait_s: float = 10.0
+
+    @classmethod
+    def shared(cls, engine: sa.Engine) -> LoginGuard:
+        """The guard of a server: its counts in the database, where every process of it sees
+        them, on the wall clock (every process reads the same times)."""
+        def counts(kind: str) -> Counts:
+            return DatabaseCounts(engine, kind)
+        return cls(per_user=Backoff(5, clock=time.time, counts=counts("user")),
+                   per_address=Backoff(30, clock=time.time, counts=counts("address")),
+                   per_device=Backoff(5, clock=time.time, counts=counts("device")))
 
     def retry_after(self, username: str, address: str, device: str = "",
                     known_address: bool = False) -> int:

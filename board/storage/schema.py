@@ -434,3 +434,14 @@ idempotency_keys = sa.Table(
     sa.Column("response", sa.Text),  # the JSON answered
     sa.Index("ix_idempotency_keys_created", "created_at"),
 )
+
+# Failed log-ins per user name, address and known device (board/auth/throttle.py's Backoff),
+# shared by every process of one database: two `board serve` processes behind a balancer give
+# an attacker no more attempts than one. Keys are hashed (kind and value).
+login_failures = sa.Table(
+    "login_failures", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),  # SHA-256 of kind and key
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_at", sa.Float, nullable=False),  # seconds since the epoch
+    sa.Index("ix_login_failures_last_at", "last_at"),
+)

@@ -212,7 +212,8 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
     # the officer's forms ask for a position only when the department's setting says so
     app.state.templates.env.globals["ASK_POSITION"] = dispatch.arrival_position == "ask"
     app.state.templates.env.globals["SUMMONS_PATTERN"] = dispatch.summons_pattern
-    app.state.login_guard = LoginGuard()
+    # one count of failed log-ins for every process of this database
+    app.state.login_guard = LoginGuard.shared(dispatch.engine)
     app.state.sso = SingleSignOn(settings) if settings.oidc_enabled else None
     redact.install()  # uvicorn's access log, when it is on, never shows a token
     app.state.metrics = metrics.AppCollector(app)

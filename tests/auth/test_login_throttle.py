@@ -248,3 +248,45 @@ def test_password_hashing_is_bounded(world, dispatch, monkeypatch) -> None:
         t.join(timeout=60)
     assert results == [True] * 40
     assert peak == 2
+
+
+def test_two_server_processes_count_the_same_failures(app, world, dispatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Defect 12, across processes: the per-account, per-address and per-device counts were
+    each process's own, so two `board serve` behind one balancer gave an attacker twice the
+    attempts, and an address slowed by one process was free at the other. They are in the
+    database now: two apps (each its own engine and guard) over one database count as one."""
+    from board.settings import Settings
+    from board.storage import db
+    from board.usecases import Dispatch
+    from board.web.app import create_app
+
+    engine = db.make_engine(dispatch.engine.url.render_as_string(hide_password=False))
+    other = create_app(Settings.from_env({
+        "DATABASE_URL": str(dispatch.engine.url), "SECRET_KEY": "test-secret",
+        "BOARD_VAR_DIR": str(tmp_path / "other"), "BOARD_GEO_DIR": str(GEO_DIR)}),
+        Dispatch(engine, dispatch.geo, clock=dispatch.clock))
+    clock = Clock()  # time stands still: a slow machine cannot outwait a delay
+    for guard in (app.state.login_guard, other.state.login_guard):
+        for backoff in (guard.per_user, guard.per_address, guard.per_device):
+            backoff.clock = clock
+    try:
+        with browser(app, "10.0.0.5") as own, browser(app, "203.0.113.9") as one, \
+                browser(other, "203.0.113.9") as two, browser(other, "10.0.0.5") as own_there, \
+                browser(other, "198.51.100.7") as elsewhere:
+            assert attempt(own, "sgt75", PASSWORD).status_code == 303  # a known device
+            codes = [attempt((one, two)[i % 2], "sgt75", f"guess {i}").status_code
+                     for i in range(8)]
+            assert codes == [401] * 5 + [429] * 3, codes  # 5 free in all, not 5 in each
+            assert attempt(elsewhere, "sgt75", PASSWORD).status_code == 429
+            own_there.cookies.update(own.cookies)  # the same browser, sent to the other
+            assert attempt(own_there, "sgt75", PASSWORD).status_code == 303
+            # per address: 30 free in all, whichever process each failure reached
+            codes = [attempt((one, two)[i % 2], f"nobody{i}", "x").status_code
+                     for i in range(26)]
+            assert codes == [401] * 25 + [429], codes  # 5 + 25 = 30 failures from there
+            assert attempt(one, "sgt120", PASSWORD).status_code == 429
+            assert attempt(two, "sgt120", PASSWORD).status_code == 429
+            clock.t += 15 * 60  # quiet for the forget time: both processes start afresh
+            assert attempt(two, "sgt120", PASSWORD).status_code == 303
+    finally:
+        engine.dispose()
