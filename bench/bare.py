@@ -1,6 +1,6 @@
 """The limit: a broadcast server written with the `websockets` library alone.
 
-    python bench/bare.py PORT
+    python bench/bare.py PORT [--deflate] [--ping S]
 
 Board clients connect to /ws and get the current snapshot, then every broadcast. The benchmark
 driver connects to /control and sends "S<text>" (set the snapshot) or "B<text>" (broadcast
@@ -9,6 +9,8 @@ channels (bench/cityday.py: one per screen), a client connects to /ws/<channel> 
 sends "S<channel>\0<text>" / "B<channel>\0<text>"; "/ws" is the channel "". No
 database, no rendering, no sessions: what is left is the cost of the frames themselves. It runs
 on uvloop, as the board's uvicorn does, so the two differ by what they do, not by their loop.
+`--ping S` pings every client every S seconds, as uvicorn does (its default: 20): the idle
+baseline (bench/fanout.py --idle).
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ async def handler(ws: ServerConnection) -> None:
 
 async def main(port: int) -> None:
     deflate = "deflate" if "--deflate" in sys.argv else None
+    ping = float(sys.argv[sys.argv.index("--ping") + 1]) if "--ping" in sys.argv else None
     async with serve(handler, "127.0.0.1", port, compression=deflate, max_size=None,
-                     ping_interval=None, backlog=2048):
+                     ping_interval=ping, ping_timeout=ping, backlog=2048):
         await asyncio.Future()
 
 

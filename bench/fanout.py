@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/fanout.py [--sizes 100,1000] [--rate 2] [--seconds 10] [--burst 20]
                                      [--scale-out 5000] [--deflate]
+    .venv/bin/python bench/fanout.py --idle 250,1000 [--idle-seconds 60] [--idle-pg]
 
 For each N: a real `board serve` (one process, SQLite) with the real 311 hour and four units in
 the 75th; N WebSocket clients in another process (bench/clients.py) logged in as a supervisor;
@@ -15,6 +16,13 @@ at the same times, to the same N clients. `--scale-out N` runs N sockets over 4 
 processes on PostgreSQL + Redis, then the bare server (one process) pushes the same messages to
 the same N clients: the limit for that work on this machine. Figures go to bench/results.json
 (bench/results.py).
+
+`--idle N` measures what screens cost while nothing happens: one `board serve` (SQLite; with
+`--idle-pg` PostgreSQL + Redis) with the city day's map, people and the real hour's jobs, and N
+of the city day's sockets (bench/cityday.py `screens`, taken evenly: walls, supervisor boards,
+phones and citywide counters in the city's proportions), no events: the server's CPU per second
+over `--idle-seconds` (60: two of the hub's 30 s refreshes). Then the bare server with the same
+N sockets and uvicorn's ping interval (20 s): the ratio to its CPU per second.
 """
 
 from __future__ import annotations
@@ -252,6 +260,75 @@ def collect(procs: Procs, files: list[Path], final: int | None = None,
     for f in files:
         out.extend(json.loads(f.read_text()))
     return out
+
+
+# -- idle: what open screens cost while nothing happens ----------------------------------------
+
+PING_S = 20.0  # uvicorn's ws_ping_interval, which `board serve` keeps
+
+
+def idle_cpu(pid: int, seconds: float) -> float:
+    """The process's CPU per second of wall-clock time over `seconds`, in ms."""
+    cpu0, t0 = cpu_s([pid]), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_s([pid]) - cpu0) * 1000 / (time.monotonic() - t0)
+
+
+def joined(port: int, n: int, timeout: float = 300) -> None:
+    """Wait until the server's hub has all N sockets (each has had its snapshot): the joins are
+    no part of the idle cost."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+        got = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("board_live_sockets{") and "review_count" not in line)
+        if got >= n:
+            return
+        time.sleep(1)
+    raise RuntimeError(f"the hub did not get {n} sockets")
+
+
+def idle_run(n: int, args: argparse.Namespace, work: Path, procs: Procs) -> tuple[float, float]:
+    """(board, bare) idle CPU in ms per second with the same N sockets open."""
+    from bench import cityday
+
+    url = fresh_pg("bench_idle") if args.idle_pg else f"sqlite:///{work / f'idle{n}.db'}"
+    city = cityday.seed(url, 10, 20)
+    engine = db.make_engine(url)
+    import_file(Dispatch(engine, geostore.load(engine, GEO_DIR, 300)), HOUR, history=False)
+    engine.dispose()
+    env = {"DATABASE_URL": url, "SECRET_KEY": cityday.SECRET, "DEADLINE_WORKER": "0",
+           "BOARD_VAR_DIR": str(work), "BOARD_GEO_DIR": str(GEO_DIR),
+           **({"REDIS_URL": REDIS} if args.idle_pg else {})}
+    server = procs.start([*BOARD, "serve", "--port", str(args.port)], env,
+                         log=work / f"idle{n}.log", cores=SERVER_CORES)
+    wait_http(f"http://127.0.0.1:{args.port}/login")
+    spec = cityday.screens(city, [args.port])
+    spec = [{**spec[int(i * len(spec) / n)], "keep": "none"} for i in range(min(n, len(spec)))]
+    files = cityday.start_clients(procs, spec, work / f"idle{n}.json", processes=1)
+    joined(args.port, len(spec))
+    time.sleep(5)
+    board = idle_cpu(server.pid, args.idle_seconds)
+    failed = [c["closed"] for c in cityday.collect(procs, files, final=0, wait=0) if c["closed"]]
+    procs.stop()
+    bare = procs.start([PY, str(ROOT / "bench" / "bare.py"), str(args.port + 10), "--ping",
+                        str(PING_S)], log=work / "bare-idle.log", cores=SERVER_CORES)
+    wait_ws(f"ws://127.0.0.1:{args.port + 10}/control")
+    bare_spec = [{**s, "url": f"ws://127.0.0.1:{args.port + 10}/ws/{s['group']}",
+                  "cookie": ""} for s in spec]
+    files = cityday.start_clients(procs, bare_spec, work / f"bare-idle{n}.json", processes=1)
+    time.sleep(5)
+    base = idle_cpu(bare.pid, args.idle_seconds)
+    cityday.collect(procs, files, final=0, wait=0)
+    procs.stop()
+    kinds: dict[str, int] = {}
+    for s in spec:
+        kinds[s["kind"]] = kinds.get(s["kind"], 0) + 1
+    print(f"  idle N={len(spec)} {kinds}: board {board:6.1f} ms of CPU a second "
+          f"({board * 1000 / len(spec):5.1f} µs per socket), bare {base:5.1f} ms "
+          f"(pings every {PING_S:.0f} s), ratio {board / max(base, 0.1):5.1f}; "
+          f"load {load()}; sockets failed: {len(failed)} {failed[:1]}", flush=True)
+    return board, base
 
 
 # -- one board run ----------------------------------------------------------------------------
@@ -515,6 +592,9 @@ def main() -> None:
                     help="spread the clients over this many processes (default: one per 2,500)")
     ap.add_argument("--pin", action="store_true",
                     help="servers on core 0, clients on the others (not the scale-out)")
+    ap.add_argument("--idle", default="", help="sockets, idle: the servers' CPU per second")
+    ap.add_argument("--idle-seconds", type=float, default=60.0)
+    ap.add_argument("--idle-pg", action="store_true", help="--idle on PostgreSQL + Redis")
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args()
     DEFLATE[0] = args.deflate
@@ -527,7 +607,11 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
             work = Path(tmp)
-            for n in [int(x) for x in args.sizes.split(",") if x]:
+            for n in [int(x) for x in args.idle.split(",") if x]:
+                board_ms, bare_ms = idle_run(n, args, work, procs)
+                rec(f"idle_cpu_ms_per_s_{n}" + ("_pg" if args.idle_pg else ""), board_ms,
+                    "ms/s", baseline=bare_ms)
+            for n in [int(x) for x in args.sizes.split(",") if x and not args.idle]:
                 board = board_run(n, args, work, procs)
                 runs = {"board": board}
                 for name in [x for x in args.peers.split(",") if x]:
