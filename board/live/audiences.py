@@ -30,6 +30,8 @@ REVIEW_KINDS = frozenset({"close", "admin_close", "reopen", "review", "caller_di
 # ... and what else a queued job's timeline on the review page shows changing.
 REVIEW_PAGE_KINDS = REVIEW_KINDS | {"note"}
 LOG_KINDS = frozenset({"log_entry"})
+# ... and what changes every officer's queue (its close policies), though it names no unit.
+QUEUE_KINDS = frozenset({"set_policy"})
 
 
 KINDS_HEARD = {"reviews": REVIEW_PAGE_KINDS, "log": LOG_KINDS, "review_count": REVIEW_KINDS}
@@ -91,5 +93,5 @@ def affected(audience: Audience, precincts: set[str | None], units: set[int],
             audience[1] in precincts if kind != "review_count"
             else any(sees(audience[1], p) for p in precincts))
     if kind == "my":
-        return audience[1] in units
+        return audience[1] in units or bool(kinds and QUEUE_KINDS & kinds)
     return any(sees(audience[1], p) for p in precincts)

@@ -23,6 +23,7 @@ import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,6 +56,10 @@ FOLLOWED = frozenset({"wall", "city"})
 KEPT = VIEWED | FOLLOWED
 # Audiences pushed only when what they show changed (a count), not on every event heard.
 QUIET = frozenset({"review_count"})
+# Audiences whose view the clock alone changes (a job going overdue, a new tour): re-read by the
+# timed refresh, each only once the time its view named has come (Renderer.changes_at), or its
+# last whole read is `resync_s` old (what no deadline names: the desk's 90-day memory of places).
+TIMED = frozenset({"board", "my", "wall", "city"})
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +82,7 @@ class Hub:
     def __init__(self, renderer: Renderer, bus: Bus, *, queue_size: int = 64,
                  anti_entropy_s: float = 2.0, heartbeat_s: float = 15.0,
                  refresh_s: float = 30.0, gap_s: float = 10.0, session_check_s: float = 5.0,
-                 timeouts: sessions.Timeouts | None = None) -> None:
+                 resync_s: float = 600.0, timeouts: sessions.Timeouts | None = None) -> None:
         self.renderer = renderer
         self.engine = renderer.engine
         self.bus = bus
@@ -87,6 +92,7 @@ class Hub:
         self.refresh_s = refresh_s
         self.gap_s = gap_s
         self.session_check_s = session_check_s
+        self.resync_s = resync_s
         self.timeouts = timeouts or sessions.Timeouts()
         self.audiences: dict[Audience, set[Subscriber]] = defaultdict(set)
         self.last_seq = 0    # the newest event read
@@ -103,6 +109,8 @@ class Hub:
         self._views: dict[Audience, Any] = {}    # VIEWED audiences: the view their sockets show
         self._frames: dict[int, tuple[str, bytes]] = {}  # recent messages, framed once
         self._sent: dict[Audience, str] = {}     # last pushed, minus ages
+        self._due: dict[Audience, datetime | None] = {}  # TIMED: when time may change it next
+        self._whole_at: dict[Audience, float] = {}  # TIMED: its last whole read (monotonic)
         self.publish_enabled = True              # tests turn it off to lose nudges
         self._failing = Throttled(log)           # a database outage: one line, then summaries
 
@@ -190,6 +198,7 @@ class Hub:
             for audience in sub.audiences:
                 text = await self._snapshot(audience)
                 self._sent.setdefault(audience, _AGES.sub("", text))
+                self._whole_at.setdefault(audience, time.monotonic())
                 sub.offer(text, self._frame(text))
                 self.audiences[audience].add(sub)
             new = self._channels() - before
@@ -218,6 +227,8 @@ class Hub:
                 self._cache.pop(audience, None)
                 self._sent.pop(audience, None)
                 self._views.pop(audience, None)
+                self._due.pop(audience, None)
+                self._whole_at.pop(audience, None)
         return before - self._channels()
 
     def _channels(self) -> set[str]:
@@ -248,10 +259,9 @@ class Hub:
                     await self._check_sessions()
                 if time.monotonic() - last_refresh >= self.refresh_s:
                     last_refresh = time.monotonic()
-                    await self.refresh(lambda a: a[0] in ("wall", "city"))
-                    # Boards and queues have forms in them: push only when time alone changed
-                    # what they show (a job went overdue), not every minute of an age.
-                    await self.refresh(lambda a: a[0] in ("board", "my"), only_if_changed=True)
+                    # Pushed only when time alone changed what they show (a job went overdue),
+                    # not every minute of an age: the browser counts ages up.
+                    await self.refresh(self._timely, only_if_changed=True)
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - the database may be down: try again next tick
@@ -321,9 +331,21 @@ class Hub:
             return evs, {a: self._read_view(a, shown[a], conn, change)
                          for a in self._hit(evs, shown)}
 
+    def _timely(self, audience: Audience) -> bool:
+        """Whether the timed refresh must read this audience again: the clock has reached the
+        time its view named (a deadline, a tour), or its last whole read is `resync_s` old."""
+        if audience[0] not in TIMED:
+            return False
+        if audience not in self._due or audience not in self._whole_at:
+            return True
+        if time.monotonic() - self._whole_at[audience] >= self.resync_s:
+            return True
+        due = self._due[audience]
+        return due is not None and self.renderer.clock() >= due
+
     async def refresh(self, which: Callable[[Audience], bool],
                       only_if_changed: bool = False) -> None:
-        """Re-render audiences whose view changes with time alone (ages, overdue, tour): one
+        """Re-read audiences whose view changes with time alone (overdue, tour) whole: one
         at a time, each under the lock, so a catch-up waits for one view read, not for every
         wall and board of the process (a city's walls re-read at once held its updates for
         seconds)."""
@@ -332,6 +354,7 @@ class Hub:
             async with self._lock, _collect_after():
                 if self.audiences.get(audience):
                     await self._broadcast(audience, only_if_changed)
+                    self._whole_at[audience] = time.monotonic()
 
     async def _broadcast(self, audience: Audience, only_if_changed: bool = False) -> None:
         if audience[0] in VIEWED:
@@ -351,6 +374,7 @@ class Hub:
         if not self.audiences.get(audience) or text is None:
             return
         self._views[audience] = view
+        self._due[audience] = self.renderer.changes_at(audience, view)
         self._cache[audience] = (self.last_seq, time.monotonic(), None, text)
         self._show_text(audience, text, only_if_changed)
 
@@ -413,6 +437,7 @@ class Hub:
         if not self.audiences.get(audience):
             return  # all its sockets left meanwhile: keep no view that later events won't move
         self._views[audience] = view
+        self._due[audience] = self.renderer.changes_at(audience, view)
         # After events, even when nothing shown changed, say which events the page now shows:
         # the view may already have shown one committed while the previous update was read.
         if text is not None or after_events:
@@ -435,10 +460,18 @@ class Hub:
                 f'data-at="{int(time.time())}"></span>')
 
     async def _render(self, audience: Audience) -> str:
-        text = await run_in_threadpool(self.renderer.render, audience)
+        text, due = await run_in_threadpool(self._read_text, audience)
         self.renders[audience[0]] += 1
         self._cache[audience] = (self.last_seq, time.monotonic(), None, text)
+        self._due[audience] = due
         return text
+
+    def _read_text(self, audience: Audience) -> tuple[str, datetime | None]:
+        """An audience read and rendered whole, and when the clock alone may next change it."""
+        if audience[0] in QUIET:  # the review count: events alone change it
+            return self.renderer.render(audience), None
+        view = self.renderer.view(audience)
+        return self.renderer.body(audience, view), self.renderer.changes_at(audience, view)
 
     async def _snapshot(self, audience: Audience) -> str:
         if audience[0] in VIEWED:
@@ -448,6 +481,7 @@ class Hub:
             if view is None:
                 view = await run_in_threadpool(self.renderer.view, audience)
                 self._views[audience] = view
+                self._due[audience] = self.renderer.changes_at(audience, view)
                 self.renders[audience[0]] += 1
             cached = self._cache.get(audience)
             if cached and cached[2] is view:

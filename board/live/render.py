@@ -50,6 +50,17 @@ def tour_start(now: datetime) -> datetime:
     return start.astimezone(UTC)
 
 
+def next_tour(tour: datetime) -> datetime:
+    """The start of the tour after the one that started at `tour` (tours are 7–9 hours long
+    across a change of the clocks, 8 otherwise)."""
+    return tour_start(tour + timedelta(hours=9))
+
+
+def _first(*times: datetime | None) -> datetime | None:
+    ahead = [t for t in times if t is not None]
+    return min(ahead) if ahead else None
+
+
 # Events that do not name the job or unit they change (a rule, a policy; a kind added later):
 # views are read whole after them.
 UNIT_KINDS = frozenset({"unit_status", "unit_added", "unit_position"})
@@ -150,12 +161,7 @@ class Renderer:
         return self.env.get_template(name).render(ctx).strip()
 
     def render(self, audience: Audience) -> str:
-        kind = audience[0]
-        if kind == "board":
-            return self.board(*audience[1:])
-        if kind == "my":
-            return self.my(audience[1])
-        if kind == "review_count":
+        if audience[0] == "review_count":
             return self.review_count(audience[1])
         return self.body(audience, self.view(audience))
 
@@ -184,6 +190,8 @@ class Renderer:
                 if follow:
                     return self.city_after(audience[1], old, change, conn)  # type: ignore[arg-type]
                 return self.city_view(audience[1], conn)
+            if kind == "my":
+                return self.my_view(audience[1], conn)
             if kind == "reviews":
                 return self.reviews_view(audience[1], audience[2], conn)
             return self.log_view(audience[1], conn)
@@ -196,11 +204,30 @@ class Renderer:
             return self.wall_body(view)
         if kind == "city":
             return self.city_body(view)
+        if kind == "my":
+            return self._render("partials/my_queue.html", q=view, mode="officer")
         ctx = self._list_context(audience)
         if kind == "reviews":
             return "\n".join([self._render("partials/review_pending.html", queue=view, **ctx),
                               self._render("partials/review_rows.html", rows=view.rows, **ctx)])
         return self._render("partials/log_entries.html", entries=view, **ctx)
+
+    def changes_at(self, audience: Audience, view: Any) -> datetime | None:
+        """When the clock alone may next change what this view shows (a card's deadline, a new
+        tour, an alert leaving the banner); None: not before an event. Ages are not counted:
+        the browser counts them up (static/live.js)."""
+        kind = audience[0]
+        if kind == "board":
+            return _first(view.view.base.next_due if view.view.base else self.clock(),
+                          *(a.at + alerts.WINDOW for a in view.panel.get("alerts", ())))
+        if kind == "wall":
+            return _first(view.board.base.next_due if view.board.base else self.clock(),
+                          next_tour(view.tour))
+        if kind == "my":
+            return view.next_due
+        if kind == "city":  # counted by the database, every deadline in scope: at any time
+            return self.clock()
+        return None
 
     def delta(self, audience: Audience, old: Any, new: Any) -> str | None:
         kind = audience[0]
@@ -299,9 +326,11 @@ class Renderer:
                             **screen.panel)
 
     def my(self, unit_id: int) -> str:
+        return self.body(("my", unit_id), self.my_view(unit_id))
+
+    def my_view(self, unit_id: int, source: db.Source | None = None) -> queries.OfficerQueue:
         who = Actor(None, "live", Role.OFFICER, frozenset({CITYWIDE}), unit_id)
-        q = queries.officer_queue(self.engine, who, self.clock())
-        return self._render("partials/my_queue.html", q=q, mode="officer")
+        return queries.officer_queue(source or self.engine, who, self.clock())
 
     def wall(self, precinct: str) -> str:
         return self.wall_body(self.wall_view(precinct))

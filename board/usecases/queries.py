@@ -567,9 +567,12 @@ class OfficerQueue:
     unit: Any | None
     jobs: list[Card]
     policies: list[str] = field(default_factory=list)  # close policies in the unit's precinct
+    # the first deadline after the read of any of its jobs: until then no card's overdue can
+    # change (None: none is ahead)
+    next_due: datetime | None = None
 
 
-def officer_queue(engine: sa.Engine, actor: Actor, now: datetime) -> OfficerQueue:
+def officer_queue(engine: db.Source, actor: Actor, now: datetime) -> OfficerQueue:
     """My unit's stack, top job first."""
     if actor.unit_id is None:
         return OfficerQueue(None, [])
@@ -583,7 +586,8 @@ def officer_queue(engine: sa.Engine, actor: Actor, now: datetime) -> OfficerQueu
         ).all()
         rules = [p.text for p in active_policies(conn, unit.precinct)]
     mine = related_cards(rows, now, {unit.id: unit.callsign})
-    return OfficerQueue(unit, [replace(mine[r.id], same_as=None) for r in rows], rules)
+    return OfficerQueue(unit, [replace(mine[r.id], same_as=None) for r in rows], rules,
+                        _next_due([_due(r) for r in rows], now))
 
 
 def unit_loads(engine: sa.Engine, actor: Actor, precinct: str) -> dict[int, int]:

@@ -455,6 +455,78 @@ def test_boards_are_pushed_when_time_alone_makes_a_job_overdue(world, dispatch, 
     run(scenario())
 
 
+def test_the_timed_refresh_reads_only_the_screens_the_clock_changed(world, dispatch,
+                                                                    clock) -> None:
+    """An idle city costs next to nothing: every 30 s the hub reads a board, a wall or an
+    officer's queue again only once the clock has passed a deadline it shows (or a tour
+    began), and pushes it only when what it shows changed; then not again until the next."""
+    job = make_job(dispatch, "75")
+    unit = world.unit("75-A")
+    screens: list[Audience] = [BOARD75, ("wall", "75"), ("my", unit)]
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch)
+        hub.renderer.clock = clock
+        await hub.start()
+        try:
+            socks = [FakeSocket() for _ in screens]
+            for audience, sock in zip(screens, socks, strict=True):
+                await subscribe(hub, audience, sock)
+            await asyncio.to_thread(dispatch.assign, world.actors["sgt75"], job, 1, unit)
+            await until(lambda: all(len(s.texts) == 2 for s in socks))
+            read = dict(hub.renders)
+            clock.advance(minutes=1)  # older, nothing late yet: nothing read, nothing sent
+            await hub.refresh(hub._timely, only_if_changed=True)
+            assert dict(hub.renders) == read and all(len(s.texts) == 2 for s in socks)
+            clock.advance(days=2)  # every stage late: each read once, and pushed
+            await hub.refresh(hub._timely, only_if_changed=True)
+            assert all(hub.renders[a[0]] == read[a[0]] + 1 for a in screens)
+            await until(lambda: all(len(s.texts) == 3 for s in socks))
+            assert all("OVERDUE" in s.texts[2] and f'id="job-{job}"' in s.texts[2]
+                       for s in socks)
+            read = dict(hub.renders)
+            await hub.refresh(hub._timely, only_if_changed=True)  # no deadline is ahead
+            assert dict(hub.renders) == read
+            hub.resync_s = 0  # ... but a view is read whole again after `resync_s`
+            await hub.refresh(hub._timely, only_if_changed=True)
+            assert all(hub.renders[a[0]] == read[a[0]] + 1 for a in screens)
+            await asyncio.sleep(0.05)
+            assert all(len(s.texts) == 3 for s in socks)  # the same: not pushed
+        finally:
+            await hub.stop()
+
+    run(scenario())
+
+
+def test_a_close_policy_reaches_every_officers_queue_at_once(world, dispatch) -> None:
+    """A policy names no unit, yet every queue shows its precinct's close policies (in the
+    close form of each job): the change reaches every officer's queue with the event."""
+    from board.domain.policies import PHOTO_BEFORE_CLOSE
+
+    job = make_job(dispatch, "75")
+    dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch)
+        await hub.start()
+        try:
+            mine, other = FakeSocket(), FakeSocket()
+            await subscribe(hub, ("my", world.unit("75-A")), mine)
+            await subscribe(hub, ("my", world.unit("120-A")), other)
+            await until(lambda: mine.texts and other.texts)
+            await asyncio.to_thread(dispatch.set_policy, world.actors["admin"], "75",
+                                    PHOTO_BEFORE_CLOSE, True)
+            await until(lambda: len(mine.texts) == 2)
+            assert 'class="policies"' not in mine.texts[0]
+            assert 'class="policies"' in mine.texts[1]
+            fresh = await asyncio.to_thread(hub.renderer.my, world.unit("75-A"))
+            assert live._AGES.sub("", mine.texts[1]) == live._AGES.sub("", fresh)
+        finally:
+            await hub.stop()
+
+    run(scenario())
+
+
 # -- the WebSocket routes, over a real socket -------------------------------------------------
 
 
