@@ -111,6 +111,7 @@ class Hub:
         self._sent: dict[Audience, str] = {}     # last pushed, minus ages
         self._due: dict[Audience, datetime | None] = {}  # TIMED: when time may change it next
         self._whole_at: dict[Audience, float] = {}  # TIMED: its last whole read (monotonic)
+        self._listeners: Counter[str] = Counter()  # bus channel → audiences with sockets
         self.publish_enabled = True              # tests turn it off to lose nudges
         self._failing = Throttled(log)           # a database outage: one line, then summaries
 
@@ -136,6 +137,7 @@ class Hub:
         subs = self.subscribers
         await asyncio.gather(*(s.close(CLOSE_RESTART) for s in subs), return_exceptions=True)
         self.audiences.clear()
+        self._listeners.clear()
         await self.bus.stop()
         self.loop = None
 
@@ -193,15 +195,17 @@ class Hub:
     async def join(self, sub: Subscriber) -> None:
         """Snapshot first, then every later change: both go through the hub lock in order."""
         assert self._lock is not None
+        new: set[str] = set()
         async with self._lock:
-            before = self._channels()
             for audience in sub.audiences:
                 text = await self._snapshot(audience)
                 self._sent.setdefault(audience, _AGES.sub("", text))
                 self._whole_at.setdefault(audience, time.monotonic())
                 sub.offer(text, self._frame(text))
-                self.audiences[audience].add(sub)
-            new = self._channels() - before
+                group = self.audiences[audience]
+                if not group:
+                    new |= self._listen(audience, 1)
+                group.add(sub)
         if new:
             await self.bus.subscribe(*new)
 
@@ -216,7 +220,7 @@ class Hub:
 
     def _remove(self, sub: Subscriber) -> set[str]:
         """Take a socket out of its audiences; returns the channels nobody listens to now."""
-        before = self._channels()
+        gone: set[str] = set()
         for audience in sub.audiences:
             group = self.audiences.get(audience)
             if group is None or sub not in group:
@@ -229,10 +233,21 @@ class Hub:
                 self._views.pop(audience, None)
                 self._due.pop(audience, None)
                 self._whole_at.pop(audience, None)
-        return before - self._channels()
+                gone |= self._listen(audience, -1)
+        return gone
 
-    def _channels(self) -> set[str]:
-        return {c for a, subs in self.audiences.items() if subs for c in channels_of(a)}
+    def _listen(self, audience: Audience, step: int) -> set[str]:
+        """Count an audience in (1) or out (-1) of its channels' listeners; returns the channels
+        that just gained their first or lost their last (a socket's join and leave cost the
+        same however many audiences the process serves)."""
+        changed = set()
+        for channel in channels_of(audience):
+            self._listeners[channel] += step
+            if self._listeners[channel] == (1 if step > 0 else 0):
+                changed.add(channel)
+            if not self._listeners[channel]:
+                del self._listeners[channel]
+        return changed
 
     @property
     def subscribers(self) -> set[Subscriber]:

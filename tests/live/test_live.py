@@ -455,6 +455,32 @@ def test_boards_are_pushed_when_time_alone_makes_a_job_overdue(world, dispatch, 
     run(scenario())
 
 
+def test_the_bus_hears_a_channel_while_any_audience_on_it_has_a_socket(world, dispatch) -> None:
+    """A board and a wall of the 75th share its channel: it is heard until both have gone."""
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch)
+        await hub.start()
+        try:
+            board = await subscribe(hub, BOARD75, FakeSocket())
+            second = await subscribe(hub, BOARD75, FakeSocket())
+            wall = await subscribe(hub, ("wall", "75"), FakeSocket())
+            unit = world.unit("75-A")
+            mine = await subscribe(hub, ("my", unit), FakeSocket())
+            assert {"precinct:75", f"unit:{unit}"} <= hub.bus.channels
+            for sub in (board, second, mine):
+                await hub.leave(sub)
+            assert "precinct:75" in hub.bus.channels and f"unit:{unit}" not in hub.bus.channels
+            hub.cut(wall, subscriber.CLOSE_UNAUTHENTICATED, "test")
+            await until(lambda: "precinct:75" not in hub.bus.channels)
+            await subscribe(hub, ("wall", "75"), FakeSocket())
+            assert "precinct:75" in hub.bus.channels
+        finally:
+            await hub.stop()
+
+    run(scenario())
+
+
 def test_the_timed_refresh_reads_only_the_screens_the_clock_changed(world, dispatch,
                                                                     clock) -> None:
     """An idle city costs next to nothing: every 30 s the hub reads a board, a wall or an
