@@ -284,6 +284,8 @@ ACTIONS: tuple[Action, ...] = (
 BY_NAME = {a.name: a for a in ACTIONS}
 #: The actions whose answer shows what only a recorded view may show (never cached).
 REVEALS = ("view_photo", "view_contact")
+#: What they reveal, beside their event (_revealed): never kept for a retry.
+REVEALED = ("url", "contact")
 
 
 def fix_of(body: inputs.Positioned) -> Fix | None:
@@ -581,8 +583,16 @@ def _once(ep: Endpoint, call: Call, req: Sent, raw: bytes) -> tuple[int, Any, bo
         except READ_BACK_FAILED:
             log.warning("could not release an Idempotency-Key after a failed write")
         raise
-    _store_answer(engine, actor_id, key, ep.status, payload)
+    _store_answer(engine, actor_id, key, ep.status,
+                  _without_reveals(payload) if ep.no_store else payload)
     return ep.status, payload, False
+
+
+def _without_reveals(payload: Any) -> Any:
+    """What a reveal's retry gets: its event, not the photo address or the caller's contact
+    (kept 24 h beside the key, they would outlive the one recorded view)."""
+    return {k: v for k, v in payload.items() if k not in REVEALED} if isinstance(
+        payload, dict) else payload
 
 
 def _store_answer(engine: Any, actor_id: int, key: str, status: int, payload: Any) -> None:

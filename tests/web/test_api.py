@@ -887,6 +887,22 @@ def test_a_retry_with_the_same_idempotency_key_answers_the_first_answer_and_writ
     assert event_count(world) == before + 1
 
 
+def test_a_reveal_retried_with_its_key_is_not_kept_beside_the_key(api, world) -> None:  # type: ignore[no-untyped-def]
+    """A retried photo view answers its event, not the photo's address: the answers kept for
+    retries (24 h) must not become a second, unrecorded copy of what a view revealed."""
+    job = assigned_job(world)
+    key = {"Idempotency-Key": "look once"}
+    first = api("sgt75", "POST", f"/jobs/{job}/view_photo", {"index": 1}, key)
+    again = api("sgt75", "POST", f"/jobs/{job}/view_photo", {"index": 1}, key)
+    assert first.status_code == again.status_code == 200, again.text
+    assert first.json()["url"] == PHOTOS[1]
+    assert again.headers["Idempotent-Replayed"] == "true" and "url" not in again.json()
+    assert again.json()["event"] == first.json()["event"]
+    with world.dispatch.engine.connect() as conn:
+        kept = conn.exec_driver_sql("SELECT response FROM idempotency_keys").scalars().all()
+    assert kept and not any(PHOTOS[1] in (r or "") for r in kept)
+
+
 def test_an_idempotency_key_reused_for_another_request_or_malformed_is_422(
         api, world) -> None:  # type: ignore[no-untyped-def]
     job = assigned_job(world)
