@@ -22,7 +22,8 @@ Phases (each prints its figures; all of them go to soak/results.json):
    asyncio tasks and sockets, the writes, p50/p99 of the API writes and the open jobs in
    that window, each against the first window. The run FAILS when the last fifth of the
    windows is more than 1.5x slower than the first fifth (writes per 30 s fell, or p50 or p99
-   rose, by more than that: medians of each fifth).
+   rose, by more than that: medians of each fifth), or when a process's RSS grew by more
+   than 5% over the last half (the middle tenth of the windows against the last tenth).
 5. After the load: every socket disconnected, tasks back where they started, and a board that
    stayed connected throughout (every message applied as htmx does, board/live/replica.py)
    shows exactly what a fresh snapshot shows (ages aside).
@@ -653,12 +654,38 @@ def slowdown(samples: list[dict[str, Any]]) -> dict[str, Any]:
         slower = (b / a if a else 0.0) if higher_is_slower else (a / b if b else float("inf"))
         out[key] = {"first_fifth": a, "last_fifth": b, "slower": round(slower, 2)}
         worst = max(worst, slower)
-    out["open_jobs"] = {"first_fifth": med(first, "open_jobs"),
-                        "last_fifth": med(last, "open_jobs")}
+    for key in ("open_jobs", "cpu_ms_per_event", "load_1min"):  # beside them, no verdict
+        if all(key in r for r in samples):
+            out[key] = {"first_fifth": med(first, key), "last_fifth": med(last, key)}
     out["ok"] = worst <= SLOWER_AT_MOST
     if not out["ok"]:
         out["why"] = f"the last fifth is {worst:.2f}x slower than the first (at most " \
                      f"{SLOWER_AT_MOST}x)"
+    out["rss_last_half"] = rss_last_half(samples)
+    grown = [n for n, r in out["rss_last_half"].items() if not r["flat"]]
+    if grown:
+        out["ok"] = False
+        out["why"] = (out.get("why", "") + "; " if "why" in out else "") + \
+            f"RSS grew over the last half on {', '.join(grown)} (more than {RSS_FLAT:.0%})"
+    return out
+
+
+# Over the last half of the load a process's memory may grow by at most this share.
+RSS_FLAT = 0.05
+
+
+def rss_last_half(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each process's RSS at the middle of the load and at its end (medians of a tenth of the
+    windows each): flat when it grew by at most RSS_FLAT."""
+    tenth = max(1, len(samples) // 10)
+    half = len(samples) // 2
+    middle, end = samples[half:half + tenth], samples[-tenth:]
+    out = {}
+    for key in sorted(k for k in samples[0] if k.endswith("_rss_mb")):
+        a = float(statistics.median(r[key] for r in middle))
+        b = float(statistics.median(r[key] for r in end))
+        out[key.removesuffix("_rss_mb")] = {"middle": a, "end": b,
+                                            "flat": b <= a * (1 + RSS_FLAT)}
     return out
 
 
