@@ -202,7 +202,9 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
                     Middleware(browser_policy.SecurityHeaders),
                     Middleware(validation.RefuseControlCharacters),
                     Middleware(browser_policy.Sessions, secret_key=settings.secret_key,
-                               https_only=settings.https_only)],
+                               https_only=settings.https_only),
+                    # Innermost: a live socket straight to its endpoint (board/web/sockets.py).
+                    Middleware(sockets.Shortcut)],
         lifespan=lifespan,
         exception_handlers={**errors.exception_handlers, **health.exception_handlers()},
     )

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+from base64 import b64decode
+from collections.abc import Awaitable
 from typing import Any
 
+from itsdangerous.exc import BadSignature
 from starlette.datastructures import MutableHeaders
-from starlette.middleware.sessions import SessionMiddleware
-from starlette.requests import Request
+from starlette.middleware.sessions import Session, SessionMiddleware
+from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = "; ".join([
@@ -49,11 +53,13 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine for a live socket: no frame of this kept for its hours.
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
 
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
@@ -88,11 +94,12 @@ class SessionTag:
         self.app = app
         self.secret_key = secret_key
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http" or scope["path"].startswith(_UNTAGGED):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
 
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_tag(message: Message) -> None:
             if message["type"] == "http.response.start":
                 sid = (scope.get("session") or {}).get("sid")
@@ -114,17 +121,35 @@ class SessionTag:
 
 class Sessions:
     """Starlette's signed session cookie, marked Secure on HTTPS requests (as the scheme is
-    seen behind a proxy that uvicorn trusts with --proxy-headers) or always with https_only."""
+    seen behind a proxy that uvicorn trusts with --proxy-headers) or always with https_only.
+    A socket's session is read from its cookie the same way, with no middleware frame kept
+    for the socket's hours (a socket never sets a cookie)."""
 
     def __init__(self, app: ASGIApp, secret_key: str, https_only: bool = False,
                  **options: Any) -> None:
         options = {"session_cookie": "board_session", "same_site": "lax",
                    "max_age": COOKIE_MAX_AGE, **options}
-        app = SessionTag(app, secret_key)
-        self.secure = SessionMiddleware(app, secret_key, https_only=True, **options)
+        self.app = app
+        tagged = SessionTag(app, secret_key)
+        self.secure = SessionMiddleware(tagged, secret_key, https_only=True, **options)
         self.plain = (self.secure if https_only
-                      else SessionMiddleware(app, secret_key, https_only=False, **options))
+                      else SessionMiddleware(tagged, secret_key, https_only=False, **options))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] == "websocket":
+            scope["session"] = self._session(scope)
+            return self.app(scope, receive, send)
         secure = scope.get("scheme") in ("https", "wss")
-        await (self.secure if secure else self.plain)(scope, receive, send)
+        return (self.secure if secure else self.plain)(scope, receive, send)
+
+    def _session(self, scope: Scope) -> Session:
+        """The session the cookie carries, as SessionMiddleware reads it (else an empty one)."""
+        mw = self.plain
+        cookie = HTTPConnection(scope).cookies.get(mw.session_cookie)
+        if cookie is None:
+            return Session()
+        try:
+            data = mw.signer.unsign(cookie.encode("utf-8"), max_age=mw.max_age)
+            return Session(json.loads(b64decode(data)))
+        except BadSignature:
+            return Session()

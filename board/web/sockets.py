@@ -3,18 +3,24 @@
 Authorization comes from the session cookie (a wall's too, once its token is exchanged); nothing
 a client sends is read except to notice the close. Each socket remembers its session, so the hub
 closes it when the session is revoked or times out.
+
+A live socket lasts hours, and every coroutine between the server and its endpoint lasts as long:
+`Shortcut` (the innermost middleware) sends it straight to its endpoint, past the exception
+middleware and the router (their frames were ~5 KB of each socket), so the endpoint itself
+answers a database outage as their handler did (close 1013, health.unavailable).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.routing import BaseRoute, Match, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from board.accountability import commandlog, reviews
@@ -27,6 +33,7 @@ from board.live.subscriber import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Subscr
 from board.storage import db
 from board.storage.schema import units
 from board.usecases import queries
+from board.web import health
 
 
 def _same_origin(ws: WebSocket) -> bool:
@@ -95,24 +102,37 @@ def _socket(kind: str) -> Callable[[WebSocket], Any]:
         if not _same_origin(ws):
             await ws.close(CLOSE_FORBIDDEN)
             return
-        actor = await _socket_actor(ws)
-        if actor is None:
-            await ws.close(CLOSE_UNAUTHENTICATED)
-            return
         try:
-            audience = _audience(kind, actor, ws)
-        except Forbidden:
-            await ws.close(CLOSE_FORBIDDEN)
+            sub = await _subscribe(kind, ws)
+        except db.UNAVAILABLE as e:
+            await health.unavailable(ws, e)
+            return
+        if sub is None:
             return
         hub = live_hub.of(ws)
-        sub = Subscriber(ws, audience, hub.queue_size, session_id=actor.session_id,
-                         also=_also(actor), direct=frames.direct(ws.scope))
-        await hub.join(sub)
         try:
             await _until_closed(ws)
         finally:
             await hub.leave(sub)
     return endpoint
+
+
+async def _subscribe(kind: str, ws: WebSocket) -> Subscriber | None:
+    """The socket's subscription, its snapshot sent; None when it was refused (and closed)."""
+    actor = await _socket_actor(ws)
+    if actor is None:
+        await ws.close(CLOSE_UNAUTHENTICATED)
+        return None
+    try:
+        audience = _audience(kind, actor, ws)
+    except Forbidden:
+        await ws.close(CLOSE_FORBIDDEN)
+        return None
+    hub = live_hub.of(ws)
+    sub = Subscriber(ws, audience, hub.queue_size, session_id=actor.session_id,
+                     also=_also(actor), direct=frames.direct(ws.scope))
+    await hub.join(sub)
+    return sub
 
 
 routes: list[BaseRoute] = [
@@ -123,3 +143,21 @@ routes: list[BaseRoute] = [
     WebSocketRoute("/ws/review/{precinct}", _socket("reviews")),
     WebSocketRoute("/ws/log/{precinct}", _socket("log")),
 ]
+
+
+class Shortcut:
+    """ASGI middleware (innermost): a socket of `routes` goes straight to its endpoint; every
+    other connection goes on to the exception middleware and the router."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine: it keeps no frame of its own alive for the socket's hours.
+        if scope["type"] == "websocket":
+            for route in routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child)
+                    return route.endpoint(WebSocket(scope, receive, send))  # type: ignore[attr-defined]
+        return self.app(scope, receive, send)

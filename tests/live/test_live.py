@@ -691,6 +691,22 @@ def test_subscription_is_authorized(world, live_server, username, path, code) ->
         assert closed_with(ws) == code
 
 
+def test_a_socket_opened_while_the_database_is_down_is_told_to_come_back(
+        world, live_server, monkeypatch) -> None:
+    """The session's read fails: the socket closes with 1013 (try again later), as a page
+    answers 503, and the client reconnects with backoff."""
+    from board.web import sockets
+
+    sgt = web_login(live_server.url, "sgt75")
+
+    def down(conn):  # type: ignore[no-untyped-def]
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(sockets.auth, "current_actor", down)
+    with socket(live_server.url, "/ws/board/75", sgt) as ws:
+        assert closed_with(ws) == subscriber.CLOSE_SLOW
+
+
 def test_cross_site_socket_is_refused(world, live_server) -> None:
     sgt = web_login(live_server.url, "sgt75")
     with socket(live_server.url, "/ws/board/75", sgt, origin="http://evil.example") as ws:
