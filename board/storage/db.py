@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -109,18 +110,23 @@ def autogenerate(engine: sa.Engine, message: str) -> None:
         command.revision(cfg, message=message, autogenerate=True)
 
 
+def insert_for(conn: sa.Connection, table: sa.Table) -> Any:
+    """The engine's own INSERT of `table`, the one with ON CONFLICT (DO NOTHING / DO UPDATE)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def insert_new(conn: sa.Connection, table: sa.Table, values: dict) -> bool:
     """INSERT … ON CONFLICT DO NOTHING on either engine; True when the row was written.
 
     On PostgreSQL a concurrent insert of the same key waits for the first transaction and then
     writes nothing, so the database (not the callers) decides who was first.
     """
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     key = list(table.primary_key.columns)[0]
-    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    stmt = insert_for(conn, table).values(**values).on_conflict_do_nothing().returning(key)
     return conn.execute(stmt).first() is not None
 
 

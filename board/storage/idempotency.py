@@ -21,8 +21,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from board.storage import db
 from board.storage.schema import events
@@ -58,10 +56,6 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(f"{method.upper()} {path}\n{digest}".encode()).hexdigest()
 
 
-def _insert(conn: sa.Connection) -> Any:
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(keys)
-
-
 def claim(engine: sa.Engine, actor_id: int, key: str, print_: str, now: datetime
           ) -> Claim | None:
     """None when this request now holds the key (go ahead and write); otherwise what the key
@@ -72,10 +66,8 @@ def claim(engine: sa.Engine, actor_id: int, key: str, print_: str, now: datetime
             (keys.c.created_at < now - KEEP)
             | (mine & keys.c.status.is_(None) & keys.c.seq.is_(None)
                & (keys.c.created_at < now - STALE))))
-        mine_now = conn.execute(_insert(conn).values(
-            actor_id=actor_id, key=key, fingerprint=print_, created_at=now
-        ).on_conflict_do_nothing().returning(keys.c.key)).first()
-        if mine_now is not None:
+        if db.insert_new(conn, keys, {"actor_id": actor_id, "key": key,
+                                      "fingerprint": print_, "created_at": now}):
             return None
         row = conn.execute(sa.select(keys).where(mine)).one()
         written = None

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from board.storage import db
 from board.storage.schema import login_failures as table
@@ -42,13 +39,12 @@ class DatabaseCounts:
         """One more failure at `now`; the first of a fresh count when the last is `forget` old."""
         with db.write(self.engine) as conn:
             conn.execute(sa.delete(table).where(table.c.last_at <= now - forget))
-            insert: Any = (pg_insert if conn.dialect.name == "postgresql"
-                           else sqlite_insert)(table)
-            conn.execute(insert.values(key=self._key(key), failures=1, last_at=now)
-                         .on_conflict_do_update(index_elements=[table.c.key], set_={
-                             "failures": sa.case((table.c.last_at <= now - forget, 1),
-                                                 else_=table.c.failures + 1),
-                             "last_at": now}))
+            fresh = db.insert_for(conn, table).values(key=self._key(key), failures=1,
+                                                      last_at=now)
+            conn.execute(fresh.on_conflict_do_update(index_elements=[table.c.key], set_={
+                "failures": sa.case((table.c.last_at <= now - forget, 1),
+                                    else_=table.c.failures + 1),
+                "last_at": now}))
 
     def clear(self, key: str) -> None:
         with db.write(self.engine) as conn:
