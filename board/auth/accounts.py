@@ -224,13 +224,16 @@ DEVICE_DAYS = 90
 _DEVICE_SALT = "board known device"
 
 
+def _device_signer(conn: HTTPConnection) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(conn.app.state.settings.secret_key, salt=_DEVICE_SALT)
+
+
 def _device_ids(conn: HTTPConnection) -> dict[str, str]:
     raw = conn.cookies.get(DEVICE_COOKIE, "")
     if not raw or len(raw) > 2000:
         return {}
-    signer = URLSafeTimedSerializer(conn.app.state.settings.secret_key, salt=_DEVICE_SALT)
     try:
-        found = signer.loads(raw, max_age=DEVICE_DAYS * 86400)
+        found = _device_signer(conn).loads(raw, max_age=DEVICE_DAYS * 86400)
     except BadSignature:
         return {}
     if not isinstance(found, dict):
@@ -250,9 +253,8 @@ def remember_device(conn: HTTPConnection, response: Response, username: str) -> 
     key = user_key(username)
     ids[key] = ids.pop(key, "") or secrets.token_urlsafe(12)
     ids = dict(list(ids.items())[-5:])
-    signer = URLSafeTimedSerializer(conn.app.state.settings.secret_key, salt=_DEVICE_SALT)
-    response.set_cookie(DEVICE_COOKIE, signer.dumps(ids), max_age=DEVICE_DAYS * 86400,
-                        path="/login", httponly=True, samesite="lax",
+    response.set_cookie(DEVICE_COOKIE, _device_signer(conn).dumps(ids),
+                        max_age=DEVICE_DAYS * 86400, path="/login", httponly=True, samesite="lax",
                         secure=conn.app.state.settings.https_only)
 
 

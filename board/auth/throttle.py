@@ -8,10 +8,10 @@ second process gives an attacker no more attempts): past a few free failures the
 waits a delay that doubles with each further failure, refused with 429 and Retry-After before
 any password is hashed, so a flood costs an indexed read, not 64 MiB of argon2. On the user's
 row, consecutive failures set the same kind of growing delay (`board users unlock` clears it).
-Neither delay holds
-up the account's own known device (a signed cookie set at a successful log-in) or, for the
-per-account delay, an address the account logged in from before. Hashing is bounded by a
-semaphore: a burst of log-ins waits its turn instead of driving the server out of memory.
+Neither delay holds up the account's own known device (a signed cookie set at a successful
+log-in) or, for the per-account delay, an address the account logged in from before. Hashing
+is bounded by a semaphore: a burst of log-ins waits its turn instead of driving the server out
+of memory.
 """
 
 from __future__ import annotations
@@ -179,13 +179,13 @@ class LoginGuard:
         one (the account may be under attack from elsewhere) but not its own."""
         if device:
             return self.per_device.retry_after(_device_key(username, device))
-        by_user = 0 if known_address else self.per_user.retry_after(_user_key(username))
+        by_user = 0 if known_address else self.per_user.retry_after(user_key(username))
         return max(by_user, self.per_address.retry_after(address))
 
     def failed(self, username: str, address: str, device: str = "") -> None:
         if device:
             self.per_device.failed(_device_key(username, device))
-        self.per_user.failed(_user_key(username))
+        self.per_user.failed(user_key(username))
         self.per_address.failed(address)
 
     def succeeded(self, username: str, device: str = "", attacked: bool = False) -> None:
@@ -194,21 +194,18 @@ class LoginGuard:
         if device:
             self.per_device.clear(_device_key(username, device))
         if not attacked:
-            self.per_user.clear(_user_key(username))
+            self.per_user.clear(user_key(username))
 
     def attacked(self, username: str) -> bool:
-        return self.per_user.retry_after(_user_key(username)) > 0
+        return self.per_user.retry_after(user_key(username)) > 0
 
 
 def _device_key(username: str, device: str) -> str:
-    return f"{_user_key(username)}\x00{device[:64]}"
+    return f"{user_key(username)}\x00{device[:64]}"
 
 
 def user_key(username: str) -> str:
-    return _user_key(username)
-
-
-def _user_key(username: str) -> str:
+    """One account's key however its name is typed (case, spaces at the ends)."""
     return username.strip().casefold()[:80]
 
 
