@@ -484,7 +484,7 @@ class Hub:
     def _read_text(self, audience: Audience) -> tuple[str, datetime | None]:
         """An audience read and rendered whole, and when the clock alone may next change it."""
         if audience[0] in QUIET:  # the review count: events alone change it
-            return self.renderer.render(audience), None
+            return self.renderer.review_count(audience[1]), None
         view = self.renderer.view(audience)
         return self.renderer.body(audience, view), self.renderer.changes_at(audience, view)
 

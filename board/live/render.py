@@ -160,11 +160,6 @@ class Renderer:
                **context}
         return self.env.get_template(name).render(ctx).strip()
 
-    def render(self, audience: Audience) -> str:
-        if audience[0] == "review_count":
-            return self.review_count(audience[1])
-        return self.body(audience, self.view(audience))
-
     def board(self, precinct: str, mode: str, citywide: bool) -> str:
         return self.board_body(self.board_view(precinct, mode, citywide), mode)
 
