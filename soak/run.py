@@ -591,29 +591,26 @@ async def phase_soak(stack: Stack, load: Load, minutes: float, speed: float, boa
             "sockets_after": sockets1, "slowdown": slowdown(samples), "samples": samples}
 
 
-def last_seq(stack: Stack) -> int:
-    """The newest event's sequence number: events committed by a window's end."""
+def _scalar(stack: Stack, stmt: Any) -> int:
+    """One number from the soak's database, on a connection of its own (-1 while it is down)."""
     engine = sa.create_engine(stack.pg.url, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.max(events.c.seq))).scalar() or 0
-    except sa.exc.SQLAlchemyError:
-        return 0
-    finally:
-        engine.dispose()
-
-
-def open_jobs(stack: Stack) -> int:
-    """Open jobs citywide now: what the cost of a board read grew with."""
-    engine = sa.create_engine(stack.pg.url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(
-                "SELECT count(*) FROM jobs WHERE status NOT IN ('closed')")).scalar() or 0
+            return conn.execute(stmt).scalar() or 0
     except sa.exc.SQLAlchemyError:
         return -1
     finally:
         engine.dispose()
+
+
+def last_seq(stack: Stack) -> int:
+    """The newest event's sequence number: events committed by a window's end."""
+    return max(0, _scalar(stack, sa.select(sa.func.max(events.c.seq))))
+
+
+def open_jobs(stack: Stack) -> int:
+    """Open jobs citywide now: what the cost of a board read grew with."""
+    return _scalar(stack, sa.text("SELECT count(*) FROM jobs WHERE status NOT IN ('closed')"))
 
 
 def window_line(samples: list[dict[str, Any]]) -> str:
