@@ -53,6 +53,7 @@ def _stages_out_of_order(rule: Rule) -> dict[str, str]:
         before = (name, value) if name not in out else before
     return out
 
+
 @dataclass(frozen=True)
 class NewJob:
     complaint_type: str

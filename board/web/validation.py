@@ -51,10 +51,10 @@ CODE = r"[0-9A-Za-z]{1,8}"  # a precinct or sector id
 # separators (tab and line breaks are text there).
 _CONTROL = r"\u0000-\u001f\u007f-\u009f\u2028\u2029"
 _CONTROL_MULTILINE = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
-# What no text field takes: board.domain.text's rule (controls, formatting characters, other
-# separators than the space, private use, unassigned planes), the rule the use cases clean
-# with, so a value these patterns take is never emptied into a refusal there. A multi-line
-# field takes tab and line breaks.
+# What no text field takes: board.domain.text's rule (controls, invisible formatting
+# characters, line and paragraph separators; private-use and unassigned code points are text),
+# the rule the use cases clean with, so a value these patterns take is never emptied into a
+# refusal there. A multi-line field takes tab and line breaks.
 LINE = f"^[^{NOT_TEXT}]*$"
 LINES = f"^[^{NOT_TEXT_MULTILINE}]*$"
 NONBLANK_LINE = f"^[^{NOT_TEXT}]*[^\\s{NOT_TEXT}][^{NOT_TEXT}]*$"
