@@ -388,10 +388,14 @@ class Hub:
         self.renders[audience[0]] += 1
         if not self.audiences.get(audience) or text is None:
             return
-        self._views[audience] = view
-        self._due[audience] = self.renderer.changes_at(audience, view)
+        self._keep(audience, view)
         self._cache[audience] = (self.last_seq, time.monotonic(), None, text)
         self._show_text(audience, text, only_if_changed)
+
+    def _keep(self, audience: Audience, view: Any) -> None:
+        """The view an audience's sockets now show, and when the clock alone may change it."""
+        self._views[audience] = view
+        self._due[audience] = self.renderer.changes_at(audience, view)
 
     def _show_text(self, audience: Audience, text: str, only_if_changed: bool) -> None:
         key = _AGES.sub("", text)
@@ -451,8 +455,7 @@ class Hub:
         self.renders[audience[0]] += 1
         if not self.audiences.get(audience):
             return  # all its sockets left meanwhile: keep no view that later events won't move
-        self._views[audience] = view
-        self._due[audience] = self.renderer.changes_at(audience, view)
+        self._keep(audience, view)
         # After events, even when nothing shown changed, say which events the page now shows:
         # the view may already have shown one committed while the previous update was read.
         if text is not None or after_events:
@@ -495,8 +498,7 @@ class Hub:
             view = self._views.get(audience)
             if view is None:
                 view = await run_in_threadpool(self.renderer.view, audience)
-                self._views[audience] = view
-                self._due[audience] = self.renderer.changes_at(audience, view)
+                self._keep(audience, view)
                 self.renders[audience[0]] += 1
             cached = self._cache.get(audience)
             if cached and cached[2] is view:
