@@ -528,6 +528,7 @@ async def phase_soak(stack: Stack, load: Load, minutes: float, speed: float, boa
         replays.append(replay(n))
         last = window_start = started
         cpu = {name: stack.cpu_s(name) for name in names}
+        own = time.process_time()
         seq = last_seq(stack)
         while time.monotonic() < end:
             await asyncio.sleep(min(30, max(end - time.monotonic(), 0.1)))
@@ -544,7 +545,12 @@ async def phase_soak(stack: Stack, load: Load, minutes: float, speed: float, boa
                       "p99_ms": round(p(lat, 0.99) * 1000, 1),
                       "open_jobs": open_jobs(stack),
                       # the machine's, not the board's: what else ran beside it this window
-                      "load_1min": round(os.getloadavg()[0], 2)}
+                      "load_1min": round(os.getloadavg()[0], 2),
+                      # this client's own share of a core: near 100% it, not the board, sets
+                      # the pace (its loop holds the writes it times)
+                      "client_cpu_pct": round((time.process_time() - own) * 100
+                                              / max(now - window_start, 1e-3), 1)}
+            own = time.process_time()
             window_start = now
             now_seq = last_seq(stack)
             events_in, seq = now_seq - seq, now_seq
@@ -624,7 +630,8 @@ def window_line(samples: list[dict[str, Any]]) -> str:
             f"{s['p50_ms']} ms ({ratio(s['p50_ms'], first['p50_ms'])}), p99 {s['p99_ms']} ms "
             f"({ratio(s['p99_ms'], first['p99_ms'])}), {s['open_jobs']} open jobs, "
             f"web CPU {s['cpu_ms_per_event']} ms an event "
-            f"({ratio(s['cpu_ms_per_event'], first['cpu_ms_per_event'])}), load {s['load_1min']}")
+            f"({ratio(s['cpu_ms_per_event'], first['cpu_ms_per_event'])}), load {s['load_1min']}, "
+            f"this client {s.get('client_cpu_pct', '-')}% of a core")
 
 
 # The last fifth of the load may be at most this much slower than the first (issue 19).

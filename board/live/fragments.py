@@ -6,11 +6,13 @@ shows now with the new one:
 
   counters            #counters, #queue-head         when a count changed
   "Assign to…" units  #assign-units                  when the available units changed
-  a unit lane         #unit-<id> (its stack inside)  when the unit or its stack changed
+  a unit lane         #unit-<id> (its stack inside)  when the unit or what it is doing changed
+  a lane's head       #unit-head-<id>                when only its count of jobs changed
   the lanes           #lanes                         when units came on or went off tour
   a job card          #job-<id>                      in place when only the card changed;
                                                      deleted, then inserted at its new place,
                                                      when it left, joined or moved in a list
+                                                     or a stack (#stack-<id>)
   queue, closed       the list, whole                when it became empty or stopped being empty
   unrouted            #unrouted-col                  when it changed (citywide eyes only)
 
@@ -28,9 +30,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
-from board.usecases.queries import BoardView, Card
+from board.usecases.queries import BoardView, Card, Lane
 
 Piece = Callable[..., str]
 
@@ -132,13 +135,15 @@ def board_delta(old: BoardView, new: BoardView, mode: str, piece: Piece,
             delta.delete(c.id)
     if [lane.id for lane in old.lanes] != [lane.id for lane in new.lanes]:
         delta.swaps.append(piece("partials/lanes.html", **ctx))
-    else:
-        for was, lane in zip(old.lanes, new.lanes, strict=True):
-            if was != lane:
-                delta.swaps.append(piece("partials/unit_lane.html", lane=lane, **ctx))
 
     def card_as(card_mode: str) -> Callable[[Card], str]:
         return lambda c: card(c, card_mode)
+
+    if [lane.id for lane in old.lanes] == [lane.id for lane in new.lanes]:
+        for was, lane in zip(old.lanes, new.lanes, strict=True):
+            if was != lane:
+                _lane(delta, was, lane, lambda name, lane=lane: piece(name, lane=lane, **ctx),
+                      card_as(mode))
 
     _list(delta, "queue", old.queue, new.queue, card_as(mode),
           lambda: piece("partials/queue_list.html", **ctx))
@@ -149,6 +154,21 @@ def board_delta(old: BoardView, new: BoardView, mode: str, piece: Piece,
             delta.delete(c.id)
         delta.inserts.insert(0, piece("partials/unrouted_list.html", **ctx))
     return delta.text()
+
+
+def _lane(delta: Delta, was: Lane, lane: Lane, part: Callable[[str], str],
+          card: Callable[[Card], str]) -> None:
+    """One unit's lane: its head and the cards that moved in its stack, when only its jobs
+    changed and the unit still shows the same activity; else the whole lane. (A job assigned to
+    a unit with thirty sends one card, not thirty.)"""
+    if (replace(was, jobs=[]) != replace(lane, jobs=[]) or was.activity != lane.activity
+            or not was.jobs or not lane.jobs):
+        delta.swaps.append(part("partials/unit_lane.html"))
+        return
+    if len(was.jobs) != len(lane.jobs):
+        delta.swaps.append(part("partials/lane_head.html"))
+    _list(delta, f"stack-{lane.id}", was.jobs, lane.jobs, card,
+          lambda: part("partials/unit_lane.html"))
 
 
 def list_delta(prefix: str, container: str, old: Sequence[Any], new: Sequence[Any],

@@ -72,13 +72,34 @@ def parse(html: str) -> Node:
 
 
 class Replica:
-    """A page's live regions; `apply` each message in the order the socket delivered it."""
+    """A page's live regions; `apply` each message in the order the socket delivered it.
+
+    Elements are found through an index of ids kept as subtrees come and go, so applying a
+    message costs what the message holds, not what the page holds (a long-lived board in the
+    soak applied every message by walking its whole tree, and that walk, growing with the
+    board, slowed the soak's own client)."""
 
     def __init__(self, page: str = '<div id="board-body"></div><span id="live-beat"></span>'):
         self.root = parse(page)
+        self._ids: dict[str, list[Node]] = {}
+        self._index(self.root, +1)
+
+    def _index(self, node: Node, step: int) -> None:
+        """Count a subtree's ids in (+1) or out (-1) of the index."""
+        for n in (node, *node.elements()):
+            id_ = n.attrs.get("id")
+            if id_ is None:
+                continue
+            if step > 0:
+                self._ids.setdefault(id_, []).append(n)
+            else:
+                held = self._ids.get(id_, [])
+                held[:] = [m for m in held if m is not n]
+                if not held:
+                    self._ids.pop(id_, None)
 
     def by_id(self, id_: str) -> list[Node]:
-        return [n for n in self.root.elements() if n.attrs.get("id") == id_]
+        return list(self._ids.get(id_, ()))
 
     def apply(self, message: str) -> None:
         for el in [c for c in parse(message).children if isinstance(c, Node)]:
@@ -92,16 +113,19 @@ class Replica:
                 assert parent is not None
                 i = parent.children.index(target)
                 if style == "outerHTML":
+                    self._index(target, -1)
                     parent.children[i] = el
                     el.parent = parent
+                    self._index(el, +1)
                 elif style == "delete":
+                    self._index(target, -1)
                     del parent.children[i]
-                elif style == "beforebegin":
+                elif style in ("beforebegin", "beforeend"):
+                    into = parent if style == "beforebegin" else target
                     for k, child in enumerate(el.children):
-                        parent.add(child, i + k)
-                elif style == "beforeend":
-                    for child in el.children:
-                        target.add(child)
+                        into.add(child, i + k if style == "beforebegin" else None)
+                        if isinstance(child, Node):
+                            self._index(child, +1)
                 else:
                     raise ValueError(f"swap style {how!r} is not one the hub sends")
 

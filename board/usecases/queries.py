@@ -50,7 +50,10 @@ class Card:
     created_at: datetime
     unit_id: int | None
     unit: str | None
-    stack_pos: int | None
+    # Where it stands in its unit's stack: the lane's order shows it, the card does not, so two
+    # cards that differ only here are the same card on screen (a job moved to the top of a
+    # stack of thirty changes one card, not thirty).
+    stack_pos: int | None = field(compare=False)
     photos: int
     overdue: str | None
     disposition: str | None

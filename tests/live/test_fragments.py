@@ -186,6 +186,42 @@ def test_one_assignment_pushes_the_card_lanes_and_counters_only(world, dispatch)
     print(f"\nsnapshot {snapshot} B, one assignment {delta} B")
 
 
+def test_a_job_added_to_a_long_stack_sends_its_card_not_the_lane(world, dispatch) -> None:
+    """A unit working thirty jobs: one more assigned, one moved to the top, one sent back —
+    each sends the lane's head and the cards that moved, never the thirty (the hour-long soak's
+    messages grew with the lanes)."""
+    sgt = world.actors["sgt75"]
+    a = world.unit("75-A")
+    ids = [make_job(dispatch, "75") for _ in range(32)]
+    for j in ids[:30]:
+        dispatch.assign(sgt, j, version(dispatch, j), a)
+
+    async def scenario() -> list[str]:
+        hub = make_hub(dispatch)
+        await hub.start()
+        try:
+            s = FakeSocket()
+            await subscribe(hub, BOARD75, s)
+            steps = [lambda: dispatch.assign(sgt, ids[30], version(dispatch, ids[30]), a),
+                     lambda: dispatch.reorder(sgt, ids[20], version(dispatch, ids[20]), 0),
+                     lambda: dispatch.unassign(sgt, ids[3], version(dispatch, ids[3]), "back")]
+            for n, step in enumerate(steps, start=2):
+                await asyncio.to_thread(step)
+                await until(lambda n=n: len(s.texts) == n)
+                assert_same(follow(s.texts).html("board-body"), fresh(hub))
+            return s.texts
+        finally:
+            await hub.stop()
+
+    texts = run(scenario())
+    for delta in texts[1:]:
+        assert f'id="unit-{a}"' not in delta            # not the whole lane
+        assert delta.count('class="job-card') <= 2     # the card that moved (and nothing else)
+        assert len(delta.encode()) * 10 < len(texts[0].encode())
+    assert f'id="unit-head-{a}"' in texts[1] and f'id="unit-head-{a}"' in texts[3]
+    assert f'beforeend:#stack-{a}' in texts[1] or 'beforebegin:#job-' in texts[1]
+
+
 def test_the_same_frame_goes_straight_to_each_connection(world, dispatch, app,
                                                         live_server) -> None:
     """Without permessage-deflate, the hub writes its one encoded frame to every connection;
