@@ -510,22 +510,51 @@ class JobDetail:
     unit: Any | None
 
 
+def _job_row(conn: sa.Connection, actor: Actor, job_id: int) -> tuple[Any, Any | None]:
+    """A job's row and its unit's, for a reader allowed to see its details."""
+    row = conn.execute(sa.select(*CARD_COLUMNS, jobs).where(jobs.c.id == job_id)).first()
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    check_precinct(actor, row.precinct)
+    if actor.role is Role.WALL:
+        raise Forbidden("a wall display shows the board, not a job's details")
+    unit = (conn.execute(sa.select(units).where(units.c.id == row.unit_id)).first()
+            if row.unit_id else None)
+    return row, unit
+
+
 def job(engine: sa.Engine, actor: Actor, job_id: int, now: datetime) -> JobDetail:
     with db.read(engine) as conn:
-        row = conn.execute(sa.select(*CARD_COLUMNS, jobs).where(jobs.c.id == job_id)).first()
-        if row is None:
-            raise NotFound(f"no job {job_id}")
-        check_precinct(actor, row.precinct)
-        if actor.role is Role.WALL:
-            raise Forbidden("a wall display shows the board, not a job's details")
+        row, unit = _job_row(conn, actor, job_id)
         timeline = conn.execute(
             sa.select(events).where(events.c.job_id == job_id).order_by(events.c.seq)).all()
-        unit = (conn.execute(sa.select(units).where(units.c.id == row.unit_id)).first()
-                if row.unit_id else None)
     facts = [Fact(e.kind, e.at, e.payload or {}) for e in timeline]
     job_flags = frozenset(flags(facts, bool(row.media)))
     return JobDetail(card(row, now, unit.callsign if unit else None, job_flags), row, timeline,
                      unit)
+
+
+# What an open job's flags can be: a close's flags end at the reopen that opened it again.
+_OPEN_FLAGS = {"reopen": "reopened", "overdue": "overdue"}
+
+
+def job_card(engine: sa.Engine, actor: Actor, job_id: int, now: datetime) -> Card:
+    """The job's card alone (a write's answer): `job(...).card` without reading its timeline
+    while it is open, so answering a write costs the same on its tenth event and its
+    thousandth. A closed job's flags are its latest close's, folded from the timeline."""
+    with db.read(engine) as conn:
+        row, unit = _job_row(conn, actor, job_id)
+        if row.status == "closed":
+            facts = [Fact(e.kind, e.at, e.payload or {}) for e in conn.execute(
+                sa.select(events.c.kind, events.c.at, events.c.payload)
+                .where(events.c.job_id == job_id).order_by(events.c.seq))]
+            job_flags = frozenset(flags(facts, bool(row.media)))
+        else:
+            kinds = conn.execute(
+                sa.select(events.c.kind).distinct()
+                .where(events.c.job_id == job_id, events.c.kind.in_(_OPEN_FLAGS))).scalars()
+            job_flags = frozenset(_OPEN_FLAGS[k] for k in kinds)
+    return card(row, now, unit.callsign if unit else None, job_flags)
 
 
 @dataclass(frozen=True)

@@ -214,7 +214,7 @@ def _card_after(call: Call, job_id: int) -> dict[str, Any] | None:
     now (the database gone meanwhile) must not turn its success into a 503 that a client
     retries, storing it twice. The answer's event says what was written."""
     try:
-        return card_json(queries.job(call.dispatch.engine, call.actor, job_id, call.now).card)
+        return card_json(queries.job_card(call.dispatch.engine, call.actor, job_id, call.now))
     except (Forbidden, NotFound):
         return None
     except READ_BACK_FAILED:

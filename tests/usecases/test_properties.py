@@ -26,7 +26,7 @@ from board.domain.lifecycle import (
     transition,
 )
 from board.storage.schema import events, jobs, units
-from board.usecases import Conflict, Invalid, NewJob, NotFound, UnitConflict
+from board.usecases import Conflict, Invalid, NewJob, NotFound, UnitConflict, queries
 from tests.conftest import World, point_in
 
 ACTORS = ("sgt75", "sgt120", "off75a", "off75b", "off120", "city", "cmd", "admin")
@@ -160,6 +160,11 @@ def _check(world: World) -> None:
         assert replay[row.id] == stored, (row.id, replay[row.id], stored)
     for unit_id, positions in stacks.items():
         assert sorted(positions) == list(range(len(positions))), (unit_id, positions)
+    # a write's answer (its card alone) shows what the job page's card shows
+    now = world.dispatch.clock()
+    for row in job_rows:
+        assert (queries.job_card(world.dispatch.engine, SYSTEM, row.id, now)
+                == queries.job(world.dispatch.engine, SYSTEM, row.id, now).card), row
     for unit_id, u in unit_rows.items():
         assert u.status == unit_status.get(unit_id, "available")
         assert u.version == 1 + sum(1 for e in evs

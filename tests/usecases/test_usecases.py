@@ -925,3 +925,44 @@ def test_only_citywide_eyes_change_rules(dispatch: Dispatch, world: World) -> No
     refused(dispatch, Forbidden, lambda: dispatch.set_rule(world.actors["sgt75"], rule))
     assert dispatch.set_rule(world.actors["city"], rule)["kind"] == "set_rule"
     assert dispatch.set_rule(world.actors["admin"], rule)["actor"] == "ADMIN"
+
+
+def test_a_writes_answer_card_does_not_read_a_long_history(dispatch: Dispatch, world: World,
+                                                          clock: Clock) -> None:
+    """The card a write answers with (queries.job_card) is the job page's card, also after an
+    overdue and a reopen, and while the job is open it reads the same rows on its 300th event
+    as on its first (the hour-long soak's jobs went back and forth hundreds of times, and each
+    answer read the whole timeline)."""
+    from board.observability import metrics
+
+    sgt, now = world.actors["sgt75"], dispatch.clock()
+    job_id = make_job(dispatch, "75")
+    unit = world.unit("75-A")
+
+    def same() -> None:
+        assert (queries.job_card(dispatch.engine, sgt, job_id, now)
+                == queries.job(dispatch.engine, sgt, job_id, now).card)
+
+    def rows() -> int:
+        metrics.count_rows()
+        with metrics.reading("card-test"):
+            before = metrics.rows_read("card-test")
+            queries.job_card(dispatch.engine, sgt, job_id, now)
+            return metrics.rows_read("card-test") - before
+
+    same()
+    first = rows()
+    for _ in range(150):
+        dispatch.assign(sgt, job_id, version(dispatch, job_id), unit)
+        dispatch.unassign(sgt, job_id, version(dispatch, job_id), "needed elsewhere")
+    assert rows() == first
+    clock.advance(minutes=600)  # nobody has it: late to be dispatched
+    now = clock()
+    assert dispatch.mark_overdue(SYSTEM, job_id, "dispatch") is not None
+    same()
+    assert "overdue" in queries.job_card(dispatch.engine, sgt, job_id, now).flags
+    dispatch.admin_close(sgt, job_id, version(dispatch, job_id), "duplicate")
+    same()
+    dispatch.reopen(sgt, job_id, version(dispatch, job_id), "caller called back")
+    same()
+    assert {"reopened", "overdue"} <= queries.job_card(dispatch.engine, sgt, job_id, now).flags

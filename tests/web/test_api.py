@@ -809,6 +809,7 @@ def test_a_committed_write_answers_success_when_its_read_back_fails(api, world,
         raise sa.exc.OperationalError("SELECT", {}, ConnectionError("server closed"))
 
     monkeypatch.setattr(api_module.queries, "job", down)
+    monkeypatch.setattr(api_module.queries, "job_card", down)
     monkeypatch.setattr(api_module.queries, "precinct_units", down)
     r = api("sgt75", "POST", f"/jobs/{job}/note", {"text": "stored once"})
     assert r.status_code == 200, r.text
