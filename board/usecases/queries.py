@@ -239,7 +239,10 @@ class BoardView:
 
 
 def board(engine: db.Source, actor: Actor, precinct: str, now: datetime,
-          places: PlaceRules | None = None) -> BoardView:
+          places: PlaceRules | None = None, memory: bool = True) -> BoardView:
+    """A precinct's board. `memory`: count each card's earlier jobs at its place (the desk's
+    memory); a reader that shows no such count (the JSON API) leaves it out, and with it a
+    read that grows with the history of the board's places."""
     check_precinct(actor, precinct)
     with db.read(engine) as conn:
         # One read of the precinct's units: every callsign (a job may sit on a unit now off
@@ -260,8 +263,9 @@ def board(engine: db.Source, actor: Actor, precinct: str, now: datetime,
         unrouted_rows = _unrouted_rows(conn, actor)
         signs = {u.id: u.callsign for u in unit_rows}
         rules = places or PlaceRules()
-        cards = with_memory(conn, {r.id: card(r, now, signs.get(r.unit_id)) for r in open_rows},
-                            rules)
+        cards = {r.id: card(r, now, signs.get(r.unit_id)) for r in open_rows}
+        if memory:
+            cards = with_memory(conn, cards, rules)
     base = BoardBase(unit_rows, cards, {r.id: _due(r) for r in open_rows},
                      {r.id: _due(r) for r in unrouted_rows}, now, rules)
     base.next_due = _next_due([*base.due.values(), *base.unrouted_due.values()], now)

@@ -170,8 +170,9 @@ def _in_scope_precinct(call: Call) -> str:
 
 
 def get_board(call: Call) -> dict[str, Any]:
+    # The JSON cards carry no place memory (card_json): not read, however chronic the places.
     view = queries.board(call.dispatch.engine, call.actor, _in_scope_precinct(call), call.now,
-                         call.dispatch.places)
+                         memory=False)
     return {
         "precinct": view.precinct, "queue": [card_json(c) for c in view.queue],
         "lanes": [lane_json(lane) for lane in view.lanes],
