@@ -133,13 +133,13 @@ def board_delta(old: BoardView, new: BoardView, mode: str, piece: Piece,
     for c in [*old.queue, *old.closed, *old.unrouted]:
         if c.id in in_lanes:
             delta.delete(c.id)
-    if [lane.id for lane in old.lanes] != [lane.id for lane in new.lanes]:
-        delta.swaps.append(piece("partials/lanes.html", **ctx))
 
     def card_as(card_mode: str) -> Callable[[Card], str]:
         return lambda c: card(c, card_mode)
 
-    if [lane.id for lane in old.lanes] == [lane.id for lane in new.lanes]:
+    if [lane.id for lane in old.lanes] != [lane.id for lane in new.lanes]:
+        delta.swaps.append(piece("partials/lanes.html", **ctx))
+    else:
         for was, lane in zip(old.lanes, new.lanes, strict=True):
             if was != lane:
                 _lane(delta, was, lane, lambda name, lane=lane: piece(name, lane=lane, **ctx),

@@ -549,10 +549,7 @@ def job_card(engine: sa.Engine, actor: Actor, job_id: int, now: datetime) -> Car
     with db.read(engine) as conn:
         row, unit = _job_row(conn, actor, job_id)
         if row.status == "closed":
-            facts = [Fact(e.kind, e.at, e.payload or {}) for e in conn.execute(
-                sa.select(events.c.kind, events.c.at, events.c.payload)
-                .where(events.c.job_id == job_id).order_by(events.c.seq))]
-            job_flags = frozenset(flags(facts, bool(row.media)))
+            job_flags = _flags_of(conn, [row])[row.id]
         else:
             kinds = conn.execute(
                 sa.select(events.c.kind).distinct()
