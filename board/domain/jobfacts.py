@@ -13,6 +13,9 @@ Evidence (issue 16): the latest arrival's distance from the job and whether its 
 confirmed it (an arrival without one is unconfirmed); the latest field close's number of
 officer's photos and, for a summons, of summons numbers (None: not closed in the field, or
 closed before the board counted them).
+
+The card's flags (`flags`, board.domain.flags kept one event at a time): a card shows them
+without folding the job's timeline again, however long that has grown.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ COLUMNS = (
     "overdue_dispatch", "overdue_ack", "overdue_arrive", "overdue_close", "satisfaction",
     "still_there", "caller_disputed",
     "arrival_distance_m", "arrival_confirmed", "evidence_photos", "summons_numbers",
+    "flags",
 )
 
 # The job's columns the fold reads (its current state, after the event's change).
@@ -59,7 +63,7 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
         "overdue_dispatch": False, "overdue_ack": False, "overdue_arrive": False,
         "overdue_close": False, "unit_id": None, "satisfaction": None, "still_there": None,
         "caller_disputed": False, "arrival_distance_m": None, "arrival_confirmed": None,
-        "evidence_photos": None, "summons_numbers": None,
+        "evidence_photos": None, "summons_numbers": None, "flags": [],
     }
     created = _get(job, "created_at")
     f.update(
@@ -102,6 +106,7 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
         f["still_there"] = payload.get("still_there")
     elif kind == "caller_disputed":
         f["caller_disputed"] = True
+    f["flags"] = card_flags(f["flags"], kind, close_flags)
     assigned = f["assigned_at"]
     f["assign_min"] = minutes(assigned, created)
     f["ack_min"] = minutes(f["acked_at"], assigned)
@@ -109,6 +114,20 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
     f["close_min"] = minutes(f["closed_at"], assigned)
     f["receipt_close_min"] = minutes(f["closed_at"], created)
     return f
+
+
+def card_flags(now: list[str] | None, kind: str, close_flags: Iterable[str] | None
+               ) -> list[str]:
+    """board.domain.flags.flags(timeline) kept one event at a time: a close's flags stand
+    until a reopen, which leaves "reopened"; "overdue" once any stage went overdue."""
+    kept = set(now or ())
+    if kind in ("close", "admin_close"):
+        kept = set(close_flags or ()) | (kept & {"overdue"})
+    elif kind == "reopen":
+        kept = {"reopened"} | (kept & {"overdue"})
+    elif kind == "overdue":
+        kept.add("overdue")
+    return sorted(kept)
 
 
 def _overdue_stage(payload: dict[str, Any], f: dict[str, Any]) -> str:

@@ -185,7 +185,7 @@ jobs = sa.Table(
 events = sa.Table(
     "events", metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), index=True),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id")),
     sa.Column("unit_id", sa.Integer, sa.ForeignKey("units.id"), index=True),
     sa.Column("precinct", sa.String(8), index=True),
     sa.Column("actor_id", sa.Integer, sa.ForeignKey("users.id")),
@@ -201,6 +201,8 @@ events = sa.Table(
     sa.Column("user_agent", sa.String(300)),
     # SHA-256 of the previous event's chain and this event's content (board/storage/chain.py)
     sa.Column("chain", sa.String(64)),
+    # a job's timeline, and its newest event (a write's conflict check), without a sort
+    sa.Index("ix_events_job_seq", "job_id", "seq"),
 )
 
 priority_rules = sa.Table(
@@ -346,6 +348,8 @@ job_facts = sa.Table(
     sa.Column("arrival_confirmed", sa.Boolean),
     sa.Column("evidence_photos", sa.Integer),
     sa.Column("summons_numbers", sa.Integer),
+    # The card's flags now (board.domain.jobfacts.card_flags): a card without its timeline.
+    sa.Column("flags", sa.JSON),
     sa.Index("ix_job_facts_precinct_created", "precinct", "created_at"),
     sa.Index("ix_job_facts_open", "created_at", sqlite_where=sa.text("closed_at IS NULL"),
              postgresql_where=sa.text("closed_at IS NULL")),

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from board.domain.access import Actor, Forbidden
 from board.domain.evidence import DEFAULT_SUMMONS_PATTERN
-from board.domain.flags import Fact, flags
+from board.domain.flags import Fact
 from board.domain.lifecycle import WORKING, transition
 from board.domain.places import PlaceRules
 from board.domain.policies import Policy, in_effect
@@ -28,6 +28,7 @@ from board.geo.routing import GeoIndex
 from board.storage import bulk, chain, db, factstore, idempotency
 from board.storage.schema import (
     events,
+    job_facts,
     jobs,
     policies,
     review_queue,
@@ -311,7 +312,9 @@ class ChangeCore:
             return
         if ev["kind"] not in ("close", "admin_close"):
             return
-        found = flags(self._facts(conn, job.id), bool(job.media))
+        # the close's flags as its event's facts row took them (factstore.record, just now)
+        found = conn.execute(sa.select(job_facts.c.flags)
+                             .where(job_facts.c.job_id == job.id)).scalar() or ()
         conn.execute(review_queue.delete().where(review_queue.c.job_id == job.id))
         if found:
             conn.execute(review_queue.insert().values(

@@ -24,7 +24,7 @@ from board.domain.places import Spot as PlaceSpot
 from board.domain.priorities import Deadlines, overdue
 from board.domain.related import Spot, possibly_same
 from board.storage import db
-from board.storage.schema import events, jobs, units
+from board.storage.schema import events, job_facts, jobs, units
 from board.usecases.core import NotFound, active_policies
 
 RECENT_CLOSED = 15
@@ -158,16 +158,15 @@ def cross_streets(*streets: Any) -> str:
     return ""
 
 
-def _flags_of(conn: sa.Connection, rows: list[Any]) -> dict[int, frozenset[str]]:
+def _flags(conn: sa.Connection, rows: list[Any]) -> dict[int, frozenset[str]]:
+    """Jobs' flags as their events left them (job_facts.flags): one row a job, not its
+    timeline, which grows with every assignment it ever had."""
     ids = [r.id for r in rows]
     if not ids:
         return {}
-    by_job: dict[int, list[Fact]] = defaultdict(list)
-    for e in conn.execute(sa.select(events.c.job_id, events.c.kind, events.c.at,
-                                    events.c.payload)
-                          .where(events.c.job_id.in_(ids)).order_by(events.c.seq)):
-        by_job[e.job_id].append(Fact(e.kind, e.at, e.payload or {}))
-    return {r.id: frozenset(flags(by_job[r.id], bool(r.photos))) for r in rows}
+    kept = dict(conn.execute(sa.select(job_facts.c.job_id, job_facts.c.flags)
+                             .where(job_facts.c.job_id.in_(ids))).all())
+    return {i: frozenset(kept.get(i) or ()) for i in ids}
 
 
 def check_precinct(actor: Actor, precinct: str | None) -> None:
@@ -259,7 +258,7 @@ def board(engine: db.Source, actor: Actor, precinct: str, now: datetime,
                                   jobs.c.history.is_(sa.false()))
             .order_by(jobs.c.closed_at.desc(), jobs.c.id.desc()).limit(RECENT_CLOSED)
         ).all()
-        closed_flags = _flags_of(conn, closed_rows)
+        closed_flags = _flags(conn, closed_rows)
         unrouted_rows = _unrouted_rows(conn, actor)
         signs = {u.id: u.callsign for u in unit_rows}
         rules = places or PlaceRules()
@@ -479,11 +478,11 @@ def _closed_after(conn: sa.Connection, precinct: str, old: list[Card], rows: lis
         ).all()
         kept = {c.id: c for c in old if c.id not in job_ids}
         new = [r for r in closed_rows if r.id not in kept]
-        flagged = _flags_of(conn, new)
+        flagged = _flags(conn, new)
         made = {r.id: card(r, now, signs.get(r.unit_id), flagged.get(r.id, frozenset()))
                 for r in new}
         return [kept.get(r.id) or made[r.id] for r in closed_rows]
-    flagged = _flags_of(conn, closes)
+    flagged = _flags(conn, closes)
     merged = [*(c for c in old if c.id not in job_ids),
               *(card(r, now, signs.get(r.unit_id), flagged.get(r.id, frozenset()))
                 for r in closes)]
@@ -538,23 +537,12 @@ def job(engine: sa.Engine, actor: Actor, job_id: int, now: datetime) -> JobDetai
                      unit)
 
 
-# What an open job's flags can be: a close's flags end at the reopen that opened it again.
-_OPEN_FLAGS = {"reopen": "reopened", "overdue": "overdue"}
-
-
 def job_card(engine: sa.Engine, actor: Actor, job_id: int, now: datetime) -> Card:
-    """The job's card alone (a write's answer): `job(...).card` without reading its timeline
-    while it is open, so answering a write costs the same on its tenth event and its
-    thousandth. A closed job's flags are its latest close's, folded from the timeline."""
+    """The job's card alone (a write's answer): `job(...).card` without reading its timeline,
+    so answering a write costs the same on its tenth event and its thousandth."""
     with db.read(engine) as conn:
         row, unit = _job_row(conn, actor, job_id)
-        if row.status == "closed":
-            job_flags = _flags_of(conn, [row])[row.id]
-        else:
-            kinds = conn.execute(
-                sa.select(events.c.kind).distinct()
-                .where(events.c.job_id == job_id, events.c.kind.in_(_OPEN_FLAGS))).scalars()
-            job_flags = frozenset(_OPEN_FLAGS[k] for k in kinds)
+        job_flags = _flags(conn, [row])[row.id]
     return card(row, now, unit.callsign if unit else None, job_flags)
 
 

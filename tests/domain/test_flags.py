@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from board.domain.flags import FLAG_LABELS, QUICK_CLOSE, Fact, flags
+from board.domain.jobfacts import card_flags
 
 T0 = datetime(2022, 5, 1, 0, 0, tzinfo=UTC)
 
@@ -229,3 +233,26 @@ def test_every_flag_has_a_short_form_for_a_crowded_card() -> None:
     from board.domain.flags import FLAG_LABELS, FLAG_SHORT
 
     assert set(FLAG_SHORT) == set(FLAG_LABELS)
+
+
+KINDS = ("assign", "reassign", "unassign", "acknowledge", "on_scene", "view_photo", "note",
+         "close", "admin_close", "reopen", "overdue")
+
+
+@given(st.lists(st.tuples(st.sampled_from(KINDS), st.floats(0, 30), st.booleans()),
+                max_size=30),
+       st.booleans())
+def test_card_flags_kept_one_event_at_a_time_equal_the_timelines(steps, photos) -> None:
+    """job_facts.flags (card_flags, one event at a time, a close's flags folded when it was
+    written) is what a card shows without its timeline: it must equal flags() of the whole
+    timeline after every event, whatever the order."""
+    seen: list[Fact] = []
+    kept: list[str] = []
+    minute = 0.0
+    for kind, gap, expected in steps:
+        minute += gap
+        seen.append(ev(kind, minute, **({"arrival_expected": expected}
+                                          if kind == "close" else {})))
+        at_close = flags(seen, photos) if kind in ("close", "admin_close") else None
+        kept = card_flags(kept, kind, at_close)
+        assert set(kept) == flags(seen, photos)

@@ -192,6 +192,41 @@ def test_the_json_board_does_not_read_the_places_history(api, world: World) -> N
     assert "here_before" not in r.json()["queue"][0]
 
 
+def test_a_closed_card_does_not_fold_its_timeline(api, world: World) -> None:
+    """A closed card's flags are those its close wrote (job_facts.close_flags). In the hour-long
+    soak each write's board read folded the timelines of the fifteen latest closes, hundreds
+    of assignments each and growing: CPU per event rose by half over the hour."""
+    job = assigned_job(world)
+    version = 2
+    for _ in range(3):  # bounced between the queue and a unit, as a busy desk does
+        assert api("sgt75", "POST", f"/jobs/{job}/unassign",
+                   {"version": version, "reason": "back to the queue"}).is_success
+        assert api("sgt75", "POST", f"/jobs/{job}/assign",
+                   {"version": version + 1, "unit_id": world.unit("75-A")}).is_success
+        version += 2
+    for step in ("acknowledge", "en_route", "on_scene"):
+        assert api("off75a", "POST", f"/jobs/{job}/{step}", {"version": version}).is_success
+        version += 1
+    closed = api("off75a", "POST", f"/jobs/{job}/close",
+                 {"version": version, "disposition": "summons_issued", "summons_count": 1})
+    assert closed.status_code == 200, closed.text
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    sa.event.listen(world.dispatch.engine, "before_cursor_execute", note)
+    try:
+        board = api("sgt75", "GET", "/precincts/75/board").json()
+    finally:
+        sa.event.remove(world.dispatch.engine, "before_cursor_execute", note)
+    [card] = board["closed"]
+    flags = {"quick_close", "photos_unviewed"}
+    assert card["id"] == job and set(card["flags"]) == flags
+    assert set(api("sgt75", "GET", f"/jobs/{job}").json()["flags"]) == flags  # its timeline's
+    assert seen and not [s for s in seen if "FROM events" in s], "a timeline was read"
+
+
 def test_board_shows_queue_lanes_closed_and_counters(api, world: World) -> None:
     queued = make_job(world.dispatch, "75")
     stacked = assigned_job(world)
