@@ -185,7 +185,11 @@ SELECT id, u, precinct, 'bench', 'bench', at, kind, b, a, p::json FROM (
 
 # The rows board.domain.jobfacts.fold gives for these stories (checked on a sample after loading).
 FACTS = """
-INSERT INTO job_facts
+INSERT INTO job_facts (job_id, precinct, sector, unit_id, complaint_type, created_at, day, tour,
+  history, has_photos, closed_at, disposition, summons_count, administrative, assigned_at,
+  acked_at, arrived_at, assign_min, ack_min, arrive_min, close_min, receipt_close_min,
+  photo_viewed, reopens, quick_close, no_arrival, overdue_ack, overdue_arrive, overdue_close,
+  flags, round_assigned_at, round_arrived, round_viewed, round_presence)
 SELECT j.id, j.precinct, j.sector, j.unit_id, j.complaint_type, j.created_at,
   (j.created_at AT TIME ZONE 'America/New_York')::date,
   CASE WHEN extract(hour FROM j.created_at AT TIME ZONE 'America/New_York') BETWEEN 7 AND 14
@@ -203,7 +207,18 @@ SELECT j.id, j.precinct, j.sector, j.unit_id, j.complaint_type, j.created_at,
   CASE WHEN NOT j.history AND j.closed_at IS NOT NULL
        THEN j.closed_at - g.assign_at <= interval '5 minutes' END,
   CASE WHEN NOT j.history AND j.closed_at IS NOT NULL THEN g.onscene_at IS NULL END,
-  false, g.overdue, false
+  false, g.overdue, false,
+  -- the card's flags (board.domain.flags.step), in sorted order
+  to_json(array_remove(ARRAY[
+    CASE WHEN NOT j.history AND j.closed_at IS NOT NULL AND g.onscene_at IS NULL
+         THEN 'no_arrival' END,
+    CASE WHEN g.overdue THEN 'overdue' END,
+    CASE WHEN NOT j.history AND j.closed_at IS NOT NULL AND g.photo AND NOT g.viewed
+         THEN 'photos_unviewed' END,
+    CASE WHEN NOT j.history AND j.closed_at IS NOT NULL
+              AND j.closed_at - g.assign_at <= interval '5 minutes' THEN 'quick_close' END
+  ], NULL)),
+  g.assign_at, g.onscene_at IS NOT NULL, g.viewed, NULL
 FROM jobs j JOIN gen2 g ON g.id = j.id
 """
 

@@ -87,19 +87,27 @@ def close_flags(p: Progress, at: datetime, arrival_expected: bool, has_photos: b
     return result
 
 
+def step(kept: Iterable[str], p: Progress, e: Fact, has_photos: bool) -> set[str]:
+    """The flags after one more event, `p` already past it (Progress.see): a reopen leaves
+    "reopened" (and "overdue", which stays once any stage went overdue); a close adds its own.
+    Kept one event at a time, this is what a card shows without reading its timeline."""
+    kept = set(kept)
+    if e.kind == "overdue":
+        return kept | {"overdue"}
+    if e.kind == "reopen":
+        return {"reopened"} | (kept & {"overdue"})
+    if e.kind == "close":
+        return kept | close_flags(p, e.at, e.payload.get("arrival_expected", True), has_photos)
+    if e.kind == "admin_close":
+        return kept | {"administrative"}
+    return kept
+
+
 def flags(events: Iterable[Fact], has_photos: bool) -> set[str]:
     """Flags of a job's latest close (and whether it was ever reopened or overdue)."""
     result: set[str] = set()
-    overdue = False
     p = Progress()
     for e in events:
         p.see(e)
-        if e.kind == "overdue":
-            overdue = True
-        elif e.kind == "reopen":
-            result = {"reopened"}
-        elif e.kind == "close":
-            result |= close_flags(p, e.at, e.payload.get("arrival_expected", True), has_photos)
-        elif e.kind == "admin_close":
-            result.add("administrative")
-    return result | ({"overdue"} if overdue else set())
+        result = step(result, p, e, has_photos)
+    return result

@@ -14,15 +14,16 @@ confirmed it (an arrival without one is unconfirmed); the latest field close's n
 officer's photos and, for a summons, of summons numbers (None: not closed in the field, or
 closed before the board counted them).
 
-The card's flags (`flags`, board.domain.flags kept one event at a time): a card shows them
-without folding the job's timeline again, however long that has grown.
+The card's flags (`flags`: board.domain.flags.step, one event at a time, with the round of work
+they need kept beside them): a card shows them, and a close works them out, without folding the
+job's timeline again, however long that has grown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
+from board.domain.flags import Fact, Progress, step
 from board.domain.qstat import local_day, minutes, tour
 
 OVERDUE_STAGES = ("dispatch", "ack", "arrive", "close")  # as events name them
@@ -37,8 +38,12 @@ COLUMNS = (
     "overdue_dispatch", "overdue_ack", "overdue_arrive", "overdue_close", "satisfaction",
     "still_there", "caller_disputed",
     "arrival_distance_m", "arrival_confirmed", "evidence_photos", "summons_numbers",
-    "flags",
+    "flags", "round_assigned_at", "round_arrived", "round_viewed", "round_presence",
 )
+
+# board.domain.flags.Progress as the row keeps it: the job's current round of work (since its
+# last reopen), in Progress's field order.
+ROUND = ("round_assigned_at", "round_arrived", "round_viewed", "round_presence")
 
 # The job's columns the fold reads (its current state, after the event's change).
 JOB_COLUMNS = ("id", "precinct", "sector", "complaint_type", "created_at", "history",
@@ -50,12 +55,12 @@ def _get(row: Any, name: str) -> Any:
 
 
 def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
-         payload: dict[str, Any], close_flags: Iterable[str] | None = None,
-         unit_id: int | None = None) -> dict[str, Any]:
+         payload: dict[str, Any], unit_id: int | None = None) -> dict[str, Any]:
     """The job's facts after one more event (its kind, time, payload and unit).
 
-    `close_flags` are board.domain.flags' flags at a close. The unit is the event's, so a rebuild
-    from the events gives the same row as the write path did one event at a time.
+    The unit is the event's, so a rebuild from the events gives the same row as the write
+    path did one event at a time. Nothing here reads the job's earlier events: the row carries
+    what the flags need of them (its round of work, `ROUND`).
     """
     f: dict[str, Any] = dict(prior) if prior else {
         "assigned_at": None, "acked_at": None, "arrived_at": None, "photo_viewed": False,
@@ -64,6 +69,8 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
         "overdue_close": False, "unit_id": None, "satisfaction": None, "still_there": None,
         "caller_disputed": False, "arrival_distance_m": None, "arrival_confirmed": None,
         "evidence_photos": None, "summons_numbers": None, "flags": [],
+        "round_assigned_at": None, "round_arrived": False, "round_viewed": False,
+        "round_presence": None,
     }
     created = _get(job, "created_at")
     f.update(
@@ -74,6 +81,7 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
         disposition=_get(job, "disposition"), summons_count=_get(job, "summons_count"),
         administrative=bool(_get(job, "administrative")),
     )
+    f["flags"] = _flags_after(f, Fact(kind, at, payload))
     if unit_id is not None:
         f["unit_id"] = unit_id  # the unit that last had it: for a closed job, who closed it
     if kind in ("assign", "reassign") and f["assigned_at"] is None:
@@ -92,7 +100,7 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
         f["quick_close"] = f["no_arrival"] = None
         f["evidence_photos"] = f["summons_numbers"] = None
     elif kind in ("close", "admin_close"):
-        flagged = set(close_flags or ())
+        flagged = set(f["flags"])
         f["quick_close"] = "quick_close" in flagged
         f["no_arrival"] = "no_arrival" in flagged
         field_close = kind == "close"
@@ -106,7 +114,6 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
         f["still_there"] = payload.get("still_there")
     elif kind == "caller_disputed":
         f["caller_disputed"] = True
-    f["flags"] = card_flags(f["flags"], kind, close_flags)
     assigned = f["assigned_at"]
     f["assign_min"] = minutes(assigned, created)
     f["ack_min"] = minutes(f["acked_at"], assigned)
@@ -116,18 +123,13 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
     return f
 
 
-def card_flags(now: list[str] | None, kind: str, close_flags: Iterable[str] | None
-               ) -> list[str]:
-    """board.domain.flags.flags(timeline) kept one event at a time: a close's flags stand
-    until a reopen, which leaves "reopened"; "overdue" once any stage went overdue."""
-    kept = set(now or ())
-    if kind in ("close", "admin_close"):
-        kept = set(close_flags or ()) | (kept & {"overdue"})
-    elif kind == "reopen":
-        kept = {"reopened"} | (kept & {"overdue"})
-    elif kind == "overdue":
-        kept.add("overdue")
-    return sorted(kept)
+def _flags_after(f: dict[str, Any], e: Fact) -> list[str]:
+    """The card's flags after `e` (board.domain.flags.step), the row's round of work moved
+    past it first as Progress.see moves it."""
+    p = Progress(*(f[c] for c in ROUND))
+    p.see(e)
+    f.update(zip(ROUND, (p.assigned_at, p.arrived, p.viewed, p.presence), strict=True))
+    return sorted(step(f["flags"] or (), p, e, f["has_photos"]))
 
 
 def _overdue_stage(payload: dict[str, Any], f: dict[str, Any]) -> str:

@@ -13,12 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from board.domain.flags import Fact, flags
 from board.domain.jobfacts import COLUMNS, JOB_COLUMNS, fold
 from board.storage import bulk
 from board.storage.schema import events, job_facts, jobs
-
-CLOSES = ("close", "admin_close")
 
 
 def _job(conn: sa.Connection, job_id: int) -> Any:
@@ -27,22 +24,15 @@ def _job(conn: sa.Connection, job_id: int) -> Any:
 
 
 def record(conn: sa.Connection, ev: dict[str, Any]) -> None:
-    """Fold one just-written event into its job's facts row (same transaction)."""
+    """Fold one just-written event into its job's facts row (same transaction): the row
+    and the event alone, whatever the job's history (the events' writers wait on this)."""
     job_id = ev.get("job_id")
     if job_id is None:
         return
     job = _job(conn, job_id)
     prior_row = conn.execute(sa.select(job_facts).where(job_facts.c.job_id == job_id)).first()
     prior = dict(prior_row._mapping) if prior_row else None
-    close_flags = None
-    if ev["kind"] in CLOSES:
-        timeline = conn.execute(
-            sa.select(events.c.kind, events.c.at, events.c.payload)
-            .where(events.c.job_id == job_id).order_by(events.c.seq)).all()
-        close_flags = flags([Fact(e.kind, e.at, e.payload or {}) for e in timeline],
-                            bool(job.media))
-    facts = fold(prior, job, ev["kind"], ev["at"], ev.get("payload") or {}, close_flags,
-                 ev.get("unit_id"))
+    facts = fold(prior, job, ev["kind"], ev["at"], ev.get("payload") or {}, ev.get("unit_id"))
     if prior is None:
         conn.execute(job_facts.insert().values(**facts))
     elif facts != prior:
@@ -67,18 +57,15 @@ def record_all(conn: sa.Connection, evs: list[dict[str, Any]],
             for e, j in zip(evs, new_jobs, strict=True)):
         raise ValueError("new_jobs must be the rows of the jobs these events create")
     bulk.insert_many(conn, job_facts, [
-        fold(None, job, e["kind"], e["at"], e["payload"], None, e["unit_id"])
+        fold(None, job, e["kind"], e["at"], e["payload"], e["unit_id"])
         for e, job in zip(evs, new_jobs, strict=True)])
 
 
 def fold_job(job: Any, timeline: list[Any]) -> dict[str, Any] | None:
     """A job's facts from its whole timeline (events in order: unit_id, kind, at, payload)."""
     facts: dict[str, Any] | None = None
-    seen: list[Fact] = []
     for e in timeline:
-        seen.append(Fact(e.kind, e.at, e.payload or {}))
-        close_flags = flags(seen, bool(job.media)) if e.kind in CLOSES else None
-        facts = fold(facts, job, e.kind, e.at, e.payload or {}, close_flags, e.unit_id)
+        facts = fold(facts, job, e.kind, e.at, e.payload or {}, e.unit_id)
     return facts
 
 

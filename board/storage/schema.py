@@ -348,8 +348,14 @@ job_facts = sa.Table(
     sa.Column("arrival_confirmed", sa.Boolean),
     sa.Column("evidence_photos", sa.Integer),
     sa.Column("summons_numbers", sa.Integer),
-    # The card's flags now (board.domain.jobfacts.card_flags): a card without its timeline.
+    # The card's flags now (board.domain.flags.step), and the round of work since the last
+    # reopen that a close's flags are worked out from (board.domain.flags.Progress): a card,
+    # and a close, without reading the job's timeline.
     sa.Column("flags", sa.JSON),
+    sa.Column("round_assigned_at", UTCDateTime),
+    sa.Column("round_arrived", sa.Boolean),
+    sa.Column("round_viewed", sa.Boolean),
+    sa.Column("round_presence", sa.Boolean),
     sa.Index("ix_job_facts_precinct_created", "precinct", "created_at"),
     sa.Index("ix_job_facts_open", "created_at", sqlite_where=sa.text("closed_at IS NULL"),
              postgresql_where=sa.text("closed_at IS NULL")),

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from board.domain.access import Actor, Forbidden
 from board.domain.evidence import DEFAULT_SUMMONS_PATTERN
-from board.domain.flags import Fact
+from board.domain.flags import Progress
+from board.domain.jobfacts import ROUND
 from board.domain.lifecycle import WORKING, transition
 from board.domain.places import PlaceRules
 from board.domain.policies import Policy, in_effect
@@ -321,10 +322,13 @@ class ChangeCore:
                 job_id=job.id, precinct=job.precinct, close_seq=ev["seq"], closed_at=ev["at"],
                 flags=sorted(found), review_seq=None))
 
-    def _facts(self, conn: sa.Connection, job_id: int) -> list[Fact]:
-        rows = conn.execute(sa.select(events.c.kind, events.c.at, events.c.payload)
-                            .where(events.c.job_id == job_id).order_by(events.c.seq)).all()
-        return [Fact(r.kind, r.at, r.payload or {}) for r in rows]
+    @staticmethod
+    def _progress(conn: sa.Connection, job_id: int) -> Progress:
+        """The job's round of work as its facts row keeps it (board.domain.jobfacts.ROUND):
+        what a close's policies check, without reading the job's timeline."""
+        row = conn.execute(sa.select(*(job_facts.c[c] for c in ROUND))
+                           .where(job_facts.c.job_id == job_id)).first()
+        return Progress(*row) if row is not None else Progress()
 
     def _restack(self, conn: sa.Connection, unit_id: int) -> None:
         """Number a unit's working jobs 0..n-1, keeping their order."""

@@ -13,7 +13,6 @@ from board.domain import presence
 from board.domain.access import Actor, Forbidden
 from board.domain.dispositions import DispositionError, check_close
 from board.domain.evidence import MAX_PHOTOS, EvidenceError, Photo, clean, summons_numbers
-from board.domain.flags import progress
 from board.domain.lifecycle import OPEN, WORKING, Status
 from board.domain.policies import arrival_refusal, refusals, within_m
 from board.domain.privacy import contact_of
@@ -232,7 +231,7 @@ class JobCases(ChangeCore):
         def apply(conn: sa.Connection, job: Any) -> tuple[dict, dict]:
             active = active_policies(conn, job.precinct)
             where = self._where(actor, position, job, active)
-            refused = refusals(active, progress(self._facts(conn, job.id)), self.clock(),
+            refused = refusals(active, self._progress(conn, job.id), self.clock(),
                                arrival_expected=d.arrival_expected,
                                has_photos=bool(job.media), note=note, position=where,
                                disposition=d.code, evidence=len(kept))

@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from board.domain.flags import FLAG_LABELS, QUICK_CLOSE, Fact, flags
-from board.domain.jobfacts import card_flags
+from board.domain.flags import FLAG_LABELS, QUICK_CLOSE, Fact, flags, progress
+from board.domain.jobfacts import fold
 
 T0 = datetime(2022, 5, 1, 0, 0, tzinfo=UTC)
 
@@ -237,22 +237,29 @@ def test_every_flag_has_a_short_form_for_a_crowded_card() -> None:
 
 KINDS = ("assign", "reassign", "unassign", "acknowledge", "on_scene", "view_photo", "note",
          "close", "admin_close", "reopen", "overdue")
+PAYLOADS = st.fixed_dictionaries({}, optional={
+    "confirmed": st.sampled_from([True, False, None]), "arrival_expected": st.booleans(),
+    "stage": st.sampled_from(["ack", "arrive", "close"])})
+JOB = {"id": 1, "precinct": "75", "sector": "75A", "complaint_type": "Noise - Residential",
+       "created_at": T0, "history": False, "closed_at": None, "disposition": None,
+       "summons_count": None, "administrative": False}
 
 
-@given(st.lists(st.tuples(st.sampled_from(KINDS), st.floats(0, 30), st.booleans()),
-                max_size=30),
+@given(st.lists(st.tuples(st.sampled_from(KINDS), st.floats(0, 30), PAYLOADS), max_size=30),
        st.booleans())
-def test_card_flags_kept_one_event_at_a_time_equal_the_timelines(steps, photos) -> None:
-    """job_facts.flags (card_flags, one event at a time, a close's flags folded when it was
-    written) is what a card shows without its timeline: it must equal flags() of the whole
-    timeline after every event, whatever the order."""
+def test_the_facts_row_keeps_the_flags_its_timeline_gives(steps, photos) -> None:
+    """job_facts.flags, folded one event at a time from the row and the event alone (what
+    the write path does), equals flags() of the whole timeline after every event, whatever
+    the order: a card and a close need not read the timeline."""
+    job = {**JOB, "media": ["a.jpg"] if photos else []}
     seen: list[Fact] = []
-    kept: list[str] = []
+    row = None
     minute = 0.0
-    for kind, gap, expected in steps:
+    for kind, gap, payload in steps:
         minute += gap
-        seen.append(ev(kind, minute, **({"arrival_expected": expected}
-                                          if kind == "close" else {})))
-        at_close = flags(seen, photos) if kind in ("close", "admin_close") else None
-        kept = card_flags(kept, kind, at_close)
-        assert set(kept) == flags(seen, photos)
+        seen.append(ev(kind, minute, **payload))
+        row = fold(row, job, kind, at(minute), payload)
+        assert set(row["flags"]) == flags(seen, photos)
+        p = progress(seen)
+        assert (row["round_assigned_at"], bool(row["round_arrived"]), row["round_viewed"],
+                row["round_presence"]) == (p.assigned_at, p.arrived, p.viewed, p.presence)

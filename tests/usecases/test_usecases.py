@@ -927,6 +927,42 @@ def test_only_citywide_eyes_change_rules(dispatch: Dispatch, world: World) -> No
     assert dispatch.set_rule(world.actors["admin"], rule)["actor"] == "ADMIN"
 
 
+def test_a_close_reads_its_facts_row_not_its_timeline(dispatch: Dispatch, world: World) -> None:
+    """A close's flags (and its review-queue row, and its policies' view of the round of work)
+    come from the job's facts row, not from its timeline: the close holds the events' lock
+    until it commits, so a fold of a long history there made every writer in the city wait
+    (the hour-long soak's jobs went back and forth hundreds of times)."""
+    sgt, off = world.actors["sgt75"], world.actors["off75a"]
+    job_id = assigned(dispatch, world, media=("https://example.test/a.jpg",))
+    for _ in range(20):
+        dispatch.unassign(sgt, job_id, version(dispatch, job_id), "needed elsewhere")
+        dispatch.assign(sgt, job_id, version(dispatch, job_id), world.unit("75-A"))
+    work_to_scene(dispatch, world, job_id)
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    sa.event.listen(dispatch.engine, "before_cursor_execute", note)
+    try:
+        dispatch.close(off, job_id, version(dispatch, job_id), "action_taken", note="done")
+    finally:
+        sa.event.remove(dispatch.engine, "before_cursor_execute", note)
+    assert seen and not [s for s in seen if "WHERE events.job_id" in s], \
+        "the close read the job's timeline"
+    flags = {"quick_close", "photos_unviewed"}
+    assert queries.job(dispatch.engine, sgt, job_id, dispatch.clock()).card.flags == flags
+    [waiting] = _review_rows(dispatch, job_id)
+    assert set(waiting.flags) == flags
+
+
+def _review_rows(d: Dispatch, job_id: int) -> list[Any]:
+    from board.storage.schema import review_queue
+
+    with d.engine.connect() as conn:
+        return conn.execute(sa.select(review_queue).where(review_queue.c.job_id == job_id)).all()
+
+
 def test_a_writes_answer_card_does_not_read_a_long_history(dispatch: Dispatch, world: World,
                                                           clock: Clock) -> None:
     """The card a write answers with (queries.job_card) is the job page's card, also after an
