@@ -9,7 +9,7 @@ hear about events only after their transaction has committed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -296,13 +296,14 @@ class ChangeCore:
         if done.rowcount != 1:
             raise self._conflict(job, version)
         unit_id = changes.get("unit_id", job.unit_id)
-        ev = self._event(conn, actor, action, job=job, unit_id=unit_id,
-                         before=job.status, after=after.value, payload=payload)
-        self._review_queue(conn, job, ev)
+        # before the event: from its event to the commit a write holds the events' lock
         if job.unit_id is not None:
             self._restack(conn, job.unit_id)
         if unit_id is not None and unit_id != job.unit_id:
             self._restack(conn, unit_id)
+        ev = self._event(conn, actor, action, job=job, unit_id=unit_id,
+                         before=job.status, after=after.value, payload=payload)
+        self._review_queue(conn, job, ev)
         return [*written, ev]
 
     def _review_queue(self, conn: sa.Connection, job: Any, ev: dict[str, Any]) -> None:
@@ -332,28 +333,35 @@ class ChangeCore:
 
     def _restack(self, conn: sa.Connection, unit_id: int) -> None:
         """Number a unit's working jobs 0..n-1, keeping their order."""
-        rows = conn.execute(
-            sa.select(jobs.c.id, jobs.c.stack_pos).where(
-                jobs.c.unit_id == unit_id, jobs.c.status.in_([s.value for s in WORKING]))
-            .order_by(jobs.c.stack_pos, jobs.c.id)
-        ).all()
-        for pos, row in enumerate(rows):
-            if row.stack_pos != pos:
-                conn.execute(jobs.update().where(jobs.c.id == row.id).values(stack_pos=pos))
+        stack = self._stack(conn, unit_id)
+        self._renumber(conn, stack, range(len(stack)))
 
     def _slot(self, conn: sa.Connection, unit_id: int, position: int | None, job_id: int) -> int:
         """Make room at `position` in a unit's stack (the end when None); returns the slot."""
-        stack = conn.execute(
-            sa.select(jobs.c.id).where(
-                jobs.c.unit_id == unit_id, jobs.c.id != job_id,
-                jobs.c.status.in_([s.value for s in WORKING]))
-            .order_by(jobs.c.stack_pos, jobs.c.id)
-        ).scalars().all()
+        stack = self._stack(conn, unit_id, job_id)
         slot = len(stack) if position is None else max(0, min(position, len(stack)))
-        for pos, other in enumerate(stack):
-            want = pos if pos < slot else pos + 1
-            conn.execute(jobs.update().where(jobs.c.id == other).values(stack_pos=want))
+        self._renumber(conn, stack, (pos if pos < slot else pos + 1
+                                     for pos in range(len(stack))))
         return slot
+
+    @staticmethod
+    def _stack(conn: sa.Connection, unit_id: int, leaving: int | None = None) -> list[Any]:
+        """A unit's working jobs in their order (id, stack_pos), but for `leaving`."""
+        where = [jobs.c.unit_id == unit_id, jobs.c.status.in_([s.value for s in WORKING])]
+        if leaving is not None:
+            where.append(jobs.c.id != leaving)
+        return conn.execute(sa.select(jobs.c.id, jobs.c.stack_pos).where(*where)
+                            .order_by(jobs.c.stack_pos, jobs.c.id)).all()
+
+    @staticmethod
+    def _renumber(conn: sa.Connection, stack: list[Any], places: Iterable[int]) -> None:
+        """Give the stack's jobs these places: only those that move, in one statement (a unit
+        with thirty jobs used to cost thirty updates on every assignment)."""
+        moved = [{"job": r.id, "place": p} for r, p in zip(stack, places, strict=True)
+                 if r.stack_pos != p]
+        if moved:
+            conn.execute(jobs.update().where(jobs.c.id == sa.bindparam("job"))
+                         .values(stack_pos=sa.bindparam("place")), moved)
 
     def _check_place(self, precinct: str, sector: str | None) -> None:
         """A precinct (and sector of it) that the map knows."""

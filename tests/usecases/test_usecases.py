@@ -927,6 +927,34 @@ def test_only_citywide_eyes_change_rules(dispatch: Dispatch, world: World) -> No
     assert dispatch.set_rule(world.actors["admin"], rule)["actor"] == "ADMIN"
 
 
+def test_a_long_stack_moves_only_the_jobs_that_change_place(dispatch: Dispatch,
+                                                             world: World) -> None:
+    """Assigning to the end of a unit's stack moves no other job; taking its top job off
+    renumbers the rest in one statement (every job of the stack was updated one by one on
+    every assignment, under the unit's lock: the soak's stacks grew, and so did each write)."""
+    sgt, unit = world.actors["sgt75"], world.unit("75-A")
+    stack = [assigned(dispatch, world) for _ in range(8)]
+    updates: list[tuple[str, bool]] = []
+
+    def note(conn, cursor, statement, parameters, context, many) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("UPDATE jobs SET stack_pos"):
+            updates.append((statement, many))
+
+    sa.event.listen(dispatch.engine, "before_cursor_execute", note)
+    try:
+        last = make_job(dispatch, "75")
+        dispatch.assign(sgt, last, 1, unit)
+        assert updates == []
+        dispatch.unassign(sgt, stack[0], version(dispatch, stack[0]), "needed elsewhere")
+        assert [many for _, many in updates] == [True]
+    finally:
+        sa.event.remove(dispatch.engine, "before_cursor_execute", note)
+    with dispatch.engine.connect() as conn:
+        places = dict(conn.execute(sa.select(jobs.c.id, jobs.c.stack_pos)
+                                   .where(jobs.c.unit_id == unit)).all())
+    assert places == {job: pos for pos, job in enumerate([*stack[1:], last])}
+
+
 def test_a_close_reads_its_facts_row_not_its_timeline(dispatch: Dispatch, world: World) -> None:
     """A close's flags (and its review-queue row, and its policies' view of the round of work)
     come from the job's facts row, not from its timeline: the close holds the events' lock
