@@ -391,13 +391,19 @@ def p(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+CHECK_PART = 10_000  # sequence numbers looked up per statement
+
+
 def check_events(stack: Stack, tally: Tally) -> dict[str, Any]:
     """Every write answered 2xx is in the events table exactly once, by its sequence number;
     writes that got no answer committed at most once each."""
     engine = db.make_engine(stack.pg.url)
     with engine.connect() as conn:
-        seqs = [r[0] for r in conn.execute(sa.select(events.c.seq).where(
-            events.c.seq.in_(tally.ok_seqs)))] if tally.ok_seqs else []
+        asked = sorted(set(tally.ok_seqs))
+        # in parts: an hour's answers outgrow a statement's 65,535 parameters
+        seqs = [r[0] for part in range(0, len(asked), CHECK_PART)
+                for r in conn.execute(sa.select(events.c.seq).where(
+                    events.c.seq.in_(asked[part:part + CHECK_PART])))]
         api_events = conn.execute(sa.select(sa.func.count()).select_from(events).where(
             events.c.source == "api")).scalar() or 0
         total = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() or 0

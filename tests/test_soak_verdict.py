@@ -56,3 +56,30 @@ def test_memory_still_growing_over_the_last_half_fails() -> None:
     assert verdict["rss_last_half"]["web1"]["flat"] and "web0" in verdict["why"]
     levelled = windows(120, lambda i: 600, lambda i: 30, lambda i: 150.0 + min(i, 50) * 0.8)
     assert _soak().slowdown(levelled)["ok"]
+
+
+def test_an_hours_answers_are_checked_in_parts(tmp_path) -> None:
+    """The soak's "nothing lost" looks up every answered write's event: 70,000 answers (an
+    hour on a fast machine) outgrew one statement's parameters and crashed the check."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    import sqlalchemy as sa
+
+    from board.storage.schema import events, metadata
+
+    url = f"sqlite:///{tmp_path / 'soak.db'}"
+    engine = sa.create_engine(url)
+    metadata.create_all(engine)
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(events.insert(), [{"actor": "x", "source": "api", "at": at, "kind": "note",
+                                        "payload": {}} for _ in range(40_000)])
+    engine.dispose()
+    soak = _soak()
+    tally = soak.Tally(ok_seqs=list(range(1, 40_001)))
+    found = soak.check_events(SimpleNamespace(pg=SimpleNamespace(url=url)), tally)
+    assert found["found_in_events"] == 40_000 and found["nothing_lost"]
+    tally.ok_seqs.append(40_001)  # answered, but not in the table
+    assert not soak.check_events(SimpleNamespace(pg=SimpleNamespace(url=url)), tally)[
+        "nothing_lost"]
