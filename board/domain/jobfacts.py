@@ -21,6 +21,7 @@ job's timeline again, however long that has grown.
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from typing import Any
 
 from board.domain.flags import Fact, Progress, step
@@ -123,12 +124,17 @@ def fold(prior: dict[str, Any] | None, job: Any, kind: str, at: Any,
     return f
 
 
+def round_of(row: Any) -> Progress:
+    """The round of work a facts row keeps (ROUND), as board.domain.flags.Progress."""
+    return Progress(*(_get(row, c) for c in ROUND))
+
+
 def _flags_after(f: dict[str, Any], e: Fact) -> list[str]:
     """The card's flags after `e` (board.domain.flags.step), the row's round of work moved
     past it first as Progress.see moves it."""
-    p = Progress(*(f[c] for c in ROUND))
+    p = round_of(f)
     p.see(e)
-    f.update(zip(ROUND, (p.assigned_at, p.arrived, p.viewed, p.presence), strict=True))
+    f.update(zip(ROUND, astuple(p), strict=True))
     return sorted(step(f["flags"] or (), p, e, f["has_photos"]))
 
 

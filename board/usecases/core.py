@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from board.domain.access import Actor, Forbidden
 from board.domain.evidence import DEFAULT_SUMMONS_PATTERN
 from board.domain.flags import Progress
-from board.domain.jobfacts import ROUND
+from board.domain.jobfacts import ROUND, round_of
 from board.domain.lifecycle import WORKING, transition
 from board.domain.places import PlaceRules
 from board.domain.policies import Policy, in_effect
@@ -329,7 +329,7 @@ class ChangeCore:
         what a close's policies check, without reading the job's timeline."""
         row = conn.execute(sa.select(*(job_facts.c[c] for c in ROUND))
                            .where(job_facts.c.job_id == job_id)).first()
-        return Progress(*row) if row is not None else Progress()
+        return round_of(row) if row is not None else Progress()
 
     def _restack(self, conn: sa.Connection, unit_id: int) -> None:
         """Number a unit's working jobs 0..n-1, keeping their order."""
