@@ -103,12 +103,29 @@ SHARES = frozenset(k for k in FIGURE_KEYS if k.endswith(("_share", "_rate")))
 # Ranked citywide (rank 1 = the highest value among precincts).
 RANKED = ("jobs", "backlog", "median_close_min", "closed_within_5_min_share",
           "closed_without_arrival_share", "photos_viewed_share", "summons_share")
+# The counts the ranked figures are made of (with receipt → close's median): a precinct page
+# reads the whole city for its ranks, and only these.
+RANK_COUNTS = ("jobs", "dispatched", "closed", "backlog", "closed_within_5_min", "field_closes",
+               "closed_without_arrival", "jobs_with_photos", "photos_viewed", "summons_known",
+               "summons_issued")
 
 _DISPATCHED = F.c.history == sa.false()
 _CLOSED = F.c.closed_at.is_not(None)
 # A close whose outcome is known: history whose export carried no resolution text has none,
 # so it cannot say whether a summons was issued ("no data", not "no summons").
 _OUTCOME_KNOWN = F.c.disposition.is_not(None)
+
+
+# Every count of _aggregates at nothing: an empty group, and the counts a query did not make.
+_NO_COUNTS: dict[str, Any] = {
+    "jobs": 0, "history": 0, "dispatched": 0, "closed": 0, "backlog": 0, "oldest_open": None,
+    "closed_within_5_min": 0, "assigned_closes": 0, "closed_within_5_min_of_assignment": 0,
+    "field_closes": 0, "closed_without_arrival": 0, "jobs_with_photos": 0, "photos_viewed": 0,
+    "reopened": 0, "overdue_dispatch": 0, "overdue_ack": 0, "overdue_arrive": 0,
+    "overdue_close": 0, "summons_closed": 0, "summons_known": 0, "summons_issued": 0,
+    "surveys_answered": 0, "satisfied": 0, "dissatisfied": 0, "disputed_by_caller": 0,
+    "arrivals": 0, "arrivals_confirmed": 0, "evidence_closes": 0, "closes_with_evidence": 0,
+    "summons_without_number": 0}
 
 
 def _count(cond: Any) -> Any:
@@ -194,14 +211,17 @@ def _aggregates(at: datetime) -> list[Any]:
     ]
 
 
+# The caller's answers: how many, satisfied (4–5), dissatisfied (1–2), still there.
+_ANSWERS = {
+    "surveys_answered": F.c.satisfaction.is_not(None),
+    "satisfied": F.c.satisfaction >= SATISFIED,
+    "dissatisfied": F.c.satisfaction <= DISSATISFIED,
+    "disputed_by_caller": F.c.still_there == sa.true(),
+}
+
+
 def _verdict_aggregates() -> list[Any]:
-    """The caller's answers: how many, satisfied (4–5), dissatisfied (1–2), still there."""
-    return [
-        _count(F.c.satisfaction.is_not(None)).label("surveys_answered"),
-        _count(F.c.satisfaction >= SATISFIED).label("satisfied"),
-        _count(F.c.satisfaction <= DISSATISFIED).label("dissatisfied"),
-        _count(F.c.still_there == sa.true()).label("disputed_by_caller"),
-    ]
+    return [_count(cond).label(name) for name, cond in _ANSWERS.items()]
 
 
 def _verdict_row(m: dict[str, Any]) -> dict[str, Any]:
@@ -234,21 +254,23 @@ def _summons_without_number() -> Any:
                    sa.func.coalesce(F.c.summons_numbers, 0) == 0)
 
 
-def _percentiles_sql(durations: Sequence[str]) -> list[Any]:
+def _percentiles_sql(durations: Sequence[str], distance: bool = True) -> list[Any]:
     fractions = sa.literal(list(FRACTIONS), postgresql.ARRAY(sa.Float))
     return [sa.func.percentile_cont(fractions).within_group(F.c[DURATIONS[name]])
             .label(f"pct_{name}") for name in durations] + [
         # the conventional median (the two middle values' mean): percentile_cont at 0.5
         sa.func.percentile_cont(0.5).within_group(F.c.arrival_distance_m)
-        .label("median_arrival_distance_m")]
+        .label("median_arrival_distance_m")][:int(distance)]
 
 
-def percentiles_python(conn: sa.Connection, group: Any, where: Sequence[Any]
+def percentiles_python(conn: sa.Connection, group: Any, where: Sequence[Any],
+                       durations: Sequence[str] = tuple(DURATIONS), distance: bool = True
                        ) -> dict[Any, dict[str, float | None]]:
-    """Median and 90th percentile per group from each group's minutes (any engine)."""
+    """Median and 90th percentile per group from each group's minutes (any engine): of these
+    durations, and the median distance at arrival."""
     values: dict[Any, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    cols = [F.c[c] for c in DURATIONS.values()] + [F.c.arrival_distance_m]
-    names = (*DURATIONS, "distance")
+    names = (*durations, "distance")[:len(durations) + int(distance)]
+    cols = [F.c[DURATIONS[n]] if n in DURATIONS else F.c.arrival_distance_m for n in names]
     for row in conn.execute(sa.select(group.label("g"), *cols).where(*where)):
         for name, value in zip(names, row[1:], strict=True):
             if value is not None:
@@ -256,12 +278,13 @@ def percentiles_python(conn: sa.Connection, group: Any, where: Sequence[Any]
     out: dict[Any, dict[str, float | None]] = {}
     for g, by_name in values.items():
         out[g] = {}
-        for name in DURATIONS:
+        for name in durations:
             vs = sorted(by_name.get(name, ()))
             out[g][f"median_{name}_min"] = percentile(vs, 0.5)
             out[g][f"p90_{name}_min"] = percentile(vs, 0.9)
-        out[g]["median_arrival_distance_m"] = percentile(sorted(by_name.get("distance", ())),
-                                                         0.5)
+        if distance:
+            out[g]["median_arrival_distance_m"] = percentile(
+                sorted(by_name.get("distance", ())), 0.5)
     return out
 
 
@@ -277,12 +300,14 @@ def _minutes_between(later: datetime, earlier: datetime | None) -> float | None:
 
 def figures(conn: sa.Connection, by: str, scope_: tuple[str, ...] | None, p: Period,
             now: datetime, durations: Sequence[str] = tuple(DURATIONS),
-            with_total: bool = False) -> dict[Any, dict[str, Any]]:
+            with_total: bool = False, counts: Sequence[str] | None = None
+            ) -> dict[Any, dict[str, Any]]:
     """One row of figures per group (raw group values: unit ids, dates, None).
 
-    `durations` names the percentiles wanted (the others are None: a ranking needs only
+    `durations` names the percentiles wanted (the others are None: the daily trend needs only
     receipt → close); `with_total` adds the whole scope under the key ALL, on PostgreSQL from
-    the same scan (GROUPING SETS).
+    the same scan (GROUPING SETS); `counts`, when given, the only counts to make (the others
+    are 0, and the median distance at arrival is not read): what a ranking reads.
     """
     at = min(p.until, now)  # the backlog is counted at the period's end, or now if sooner
     group = _group_col(by)
@@ -292,9 +317,10 @@ def figures(conn: sa.Connection, by: str, scope_: tuple[str, ...] | None, p: Per
         out = figures(conn, by, scope_, p, now, durations)
         out.update(figures(conn, ALL, scope_, p, now, durations))
         return out
-    cols = _aggregates(at)
+    cols = [c for c in _aggregates(at) if counts is None or c.name in counts]
+    distance = counts is None
     if pg:
-        cols += _percentiles_sql(durations)
+        cols += _percentiles_sql(durations, distance)
     if with_total:
         total = sa.func.grouping(group).label("is_total")
         query = sa.select(group.label("g"), total, *cols).where(*where).group_by(
@@ -302,14 +328,14 @@ def figures(conn: sa.Connection, by: str, scope_: tuple[str, ...] | None, p: Per
     else:
         query = sa.select(group.label("g"), *cols).where(*where).group_by(group)
     rows = conn.execute(query).all()
-    pct = {} if pg else percentiles_python(conn, group, where)
+    pct = {} if pg else percentiles_python(conn, group, where, durations, distance)
     out = {}
     for r in rows:
-        m = dict(r._mapping)
+        m = {**_NO_COUNTS, **r._mapping}
         key = ALL if m.pop("is_total", 0) else r.g
         if pg:
             extra: dict[str, Any] = {"median_arrival_distance_m":
-                                     m.pop("median_arrival_distance_m")}
+                                     m.pop("median_arrival_distance_m", None)}
             for name in durations:
                 pair = m.pop(f"pct_{name}") or [None, None]
                 extra[f"median_{name}_min"], extra[f"p90_{name}_min"] = pair
@@ -371,30 +397,23 @@ def _aware(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def disposition_mix(conn: sa.Connection, scope_: tuple[str, ...] | None,
-                    p: Period) -> list[tuple[str | None, int]]:
-    """How the period's closed jobs ended, most frequent first (None: history not matched)."""
-    rows = conn.execute(
-        sa.select(F.c.disposition, sa.func.count().label("n"))
-        .where(*_in(scope_, p), _CLOSED).group_by(F.c.disposition)).all()
-    return sorted(((r.disposition, r.n) for r in rows), key=lambda x: (-x[1], x[0] or ""))
-
-
 CLOSE_BUCKETS = ((5, "≤5 min"), (15, "5–15 min"), (30, "15–30 min"), (60, "30–60 min"),
                  (120, "1–2 h"), (240, "2–4 h"), (480, "4–8 h"), (1440, "8–24 h"),
                  (None, "> 24 h"))
 
 
-def close_distribution(conn: sa.Connection, scope_: tuple[str, ...] | None,
-                       p: Period) -> list[tuple[str, int]]:
-    """Closed jobs by minutes receipt → close, in the buckets of CLOSE_BUCKETS."""
-    whens = [(F.c.receipt_close_min <= limit, i)
-             for i, (limit, _) in enumerate(CLOSE_BUCKETS) if limit is not None]
-    bucket = sa.case(*whens, else_=len(CLOSE_BUCKETS) - 1)
-    counts = dict(conn.execute(
-        sa.select(bucket, sa.func.count()).where(*_in(scope_, p), _CLOSED).group_by(bucket)
-    ).all())
-    return [(label, counts.get(i, 0)) for i, (_, label) in enumerate(CLOSE_BUCKETS)]
+def _buckets() -> list[Any]:
+    """Closed jobs by minutes receipt → close, one count per bucket of CLOSE_BUCKETS (a close
+    is in the first whose limit it is within)."""
+    out, below = [], None
+    for i, (limit, _) in enumerate(CLOSE_BUCKETS):
+        cond = F.c.receipt_close_min <= limit if limit is not None else sa.true()
+        if below is not None:  # not within an earlier limit (NULL minutes: the last bucket)
+            cond = sa.and_(cond, sa.or_(F.c.receipt_close_min.is_(None),
+                                        F.c.receipt_close_min > below))
+        out.append(_count(cond).label(f"bucket_{i}"))
+        below = limit
+    return out
 
 
 @dataclass(frozen=True)
@@ -432,23 +451,53 @@ def _arrival_slices() -> list[tuple[str, str, Any, str]]:
 VERDICT_SLICES = {key: cond for _, _, cond, key in _verdict_slices()}
 
 
-def verdicts(conn: sa.Connection, scope_: tuple[str, ...] | None, p: Period) -> list[Verdict]:
-    """Satisfaction and disputes beside how the job was closed: quick closes against the rest,
-    arrivals confirmed or not, and each disposition."""
-    where = [*_in(scope_, p), _CLOSED, _DISPATCHED]
-    out = []
-    for section, label, cond, key in _verdict_slices():
-        m = conn.execute(sa.select(sa.func.count().label("closes"), *_verdict_aggregates())
-                         .where(*where, cond)).first()._mapping
-        out.append(Verdict(section, label, m["closes"] or 0, _verdict_row(dict(m)), key))
-    rows = conn.execute(sa.select(F.c.disposition, sa.func.count().label("closes"),
-                                  *_verdict_aggregates()).where(*where)
-                        .group_by(F.c.disposition)).all()
-    for r in sorted(rows, key=lambda r: (-r.closes, r.disposition or "")):
-        code = r.disposition or "none"
-        out.append(Verdict("Disposition", code, r.closes, _verdict_row(dict(r._mapping)),
-                           f"verdict:disposition:{code}"))
-    return out
+@dataclass(frozen=True)
+class Closes:
+    """What the sheet shows of the period's closed jobs: how they ended, how long they took,
+    and what their callers said of each kind of close."""
+
+    mix: list[tuple[str | None, int]]
+    distribution: list[tuple[str, int]]
+    verdicts: list[Verdict]
+
+
+def closes(conn: sa.Connection, scope_: tuple[str, ...] | None, p: Period) -> Closes:
+    """Two scans of the period's closes: one by disposition (the mix, and each disposition's
+    answers), one whole (the time buckets and the answers beside each kind of close)."""
+    where = [*_in(scope_, p), _CLOSED]
+    slices = _verdict_slices()
+    whole = conn.execute(sa.select(*_buckets(), *(
+        col for i, (_, _, cond, _) in enumerate(slices)
+        for col in _verdict_columns(sa.and_(_DISPATCHED, cond), f"s{i}_")
+    )).where(*where)).first()._mapping
+    distribution = [(label, whole[f"bucket_{i}"] or 0)
+                    for i, (_, label) in enumerate(CLOSE_BUCKETS)]
+    verdict_rows = [Verdict(section, label, whole[f"s{i}_closes"] or 0,
+                            _verdict_row(_unprefixed(whole, f"s{i}_")), key)
+                    for i, (section, label, _, key) in enumerate(slices)]
+    rows = conn.execute(sa.select(F.c.disposition, sa.func.count().label("closed"),
+                                  *_verdict_columns(_DISPATCHED, ""))
+                        .where(*where).group_by(F.c.disposition)).all()
+    mix = sorted(((r.disposition, r.closed) for r in rows), key=lambda x: (-x[1], x[0] or ""))
+    for r in sorted(rows, key=lambda r: (-(r.closes or 0), r.disposition or "")):
+        if r.closes:  # a disposition only history carries has no dispatched close to judge
+            code = r.disposition or "none"
+            verdict_rows.append(Verdict("Disposition", code, r.closes,
+                                        _verdict_row(dict(r._mapping)),
+                                        f"verdict:disposition:{code}"))
+    return Closes(mix, distribution, verdict_rows)
+
+
+def _verdict_columns(cond: Any, prefix: str) -> list[Any]:
+    """The closes where `cond` holds and their callers' answers, as counts named with
+    `prefix`."""
+    return [_count(cond).label(f"{prefix}closes"),
+            *(_count(sa.and_(cond, answer)).label(f"{prefix}{name}")
+              for name, answer in _ANSWERS.items())]
+
+
+def _unprefixed(m: Any, prefix: str) -> dict[str, Any]:
+    return {k.removeprefix(prefix): v for k, v in m.items() if k.startswith(prefix)}
 
 
 # -- the sheet --------------------------------------------------------------------------------
@@ -520,8 +569,9 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
             city_now = figures(conn, "precinct", None, p, now, with_total=True)
             scope_before = figures(conn, "precinct", None, prev, now, with_total=True)
             total_now, total_before = city_now.pop(ALL, None), scope_before.pop(ALL, None)
-        else:  # every precinct for the ranks: the ranked figures only
-            city_now = figures(conn, "precinct", None, p, now, durations=("close",))
+        else:  # every precinct for the ranks: what the ranked figures are made of, only
+            city_now = figures(conn, "precinct", None, p, now, durations=("close",),
+                               counts=RANK_COUNTS)
             scope_before = figures(conn, "precinct", scope_, prev, now)
             total_now = figures(conn, ALL, scope_, p, now).get(ALL)
             total_before = figures(conn, ALL, scope_, prev, now).get(ALL)
@@ -535,10 +585,8 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
             grouped_now = figures(conn, by, scope_, p, now)
             grouped_before = figures(conn, by, scope_, prev, now)
         labels = _labels(conn, by, set(grouped_now) | set(grouped_before))
-        mix = disposition_mix(conn, scope_, p)
-        dist = close_distribution(conn, scope_, p)
+        closed = closes(conn, scope_, p)
         trend_rows = figures(conn, "day", scope_, p, now, durations=("close",))
-        verdict_rows = verdicts(conn, scope_, p)
     ranks = _ranks(city_now)
     ranked = sum(1 for g in city_now if g is not None)
     empty_now, empty_before = _empty(p, now), _empty(prev, now)
@@ -552,8 +600,8 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
     comparison = [Line(g, g, scope_now[g], scope_before.get(g, empty_before), ranks.get(g, {}))
                   for g in sorted(in_scope, key=lambda g: (len(g), g))]
     trend = [(d, trend_rows.get(d, empty_now)) for d in p.each_day()]
-    return Sheet(p, prev, by, precinct, scope_, total, lines, ranked, mix, dist, trend,
-                 comparison, verdict_rows)
+    return Sheet(p, prev, by, precinct, scope_, total, lines, ranked, closed.mix,
+                 closed.distribution, trend, comparison, closed.verdicts)
 
 
 def _key(by: str, g: Any, labels: dict[Any, str]) -> str:
@@ -576,16 +624,7 @@ def _scope_label(scope_: tuple[str, ...] | None) -> str:
 
 
 def _empty(p: Period, now: datetime) -> dict[str, Any]:
-    return _row({"jobs": 0, "history": 0, "dispatched": 0, "closed": 0, "backlog": 0,
-                 "oldest_open": None, "closed_within_5_min": 0, "assigned_closes": 0,
-                 "closed_within_5_min_of_assignment": 0, "field_closes": 0,
-                 "closed_without_arrival": 0, "jobs_with_photos": 0, "photos_viewed": 0,
-                 "reopened": 0, "overdue_dispatch": 0, "overdue_ack": 0, "overdue_arrive": 0,
-                 "overdue_close": 0, "summons_closed": 0, "summons_known": 0,
-                 "summons_issued": 0, "surveys_answered": 0, "satisfied": 0,
-                 "dissatisfied": 0, "disputed_by_caller": 0, "arrivals": 0,
-                 "arrivals_confirmed": 0, "evidence_closes": 0, "closes_with_evidence": 0,
-                 "summons_without_number": 0}, {}, min(p.until, now))
+    return _row(_NO_COUNTS, {}, min(p.until, now))
 
 
 # -- the jobs behind a figure -----------------------------------------------------------------

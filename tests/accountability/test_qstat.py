@@ -394,3 +394,39 @@ def test_jobs_behind_a_figure_page_by_offset(world) -> None:
         assert total == 5
         seen += [r.job_id for r in rows]
     assert seen == ids  # oldest first, each once
+
+
+def test_the_close_buckets_take_each_close_once_at_their_limits(world) -> None:
+    """Receipt → close at each limit falls in the bucket it is within, just past it in the
+    next; the buckets add up to the closes."""
+    d = world.dispatch
+    mins = (0, 5, 5.1, 15, 15.1, 30, 60, 61, 120, 240, 480, 1440, 1441, 5000)
+    for i, m in enumerate(mins):
+        start = utc(f"2026-11-28T{10 + i % 10}:0{i // 10}:00")
+        add_history(d, "75", start, start + minutes(m))
+    s = qstat.sheet(d.engine, world.actors["sgt75"], DAY, "precinct", "75", LATER)
+    assert s.distribution == [("≤5 min", 2), ("5–15 min", 2), ("15–30 min", 2),
+                              ("30–60 min", 1), ("1–2 h", 2), ("2–4 h", 1), ("4–8 h", 1),
+                              ("8–24 h", 1), ("> 24 h", 2)]
+    assert sum(n for _, n in s.distribution) == s.total.now["closed"] == len(mins)
+
+
+def test_a_precinct_pages_ranks_are_the_citywide_pages(world, clock) -> None:
+    """A precinct page reads only what the ranked figures are made of; its ranks and its
+    count of ranked precincts are the ones the full figures give."""
+    d = world.dispatch
+    _fixed_set(world, clock)
+    for p, close in (("120", 3), ("120", 40), ("75", 7)):
+        add_history(d, p, utc("2026-11-28T15:00:00"), utc("2026-11-28T15:00:00") + minutes(close))
+    with db.read(d.engine) as conn:
+        full = qstat.figures(conn, "precinct", None, DAY, LATER)
+        ranked = qstat.figures(conn, "precinct", None, DAY, LATER, durations=("close",),
+                               counts=qstat.RANK_COUNTS)
+    assert set(ranked) == set(full)
+    for p in full:
+        assert {k: ranked[p][k] for k in qstat.RANKED} == {k: full[p][k] for k in qstat.RANKED}
+        assert ranked[p]["median_arrival_distance_m"] is None  # not read for a ranking
+    s = qstat.sheet(d.engine, world.actors["sgt75"], DAY, "precinct", "75", LATER)
+    city = qstat.sheet(d.engine, world.actors["city"], DAY, "precinct", None, LATER)
+    assert s.total.rank == {line.key: line.rank for line in city.lines}["75"]
+    assert s.precincts_ranked == city.precincts_ranked
