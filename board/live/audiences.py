@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from board.domain.access import CITYWIDE
+from board.domain.access import CITYWIDE, Actor
 
 Audience = tuple[Any, ...]
 
@@ -35,6 +35,13 @@ QUEUE_KINDS = frozenset({"set_policy"})
 
 
 KINDS_HEARD = {"reviews": REVIEW_PAGE_KINDS, "log": LOG_KINDS, "review_count": REVIEW_KINDS}
+
+
+def board_of(actor: Actor, precinct: str) -> Audience:
+    """The board audience this reader is in (their access to the precinct checked apart):
+    supervisors' boards carry the forms, others' do not; a citywide reader's adds the
+    unrouted jobs."""
+    return ("board", precinct, "supervisor" if actor.may("assign") else "view", actor.citywide)
 
 
 def channels_of(audience: Audience) -> set[str]:

@@ -40,6 +40,7 @@ from board.observability import metrics
 from board.observability.logs import Throttled
 from board.storage import db
 from board.storage.schema import events
+from board.usecases import queries
 
 log = logging.getLogger("board.live")
 
@@ -248,6 +249,14 @@ class Hub:
             if not self._listeners[channel]:
                 del self._listeners[channel]
         return changed
+
+    def view_of(self, audience: Audience, seq: int) -> Any | None:
+        """The view this process's sockets of `audience` show, when it holds every event up to
+        `seq` (None: no socket here follows it, or the hub has not read that far). Any thread:
+        the view is replaced whole, never changed in place, and read after the mark."""
+        if self.shown_seq < seq:
+            return None
+        return self._views.get(audience)
 
     @property
     def subscribers(self) -> set[Subscriber]:
@@ -514,8 +523,7 @@ class Hub:
     # the outbox reads
 
     def _max_seq(self) -> int:
-        with db.read(self.engine) as conn:
-            return conn.execute(sa.select(sa.func.max(events.c.seq))).scalar() or 0
+        return queries.newest_seq(self.engine)
 
     def _read_new(self, source: db.Source | None = None) -> list[dict[str, Any]]:
         cols = (events.c.seq, events.c.job_id, events.c.unit_id, events.c.precinct,

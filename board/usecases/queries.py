@@ -326,6 +326,13 @@ def _next_due(dues: Any, now: datetime) -> datetime | None:
     return min(ahead) if ahead else None
 
 
+def newest_seq(source: db.Source) -> int:
+    """The newest committed event's number (0: none yet): how far a reader must have read to
+    show everything committed before it asked."""
+    with db.read(source) as conn:
+        return conn.execute(sa.select(sa.func.max(events.c.seq))).scalar() or 0
+
+
 def job_rows(conn: sa.Connection, ids: set[int]) -> dict[int, Any]:
     """These jobs now (card columns, then `history`), by id: what a live update reads."""
     if not ids:

@@ -38,11 +38,12 @@ from board.domain.policies import Policy
 from board.domain.presence import Fix
 from board.domain.priorities import Rule
 from board.domain.privacy import contact_fields, contact_of, public_fields, public_payload
+from board.live.audiences import board_of
 from board.storage import idempotency
 from board.storage.db import UNAVAILABLE as READ_BACK_FAILED
 from board.usecases import Conflict, Dispatch, Invalid, NewJob, NotFound, UnitConflict, queries
 from board.web import inputs, openapi, outputs
-from board.web.endpoint import PREFIX, Call, Endpoint
+from board.web.endpoint import PREFIX, Call, Endpoint, Views
 from board.web.errors import api_error
 from board.web.validation import path_code, path_id, read_json
 
@@ -170,15 +171,33 @@ def _in_scope_precinct(call: Call) -> str:
 
 
 def get_board(call: Call) -> dict[str, Any]:
+    precinct = _in_scope_precinct(call)
     # The JSON cards carry no place memory (card_json): not read, however chronic the places.
-    view = queries.board(call.dispatch.engine, call.actor, _in_scope_precinct(call), call.now,
-                         memory=False)
+    view = _followed_board(call, precinct) or queries.board(
+        call.dispatch.engine, call.actor, precinct, call.now, memory=False)
     return {
         "precinct": view.precinct, "queue": [card_json(c) for c in view.queue],
         "lanes": [lane_json(lane) for lane in view.lanes],
         "closed": [card_json(c) for c in view.closed],
         "unrouted": [card_json(c) for c in view.unrouted], "counters": view.counters,
     }
+
+
+def _followed_board(call: Call, precinct: str) -> queries.BoardView | None:
+    """The board as this process's sockets of the reader's audience show it, when it holds
+    every event committed before the request and no deadline lies between its moment and now
+    (None: read it). The hub brought it up to date from the rows each event touched, so a
+    supervisor's read before each write costs what changed, not the whole board."""
+    if call.live is None:
+        return None
+    screen = call.live.view_of(board_of(call.actor, precinct),
+                               queries.newest_seq(call.dispatch.engine))
+    base = screen.view.base if screen is not None else None
+    now = call.now
+    if base is None or base.now is None or now < base.now or (
+            base.next_due is not None and now >= base.next_due):
+        return None  # its cards' overdue was worked out for another moment
+    return screen.view
 
 
 def get_units(call: Call) -> dict[str, Any]:
@@ -538,7 +557,7 @@ def idempotency_key(key: str | None) -> str | None:
 
 def _handle(ep: Endpoint, dispatch: Dispatch, token: str | None, raw_path: dict[str, str],
             raw: bytes | None, origin: dict[str, Any] | None = None,
-            req: Sent | None = None) -> tuple[int, Any, bool]:
+            req: Sent | None = None, live: Views | None = None) -> tuple[int, Any, bool]:
     """In a worker thread: who, then which, then what, then do it. 401 before 404 before 422.
     Returns (status, answer, replayed)."""
     actor = authenticate(dispatch, token, origin) if not ep.public else None
@@ -548,7 +567,7 @@ def _handle(ep: Endpoint, dispatch: Dispatch, token: str | None, raw_path: dict[
         if raw is None:
             raise Invalid({"body": f"is larger than {MAX_BODY // 1024} KB"})
         body = read_json(ep.body, raw)
-    call = Call(dispatch, actor, path, body)  # type: ignore[arg-type]
+    call = Call(dispatch, actor, path, body, live)  # type: ignore[arg-type]
     key = idempotency_key(req.key) if req is not None and req.method in WRITES else None
     if req is None or key is None or actor is None or actor.id is None:
         return ep.status, ep.run(call), False
@@ -655,7 +674,8 @@ async def serve(ep: Endpoint, request: Request) -> Response:
             _handle, ep, request.app.state.dispatch, _bearer(request),
             dict(request.path_params), raw, auth.origin_of(request),
             Sent(request.method, request.url.path,
-                 request.headers.get("idempotency-key")))
+                 request.headers.get("idempotency-key")),
+            getattr(request.app.state, "hub", None))
     except Exception as exc:
         refused = error_response(exc)
         if refused is None:

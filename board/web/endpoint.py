@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -14,6 +14,12 @@ from board.domain.access import Actor
 from board.usecases import Dispatch
 
 PREFIX = "/api/v1"
+
+
+class Views(Protocol):
+    """The views this process's sockets follow (board.live.hub.Hub)."""
+
+    def view_of(self, audience: tuple[Any, ...], seq: int) -> Any | None: ...
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class Call:
     actor: Actor
     path: dict[str, Any]
     body: Any  # the endpoint's body model, validated
+    live: Views | None = None  # None: a process without sockets (or a test's bare call)
 
     @property
     def now(self) -> datetime:

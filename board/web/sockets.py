@@ -28,7 +28,7 @@ from board.auth import accounts as auth
 from board.domain.access import Actor, Forbidden, Role
 from board.live import frames
 from board.live import hub as live_hub
-from board.live.audiences import Audience
+from board.live.audiences import Audience, board_of
 from board.live.subscriber import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, Subscriber
 from board.storage import db
 from board.storage.schema import units
@@ -55,8 +55,7 @@ def _audience(kind: str, actor: Actor, ws: WebSocket) -> Audience:
     if kind == "board":
         precinct = ws.path_params["precinct"]
         queries.check_precinct(actor, precinct)
-        mode = "supervisor" if actor.may("assign") else "view"
-        return ("board", precinct, mode, actor.citywide)
+        return board_of(actor, precinct)
     if kind == "wall":
         precinct = ws.path_params["precinct"]
         queries.check_precinct(actor, precinct)

@@ -232,3 +232,65 @@ def test_a_board_followed_through_the_hub_still_gets_every_update(world, dispatc
             await hub.stop()
 
     run(scenario())
+
+
+def test_the_json_board_is_the_followed_view_while_it_is_current(world, dispatch, clock,
+                                                                 monkeypatch) -> None:
+    """While a socket of this process follows the reader's board, GET /precincts/75/board
+    answers from the hub's view (no board read) with exactly what a read gives. A write the
+    hub has not read yet, or a deadline the clock has reached, sends it to the database."""
+    from board.live.audiences import board_of
+    from board.live.bus import InProcessBus
+    from board.live.hub import Hub
+    from board.live.render import Renderer
+    from board.usecases import queries
+    from board.web import api
+    from board.web.app import templates
+    from board.web.endpoint import Call
+
+    d, sgt = dispatch, world.actors["sgt75"]
+    ids = [make_job(d, "75") for _ in range(3)]
+    d.assign(sgt, ids[0], 1, world.unit("75-A"))
+    reads: list[int] = []
+    real = queries.board
+    monkeypatch.setattr(queries, "board", lambda *a, **k: reads.append(1) or real(*a, **k))
+
+    def answer(live: Any) -> dict[str, Any]:
+        return api.get_board(Call(d, sgt, {"precinct": "75"}, None, live))
+
+    async def scenario() -> None:
+        hub = Hub(Renderer(d.engine, d.geo, templates().env, clock=d.clock), InProcessBus(),
+                  anti_entropy_s=3600)
+        d.listeners[:] = [hub.committed]
+        await hub.start()
+        try:
+            assert board_of(sgt, "75") == BOARD75
+            socket = FakeSocket()
+            await subscribe(hub, BOARD75, socket)
+            fresh = await asyncio.to_thread(answer, None)
+            reads.clear()
+            assert await asyncio.to_thread(answer, hub) == fresh
+            assert reads == []  # the hub's view: no board read
+            # a write the hub has not read yet: the database answers, the write in it
+            hub.publish_enabled = False
+            await asyncio.to_thread(d.assign, sgt, ids[1], 1, world.unit("75-B"))
+            got = await asyncio.to_thread(answer, hub)
+            assert reads == [1]
+            assert any(j["id"] == ids[1] for lane in got["lanes"] for j in lane["jobs"])
+            await hub.catch_up()
+            reads.clear()
+            assert await asyncio.to_thread(answer, hub) == got and reads == []
+            # a reader whose clock is behind the view's moment: read
+            clock.advance(minutes=-1)
+            await asyncio.to_thread(answer, hub)
+            assert reads == [1]
+            clock.advance(minutes=1)
+            reads.clear()
+            # the clock reaches a deadline of the view: read, as time alone may have moved it
+            clock.advance(hours=6)
+            late = await asyncio.to_thread(answer, hub)
+            assert reads == [1] and any(c["overdue"] for c in late["queue"])
+        finally:
+            await hub.stop()
+
+    run(scenario())

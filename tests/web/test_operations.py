@@ -116,6 +116,32 @@ def test_metrics_readable_from_loopback_only(world, dispatch, app) -> None:
     assert metric(text, "board_live_sockets", audience="board") == 0
 
 
+def test_the_json_board_comes_from_the_open_boards_view(world, dispatch, app,
+                                                      monkeypatch) -> None:
+    """With a board of the 75th open in this process, a supervisor's JSON board is the hub's
+    view of it, current with their own write and not read again; with none open it is read."""
+    from board.usecases import queries
+
+    job = make_job(dispatch, "75")
+    bearer = {"Authorization": f"Bearer {auth.create_token(dispatch.engine, 'sgt75', 'tests')}"}
+    reads: list[int] = []
+    real = queries.board
+    monkeypatch.setattr(queries, "board", lambda *a, **k: reads.append(1) or real(*a, **k))
+    with TestClient(app, client=LOOPBACK) as c:
+        app.state.hub.renderer.clock = dispatch.clock  # one clock, as in a real process
+        assert login(c, "sgt75").status_code == 303
+        with c.websocket_connect("/ws/board/75") as ws:
+            assert any('id="board-body"' in ws.receive_text() for _ in range(10))
+            reads.clear()
+            dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+            assert any(f'id="job-{job}"' in ws.receive_text() for _ in range(10))  # pushed
+            got = c.get("/api/v1/precincts/75/board", headers=bearer).json()
+            assert reads == []
+        assert [j["id"] for lane in got["lanes"] for j in lane["jobs"]] == [job]
+        assert c.get("/api/v1/precincts/75/board", headers=bearer).json() == got
+        assert reads == [1]
+
+
 def test_metrics_count_sockets_events_and_push_lag(world, dispatch, app) -> None:
     job = make_job(dispatch, "75")
     with TestClient(app, client=LOOPBACK) as c:
