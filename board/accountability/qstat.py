@@ -569,20 +569,15 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
     _group_col(by)  # refuse an unknown grouping before reading anything
     prev = p.previous()
     with db.read(engine) as conn:
-        if scope_ is None and by == "precinct":  # the citywide page: one scan per period
-            city_now = figures(conn, "precinct", None, p, now, with_total=True)
-            scope_before = figures(conn, "precinct", None, prev, now, with_total=True)
-            total_now, total_before = city_now.pop(ALL, None), scope_before.pop(ALL, None)
-        else:  # every precinct for the ranks: what the ranked figures are made of, only
-            city_now = figures(conn, "precinct", None, p, now, durations=("close",),
-                               counts=RANK_COUNTS)
-            scope_before = figures(conn, "precinct", scope_, prev, now)
-            total_now = figures(conn, ALL, scope_, p, now).get(ALL)
-            total_before = figures(conn, ALL, scope_, prev, now).get(ALL)
-        total_now = total_now or _empty(p, now)
-        total_before = total_before or _empty(prev, now)
-        # the scope's precincts with every figure (the ranking scan read only some)
-        scope_now = city_now if scope_ is None else figures(conn, "precinct", scope_, p, now)
+        # the scope's precincts and its total, each period in one scan (GROUPING SETS)
+        scope_now = figures(conn, "precinct", scope_, p, now, with_total=True)
+        scope_before = figures(conn, "precinct", scope_, prev, now, with_total=True)
+        total_now = scope_now.pop(ALL, None) or _empty(p, now)
+        total_before = scope_before.pop(ALL, None) or _empty(prev, now)
+        # every precinct for the ranks: beyond the scope, only what the ranked figures are
+        # made of
+        city_now = scope_now if scope_ is None else figures(
+            conn, "precinct", None, p, now, durations=("close",), counts=RANK_COUNTS)
         if by == "precinct":
             grouped_now, grouped_before = scope_now, scope_before
         else:

@@ -430,3 +430,20 @@ def test_a_precinct_pages_ranks_are_the_citywide_pages(world, clock) -> None:
     city = qstat.sheet(d.engine, world.actors["city"], DAY, "precinct", None, LATER)
     assert s.total.rank == {line.key: line.rank for line in city.lines}["75"]
     assert s.precincts_ranked == city.precincts_ranked
+
+
+def test_every_grouping_compares_precincts_on_every_figure(world, clock) -> None:
+    """The precinct comparison and the total are the same whatever the lines are grouped by
+    (the ranking's few counts never stand in for them), for the city and for one precinct."""
+    _fixed_set(world, clock)
+    d = world.dispatch
+    for reader, precinct in (("city", None), ("sgt75", "75")):
+        sheets = {by: qstat.sheet(d.engine, world.actors[reader], DAY, by, precinct, LATER)
+                  for by in ("precinct", "tour", "unit")}
+        base = sheets["precinct"]
+        assert base.total.now["median_assign_min"] is not None
+        for s in sheets.values():
+            assert {x.key: x.now for x in s.comparison} == {x.key: x.now
+                                                            for x in base.comparison}
+            assert (s.total.now, s.total.before) == (base.total.now, base.total.before)
+            assert s.total.rank == base.total.rank
