@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -28,7 +29,7 @@ from board.domain.presence import sentence
 from board.domain.priorities import PRIORITY_LABELS, STAGE_WORDS, event_stage
 from board.live import cards
 from board.live.frames import RawSend
-from board.observability import logs, metrics, redact
+from board.observability import logs, memory, metrics, redact
 from board.settings import ROOT, Settings
 from board.storage import db
 from board.usecases import Dispatch
@@ -176,9 +177,11 @@ def create_app(settings: Settings | None = None, dispatch: Dispatch | None = Non
         dispatch.listeners.append(hub.committed)
         deadlines = _start_deadlines(dispatch) if settings.embedded_deadlines else None
         notices = _start_notices(dispatch, settings) if settings.embedded_notices else None
+        trimming = asyncio.create_task(memory.keep_giving_back(), name="memory-give-back")
         try:
             yield
         finally:
+            trimming.cancel()
             for stop in (deadlines, notices):
                 if stop is not None:
                     stop.set()
