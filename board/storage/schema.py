@@ -180,6 +180,9 @@ jobs = sa.Table(
     # the desk's memory: earlier jobs at an address or in a box around a point
     sa.Index("ix_jobs_precinct_lat_lon", "precinct", "lat", "lon"),
     sa.Index("ix_jobs_precinct_address", "precinct", "address"),
+    # a period's jobs, citywide and in a precinct (QSTAT's chronic locations)
+    sa.Index("ix_jobs_created_at", "created_at"),
+    sa.Index("ix_jobs_precinct_created", "precinct", "created_at"),
 )
 
 events = sa.Table(

@@ -41,3 +41,15 @@ def test_a_database_from_before_job_facts_upgrades_with_its_facts(tmp_path) -> N
         assert row.created_at.isoformat().startswith("2026-11-28T22:00")
     finally:
         engine.dispose()
+
+
+def test_the_migrations_make_every_index_the_schema_names(engine) -> None:
+    """What board/storage/schema.py says is indexed, the migrated database has (on the suite's
+    engine: SQLite, or PostgreSQL)."""
+    from board.storage.schema import metadata
+
+    found = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        have = {i["name"] for i in found.get_indexes(table.name)}
+        want = {i.name for i in table.indexes}
+        assert want <= have, (table.name, sorted(want - have))
