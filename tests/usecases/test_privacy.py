@@ -21,7 +21,9 @@ from tests.conftest import World, point_in
 from tests.web.test_pages import login
 
 PHOTO = "https://311.example/photos/secret-1.jpg"
-CONTACT = {"first_name": "Ada", "last_name": "Lovelace", "phone": "718-555-0142",
+# Each value long enough that no random token on a page (CSRF, CSP nonce) holds it by chance:
+# "Ada" did, about one page in a few thousand.
+CONTACT = {"first_name": "Adaline", "last_name": "Lovelace", "phone": "718-555-0142",
            "email": "ada@example.com"}
 SECRETS = [PHOTO, "secret-1.jpg", *CONTACT.values()]
 
