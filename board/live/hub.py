@@ -20,6 +20,7 @@ import contextlib
 import gc
 import logging
 import re
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -115,6 +116,7 @@ class Hub:
         self._listeners: Counter[str] = Counter()  # bus channel → audiences with sockets
         self.publish_enabled = True              # tests turn it off to lose nudges
         self._failing = Throttled(log)           # a database outage: one line, then summaries
+        self._shown = threading.Condition()      # told each time shown_seq moves (view_of)
 
     # lifecycle
 
@@ -250,10 +252,16 @@ class Hub:
                 del self._listeners[channel]
         return changed
 
-    def view_of(self, audience: Audience, seq: int) -> Any | None:
+    def view_of(self, audience: Audience, seq: int, wait_s: float = 0.0) -> Any | None:
         """The view this process's sockets of `audience` show, when it holds every event up to
-        `seq` (None: no socket here follows it, or the hub has not read that far). Any thread:
-        the view is replaced whole, never changed in place, and read after the mark."""
+        `seq`, waiting up to `wait_s` for the hub to read that far (None: no socket here
+        follows it, or the hub is further behind). From a worker thread, never the loop's: the
+        view is replaced whole, never changed in place, and read after the mark."""
+        if audience not in self._views:
+            return None
+        if self.shown_seq < seq and wait_s > 0:
+            with self._shown:
+                self._shown.wait_for(lambda: self.shown_seq >= seq, wait_s)
         if self.shown_seq < seq:
             return None
         return self._views.get(audience)
@@ -325,6 +333,8 @@ class Hub:
                 else:
                     self._show_whole(audience, *views[audience])
             self.shown_seq = self.last_seq
+            with self._shown:
+                self._shown.notify_all()
             metrics.observe_events(evs)  # count them, and commit → on the sockets' queues
             self._failing.recovered("live catch-up working again")
             return len(evs)

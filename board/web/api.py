@@ -183,6 +183,11 @@ def get_board(call: Call) -> dict[str, Any]:
     }
 
 
+# How long a board read waits for the hub to read a write just committed (the reader's own,
+# mostly: a console reads the board right after each write): a catch-up takes milliseconds.
+FOLLOW_WAIT_S = 0.05
+
+
 def _followed_board(call: Call, precinct: str) -> queries.BoardView | None:
     """The board as this process's sockets of the reader's audience show it, when it holds
     every event committed before the request and no deadline lies between its moment and now
@@ -191,7 +196,7 @@ def _followed_board(call: Call, precinct: str) -> queries.BoardView | None:
     if call.live is None:
         return None
     screen = call.live.view_of(board_of(call.actor, precinct),
-                               queries.newest_seq(call.dispatch.engine))
+                               queries.newest_seq(call.dispatch.engine), FOLLOW_WAIT_S)
     base = screen.view.base if screen is not None else None
     now = call.now
     if base is None or base.now is None or now < base.now or (

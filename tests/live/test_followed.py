@@ -280,6 +280,16 @@ def test_the_json_board_is_the_followed_view_while_it_is_current(world, dispatch
             await hub.catch_up()
             reads.clear()
             assert await asyncio.to_thread(answer, hub) == got and reads == []
+            # a read that comes before the hub has read a write waits for it, briefly
+            await asyncio.to_thread(d.assign, sgt, ids[2], 1, world.unit("75-C"))
+            newest = queries.newest_seq(d.engine)
+            waiting = asyncio.create_task(asyncio.to_thread(hub.view_of, BOARD75, newest, 5.0))
+            await asyncio.sleep(0.1)
+            assert not waiting.done()
+            await hub.catch_up()
+            screen = await waiting
+            assert any(c.id == ids[2] for lane in screen.view.lanes for c in lane.jobs)
+            assert hub.view_of(("board", "120", "supervisor", False), 0, 5.0) is None  # none
             # a reader whose clock is behind the view's moment: read
             clock.advance(minutes=-1)
             await asyncio.to_thread(answer, hub)
@@ -289,7 +299,8 @@ def test_the_json_board_is_the_followed_view_while_it_is_current(world, dispatch
             # the clock reaches a deadline of the view: read, as time alone may have moved it
             clock.advance(hours=6)
             late = await asyncio.to_thread(answer, hub)
-            assert reads == [1] and any(c["overdue"] for c in late["queue"])
+            cards = [*late["queue"], *(j for lane in late["lanes"] for j in lane["jobs"])]
+            assert reads == [1] and any(c["overdue"] for c in cards)
         finally:
             await hub.stop()
 
