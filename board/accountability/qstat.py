@@ -569,7 +569,6 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
     _group_col(by)  # refuse an unknown grouping before reading anything
     prev = p.previous()
     with db.read(engine) as conn:
-        _sort_in_memory(conn)
         # the scope's precincts and its total, each period in one scan (GROUPING SETS)
         scope_now = figures(conn, "precinct", scope_, p, now, with_total=True)
         scope_before = figures(conn, "precinct", scope_, prev, now, with_total=True)
@@ -603,17 +602,6 @@ def sheet(engine: sa.Engine, actor: Actor, p: Period, by: str, precinct: str | N
     trend = [(d, trend_rows.get(d, empty_now)) for d in p.each_day()]
     return Sheet(p, prev, by, precinct, scope_, total, lines, ranked, closed.mix,
                  closed.distribution, trend, comparison, closed.verdicts)
-
-
-# A city month's rows sorted by precinct for the percentiles: about 11 MB, which spills to disk
-# at PostgreSQL's default 4 MB of work memory (140 ms against 103 for the ranking at 1M jobs).
-SORT_MEMORY = "32MB"
-
-
-def _sort_in_memory(conn: sa.Connection) -> None:
-    """This read's sorts in memory (PostgreSQL; for this transaction only)."""
-    if _postgres(conn):
-        conn.exec_driver_sql(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
 
 
 def _key(by: str, g: Any, labels: dict[Any, str]) -> str:
