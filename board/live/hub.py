@@ -124,7 +124,8 @@ class Hub:
         self.loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
-        self.last_seq = self.shown_seq = await run_in_threadpool(self._max_seq)
+        newest = await run_in_threadpool(queries.newest_seq, self.engine)
+        self.last_seq = self.shown_seq = newest
         await self.bus.start(self._on_bus)
         await self.bus.subscribe(sessions.REVOKED)
         self._tasks = [asyncio.create_task(self._run(), name="live-hub"),
@@ -252,13 +253,16 @@ class Hub:
                 del self._listeners[channel]
         return changed
 
-    def view_of(self, audience: Audience, seq: int, wait_s: float = 0.0) -> Any | None:
+    def view_of(self, audience: Audience, newest: Callable[[], int],
+                wait_s: float = 0.0) -> Any | None:
         """The view this process's sockets of `audience` show, when it holds every event up to
-        `seq`, waiting up to `wait_s` for the hub to read that far (None: no socket here
-        follows it, or the hub is further behind). From a worker thread, never the loop's: the
-        view is replaced whole, never changed in place, and read after the mark."""
+        the seq `newest()` gives (asked only when a socket here follows it), waiting up to
+        `wait_s` for the hub to read that far (None: none follows it, or the hub is further
+        behind). From a worker thread, never the loop's: the view is replaced whole, never
+        changed in place, and read after the mark."""
         if audience not in self._views:
             return None
+        seq = newest()
         if self.shown_seq < seq and wait_s > 0:
             with self._shown:
                 self._shown.wait_for(lambda: self.shown_seq >= seq, wait_s)
@@ -531,9 +535,6 @@ class Hub:
         return await self._render(audience)
 
     # the outbox reads
-
-    def _max_seq(self) -> int:
-        return queries.newest_seq(self.engine)
 
     def _read_new(self, source: db.Source | None = None) -> list[dict[str, Any]]:
         cols = (events.c.seq, events.c.job_id, events.c.unit_id, events.c.precinct,

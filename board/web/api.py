@@ -196,7 +196,7 @@ def _followed_board(call: Call, precinct: str) -> queries.BoardView | None:
     if call.live is None:
         return None
     screen = call.live.view_of(board_of(call.actor, precinct),
-                               queries.newest_seq(call.dispatch.engine), FOLLOW_WAIT_S)
+                               lambda: queries.newest_seq(call.dispatch.engine), FOLLOW_WAIT_S)
     base = screen.view.base if screen is not None else None
     now = call.now
     if base is None or base.now is None or now < base.now or (

@@ -19,7 +19,7 @@ PREFIX = "/api/v1"
 class Views(Protocol):
     """The views this process's sockets follow (board.live.hub.Hub)."""
 
-    def view_of(self, audience: tuple[Any, ...], seq: int,
+    def view_of(self, audience: tuple[Any, ...], newest: Callable[[], int],
                 wait_s: float = 0.0) -> Any | None: ...
 
 

@@ -283,13 +283,15 @@ def test_the_json_board_is_the_followed_view_while_it_is_current(world, dispatch
             # a read that comes before the hub has read a write waits for it, briefly
             await asyncio.to_thread(d.assign, sgt, ids[2], 1, world.unit("75-C"))
             newest = queries.newest_seq(d.engine)
-            waiting = asyncio.create_task(asyncio.to_thread(hub.view_of, BOARD75, newest, 5.0))
+            waiting = asyncio.create_task(
+                asyncio.to_thread(hub.view_of, BOARD75, lambda: newest, 5.0))
             await asyncio.sleep(0.1)
             assert not waiting.done()
             await hub.catch_up()
             screen = await waiting
             assert any(c.id == ids[2] for lane in screen.view.lanes for c in lane.jobs)
-            assert hub.view_of(("board", "120", "supervisor", False), 0, 5.0) is None  # none
+            assert hub.view_of(("board", "120", "supervisor", False), lambda: 0,
+                               5.0) is None  # none follows it
             # a reader whose clock is behind the view's moment: read
             clock.advance(minutes=-1)
             await asyncio.to_thread(answer, hub)
