@@ -126,14 +126,24 @@ def related_cards(rows: list[Any], now: datetime, callsigns: dict[int, str]) -> 
     return relate([card(r, now, callsigns.get(r.unit_id)) for r in rows])
 
 
-def relate(cards: list[Card], before: dict[int, tuple[Card, Card]] | None = None
-           ) -> dict[int, Card]:
+@dataclass
+class Relating:
+    """What `relate` worked out last time: each card's spot, by the card it came from, and
+    the "possibly the same" pairs the spots gave. While no spot changed (a status, a unit, a
+    stack: most events), the pairs stand and the rule is not run over the board again."""
+
+    spots: dict[int, tuple[Card, Spot]] = field(default_factory=dict)
+    same: dict[int, int] = field(default_factory=dict)
+
+
+def relate(cards: list[Card], before: dict[int, tuple[Card, Card]] | None = None,
+           memo: Relating | None = None) -> dict[int, Card]:
     """Cards as read (their own incident only), with their incident (the first job too) and
     "possibly the same as #N" among them filled in. `before`: card id → (the card as read, as
-    related) from the last time, reused when neither changed (a copy costs more than the rule)."""
+    related) from the last time, reused when neither changed (a copy costs more than the rule);
+    `memo`: the spots and pairs of the last time, brought up to date here."""
     leads = {c.incident for c in cards if c.incident is not None}
-    same = possibly_same([Spot(c.id, c.address, c.lat, c.lon, c.complaint_type, c.received_at,
-                               c.incident or (c.id if c.id in leads else None)) for c in cards])
+    same = _same(cards, leads, memo or Relating())
     before = before or {}
 
     def related(c: Card) -> Card:  # most cards are neither: no copy
@@ -146,6 +156,27 @@ def relate(cards: list[Card], before: dict[int, tuple[Card, Card]] | None = None
             return was[1]
         return replace(c, incident=incident, same_as=same_as)
     return {c.id: related(c) for c in cards}
+
+
+def _same(cards: list[Card], leads: set[int], memo: Relating) -> dict[int, int]:
+    """possibly_same over the cards' spots, or the memo's pairs when every spot is the one it
+    had (same cards, same places, same incidents); `memo` keeps the spots and pairs now."""
+    old = memo.spots
+    spots: dict[int, tuple[Card, Spot]] = {}
+    changed = len(old) != len(cards)
+    for c in cards:
+        incident = c.incident or (c.id if c.id in leads else None)
+        kept = old.get(c.id)
+        if kept is not None and kept[0] is c and kept[1].incident == incident:
+            spots[c.id] = kept  # the very card: its place is the one it had
+            continue
+        spot = Spot(c.id, c.address, c.lat, c.lon, c.complaint_type, c.received_at, incident)
+        spots[c.id] = (c, spot)
+        changed = changed or kept is None or kept[1] != spot
+    if changed:
+        memo.same = possibly_same([s for _, s in spots.values()])
+    memo.spots = spots
+    return memo.same
 
 
 def cross_streets(*streets: Any) -> str:
@@ -209,6 +240,7 @@ class BoardBase:
     # (None: none is ahead)
     next_due: datetime | None = None
     related: dict[int, tuple[Card, Card]] = field(default_factory=dict)  # for `relate`
+    relating: Relating = field(default_factory=Relating)  # for `relate`
 
 
 @dataclass(frozen=True)
@@ -308,7 +340,7 @@ def _assemble(precinct: str, base: BoardBase, closed: list[Card], unrouted: list
         base.next_due = _next_due([*base.due.values(), *base.unrouted_due.values()], now)
     base.now = now
     ordered = _in_order(base.open.values())
-    related = relate(ordered, base.related)
+    related = relate(ordered, base.related, base.relating)
     base.related = {c.id: (c, related[c.id]) for c in ordered if related[c.id] is not c}
     queue = [related[c.id] for c in ordered if c.unit_id is None]
     stacks: dict[int, list[Card]] = defaultdict(list)
@@ -390,7 +422,7 @@ def board_after(conn: sa.Connection, actor: Actor, old: BoardView, now: datetime
                               *(card(r, now) for r in fresh)])
     closed = _closed_after(conn, precinct, old.closed, rows, job_ids, signs, now)
     base = BoardBase(unit_rows, cards, due, unrouted_due, before.now, before.rules,
-                     before.next_due, before.related)
+                     before.next_due, before.related, before.relating)
     fresh_due = [due[i] for i in remember.keys() | {r.id for r in [*rows, *stack_rows]}
                  if i in due] + [unrouted_due[i] for i in unrouted_due if i in job_ids]
     if (ahead := _next_due(fresh_due, now)) is not None and (

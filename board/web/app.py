@@ -104,6 +104,9 @@ def _unit_status(activity: str, reason: str | None) -> str:
 
 def templates() -> Jinja2Templates:
     t = Jinja2Templates(directory=str(ROOT / "templates"))
+    # The templates ship with the code: not a stat of each file on every render (a live
+    # update renders several partials).
+    t.env.auto_reload = False
     t.env.filters["age"] = _fmt_age
     t.env.filters["when"] = _fmt_time
     t.env.globals["unit_status"] = _unit_status

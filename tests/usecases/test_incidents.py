@@ -142,3 +142,41 @@ def test_close_together_is_all_or_nothing(dispatch: Dispatch, world: World) -> N
         dispatch.acknowledge(off, j, version(dispatch, j))
     _link_across(dispatch, stranger, lead)
     refused(dispatch, Forbidden, lambda: dispatch.close_incident(off, lead, "action_taken"))
+
+
+def test_the_boards_pairs_are_kept_while_no_place_moves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A board relates its cards on every update; with the last time's spots it runs the rule
+    again only when a card came, went, moved or changed incident, and then gives what a first
+    reading gives (a status change, most of a tour's events, costs no pass over the board)."""
+    from dataclasses import replace
+
+    from tests.live.test_cards import a_card
+    runs = []
+    real = queries.possibly_same
+    monkeypatch.setattr(queries, "possibly_same", lambda spots: runs.append(1) or real(spots))
+    first = a_card(id=1)
+    later = a_card(id=2, received_at=first.received_at + (first.received_at - first.created_at))
+    elsewhere = a_card(id=3, address="9 OTHER ST", lat=40.70, lon=-73.80)
+    memo = queries.Relating()
+    boards = [
+        [first, later, elsewhere],
+        [first, replace(later, status="assigned", unit_id=4, version=2), elsewhere],  # a status
+        [first, replace(later, address="5 FAR AVE", lat=40.60, lon=-73.95), elsewhere],  # moved
+        [first, later, elsewhere],                                                  # back
+        [first, replace(later, incident=1), elsewhere],                             # linked
+        [first, replace(later, incident=1), elsewhere],                             # the same
+        [later, elsewhere],                                                         # one left
+        [first, later, elsewhere, replace(elsewhere, id=4, received_at=later.received_at)],
+    ]
+    shown = []
+    for cards in boards:
+        kept = queries.relate(cards, None, memo)
+        assert kept == queries.relate(cards)  # what a first reading gives
+        shown.append({i: c.same_as for i, c in kept.items()})
+    assert shown[0] == {1: None, 2: 1, 3: None} == shown[1]
+    assert shown[2] == {1: None, 2: None, 3: None}
+    assert shown[6] == {2: None, 3: None}
+    assert shown[7] == {1: None, 2: 1, 3: None, 4: 3}
+    # run by each reading above (8) and by the memo on all but the status change and the
+    # unchanged link (6): 14, not 16
+    assert len(runs) == 14
