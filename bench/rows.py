@@ -16,6 +16,10 @@ Figures (rows the database returned, counted where SQLAlchemy fetches them):
                                          baseline: the same at the smallest (the ratio: ≤ 1.2)
   cityday_rows_read_catch_up_per_event   the hub's share, at the largest size
   cityday_rows_read_write_per_event      the write path's share (use case + read-back)
+  cityday_cpu_ms_per_event_by_open_jobs  the process's CPU per event (write, read-back and
+                                         every screen's catch-up) at the largest size;
+                                         baseline: the same at the smallest. CPU moves with the
+                                         machine; the ratio, from one run, is the figure.
 Run it with PYTHONPATH pointing at another checkout to measure that code (it brings its own
 counter when that checkout's metrics has none).
 """
@@ -108,10 +112,13 @@ def rows_so_far() -> float:
 
 
 @contextmanager
-def counting(into: list[float]) -> Iterator[None]:
-    before = rows_so_far()
+def counting(into: list[float], cpu: list[float]) -> Iterator[None]:
+    """Rows fetched into `into`, and the process's CPU seconds (every thread's: the hub reads
+    in worker threads) into `cpu`."""
+    before, spent = rows_so_far(), time.process_time()
     yield
     into.append(rows_so_far() - before)
+    cpu.append(time.process_time() - spent)
 
 
 def hour_mix() -> list[tuple[str, str, str]]:
@@ -172,8 +179,9 @@ def version(d: Dispatch, job: int) -> int:
 
 
 async def one_life(d: Dispatch, hub: Hub, sgt: Actor, new: NewJob, unit: int
-                   ) -> tuple[list[float], list[float]]:
-    """One job from arrival to close, each event caught up: (write rows, catch-up rows)."""
+                   ) -> tuple[list[float], list[float], list[float], list[float]]:
+    """One job from arrival to close, each event caught up: (write rows, catch-up rows, write
+    CPU seconds, catch-up CPU seconds)."""
     steps = [lambda j, v: d.assign(sgt, j, v, unit),
              lambda j, v: d.acknowledge(sgt, j, v),
              lambda j, v: d.en_route(sgt, j, v),
@@ -181,24 +189,27 @@ async def one_life(d: Dispatch, hub: Hub, sgt: Actor, new: NewJob, unit: int
              lambda j, v: d.close(sgt, j, v, "action_taken")]
     w: list[float] = []
     c: list[float] = []
-    with counting(w):
+    wcpu: list[float] = []
+    ccpu: list[float] = []
+    with counting(w, wcpu):
         job = d.create_job(SYSTEM, new, source="bench")["job_id"]
         queries.job(d.engine, SYSTEM, job, datetime.now(UTC))  # the API's read-back
-    with counting(c):
+    with counting(c, ccpu):
         await hub.catch_up()
     for step in steps:
         v = version(d, job)  # the client knows it: not counted
-        with counting(w):
+        with counting(w, wcpu):
             step(job, v)
             queries.job(d.engine, SYSTEM, job, datetime.now(UTC))
-        with counting(c):
+        with counting(c, ccpu):
             await hub.catch_up()
-    return w, c
+    return w, c, wcpu, ccpu
 
 
 async def measure(d: Dispatch, units: list[int], lives: int,
-                  mix: list[tuple[str, str, str]]) -> tuple[float, float, int]:
-    """(catch-up rows per event, write rows per event, events)."""
+                  mix: list[tuple[str, str, str]]) -> tuple[float, float, int, float, float]:
+    """(catch-up rows per event, write rows per event, events, catch-up CPU ms per event,
+    write CPU ms per event)."""
     renderer = Renderer(d.engine, d.geo, templates().env, clock=lambda: datetime.now(UTC))
     hub = Hub(renderer, InProcessBus(), anti_entropy_s=3600, refresh_s=3600, queue_size=1 << 16)
     d.listeners[:] = []  # the bench calls each catch-up itself
@@ -212,20 +223,25 @@ async def measure(d: Dispatch, units: list[int], lives: int,
         await hub.join(Subscriber(Sink(), a, hub.queue_size, also=also))  # type: ignore[arg-type]
     caught: list[float] = []
     wrote: list[float] = []
+    caught_cpu: list[float] = []
+    wrote_cpu: list[float] = []
     spots = points_in(d.geo, "75", 4000)[-(lives + 1):]  # beyond the largest size's points
     try:
         for life in range(lives + 1):
             ctype, desc, _ = mix[(life * 7) % len(mix)]
             lat, lon = spots[life]
             new = NewJob(ctype, desc, address=f"{life} LIFE STREET", lat=lat, lon=lon)
-            w, c = await one_life(d, hub, sgt, new, units[life % len(units)])
+            w, c, wcpu, ccpu = await one_life(d, hub, sgt, new, units[life % len(units)])
             if life:  # the first life reads every view whole once: not counted
                 wrote += w
                 caught += c
+                wrote_cpu += wcpu
+                caught_cpu += ccpu
     finally:
         await hub.stop()
     n = len(caught)
-    return sum(caught) / n, sum(wrote) / n, n
+    return (sum(caught) / n, sum(wrote) / n, n, sum(caught_cpu) * 1000 / n,
+            sum(wrote_cpu) * 1000 / n)
 
 
 def main() -> None:
@@ -242,16 +258,17 @@ def main() -> None:
     print(f"rows read per event · {engine} · load average {load}", flush=True)
     install_counter()
     mix = hour_mix()
-    got: dict[int, tuple[float, float, int]] = {}
+    got: dict[int, tuple[float, float, int, float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-rows-") as tmp:
         for size in sizes:
             with scratch(args.database_url, Path(tmp), str(size)) as url:
                 d, units = setup(url, size, mix)
                 got[size] = asyncio.run(measure(d, units, args.lives, mix))
                 db.close(d.engine)
-            c, w, n = got[size]
+            c, w, n, ccpu, wcpu = got[size]
             print(f"  {size:>5} open jobs: catch-up {c:.1f} + write {w:.1f} = {c + w:.1f} rows "
-                  f"per event ({n} events)", flush=True)
+                  f"per event; CPU catch-up {ccpu:.2f} + write {wcpu:.2f} = {ccpu + wcpu:.2f} "
+                  f"ms per event ({n} events)", flush=True)
     small, large = got[min(sizes)], got[max(sizes)]
     if args.no_record:
         return
@@ -260,6 +277,10 @@ def main() -> None:
            small[0] + small[1])
     record(f"cityday_rows_read_catch_up_per_event{suffix}", large[0], "rows", small[0])
     record(f"cityday_rows_read_write_per_event{suffix}", large[1], "rows", small[1])
+    # The soak's slowdown is this figure growing with a precinct's open jobs (RELIABILITY.md,
+    # the hour a fourth time): the CPU of one event, its write and every screen's catch-up.
+    record(f"cityday_cpu_ms_per_event_by_open_jobs{suffix}", large[3] + large[4], "ms",
+           small[3] + small[4])
 
 
 if __name__ == "__main__":

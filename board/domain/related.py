@@ -81,27 +81,58 @@ def possibly_same(spots: Sequence[Spot], among: Iterable[Spot] | None = None) ->
     a spot reads only the part of its buckets from WINDOW before it up to itself and stops at
     its first match, so a hundred calls from one building cost about a hundred checks, not ten
     thousand, and a spot with nothing earlier nearby (most of them) costs a few look-ups."""
-    pool = {s.id: s for s in (spots if among is None else among)}
-    by_address: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
-    by_cell: dict[tuple[int, int], list[tuple[datetime, int]]] = defaultdict(list)
-    for s in sorted(pool.values(), key=lambda s: (s.received_at, s.id)):
+    index = SpotIndex(spots if among is None else among)
+    return {s.id: other for s in spots if (other := index.earliest_alike(s)) is not None}
+
+
+class SpotIndex:
+    """Spots bucketed by address and by map cell, each bucket in received order: built once,
+    then kept as spots come and go, so a board that gains or loses one job matches that job
+    (and the few whose match it was) without bucketing the whole board again."""
+
+    def __init__(self, spots: Iterable[Spot] = ()) -> None:
+        self.pool: dict[int, Spot] = {}
+        self.by_address: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
+        self.by_cell: dict[tuple[int, int], list[tuple[datetime, int]]] = defaultdict(list)
+        for s in sorted(spots, key=lambda s: (s.received_at, s.id)):  # appended in order
+            self.pool[s.id] = s
+            for bucket in self._buckets_of(s):
+                bucket.append((s.received_at, s.id))
+
+    def _buckets_of(self, s: Spot) -> list[list[tuple[datetime, int]]]:
+        out = []
         if key := normal_address(s.address):
-            by_address[key].append((s.received_at, s.id))
+            out.append(self.by_address[key])
         if (cell := _cell(s)) is not None:
-            by_cell[cell].append((s.received_at, s.id))
-    found: dict[int, int] = {}
-    for s in spots:
-        buckets = [by_address.get(normal_address(s.address))]
+            out.append(self.by_cell[cell])
+        return out
+
+    def add(self, s: Spot) -> None:
+        self.pool[s.id] = s
+        for bucket in self._buckets_of(s):
+            bisect.insort(bucket, (s.received_at, s.id))
+
+    def remove(self, s: Spot) -> None:
+        """Take out `s`, the spot as it was added."""
+        self.pool.pop(s.id, None)
+        for bucket in self._buckets_of(s):
+            i = bisect.bisect_left(bucket, (s.received_at, s.id))
+            if i < len(bucket) and bucket[i] == (s.received_at, s.id):
+                del bucket[i]
+
+    def earliest_alike(self, s: Spot) -> int | None:
+        """The earliest spot here received before `s` (within WINDOW) that is alike it."""
+        buckets = [self.by_address.get(normal_address(s.address))]
         if (cell := _cell(s)) is not None:
             y, x = cell
-            buckets += [by_cell.get((y + dy, x + dx)) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+            buckets += [self.by_cell.get((y + dy, x + dx)) for dy in (-1, 0, 1)
+                        for dx in (-1, 0, 1)]
         since, mine = (s.received_at - WINDOW,), (s.received_at, s.id)
         near = [b[lo:hi] for b in buckets if b
                 if (lo := bisect.bisect_left(b, since)) < (hi := bisect.bisect_left(b, mine))]
         if not near:
-            continue
+            return None
         for _, other in near[0] if len(near) == 1 else heapq.merge(*near):
-            if alike(s, pool[other]):
-                found[s.id] = other
-                break
-    return found
+            if alike(s, self.pool[other]):
+                return other
+        return None

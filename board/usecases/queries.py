@@ -22,7 +22,8 @@ from board.domain.places import (
 )
 from board.domain.places import Spot as PlaceSpot
 from board.domain.priorities import Deadlines, overdue
-from board.domain.related import Spot, possibly_same
+from board.domain.related import WINDOW as RELATED_WINDOW
+from board.domain.related import Spot, SpotIndex
 from board.storage import db
 from board.storage.schema import events, job_facts, jobs, units
 from board.usecases.core import NotFound, active_policies
@@ -128,12 +129,18 @@ def related_cards(rows: list[Any], now: datetime, callsigns: dict[int, str]) -> 
 
 @dataclass
 class Relating:
-    """What `relate` worked out last time: each card's spot, by the card it came from, and
-    the "possibly the same" pairs the spots gave. While no spot changed (a status, a unit, a
-    stack: most events), the pairs stand and the rule is not run over the board again."""
+    """What `relate` worked out last time: each card's spot, by the card it came from, the
+    spots' index and the "possibly the same" pairs they gave. While no spot changed (a status,
+    a unit, a stack: most events) the pairs stand; when a few did (a job came, left, moved or
+    was linked) only those and the jobs they may have been the match of are matched again."""
 
     spots: dict[int, tuple[Card, Spot]] = field(default_factory=dict)
     same: dict[int, int] = field(default_factory=dict)
+    index: SpotIndex | None = None
+
+
+# Past this many spots changed at once, the index is built again (a whole read's worth).
+REINDEX = 64
 
 
 def relate(cards: list[Card], before: dict[int, tuple[Card, Card]] | None = None,
@@ -159,11 +166,13 @@ def relate(cards: list[Card], before: dict[int, tuple[Card, Card]] | None = None
 
 
 def _same(cards: list[Card], leads: set[int], memo: Relating) -> dict[int, int]:
-    """possibly_same over the cards' spots, or the memo's pairs when every spot is the one it
-    had (same cards, same places, same incidents); `memo` keeps the spots and pairs now."""
+    """possibly_same over the cards' spots, kept in `memo` from the last time: the memo's
+    pairs when every spot is the one it had; else its index brought up to date and only the
+    spots that changed, and those that may now match differently, matched again."""
     old = memo.spots
     spots: dict[int, tuple[Card, Spot]] = {}
-    changed = len(old) != len(cards)
+    came: list[Spot] = []
+    gone: list[Spot] = []
     for c in cards:
         incident = c.incident or (c.id if c.id in leads else None)
         kept = old.get(c.id)
@@ -172,11 +181,43 @@ def _same(cards: list[Card], leads: set[int], memo: Relating) -> dict[int, int]:
             continue
         spot = Spot(c.id, c.address, c.lat, c.lon, c.complaint_type, c.received_at, incident)
         spots[c.id] = (c, spot)
-        changed = changed or kept is None or kept[1] != spot
-    if changed:
-        memo.same = possibly_same([s for _, s in spots.values()])
+        if kept is None or kept[1] != spot:
+            came.append(spot)
+            if kept is not None:
+                gone.append(kept[1])  # moved: out as it was, in as it is
+    gone += [old[i][1] for i in old.keys() - spots.keys()]
     memo.spots = spots
+    if not came and not gone:
+        return memo.same
+    if memo.index is None or len(came) + len(gone) > REINDEX:
+        memo.index = SpotIndex(s for _, s in spots.values())
+        memo.same = {i: m for i, (_, s) in spots.items()
+                     if (m := memo.index.earliest_alike(s)) is not None}
+        return memo.same
+    for s in gone:
+        memo.index.remove(s)
+    for s in came:
+        memo.index.add(s)
+    memo.same = _matched_again(spots, memo, came, {s.id for s in gone})
     return memo.same
+
+
+def _matched_again(spots: dict[int, tuple[Card, Spot]], memo: Relating, came: list[Spot],
+                   gone: set[int]) -> dict[int, int]:
+    """The pairs after these spots came and went: a spot is matched again when it came, when
+    its match went (or moved), or when it was received after a spot that came, within the
+    rule's window (the newcomer may be its earlier match now)."""
+    assert memo.index is not None
+    again = {s.id for s in came} | {i for i, m in memo.same.items() if m in gone}
+    if came:
+        first = min(s.received_at for s in came)
+        last = max(s.received_at for s in came) + RELATED_WINDOW
+        again |= {i for i, (_, s) in spots.items() if first <= s.received_at <= last}
+    same = {i: m for i, m in memo.same.items() if i in spots and i not in again}
+    for i in again & spots.keys():
+        if (m := memo.index.earliest_alike(spots[i][1])) is not None:
+            same[i] = m
+    return same
 
 
 def cross_streets(*streets: Any) -> str:
