@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 NEAR_M = 50.0
 WINDOW = timedelta(hours=3)
@@ -96,29 +97,35 @@ class SpotIndex:
         self.by_cell: dict[tuple[int, int], list[tuple[datetime, int]]] = defaultdict(list)
         for s in sorted(spots, key=lambda s: (s.received_at, s.id)):  # appended in order
             self.pool[s.id] = s
-            for bucket in self._buckets_of(s):
-                bucket.append((s.received_at, s.id))
+            for table, key in self._keys_of(s):
+                table[key].append((s.received_at, s.id))
 
-    def _buckets_of(self, s: Spot) -> list[list[tuple[datetime, int]]]:
-        out = []
+    def _keys_of(self, s: Spot) -> list[tuple[dict[Any, list[tuple[datetime, int]]], Any]]:
+        """The buckets `s` belongs in, as (table, key)."""
+        out: list[tuple[dict[Any, list[tuple[datetime, int]]], Any]] = []
         if key := normal_address(s.address):
-            out.append(self.by_address[key])
+            out.append((self.by_address, key))
         if (cell := _cell(s)) is not None:
-            out.append(self.by_cell[cell])
+            out.append((self.by_cell, cell))
         return out
 
     def add(self, s: Spot) -> None:
         self.pool[s.id] = s
-        for bucket in self._buckets_of(s):
-            bisect.insort(bucket, (s.received_at, s.id))
+        for table, key in self._keys_of(s):
+            bisect.insort(table[key], (s.received_at, s.id))
 
     def remove(self, s: Spot) -> None:
-        """Take out `s`, the spot as it was added."""
+        """Take out `s`, the spot as it was added (a bucket left empty goes too: a board kept
+        all day sees many addresses come and go)."""
         self.pool.pop(s.id, None)
-        for bucket in self._buckets_of(s):
-            i = bisect.bisect_left(bucket, (s.received_at, s.id))
-            if i < len(bucket) and bucket[i] == (s.received_at, s.id):
+        entry = (s.received_at, s.id)
+        for table, key in self._keys_of(s):
+            bucket = table.get(key, [])
+            i = bisect.bisect_left(bucket, entry)
+            if i < len(bucket) and bucket[i] == entry:
                 del bucket[i]
+            if not bucket:
+                table.pop(key, None)
 
     def earliest_alike(self, s: Spot) -> int | None:
         """The earliest spot here received before `s` (within WINDOW) that is alike it."""

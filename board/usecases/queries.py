@@ -132,26 +132,28 @@ class Relating:
     """What `relate` worked out last time: each card's spot, by the card it came from, the
     spots' index and the "possibly the same" pairs they gave. While no spot changed (a status,
     a unit, a stack: most events) the pairs stand; when a few did (a job came, left, moved or
-    was linked) only those and the jobs they may have been the match of are matched again."""
+    was linked) only those and the jobs they may have been the match of are matched again.
+    `related`: card id → (the card as read, as related), for the cards that differ, reused
+    when neither changed (a copy costs more than the rule)."""
 
     spots: dict[int, tuple[Card, Spot]] = field(default_factory=dict)
     same: dict[int, int] = field(default_factory=dict)
     index: SpotIndex | None = None
+    related: dict[int, tuple[Card, Card]] = field(default_factory=dict)
 
 
 # Past this many spots changed at once, the index is built again (a whole read's worth).
 REINDEX = 64
 
 
-def relate(cards: list[Card], before: dict[int, tuple[Card, Card]] | None = None,
-           memo: Relating | None = None) -> dict[int, Card]:
+def relate(cards: list[Card], memo: Relating | None = None) -> dict[int, Card]:
     """Cards as read (their own incident only), with their incident (the first job too) and
-    "possibly the same as #N" among them filled in. `before`: card id → (the card as read, as
-    related) from the last time, reused when neither changed (a copy costs more than the rule);
-    `memo`: the spots and pairs of the last time, brought up to date here."""
+    "possibly the same as #N" among them filled in. `memo`: what the last time worked out,
+    brought up to date here."""
+    memo = memo or Relating()
     leads = {c.incident for c in cards if c.incident is not None}
-    same = _same(cards, leads, memo or Relating())
-    before = before or {}
+    same = _same(cards, leads, memo)
+    before = memo.related
 
     def related(c: Card) -> Card:  # most cards are neither: no copy
         if c.id not in leads and c.id not in same:
@@ -162,7 +164,9 @@ def relate(cards: list[Card], before: dict[int, tuple[Card, Card]] | None = None
                 incident, same_as):
             return was[1]
         return replace(c, incident=incident, same_as=same_as)
-    return {c.id: related(c) for c in cards}
+    out = {c.id: related(c) for c in cards}
+    memo.related = {c.id: (c, out[c.id]) for c in cards if out[c.id] is not c}
+    return out
 
 
 def _same(cards: list[Card], leads: set[int], memo: Relating) -> dict[int, int]:
@@ -280,7 +284,6 @@ class BoardBase:
     # the first deadline after `now` of any card: until then no card's overdue can change
     # (None: none is ahead)
     next_due: datetime | None = None
-    related: dict[int, tuple[Card, Card]] = field(default_factory=dict)  # for `relate`
     relating: Relating = field(default_factory=Relating)  # for `relate`
 
 
@@ -381,8 +384,7 @@ def _assemble(precinct: str, base: BoardBase, closed: list[Card], unrouted: list
         base.next_due = _next_due([*base.due.values(), *base.unrouted_due.values()], now)
     base.now = now
     ordered = _in_order(base.open.values())
-    related = relate(ordered, base.related, base.relating)
-    base.related = {c.id: (c, related[c.id]) for c in ordered if related[c.id] is not c}
+    related = relate(ordered, base.relating)
     queue = [related[c.id] for c in ordered if c.unit_id is None]
     stacks: dict[int, list[Card]] = defaultdict(list)
     for c in sorted((c for c in ordered if c.unit_id is not None),
@@ -463,7 +465,7 @@ def board_after(conn: sa.Connection, actor: Actor, old: BoardView, now: datetime
                               *(card(r, now) for r in fresh)])
     closed = _closed_after(conn, precinct, old.closed, rows, job_ids, signs, now)
     base = BoardBase(unit_rows, cards, due, unrouted_due, before.now, before.rules,
-                     before.next_due, before.related, before.relating)
+                     before.next_due, before.relating)
     fresh_due = [due[i] for i in remember.keys() | {r.id for r in [*rows, *stack_rows]}
                  if i in due] + [unrouted_due[i] for i in unrouted_due if i in job_ids]
     if (ahead := _next_due(fresh_due, now)) is not None and (

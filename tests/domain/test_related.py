@@ -86,3 +86,18 @@ def test_many_calls_from_one_place_are_not_compared_pairwise(monkeypatch) -> Non
     asked = len(calls)
     assert found == brute_force(spots) and len(found) > 500
     assert asked < 3 * len(spots)  # every pair would be 180,000
+
+
+def test_an_index_gives_back_what_a_job_leaves() -> None:
+    """A board's index kept all day: a job that comes and goes leaves no bucket behind, and
+    the index matches as one built from the jobs left."""
+    from board.domain.related import SpotIndex
+    stays, passing = spot(1, "5 ELM ST"), spot(2, "9 OAK ST", dlat=0.01, minutes=5)
+    index = SpotIndex([stays])
+    index.add(passing)
+    index.remove(passing)
+    fresh = SpotIndex([stays])
+    assert (index.pool, dict(index.by_address), dict(index.by_cell)) == (
+        fresh.pool, dict(fresh.by_address), dict(fresh.by_cell))
+    later = spot(3, "5 ELM ST", minutes=30)
+    assert index.earliest_alike(later) == fresh.earliest_alike(later) == 1

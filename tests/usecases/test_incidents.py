@@ -175,7 +175,7 @@ def test_the_boards_pairs_are_kept_while_no_place_moves(monkeypatch: pytest.Monk
     shown, work = [], []
     for cards in boards:
         matched.clear()
-        kept = queries.relate(cards, None, memo)
+        kept = queries.relate(cards, memo)
         work.append(len(matched))
         assert kept == queries.relate(cards)  # what a first reading gives
         shown.append({i: c.same_as for i, c in kept.items()})
@@ -226,6 +226,6 @@ def test_a_boards_kept_pairs_are_a_first_readings_through_a_busy_tour() -> None:
             i = rnd.choice(sorted(board))
             board[i] = replace(board[i], version=board[i].version + 1, status="assigned")
         cards = sorted(board.values(), key=lambda c: c.id)
-        assert queries.relate(cards, None, memo) == queries.relate(cards)
+        assert queries.relate(cards, memo) == queries.relate(cards)
     assert any(c.same_as for c in queries.relate(sorted(board.values(), key=lambda c: c.id))
                .values())
