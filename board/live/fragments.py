@@ -22,20 +22,38 @@ the card that follows it in the new order (so its neighbour is always already in
 moved out of order by a priority change is one delete and one insert (the cards on a longest
 increasing subsequence of the old order stay put). The map markers are the cards' data-*
 attributes, so they travel with the cards. Several events read in one catch-up give one message.
-The review queue's rows (#review-<id>) and the command log's entries (#log-<id>) are followed
-the same way (`list_delta`). No I/O here: `piece` renders a partial.
+A wall shows the same board otherwise (`WALL`): its own counters and queue heading, no menus and
+no closed list, and a unit's lane whole when its stack changed (it shows the first card and "+n
+more"). The review queue's rows (#review-<id>) and the command log's entries (#log-<id>) are
+followed the same way (`list_delta`). No I/O here: `piece` renders a partial.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from board.usecases.queries import BoardView, Card, Lane
 
 Piece = Callable[..., str]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which partials show a board's parts on one kind of screen."""
+
+    counters: tuple[str, ...]  # swapped when a count changed
+    menus: bool                # the "Assign to…" menus
+    cards_in_lanes: bool       # a lane's cards followed one by one (else the lane whole)
+    closed: bool               # the recently closed list
+
+
+BOARD = Layout(("partials/counters.html", "partials/queue_head.html"), menus=True,
+               cards_in_lanes=True, closed=True)
+WALL = Layout(("partials/wall_counters.html", "partials/wall_queue_head.html"), menus=False,
+              cards_in_lanes=False, closed=False)
 
 
 def stable(order: Sequence[int]) -> set[int]:
@@ -115,22 +133,23 @@ def _list(delta: Delta, container: str, old: Sequence[Any], new: Sequence[Any],
 
 
 def board_delta(old: BoardView, new: BoardView, mode: str, piece: Piece,
-                card: Callable[[Card, str], str]) -> str | None:
+                card: Callable[[Card, str], str], layout: Layout = BOARD,
+                counted: bool = False) -> str | None:
     """The out-of-band fragments that turn a page showing `old` into one showing `new`;
-    `piece` renders a partial, `card` a job card in a mode."""
-    if old == new:
+    `piece` renders a partial, `card` a job card in a mode. `counted`: a count shown beside
+    the board's changed (the wall's closes this tour): its counters are swapped too."""
+    if old == new and not counted:
         return None
     ctx: dict[str, Any] = {"view": new, "precinct": new.precinct, "mode": mode}
     delta = Delta()
-    if old.counters != new.counters:
-        delta.swaps.append(piece("partials/counters.html", **ctx))
-        delta.swaps.append(piece("partials/queue_head.html", **ctx))
-    if _available(old) != _available(new):
+    if counted or old.counters != new.counters:
+        delta.swaps.extend(piece(name, **ctx) for name in layout.counters)
+    if layout.menus and _available(old) != _available(new):
         delta.swaps.append(piece("partials/assign_units.html", **ctx))
     # Cards that were in a lane and are now in a list (or nowhere) are handled by the lists;
     # cards now in a lane come with the lane.
     in_lanes = {c.id for lane in new.lanes for c in lane.jobs}
-    for c in [*old.queue, *old.closed, *old.unrouted]:
+    for c in [*old.queue, *(old.closed if layout.closed else ()), *old.unrouted]:
         if c.id in in_lanes:
             delta.delete(c.id)
 
@@ -143,12 +162,13 @@ def board_delta(old: BoardView, new: BoardView, mode: str, piece: Piece,
         for was, lane in zip(old.lanes, new.lanes, strict=True):
             if was != lane:
                 _lane(delta, was, lane, lambda name, lane=lane: piece(name, lane=lane, **ctx),
-                      card_as(mode))
+                      card_as(mode), layout.cards_in_lanes)
 
     _list(delta, "queue", old.queue, new.queue, card_as(mode),
           lambda: piece("partials/queue_list.html", **ctx))
-    _list(delta, "closed", old.closed, new.closed, card_as("view"),
-          lambda: piece("partials/closed_list.html", **ctx))
+    if layout.closed:
+        _list(delta, "closed", old.closed, new.closed, card_as("view"),
+              lambda: piece("partials/closed_list.html", **ctx))
     if old.unrouted != new.unrouted:
         for c in old.unrouted:
             delta.delete(c.id)
@@ -157,12 +177,12 @@ def board_delta(old: BoardView, new: BoardView, mode: str, piece: Piece,
 
 
 def _lane(delta: Delta, was: Lane, lane: Lane, part: Callable[[str], str],
-          card: Callable[[Card], str]) -> None:
+          card: Callable[[Card], str], by_card: bool = True) -> None:
     """One unit's lane: its head and the cards that moved in its stack, when only its jobs
     changed and the unit still shows the same activity; else the whole lane. (A job assigned to
     a unit with thirty sends one card, not thirty.)"""
-    if (replace(was, jobs=[]) != replace(lane, jobs=[]) or was.activity != lane.activity
-            or not was.jobs or not lane.jobs):
+    if (not by_card or replace(was, jobs=[]) != replace(lane, jobs=[])
+            or was.activity != lane.activity or not was.jobs or not lane.jobs):
         delta.swaps.append(part("partials/unit_lane.html"))
         return
     if len(was.jobs) != len(lane.jobs):

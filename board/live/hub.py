@@ -51,10 +51,10 @@ _AGES = re.compile(r'<span class="age"[^>]*>[^<]*</span>')
 
 READ_LIMIT = 2000  # events read per catch-up round
 # Audiences whose sockets get what changed (board.live.fragments), from the view they show.
-VIEWED = frozenset({"board", "reviews", "log"})
+VIEWED = frozenset({"board", "wall", "reviews", "log"})
 # Audiences whose sockets get the whole partial again, from a view the hub keeps and brings up
 # to date with the rows each catch-up's events touched (render.Change), not a read of it all.
-FOLLOWED = frozenset({"wall", "city"})
+FOLLOWED = frozenset({"city"})
 KEPT = VIEWED | FOLLOWED
 # Audiences pushed only when what they show changed (a count), not on every event heard.
 QUIET = frozenset({"review_count"})

@@ -228,6 +228,8 @@ class Renderer:
         kind = audience[0]
         if kind == "board":
             return self.board_delta(old, new, audience[2])
+        if kind == "wall":
+            return self.wall_delta(old, new)
         ctx = self._list_context(audience)
         if kind == "reviews":
             head = (self._render("partials/review_pending.html", queue=new, **ctx)
@@ -385,8 +387,24 @@ class Renderer:
     def wall_body(self, screen: WallScreen) -> str:
         view = screen.board
         return self._render("partials/wall_body.html", view=view, precinct=view.precinct,
-                            mode="view", units=view.lanes, closed_tour=screen.closed_tour,
-                            ticker=screen.ticker, tz=TOUR_TZ)
+                            mode="view", **self._wall_context(screen))
+
+    @staticmethod
+    def _wall_context(screen: WallScreen) -> dict[str, Any]:
+        """What the wall's partials need besides the board."""
+        return {"closed_tour": screen.closed_tour, "ticker": screen.ticker, "tz": TOUR_TZ,
+                "lane_limit": 1}
+
+    def wall_delta(self, old: WallScreen, new: WallScreen) -> str | None:
+        """Only what changed on a wall: the board's parts as a board's (fragments.WALL), the
+        ticker when a line came."""
+        ctx = self._wall_context(new)
+        parts = [fragments.board_delta(
+            old.board, new.board, "view", lambda name, **c: self._render(name, **ctx, **c),
+            self._card, fragments.WALL, counted=old.closed_tour != new.closed_tour)]
+        if old.ticker != new.ticker:
+            parts.append(self._render("partials/wall_ticker.html", **ctx))
+        return "\n".join(p for p in parts if p) or None
 
     def city(self, scope: frozenset[str]) -> str:
         return self.city_body(self.city_view(scope))

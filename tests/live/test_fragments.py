@@ -8,6 +8,7 @@ import contextlib
 import difflib
 import random
 
+import pytest
 import sqlalchemy as sa
 
 from board.live.fragments import stable
@@ -40,8 +41,8 @@ def version(dispatch, job: int) -> int:  # type: ignore[no-untyped-def]
         return conn.execute(sa.select(jobs.c.version).where(jobs.c.id == job)).scalar_one()
 
 
-def follow(texts: list[str]) -> Replica:
-    page = Replica()
+def follow(texts: list[str], root: str = "board-body") -> Replica:
+    page = Replica(f'<div id="{root}"></div><span id="live-beat"></span>')
     for t in texts:
         page.apply(t)
     return page
@@ -51,8 +52,20 @@ def fresh(hub) -> str:  # type: ignore[no-untyped-def]
     return Replica(hub.renderer.board("75", "supervisor", False)).html("board-body")
 
 
-def test_a_board_that_follows_the_fragments_equals_a_fresh_render(world, dispatch) -> None:
-    """Every kind of change, some one at a time and some in bursts; a socket joins midway."""
+WALL75 = ("wall", "75")
+# Each screen followed by fragments: its audience, its root element, a fresh render of it.
+SCREENS = {
+    "board": (BOARD75, "board-body", fresh),
+    "wall": (WALL75, "wall-body", lambda hub: Replica(hub.renderer.wall("75")).html("wall-body")),
+}
+
+
+@pytest.mark.parametrize("screen", sorted(SCREENS))
+def test_a_board_that_follows_the_fragments_equals_a_fresh_render(world, dispatch,
+                                                                  screen: str) -> None:
+    """Every kind of change, some one at a time and some in bursts; a socket joins midway.
+    The wall is followed as the supervisors' board is, with its own parts."""
+    audience, root, render = SCREENS[screen]
     sgt = world.actors["sgt75"]
     a, b, c = world.unit("75-A"), world.unit("75-B"), world.unit("75-C")
     ids = [make_job(dispatch, "75") for _ in range(8)]
@@ -88,14 +101,19 @@ def test_a_board_that_follows_the_fragments_equals_a_fresh_render(world, dispatc
         try:
             early = [FakeSocket() for _ in range(3)]
             for s in early:
-                await subscribe(hub, BOARD75, s)
+                await subscribe(hub, audience, s)
             late = FakeSocket()
             for step in range(60):
                 await asyncio.to_thread(act, step)
-                if step % 3 == 0:            # some events one at a time, others in bursts
-                    await hub.catch_up()
+                # some events one at a time, others in bursts
+                if step % 3 == 0 and await hub.catch_up():
+                    # right after each update, not only at the end: a later whole swap of a
+                    # part must not hide a wrong update before it
+                    mark = f'data-seq="{hub.shown_seq}"'
+                    await until(lambda m=mark: early[0].texts and m in early[0].texts[-1])
+                    assert_same(follow(early[0].texts, root).html(root), render(hub))
                 if step == 20:               # a reconnect: snapshot, then the same updates
-                    await subscribe(hub, BOARD75, late)
+                    await subscribe(hub, audience, late)
                 if step == 35:
                     unit = world.unit("75-C")
                     with dispatch.engine.connect() as conn:
@@ -114,16 +132,18 @@ def test_a_board_that_follows_the_fragments_equals_a_fresh_render(world, dispatc
             assert all(s.texts == early[0].texts for s in early)
             seqs = [int(t.rsplit('data-seq="', 1)[1].split('"')[0]) for t in early[0].texts[1:]]
             assert seqs == sorted(seqs)
-            truth = fresh(hub)
+            truth = render(hub)
             for s in [*early, late]:
-                assert_same(follow(s.texts).html("board-body"), truth)
+                assert_same(follow(s.texts, root).html(root), truth)
             assert f'id="job-{new}"' in truth
+            # Updates, not the whole again: only the snapshot holds the root element.
+            assert all(f'id="{root}"' not in t for t in early[0].texts[1:])
             # The comparison is strict: lose one update or swap two and the page is wrong.
             texts = early[0].texts
-            assert follow(texts[:-1]).html("board-body") != truth  # the new job never came
+            assert follow(texts[:-1], root).html(root) != truth  # the new job never came
             i = next(i for i in range(len(texts) - 1, 1, -1)
-                     if follow(texts[:i - 1] + [texts[i], texts[i - 1]] + texts[i + 1:])
-                     .html("board-body") != truth)
+                     if follow(texts[:i - 1] + [texts[i], texts[i - 1]] + texts[i + 1:], root)
+                     .html(root) != truth)
             assert i > 1
         finally:
             await hub.stop()
@@ -250,3 +270,34 @@ def test_the_same_frame_goes_straight_to_each_connection(world, dispatch, app,
         truth = Replica(sgt.get("/board/75").text).html("board-body")
         assert pages[0].html("board-body") == truth == pages[1].html("board-body")
     sgt.close()
+
+
+def test_a_walls_closes_this_tour_start_again_at_the_next_tour(world, dispatch, clock) -> None:
+    """At a new tour only the wall's "closed this tour" changes (no job is open): its counters
+    are still sent, and the followed wall equals a fresh one."""
+    sgt = world.actors["sgt75"]
+    job = make_job(dispatch, "75")
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch)
+        hub.renderer.clock = clock
+        await hub.start()
+        try:
+            sock = FakeSocket()
+            await subscribe(hub, WALL75, sock)
+            await asyncio.to_thread(dispatch.admin_close, sgt, job, version(dispatch, job),
+                                    "duplicate")
+            await hub.catch_up()
+            await until(lambda: len(sock.texts) == 2)
+            assert "<b>1</b> closed this tour" in sock.texts[1]
+            clock.advance(hours=7)  # 17:00 in New York: the 23:00 tour has begun
+            await hub.refresh(lambda a: True, only_if_changed=True)
+            await until(lambda: len(sock.texts) == 3)
+            assert 'id="wall-counters"' in sock.texts[2] and 'id="queue"' not in sock.texts[2]
+            assert_same(follow(sock.texts, "wall-body").html("wall-body"),
+                        SCREENS["wall"][2](hub))
+            assert "<b>0</b> closed this tour" in sock.texts[2]
+        finally:
+            await hub.stop()
+
+    run(scenario())
