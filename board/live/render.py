@@ -82,6 +82,9 @@ class Change:
     _rows: dict[int, Any] | None = field(default=None, repr=False)
     # the desk's memory of the places read in this snapshot, shared by the views it updates
     memory: dict[int, tuple[int, int | None]] = field(default_factory=dict, repr=False)
+    # each precinct's board after these events (by precinct and citywide), worked out once
+    # for every screen of it: the supervisors' board, a commander's, the wall
+    boards: dict[tuple[str, bool], BoardView] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, evs: list[dict[str, Any]]) -> Change:
@@ -284,8 +287,7 @@ class Renderer:
         precinct, mode, citywide = audience[1:]
         now = self.clock()
         rows = change.rows(conn)
-        view = queries.board_after(conn, self._board_actor(precinct, mode, citywide), old.view,
-                                   now, rows, change.units, change.kinds, change.memory)
+        view = self._board_after(precinct, citywide, old.view, change, conn, now)
         panel = old.panel
         if mode == "supervisor":
             here = {i: r for i, r in rows.items()}
@@ -295,6 +297,18 @@ class Renderer:
                                     if "log_entry" in change.kinds
                                     else old.panel["log_latest"])}
         return BoardScreen(view, panel)
+
+    def _board_after(self, precinct: str, citywide: bool, old: BoardView, change: Change,
+                     conn: sa.Connection, now: datetime) -> BoardView:
+        """A precinct's board after `change`, worked out once a catch-up for all its screens:
+        they show the same events, so each one's view before it is the same board (each gets
+        its own fragments against the view its sockets show)."""
+        key = (precinct, citywide)
+        if key not in change.boards:
+            change.boards[key] = queries.board_after(
+                conn, self._board_actor(precinct, "view", citywide), old, now,
+                change.rows(conn), change.units, change.kinds, change.memory)
+        return change.boards[key]
 
     @staticmethod
     def _board_actor(precinct: str, mode: str, citywide: bool) -> Actor:
@@ -366,9 +380,7 @@ class Renderer:
         if tour != old.tour:
             return self.wall_view(precinct, conn)
         rows = change.rows(conn)
-        who = Actor(None, "live", Role.WALL, frozenset({precinct}))
-        view = queries.board_after(conn, who, old.board, now, rows, change.units, change.kinds,
-                                   change.memory)
+        view = self._board_after(precinct, False, old.board, change, conn, now)
         closed_tour = (self._closed_tour(conn, precinct, tour) if change.kinds & CLOSE_KINDS
                        else old.closed_tour)
         lines = {t.seq: t for t in old.ticker}

@@ -8,7 +8,6 @@ import contextlib
 import difflib
 import random
 
-import pytest
 import sqlalchemy as sa
 
 from board.live.fragments import stable
@@ -53,23 +52,33 @@ def fresh(hub) -> str:  # type: ignore[no-untyped-def]
 
 
 WALL75 = ("wall", "75")
+VIEW75 = ("board", "75", "view", False)  # a commander's: no forms
 # Each screen followed by fragments: its audience, its root element, a fresh render of it.
 SCREENS = {
     "board": (BOARD75, "board-body", fresh),
+    "commander": (VIEW75, "board-body",
+                  lambda hub: Replica(hub.renderer.board("75", "view", False)).html("board-body")),
     "wall": (WALL75, "wall-body", lambda hub: Replica(hub.renderer.wall("75")).html("wall-body")),
 }
 
 
-@pytest.mark.parametrize("screen", sorted(SCREENS))
-def test_a_board_that_follows_the_fragments_equals_a_fresh_render(world, dispatch,
-                                                                  screen: str) -> None:
-    """Every kind of change, some one at a time and some in bursts; a socket joins midway.
-    The wall is followed as the supervisors' board is, with its own parts."""
-    audience, root, render = SCREENS[screen]
+def test_boards_and_walls_that_follow_the_fragments_equal_a_fresh_render(world, dispatch,
+                                                                         monkeypatch) -> None:
+    """Every kind of change, some one at a time and some in bursts; sockets join midway. The
+    supervisors' board, a commander's and the wall of the 75th follow one view of its board,
+    worked out once a catch-up, each with its own fragments."""
     sgt = world.actors["sgt75"]
     a, b, c = world.unit("75-A"), world.unit("75-B"), world.unit("75-C")
     ids = [make_job(dispatch, "75") for _ in range(8)]
     rnd = random.Random(75)
+    worked_out: list[dict] = []  # each call's catch-up, by its memory of places (one each)
+    board_after = queries.board_after
+
+    def counted(*args, **kw):  # type: ignore[no-untyped-def]
+        worked_out.append(args[-1])
+        return board_after(*args, **kw)
+
+    monkeypatch.setattr(queries, "board_after", counted)
 
     def act(step: int) -> None:
         with contextlib.suppress(Invalid):  # a refused change writes nothing: fine here
@@ -95,25 +104,38 @@ def test_a_board_that_follows_the_fragments_equals_a_fresh_render(world, dispatc
         elif status.status == "closed":
             dispatch.reopen(sgt, j, v, "caller called back")
 
+    def check(socket: FakeSocket, name: str, hub) -> None:  # type: ignore[no-untyped-def]
+        _, root, render = SCREENS[name]
+        assert_same(follow(socket.texts, root).html(root), render(hub))
+
     async def scenario() -> None:
         hub = make_hub(dispatch, queue_size=256)
         await hub.start()
         try:
             early = [FakeSocket() for _ in range(3)]
             for s in early:
-                await subscribe(hub, audience, s)
-            late = FakeSocket()
+                await subscribe(hub, BOARD75, s)
+            others = {name: FakeSocket() for name in ("commander", "wall")}
+            for name, s in others.items():
+                await subscribe(hub, SCREENS[name][0], s)
+            late = {name: FakeSocket() for name in SCREENS}
+            caught = 0
             for step in range(60):
                 await asyncio.to_thread(act, step)
-                # some events one at a time, others in bursts
-                if step % 3 == 0 and await hub.catch_up():
+                # some events one at a time, others in bursts (the hub also reads on its own)
+                if step % 3 == 0:
+                    caught += bool(await hub.catch_up())
                     # right after each update, not only at the end: a later whole swap of a
                     # part must not hide a wrong update before it
                     mark = f'data-seq="{hub.shown_seq}"'
-                    await until(lambda m=mark: early[0].texts and m in early[0].texts[-1])
-                    assert_same(follow(early[0].texts, root).html(root), render(hub))
-                if step == 20:               # a reconnect: snapshot, then the same updates
-                    await subscribe(hub, audience, late)
+                    watched = {"board": early[0], **others}
+                    await until(lambda m=mark, w=watched: all(
+                        s.texts and m in s.texts[-1] for s in w.values()))
+                    for name, s in watched.items():
+                        check(s, name, hub)
+                if step == 20:               # reconnects: snapshot, then the same updates
+                    for name, s in late.items():
+                        await subscribe(hub, SCREENS[name][0], s)
                 if step == 35:
                     unit = world.unit("75-C")
                     with dispatch.engine.connect() as conn:
@@ -122,29 +144,35 @@ def test_a_board_that_follows_the_fragments_equals_a_fresh_render(world, dispatc
                                           .where(units.c.id == unit)).scalar_one()
                     await asyncio.to_thread(dispatch.unit_status, sgt, unit, uv,
                                             "out_of_service", "flat tyre")
+            # one view of the 75th's board a catch-up, whatever number of screens show it
+            assert len(worked_out) >= caught
+            assert len(worked_out) == len({id(memo) for memo in worked_out})
             new = await asyncio.to_thread(make_job, dispatch, "75")
             ids.append(new)
             await hub.catch_up()
-            await until(lambda: all(f'id="job-{new}"' in s.texts[-1] for s in [*early, late]))
-            # Every socket got the very same messages, in the same order.
-            n = len(late.texts) - 1
-            assert all(s.texts[-n:] == late.texts[1:] for s in early)
+            everyone = [*early, *others.values(), *late.values()]
+            await until(lambda: all(f'id="job-{new}"' in s.texts[-1] for s in everyone))
+            # Every socket of an audience got the very same messages, in the same order.
+            n = len(late["board"].texts) - 1
+            assert all(s.texts[-n:] == late["board"].texts[1:] for s in early)
             assert all(s.texts == early[0].texts for s in early)
             seqs = [int(t.rsplit('data-seq="', 1)[1].split('"')[0]) for t in early[0].texts[1:]]
             assert seqs == sorted(seqs)
-            truth = render(hub)
-            for s in [*early, late]:
-                assert_same(follow(s.texts, root).html(root), truth)
-            assert f'id="job-{new}"' in truth
-            # Updates, not the whole again: only the snapshot holds the root element.
-            assert all(f'id="{root}"' not in t for t in early[0].texts[1:])
-            # The comparison is strict: lose one update or swap two and the page is wrong.
-            texts = early[0].texts
-            assert follow(texts[:-1], root).html(root) != truth  # the new job never came
-            i = next(i for i in range(len(texts) - 1, 1, -1)
-                     if follow(texts[:i - 1] + [texts[i], texts[i - 1]] + texts[i + 1:], root)
-                     .html(root) != truth)
-            assert i > 1
+            for name, s in [("board", early[0]), *others.items(), *late.items()]:
+                check(s, name, hub)
+            for name, s in [("board", early[0]), *others.items()]:
+                _, root, render = SCREENS[name]
+                truth = render(hub)
+                assert f'id="job-{new}"' in truth
+                # Updates, not the whole again: only the snapshot holds the root element.
+                assert all(f'id="{root}"' not in t for t in s.texts[1:])
+                # The comparison is strict: lose one update or swap two and the page is wrong.
+                texts = s.texts
+                assert follow(texts[:-1], root).html(root) != truth  # the new job never came
+                i = next(i for i in range(len(texts) - 1, 1, -1)
+                         if follow(texts[:i - 1] + [texts[i], texts[i - 1]] + texts[i + 1:],
+                                   root).html(root) != truth)
+                assert i > 1
         finally:
             await hub.stop()
 
