@@ -85,6 +85,8 @@ class Change:
     # each precinct's board after these events (by precinct and citywide), worked out once
     # for every screen of it: the supervisors' board, a commander's, the wall
     boards: dict[tuple[str, bool], BoardView] = field(default_factory=dict, repr=False)
+    # the citywide counters of the precincts touched, counted once for every scope showing them
+    counters: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, evs: list[dict[str, Any]]) -> Change:
@@ -435,9 +437,17 @@ class Renderer:
             return self.city_view(scope, conn)
         hit = {p for p in change.precincts() if sees(scope, p)}
         rows = dict(old.rows)
-        for r in city_counters(conn, self.geo, scope, now, only=hit):
-            rows[r["precinct"]] = r
+        rows.update(self._counted(hit, change, conn, now))
         return CityScreen(rows, old.tour)
+
+    def _counted(self, precincts: set[str | None], change: Change, conn: sa.Connection,
+                 now: datetime) -> dict[str, dict[str, Any]]:
+        """These precincts' counters after `change`, counted once a catch-up whatever number
+        of scopes show them (a borough's commanders, the citywide page)."""
+        if missing := {p for p in precincts if p is not None} - change.counters.keys():
+            for r in city_counters(conn, self.geo, frozenset({CITYWIDE}), now, only=missing):
+                change.counters[r["precinct"]] = r
+        return {p: change.counters[p] for p in precincts if p in change.counters}
 
     def city_body(self, screen: CityScreen) -> str:
         rows = [screen.rows[p] for p in sorted(screen.rows, key=lambda p: (len(p), p))]

@@ -738,6 +738,48 @@ def test_wall_token_logs_in_the_display_for_its_precinct_only(world, dispatch,
     client.close()
 
 
+def test_a_precincts_counters_are_counted_once_for_every_scope(world, dispatch,
+                                                              monkeypatch) -> None:
+    """The citywide page and a commander's page of the 75th both show its row: counted once
+    a catch-up, and each shows the count."""
+    from board.live import render
+    job = make_job(dispatch, "75")
+    counted: list[set[str] | None] = []
+    count = render.city_counters
+
+    def counting(*args, **kw):  # type: ignore[no-untyped-def]
+        counted.append(kw.get("only"))
+        return count(*args, **kw)
+
+    monkeypatch.setattr(render, "city_counters", counting)
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch)
+        await hub.start()
+        try:
+            city, city75 = FakeSocket(), FakeSocket()
+            await subscribe(hub, ("city", frozenset({"*"})), city)
+            await subscribe(hub, ("city", frozenset({"75", "120"})), city75)
+            await until(lambda: city.texts and city75.texts)
+            sgt = world.actors["sgt75"]
+            await asyncio.to_thread(dispatch.hold, sgt, job, 1, "waiting for a car")
+            await until(lambda: len(city.texts) == 2 and len(city75.texts) == 2)
+            counted.clear()  # the first event read them whole; they follow from here
+            await asyncio.to_thread(dispatch.release, sgt, job, 2)
+            await asyncio.to_thread(dispatch.assign, sgt, job, 3, world.unit("75-A"))
+            await until(lambda: 'data-k="assigned">1<' in city.texts[-1]
+                        and 'data-k="assigned">1<' in city75.texts[-1])
+            for texts in (city.texts, city75.texts):
+                row = re.search(r'id="city-75".*?</tr>', texts[-1], re.S).group(0)
+                assert re.search(r'data-k="assigned">1<', row)
+            assert counted and all(only == {"75"} for only in counted)
+            assert len(counted) == len(city.texts) - 2  # once a catch-up, for both scopes
+        finally:
+            await hub.stop()
+
+    run(scenario())
+
+
 def test_city_page_for_commanders(world, dispatch, live_server) -> None:
     make_job(dispatch, "75")
     cmd = web_login(live_server.url, "cmd")
