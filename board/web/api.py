@@ -107,12 +107,35 @@ def unit_json(u: Any) -> dict[str, Any]:
     }
 
 
-def lane_json(lane: queries.Lane) -> dict[str, Any]:
+def lane_json(lane: queries.Lane, as_json: Callable[[queries.Card], dict[str, Any]] = card_json
+              ) -> dict[str, Any]:
     return {
         "id": lane.id, "version": lane.version, "callsign": lane.callsign, "sector": lane.sector,
         "status": lane.status, "status_reason": lane.status_reason, "activity": lane.activity,
-        "lat": lane.lat, "lon": lane.lon, "jobs": [card_json(c) for c in lane.jobs],
+        "lat": lane.lat, "lon": lane.lon, "jobs": [as_json(c) for c in lane.jobs],
     }
+
+
+# Each followed board's cards as JSON from its last read, by card id (board audience → id →
+# (the card, its JSON)): bounded by the boards this process follows and their cards.
+_KEPT_JSON: dict[tuple[Any, ...], dict[int, tuple[queries.Card, dict[str, Any]]]] = {}
+
+
+def _kept_json(audience: tuple[Any, ...]) -> Callable[[queries.Card], dict[str, Any]]:
+    """card_json for a read of a followed board, kept by card for its next read: the cards no
+    event touched since are the very objects this read had (the hub brings its view up to
+    date, it does not read it again), so a supervisor's read before each write converts the
+    cards that changed, not the board."""
+    last = _KEPT_JSON.get(audience, {})
+    kept: dict[int, tuple[queries.Card, dict[str, Any]]] = {}
+    _KEPT_JSON[audience] = kept
+
+    def as_json(c: queries.Card) -> dict[str, Any]:
+        was = last.get(c.id)
+        out = was[1] if was is not None and was[0] is c else card_json(c)
+        kept[c.id] = (c, out)
+        return out
+    return as_json
 
 
 # The API's name for a use case where it differs from the event kind.
@@ -172,14 +195,16 @@ def _in_scope_precinct(call: Call) -> str:
 
 def get_board(call: Call) -> dict[str, Any]:
     precinct = _in_scope_precinct(call)
+    followed = _followed_board(call, precinct)
     # The JSON cards carry no place memory (card_json): not read, however chronic the places.
-    view = _followed_board(call, precinct) or queries.board(
+    view = followed or queries.board(
         call.dispatch.engine, call.actor, precinct, call.now, memory=False)
+    as_json = _kept_json(board_of(call.actor, precinct)) if followed else card_json
     return {
-        "precinct": view.precinct, "queue": [card_json(c) for c in view.queue],
-        "lanes": [lane_json(lane) for lane in view.lanes],
-        "closed": [card_json(c) for c in view.closed],
-        "unrouted": [card_json(c) for c in view.unrouted], "counters": view.counters,
+        "precinct": view.precinct, "queue": [as_json(c) for c in view.queue],
+        "lanes": [lane_json(lane, as_json) for lane in view.lanes],
+        "closed": [as_json(c) for c in view.closed],
+        "unrouted": [as_json(c) for c in view.unrouted], "counters": view.counters,
     }
 
 

@@ -307,3 +307,41 @@ def test_the_json_board_is_the_followed_view_while_it_is_current(world, dispatch
             await hub.stop()
 
     run(scenario())
+
+
+def test_the_json_board_converts_only_the_cards_that_changed(world, dispatch,
+                                                             monkeypatch) -> None:
+    """A followed board's JSON is kept by card from one read to the next: after one
+    assignment on a board of twenty jobs, the next read converts that job's card alone, and
+    answers what a read of the database answers."""
+    from board.web import api
+    from board.web.endpoint import Call
+
+    d, sgt = dispatch, world.actors["sgt75"]
+    ids = [make_job(d, "75") for _ in range(20)]
+    converted: list[int] = []
+    card_json = api.card_json
+    monkeypatch.setattr(api, "card_json", lambda c: converted.append(c.id) or card_json(c))
+
+    def answer(live: Any) -> dict[str, Any]:
+        return api.get_board(Call(d, sgt, {"precinct": "75"}, None, live))
+
+    async def scenario() -> None:
+        hub = make_hub(d)
+        hub.renderer.clock = d.clock  # the readers' moment: the view is current for them
+        await hub.start()
+        try:
+            await subscribe(hub, BOARD75, FakeSocket())
+            await asyncio.to_thread(answer, hub)
+            assert sorted(converted) == sorted(ids)  # the first read converts every card
+            await asyncio.to_thread(d.assign, sgt, ids[7], 1, world.unit("75-A"))
+            await hub.catch_up()
+            converted.clear()
+            got = await asyncio.to_thread(answer, hub)
+            assert converted == [ids[7]]
+            assert got == await asyncio.to_thread(answer, None)  # as the database says
+            assert [j["id"] for lane in got["lanes"] for j in lane["jobs"]] == [ids[7]]
+        finally:
+            await hub.stop()
+
+    run(scenario())
