@@ -271,7 +271,9 @@ def start_server(app, port: int = 0,  # type: ignore[no-untyped-def]
     import uvicorn
 
     sock = sock or bound_socket(port)
-    config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", lifespan="on")
+    from board.web.socket_protocol import LeanSocketProtocol
+
+    config = uvicorn.Config(app, log_level="warning", ws=LeanSocketProtocol, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

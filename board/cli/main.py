@@ -184,13 +184,14 @@ def server_config(app: Any, settings: Settings, host: str = "127.0.0.1", port: i
     X-Forwarded-For are believed only from the addresses in FORWARDED_ALLOW_IPS: from them,
     the scheme (so Secure cookies and absolute links) and the client's address (so the log-in
     throttle and the events' origin) are the proxy's client's; from anyone else they are
-    ignored (docs/deploying.md)."""
+    ignored (docs/deploying.md). Sockets are served by `LeanSocketProtocol`."""
     import uvicorn
 
     from board.observability import logs
+    from board.web.socket_protocol import LeanSocketProtocol
 
     options: dict[str, Any] = {
-        "host": host, "port": port, "proxy_headers": True,
+        "ws": LeanSocketProtocol, "host": host, "port": port, "proxy_headers": True,
         "forwarded_allow_ips": settings.forwarded_allow_ips, "log_level": "info",
         "log_config": logs.uvicorn_log_config(), "access_log": False,
         "ws_per_message_deflate": ws_deflate, "backlog": 2048, **extra}

@@ -63,12 +63,8 @@ class Direct:
 
 
 def direct(scope: dict[str, Any]) -> Direct | None:
-    """The connection's direct writer, or None when it is served some other way. Once the
-    handshake is done, uvicorn's copy of its response (~2 KB a socket, kept for the socket's
-    hours and never read again) is let go."""
+    """The connection's direct writer, or None when it is served some other way."""
     protocol = getattr(scope.get(RAW_SEND), "__self__", None)
     if protocol is None or not all(hasattr(protocol, a) for a in _NEEDS):
         return None
-    if protocol.handshake_complete and getattr(protocol, "response", None) is not None:
-        protocol.response = None
     return Direct(protocol)

@@ -35,6 +35,7 @@ from board.live.replica import Replica, normal
 from board.live.subscriber import CLOSE_SLOW, Subscriber
 from board.storage.schema import events
 from board.web.app import templates
+from board.web.socket_protocol import LeanSocketProtocol
 from tests.conftest import PASSWORD, closed_after_test, make_job
 
 # -- fakes and helpers ------------------------------------------------------------------------
@@ -656,7 +657,7 @@ def test_a_peer_that_stopped_reading_is_cut_off_and_its_connection_ends(world, a
     assert raw.recv(12) == b"HTTP/1.1 101"   # and never another byte read
 
     def ws_connections() -> int:
-        return sum(type(c).__name__ == "WebSocketsSansIOProtocol"
+        return sum(isinstance(c, LeanSocketProtocol)
                    for c in live_server.server.server_state.connections)
 
     deadline = time.monotonic() + 5
@@ -673,6 +674,34 @@ def test_a_peer_that_stopped_reading_is_cut_off_and_its_connection_ends(world, a
         time.sleep(0.05)
     assert hub.kicked == 1
     raw.close()
+    sgt.close()
+
+
+def test_an_open_socket_lets_its_handshake_go_and_still_works(world, dispatch,
+                                                             live_server) -> None:
+    """Served by `LeanSocketProtocol`: once open, the socket keeps neither the handshake's
+    request (its headers, cookie and all, are let go though websockets' parser holds the
+    request) nor its response; its light queue and flag carry the live updates and the close."""
+    from board.web.socket_protocol import Flag, Inbox
+
+    hub = live_server.server.config.app.state.hub
+    sgt = web_login(live_server.url, "sgt75")
+    with socket(live_server.url, "/ws/board/75", sgt) as ws:
+        assert ws.recv(timeout=5).startswith('<div id="board-body"')
+        conn, = [c for c in live_server.server.server_state.connections
+                 if isinstance(c, LeanSocketProtocol)]
+        assert conn.request is None and conn.response is None
+        kept = conn.conn.parser.gi_frame.f_locals["request"]  # websockets' parser's own copy
+        assert kept.path == "/ws/board/75" and len(kept.headers) == 0
+        assert isinstance(conn.queue, Inbox) and isinstance(conn.writable, Flag)
+        assert any(k == b"cookie" for k, _ in conn.scope["headers"])  # the app's copy
+        job = make_job(dispatch, "75")
+        dispatch.hold(world.actors["sgt75"], job, 1, "wait")
+        recv_until(ws, lambda t: f'id="job-{job}"' in t)
+    deadline = time.monotonic() + 5
+    while hub.sockets:  # the close reached the endpoint through the inbox
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     sgt.close()
 
 

@@ -38,7 +38,7 @@ def served(dispatch, tmp_path: Path, trusted: str) -> Iterator[str]:  # type: ig
         "FORWARDED_ALLOW_IPS": trusted})
     sock = bound_socket()
     server = uvicorn.Server(server_config(create_app(settings, dispatch), settings,
-                                          log_level="warning", ws="websockets-sansio"))
+                                          log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
