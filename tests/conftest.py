@@ -7,10 +7,12 @@ runs it both ways.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -212,6 +214,12 @@ def point_in(geo: GeoIndex, precinct: str) -> tuple[float, float]:
 
     p = shape(geo.precinct_feature(precinct)["geometry"]).representative_point()
     return p.y, p.x
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    """asyncio.run in a thread of its own: Playwright's sync API keeps a loop on this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=120)
 
 
 def make_job(dispatch: Dispatch, precinct: str = "75", complaint: str = "Noise - Residential",

@@ -7,19 +7,13 @@ import asyncio
 import os
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
 from board.live.bus import RECONNECTED, InProcessBus, RedisBus, SyncPublisher, make_bus
+from tests.conftest import run
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
-
-
-def run(coro):  # type: ignore[no-untyped-def]
-    """asyncio.run in a thread of its own: Playwright's sync API keeps a loop on this one."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result(timeout=120)
 
 
 class Inbox:

@@ -12,7 +12,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -36,15 +35,9 @@ from board.live.subscriber import CLOSE_SLOW, Subscriber
 from board.storage.schema import events
 from board.web.app import templates
 from board.web.socket_protocol import LeanSocketProtocol
-from tests.conftest import PASSWORD, closed_after_test, make_job
+from tests.conftest import PASSWORD, closed_after_test, make_job, run
 
 # -- fakes and helpers ------------------------------------------------------------------------
-
-
-def run(coro):  # type: ignore[no-untyped-def]
-    """asyncio.run in a thread of its own: Playwright's sync API keeps a loop on this one."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result(timeout=120)
 
 
 class FakeSocket:

@@ -8,10 +8,11 @@ import asyncio
 import pytest
 
 from board.web.socket_protocol import Flag, Inbox
+from tests.conftest import run
 
 
 def test_the_inbox_gives_messages_in_order_and_waits_for_the_next() -> None:
-    async def run() -> list[object]:
+    async def go() -> list[object]:
         inbox = Inbox()
         inbox.put_nowait({"type": "websocket.connect"})
         inbox.put_nowait({"type": "websocket.receive", "text": "a"})
@@ -24,12 +25,12 @@ def test_the_inbox_gives_messages_in_order_and_waits_for_the_next() -> None:
         got.append(await asyncio.wait_for(reader, 1))
         return got
 
-    assert [m["type"] for m in asyncio.run(run())] == [  # type: ignore[index]
+    assert [m["type"] for m in run(go())] == [  # type: ignore[index]
         "websocket.connect", "websocket.receive", "websocket.disconnect"]
 
 
 def test_a_cancelled_read_leaves_the_message_for_the_next_one() -> None:
-    async def run() -> object:
+    async def go() -> object:
         inbox = Inbox()
         reader = asyncio.create_task(inbox.get())
         await asyncio.sleep(0)
@@ -40,11 +41,11 @@ def test_a_cancelled_read_leaves_the_message_for_the_next_one() -> None:
         assert inbox.qsize() == 1
         return await asyncio.wait_for(inbox.get(), 1)
 
-    assert asyncio.run(run()) == "kept"
+    assert run(go()) == "kept"
 
 
 def test_two_readers_each_get_one_message() -> None:
-    async def run() -> set[object]:
+    async def go() -> set[object]:
         inbox = Inbox()
         readers = [asyncio.create_task(inbox.get()) for _ in range(2)]
         await asyncio.sleep(0)
@@ -52,11 +53,11 @@ def test_two_readers_each_get_one_message() -> None:
         inbox.put_nowait(2)
         return set(await asyncio.wait_for(asyncio.gather(*readers), 1))
 
-    assert asyncio.run(run()) == {1, 2}
+    assert run(go()) == {1, 2}
 
 
 def test_the_flag_holds_writers_while_cleared_and_lets_them_go_when_set() -> None:
-    async def run() -> None:
+    async def go() -> None:
         flag = Flag()
         assert not flag.is_set()
         flag.set()
@@ -75,4 +76,4 @@ def test_the_flag_holds_writers_while_cleared_and_lets_them_go_when_set() -> Non
         flag.set()
         assert flag.is_set()
 
-    asyncio.run(run())
+    run(go())
