@@ -112,6 +112,7 @@ class Hub:
         self._frames: dict[int, tuple[str, bytes]] = {}  # recent messages, framed once
         self._sent: dict[Audience, str] = {}     # last pushed, minus ages
         self._due: dict[Audience, datetime | None] = {}  # TIMED: when time may change it next
+        self._soonest: datetime | None = None   # the earliest of them ahead: refresh then
         self._whole_at: dict[Audience, float] = {}  # TIMED: its last whole read (monotonic)
         self._listeners: Counter[str] = Counter()  # bus channel → audiences with sockets
         self.publish_enabled = True              # tests turn it off to lose nudges
@@ -285,7 +286,7 @@ class Hub:
         last_refresh = last_check = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.anti_entropy_s)
+                await asyncio.wait_for(self._wake.wait(), self._wait_s())
             self._wake.clear()
             try:
                 while await self.catch_up() >= READ_LIMIT:  # far behind: keep reading
@@ -293,7 +294,8 @@ class Hub:
                 if time.monotonic() - last_check >= self.session_check_s:
                     last_check = time.monotonic()
                     await self._check_sessions()
-                if time.monotonic() - last_refresh >= self.refresh_s:
+                if (time.monotonic() - last_refresh >= self.refresh_s
+                        or self._soonest is not None and self.renderer.clock() >= self._soonest):
                     last_refresh = time.monotonic()
                     # Pushed only when time alone changed what they show (a job went overdue),
                     # not every minute of an age: the browser counts ages up.
@@ -307,6 +309,15 @@ class Hub:
                 else:
                     log.exception("live catch-up failed")
                 await asyncio.sleep(min(self.anti_entropy_s, 1.0))
+
+    def _wait_s(self) -> float:
+        """Until the next catch-up without a nudge: the anti-entropy interval, or sooner when
+        a screen's deadline comes first (a job shows OVERDUE at its deadline, not up to a
+        refresh interval later)."""
+        if self._soonest is None:
+            return self.anti_entropy_s
+        left = (self._soonest - self.renderer.clock()).total_seconds()
+        return min(self.anti_entropy_s, max(left, 0.0))
 
     async def _beat(self) -> None:
         while True:
@@ -386,13 +397,17 @@ class Hub:
         """Re-read audiences whose view changes with time alone (overdue, tour) whole: one
         at a time, each under the lock, so a catch-up waits for one view read, not for every
         wall and board of the process (a city's walls re-read at once held its updates for
-        seconds)."""
+        seconds). Asked again under the lock: a pass running beside (the hub's own, at a
+        deadline) may have read it meanwhile."""
         assert self._lock is not None
         for audience in [a for a in list(self.audiences) if which(a)]:
             async with self._lock, _collect_after():
-                if self.audiences.get(audience):
+                if self.audiences.get(audience) and which(audience):
                     await self._broadcast(audience, only_if_changed)
                     self._whole_at[audience] = time.monotonic()
+        now = self.renderer.clock()
+        self._soonest = min((d for d in self._due.values() if d is not None and d > now),
+                            default=None)
 
     async def _broadcast(self, audience: Audience, only_if_changed: bool = False) -> None:
         if audience[0] in VIEWED:
@@ -418,7 +433,16 @@ class Hub:
     def _keep(self, audience: Audience, view: Any) -> None:
         """The view an audience's sockets now show, and when the clock alone may change it."""
         self._views[audience] = view
-        self._due[audience] = self.renderer.changes_at(audience, view)
+        self._set_due(audience, self.renderer.changes_at(audience, view))
+
+    def _set_due(self, audience: Audience, due: datetime | None) -> None:
+        """When the clock alone may next change what the audience shows: the hub refreshes it
+        then. Only a deadline ahead moves the hub's next wake; one come already (a view read
+        at its deadline) waits for the refresh interval, so no view is read again and again."""
+        self._due[audience] = due
+        if due is not None and (self._soonest is None or due < self._soonest) \
+                and due > self.renderer.clock():
+            self._soonest = due
 
     def _show_text(self, audience: Audience, text: str, only_if_changed: bool) -> None:
         key = _AGES.sub("", text)
@@ -504,7 +528,7 @@ class Hub:
         text, due = await run_in_threadpool(self._read_text, audience)
         self.renders[audience[0]] += 1
         self._cache[audience] = (self.last_seq, time.monotonic(), None, text)
-        self._due[audience] = due
+        self._set_due(audience, due)
         return text
 
     def _read_text(self, audience: Audience) -> tuple[str, datetime | None]:

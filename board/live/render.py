@@ -85,8 +85,10 @@ class Change:
     # each precinct's board after these events (by precinct and citywide), worked out once
     # for every screen of it: the supervisors' board, a commander's, the wall
     boards: dict[tuple[str, bool], BoardView] = field(default_factory=dict, repr=False)
-    # the citywide counters of the precincts touched, counted once for every scope showing them
-    counters: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    # the citywide counters of the precincts touched (and each one's next deadline), counted
+    # once for every scope showing them
+    counters: dict[str, tuple[dict[str, Any], datetime | None]] = field(
+        default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, evs: list[dict[str, Any]]) -> Change:
@@ -133,10 +135,12 @@ class WallScreen:
 
 @dataclass(frozen=True)
 class CityScreen:
-    """The citywide counters of the precincts in a scope, by precinct."""
+    """The citywide counters of the precincts in a scope, by precinct, and each precinct's
+    next deadline: when the clock alone may next change its overdue count."""
 
     rows: dict[str, dict[str, Any]]
     tour: datetime
+    due: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -225,8 +229,8 @@ class Renderer:
                           next_tour(view.tour))
         if kind == "my":
             return view.next_due
-        if kind == "city":  # counted by the database, every deadline in scope: at any time
-            return self.clock()
+        if kind == "city":
+            return _first(*view.due.values(), next_tour(view.tour))
         return None
 
     def delta(self, audience: Audience, old: Any, new: Any) -> str | None:
@@ -425,8 +429,8 @@ class Renderer:
 
     def city_view(self, scope: frozenset[str], source: db.Source | None = None) -> CityScreen:
         now = self.clock()
-        rows = city_counters(source or self.engine, self.geo, scope, now)
-        return CityScreen({r["precinct"]: r for r in rows}, tour_start(now))
+        rows, due = counted_with_deadlines(source or self.engine, self.geo, scope, now)
+        return CityScreen({r["precinct"]: r for r in rows}, tour_start(now), due)
 
     def city_after(self, scope: frozenset[str], old: CityScreen, change: Change,
                    conn: sa.Connection) -> CityScreen:
@@ -436,17 +440,24 @@ class Renderer:
         if tour_start(now) != old.tour:
             return self.city_view(scope, conn)
         hit = {p for p in change.precincts() if sees(scope, p)}
-        rows = dict(old.rows)
-        rows.update(self._counted(hit, change, conn, now))
-        return CityScreen(rows, old.tour)
+        rows, due = dict(old.rows), dict(old.due)
+        for p, (row, next_due) in self._counted(hit, change, conn, now).items():
+            rows[p] = row
+            due.pop(p, None)
+            if next_due is not None:
+                due[p] = next_due
+        return CityScreen(rows, old.tour, due)
 
     def _counted(self, precincts: set[str | None], change: Change, conn: sa.Connection,
-                 now: datetime) -> dict[str, dict[str, Any]]:
-        """These precincts' counters after `change`, counted once a catch-up whatever number
-        of scopes show them (a borough's commanders, the citywide page)."""
+                 now: datetime) -> dict[str, tuple[dict[str, Any], datetime | None]]:
+        """These precincts' counters after `change` and their next deadlines, counted once a
+        catch-up whatever number of scopes show them (a borough's commanders, the citywide
+        page)."""
         if missing := {p for p in precincts if p is not None} - change.counters.keys():
-            for r in city_counters(conn, self.geo, frozenset({CITYWIDE}), now, only=missing):
-                change.counters[r["precinct"]] = r
+            rows, due = counted_with_deadlines(conn, self.geo, frozenset({CITYWIDE}), now,
+                                               only=missing)
+            for r in rows:
+                change.counters[r["precinct"]] = (r, due.get(r["precinct"]))
         return {p: change.counters[p] for p in precincts if p in change.counters}
 
     def city_body(self, screen: CityScreen) -> str:
@@ -458,6 +469,20 @@ def city_counters(engine: db.Source, geo: Any, scope: frozenset[str], now: datet
                   only: set[str] | None = None) -> list[dict[str, Any]]:
     """Every precinct in scope (or `only` these): unassigned, overdue, open by stage, closed
     this tour. Counted by the database: a few rows a precinct, however many jobs are open."""
+    return counted_with_deadlines(engine, geo, scope, now, only)[0]
+
+
+# The deadlines that make an open job late in each status (board.domain.priorities.overdue).
+_LATE_BY = {**dict.fromkeys(("new", "held", "assigned"), ("close_due", "ack_due")),
+            **dict.fromkeys(("acknowledged", "en_route"), ("close_due", "arrive_due"))}
+
+
+def counted_with_deadlines(engine: db.Source, geo: Any, scope: frozenset[str], now: datetime,
+                           only: set[str] | None = None
+                           ) -> tuple[list[dict[str, Any]], dict[str, datetime]]:
+    """`city_counters`, and each precinct's next deadline from `now` on: until it has passed,
+    time alone does not change the precinct's overdue count. (A deadline of a job late already
+    may come first: one read too many, never a count left behind.)"""
     keys = ("unassigned", "held", "overdue", *(s.value for s in WORKING), "closed_tour")
     late = sa.or_(
         jobs.c.close_due < now,
@@ -475,7 +500,9 @@ def city_counters(engine: db.Source, geo: Any, scope: frozenset[str], now: datet
     with db.read(engine) as conn:
         open_rows = conn.execute(
             sa.select(jobs.c.precinct, jobs.c.status, free.label("free"), sa.func.count(),
-                      sa.func.sum(sa.case((late, 1), else_=0)))
+                      sa.func.sum(sa.case((late, 1), else_=0)),
+                      *(sa.func.min(sa.case((jobs.c[d] >= now, jobs.c[d]))).label(d)
+                        for d in ("close_due", "ack_due", "arrive_due")))
             .where(*where_open).group_by(jobs.c.precinct, jobs.c.status, free)).all()
         closed = dict(conn.execute(
             sa.select(jobs.c.precinct, sa.func.count()).where(*where_closed)
@@ -485,9 +512,15 @@ def city_counters(engine: db.Source, geo: Any, scope: frozenset[str], now: datet
         known &= only
     names = {p for p in known | {r.precinct for r in open_rows} | set(closed) if sees(scope, p)}
     table = {p: dict.fromkeys(keys, 0) for p in names}
-    for precinct, status, is_free, n, n_late in open_rows:
+    due: dict[str, datetime] = {}
+    for r in open_rows:
+        precinct, status, is_free, n, n_late = r[:5]
         if precinct not in table:
             continue
+        soonest = _first(*(r._mapping[d] for d in _LATE_BY.get(status, ("close_due",))),
+                         due.get(precinct))
+        if soonest is not None:
+            due[precinct] = soonest
         row = table[precinct]
         if status == Status.NEW.value:
             if is_free:
@@ -501,7 +534,7 @@ def city_counters(engine: db.Source, geo: Any, scope: frozenset[str], now: datet
         if p in table:
             table[p]["closed_tour"] = n
     return [{"precinct": p, **table[p]}
-            for p in sorted(table, key=lambda p: (len(p), p))]
+            for p in sorted(table, key=lambda p: (len(p), p))], due
 
 
 def totals(rows: list[dict[str, Any]]) -> dict[str, int]:

@@ -307,8 +307,7 @@ def test_a_walls_closes_this_tour_start_again_at_the_next_tour(world, dispatch, 
     job = make_job(dispatch, "75")
 
     async def scenario() -> None:
-        hub = make_hub(dispatch)
-        hub.renderer.clock = clock
+        hub = make_hub(dispatch, clock)
         await hub.start()
         try:
             sock = FakeSocket()

@@ -58,10 +58,11 @@ class FakeSocket:
         self.closed = code
 
 
-def make_hub(dispatch, **kw: Any) -> Hub:  # type: ignore[no-untyped-def]
-    """A hub wired like create_app wires it: the use cases' listener nudges it after commit."""
+def make_hub(dispatch, clock=None, **kw: Any) -> Hub:  # type: ignore[no-untyped-def]
+    """A hub wired like create_app wires it: the use cases' listener nudges it after commit.
+    Its screens tell time by `clock` (a test's), or the real one."""
     renderer = Renderer(dispatch.engine, dispatch.geo, templates().env,
-                        clock=lambda: datetime.now(UTC))
+                        clock=clock or (lambda: datetime.now(UTC)))
     hub = Hub(renderer, InProcessBus(), **kw)
     dispatch.listeners[:] = [hub.committed]
     return hub
@@ -425,8 +426,7 @@ def test_boards_are_pushed_when_time_alone_makes_a_job_overdue(world, dispatch, 
     job = make_job(dispatch, "75")
 
     async def scenario() -> None:
-        hub = make_hub(dispatch)
-        hub.renderer.clock = clock
+        hub = make_hub(dispatch, clock)
         await hub.start()
         try:
             sock = FakeSocket()
@@ -443,6 +443,75 @@ def test_boards_are_pushed_when_time_alone_makes_a_job_overdue(world, dispatch, 
             await hub.refresh(lambda a: True, only_if_changed=True)
             await asyncio.sleep(0.1)
             assert len(sock.texts) == 2
+        finally:
+            await hub.stop()
+
+    run(scenario())
+
+
+def overdue_75(text: str) -> int:
+    """The 75th's overdue count in the citywide counters."""
+    row = re.search(r'id="city-75".*?</tr>', text, re.S).group(0)
+    return int(re.search(r'data-k="overdue"[^>]*>(\d+)<', row).group(1))
+
+
+def test_citywide_counters_are_read_again_only_when_a_deadline_in_them_passes(
+        world, dispatch, clock) -> None:
+    """The citywide counters name each precinct's next deadline: the timed refresh reads them
+    again once the clock has passed it (and pushes the new overdue count), not on every pass."""
+    make_job(dispatch, "75")
+    city = ("city", frozenset({"*"}))
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch, clock)
+        await hub.start()
+        try:
+            sock = FakeSocket()
+            await subscribe(hub, city, sock)
+            await until(lambda: len(sock.texts) == 1)
+            assert overdue_75(sock.texts[0]) == 0
+            read = hub.renders["city"]
+            clock.advance(minutes=1)  # not yet late: nothing read
+            await hub.refresh(hub._timely, only_if_changed=True)
+            assert hub.renders["city"] == read and len(sock.texts) == 1
+            clock.advance(days=2)  # late: read once, pushed
+            await hub.refresh(hub._timely, only_if_changed=True)
+            assert hub.renders["city"] == read + 1
+            await until(lambda: len(sock.texts) == 2)
+            assert overdue_75(sock.texts[1]) == 1
+            await hub.refresh(hub._timely, only_if_changed=True)  # no deadline ahead
+            assert hub.renders["city"] == read + 1
+        finally:
+            await hub.stop()
+
+    run(scenario())
+
+
+def test_a_screen_is_refreshed_at_its_deadline_not_at_the_next_interval(world, dispatch,
+                                                                        clock) -> None:
+    """The hub wakes when the soonest deadline any screen shows has come: a board, a wall, an
+    officer's queue and the citywide counters show the job late within the anti-entropy
+    interval, not after the 30 s refresh (here an hour)."""
+    job = make_job(dispatch, "75")
+    unit = world.unit("75-A")
+    dispatch.assign(world.actors["sgt75"], job, 1, unit)
+    screens: list[Audience] = [BOARD75, ("wall", "75"), ("my", unit), ("city", frozenset({"*"}))]
+
+    async def scenario() -> None:
+        hub = make_hub(dispatch, clock, refresh_s=3600, anti_entropy_s=0.05)
+        await hub.start()
+        try:
+            socks = [FakeSocket() for _ in screens]
+            for audience, sock in zip(screens, socks, strict=True):
+                await subscribe(hub, audience, sock)
+            await until(lambda: all(len(s.texts) == 1 for s in socks))
+            assert hub._soonest is not None and hub._soonest > clock()
+            clock.advance(days=2)
+            await until(lambda: all(len(s.texts) == 2 for s in socks), timeout=3)
+            assert all("OVERDUE" in s.texts[1] for s in socks[:3])
+            assert overdue_75(socks[3].texts[1]) == 1
+            await asyncio.sleep(0.3)  # nothing ahead now: no more reads, nothing pushed
+            assert all(len(s.texts) == 2 for s in socks)
         finally:
             await hub.stop()
 
@@ -485,8 +554,7 @@ def test_the_timed_refresh_reads_only_the_screens_the_clock_changed(world, dispa
     screens: list[Audience] = [BOARD75, ("wall", "75"), ("my", unit)]
 
     async def scenario() -> None:
-        hub = make_hub(dispatch)
-        hub.renderer.clock = clock
+        hub = make_hub(dispatch, clock)
         await hub.start()
         try:
             socks = [FakeSocket() for _ in screens]
@@ -767,13 +835,13 @@ def test_a_precincts_counters_are_counted_once_for_every_scope(world, dispatch,
     from board.live import render
     job = make_job(dispatch, "75")
     counted: list[set[str] | None] = []
-    count = render.city_counters
+    count = render.counted_with_deadlines
 
     def counting(*args, **kw):  # type: ignore[no-untyped-def]
         counted.append(kw.get("only"))
         return count(*args, **kw)
 
-    monkeypatch.setattr(render, "city_counters", counting)
+    monkeypatch.setattr(render, "counted_with_deadlines", counting)
 
     async def scenario() -> None:
         hub = make_hub(dispatch)
