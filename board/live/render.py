@@ -5,6 +5,7 @@ The same partials the pages render; the hub calls these in a worker thread.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -477,13 +478,13 @@ _LATE_BY = {**dict.fromkeys(("new", "held", "assigned"), ("close_due", "ack_due"
             **dict.fromkeys(("acknowledged", "en_route"), ("close_due", "arrive_due"))}
 
 
-def counted_with_deadlines(engine: db.Source, geo: Any, scope: frozenset[str], now: datetime,
-                           only: set[str] | None = None
-                           ) -> tuple[list[dict[str, Any]], dict[str, datetime]]:
-    """`city_counters`, and each precinct's next deadline from `now` on: until it has passed,
-    time alone does not change the precinct's overdue count. (A deadline of a job late already
-    may come first: one read too many, never a count left behind.)"""
-    keys = ("unassigned", "held", "overdue", *(s.value for s in WORKING), "closed_tour")
+@functools.cache
+def _counting(some: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The counters' two statements, built once (a catch-up counts the precincts it touched:
+    building them anew each time cost as much as running them): open jobs by precinct,
+    status and whether free, with how many are late and their next deadlines; closes this
+    tour by precinct. Bound: `now`, `tour`, and `only` (the precincts) when `some`."""
+    now = sa.bindparam("now", type_=jobs.c.close_due.type)
     late = sa.or_(
         jobs.c.close_due < now,
         sa.and_(jobs.c.status.in_(("new", "held", "assigned")), jobs.c.ack_due < now),
@@ -491,22 +492,38 @@ def counted_with_deadlines(engine: db.Source, geo: Any, scope: frozenset[str], n
     free = jobs.c.unit_id.is_(None)
     where_open = [jobs.c.precinct.is_not(None), jobs.c.status.in_([s.value for s in OPEN])]
     where_closed = [jobs.c.precinct.is_not(None), jobs.c.status == "closed",
-                    jobs.c.history.is_(sa.false()), jobs.c.closed_at >= tour_start(now)]
+                    jobs.c.history.is_(sa.false()),
+                    jobs.c.closed_at >= sa.bindparam("tour", type_=jobs.c.closed_at.type)]
+    if some:
+        where_open.append(jobs.c.precinct.in_(sa.bindparam("only", expanding=True)))
+        where_closed.append(jobs.c.precinct.in_(sa.bindparam("only", expanding=True)))
+    open_counts = (
+        sa.select(jobs.c.precinct, jobs.c.status, free.label("free"), sa.func.count(),
+                  sa.func.sum(sa.case((late, 1), else_=0)),
+                  *(sa.func.min(sa.case((jobs.c[d] >= now, jobs.c[d]))).label(d)
+                    for d in ("close_due", "ack_due", "arrive_due")))
+        .where(*where_open).group_by(jobs.c.precinct, jobs.c.status, free))
+    closed_counts = (sa.select(jobs.c.precinct, sa.func.count()).where(*where_closed)
+                     .group_by(jobs.c.precinct))
+    return open_counts, closed_counts
+
+
+def counted_with_deadlines(engine: db.Source, geo: Any, scope: frozenset[str], now: datetime,
+                           only: set[str] | None = None
+                           ) -> tuple[list[dict[str, Any]], dict[str, datetime]]:
+    """`city_counters`, and each precinct's next deadline from `now` on: until it has passed,
+    time alone does not change the precinct's overdue count. (A deadline of a job late already
+    may come first: one read too many, never a count left behind.)"""
+    keys = ("unassigned", "held", "overdue", *(s.value for s in WORKING), "closed_tour")
+    if only is not None and not only:
+        return [], {}
+    params: dict[str, Any] = {"now": now, "tour": tour_start(now)}
     if only is not None:
-        if not only:
-            return []
-        where_open.append(jobs.c.precinct.in_(sorted(only)))
-        where_closed.append(jobs.c.precinct.in_(sorted(only)))
+        params["only"] = sorted(only)
+    open_counts, closed_counts = _counting(only is not None)
     with db.read(engine) as conn:
-        open_rows = conn.execute(
-            sa.select(jobs.c.precinct, jobs.c.status, free.label("free"), sa.func.count(),
-                      sa.func.sum(sa.case((late, 1), else_=0)),
-                      *(sa.func.min(sa.case((jobs.c[d] >= now, jobs.c[d]))).label(d)
-                        for d in ("close_due", "ack_due", "arrive_due")))
-            .where(*where_open).group_by(jobs.c.precinct, jobs.c.status, free)).all()
-        closed = dict(conn.execute(
-            sa.select(jobs.c.precinct, sa.func.count()).where(*where_closed)
-            .group_by(jobs.c.precinct)).all())
+        open_rows = conn.execute(open_counts, params).all()
+        closed = dict(conn.execute(closed_counts, params).all())
     known = set(geo.precincts()) if geo is not None else set()
     if only is not None:
         known &= only
