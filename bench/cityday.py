@@ -30,7 +30,8 @@ Figures, from each event's commit (its `at`, the same clock as the clients'):
   the end (the clients stop first and the fresh pages are read minutes later, while deadlines
   keep passing: a citywide counters screen whose only difference is overdue counts that the
   deadlines passed meanwhile explain, job by job, is reported apart and not counted missed);
-  rows the database returned per event (each server's /metrics); the servers' CPU per event; RSS per process; the API writes' p50/p99. Then the bare server (bench/bare.py, one
+  rows the database returned per event (each server's /metrics); the servers' CPU per event;
+  RSS per process; the API writes' p50/p99. Then the bare server (bench/bare.py, one
   process) gets the same frames for the same sockets at the same commit times: its p50/p99 per
   kind, CPU per frame and KB per socket are the limit the board is compared with.
 """
