@@ -20,6 +20,22 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 
+async def _woken(waiters: list[asyncio.Future[None]]) -> None:
+    """Wait, among `waiters`, until `_wake` wakes them (or the wait is cancelled)."""
+    waiter = asyncio.get_running_loop().create_future()
+    waiters.append(waiter)
+    try:
+        await waiter
+    finally:
+        waiters.remove(waiter)
+
+
+def _wake(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+
+
 class Inbox:
     """An unbounded first-in first-out queue of what the client sent, as `asyncio.Queue` is
     used here (`put_nowait`, `get`, `empty`), holding two lists rather than four deques."""
@@ -32,18 +48,11 @@ class Inbox:
 
     def put_nowait(self, item: Any) -> None:
         self._items.append(item)
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        _wake(self._waiters)
 
     async def get(self) -> Any:
         while not self._items:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                self._waiters.remove(waiter)
+            await _woken(self._waiters)
         return self._items.pop(0)
 
     def empty(self) -> bool:
@@ -67,25 +76,16 @@ class Flag:
         return self._set
 
     def set(self) -> None:
-        if self._set:
-            return
-        self._set = True
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        if not self._set:
+            self._set = True
+            _wake(self._waiters)
 
     def clear(self) -> None:
         self._set = False
 
     async def wait(self) -> bool:
-        if self._set:
-            return True
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            self._waiters.remove(waiter)
+        if not self._set:
+            await _woken(self._waiters)
         return True
 
 
