@@ -300,7 +300,10 @@ async def main() -> None:
     for c in clients:
         c.close()
     Path(args.out + ".cpu").write_text(str(time.process_time() - cpu))  # once all were open
-    Path(args.out).write_text(json.dumps([result(c) for c in clients]))
+    # written aside and renamed: the bench reads the file as soon as it exists
+    part = Path(args.out + ".part")
+    part.write_text(json.dumps([result(c) for c in clients]))
+    part.replace(args.out)
 
 
 if __name__ == "__main__":
