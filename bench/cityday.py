@@ -489,8 +489,15 @@ def board_figures(clients: list[dict[str, Any]], evs: list[Any], tally: Tally) -
     return fig
 
 
-_OVERDUE = re.compile(r'id="city-([^"]+)".*?data-k="overdue"[^>]*>(\d+)<', re.S)
+_OVERDUE = re.compile(r'data-precinct="([^"]+)"[^>]*>.*?data-k="overdue"[^>]*>(\d+)<', re.S)
+_TOTALS = re.compile(r'<tfoot>\s*<tr>\s*<th>All</th>\s*<td>\d+</td>\s*<td>(\d+)</td>')
 _DEADLINE_MARGIN_S = 5.0  # a deadline this long before the clients stopped may not be shown yet
+
+
+def _blank(html: str) -> str:
+    """The counters without their overdue counts (a precinct's cell, its class, the total's)."""
+    html = re.sub(r'<td[^>]*data-k="overdue"[^>]*>\d+<', '<td data-k="overdue"><', html)
+    return re.sub(r'(<tfoot>\s*<tr>\s*<th>All</th>\s*<td>\d+</td>\s*<td>)\d+<', r'\1<', html)
 
 
 def behind_the_clock(engine: sa.Engine, got: str, want: str, since: datetime,
@@ -499,12 +506,17 @@ def behind_the_clock(engine: sa.Engine, got: str, want: str, since: datetime,
     explains: the clients stopped (`since`) minutes before the fresh page was read (`until`),
     and deadlines kept passing. True when only overdue counts differ, each lower on the screen
     by no more than the open jobs of that precinct with a deadline in between."""
-    if _OVERDUE.sub("", got) != _OVERDUE.sub("", want):
-        return False
     shown, fresh = dict(_OVERDUE.findall(got)), dict(_OVERDUE.findall(want))
     short = {p: int(fresh[p]) - int(shown.get(p, 0)) for p in fresh
              if fresh[p] != shown.get(p)}
     if not short or any(n < 0 for n in short.values()):
+        return False
+    # the rest equal, the total line's overdue count (its second cell) short by the same
+    if _blank(got) != _blank(want):
+        return False
+    total_got, total_want = _TOTALS.search(got), _TOTALS.search(want)
+    if total_got is None or total_want is None or (
+            int(total_want.group(1)) - int(total_got.group(1)) != sum(short.values())):
         return False
     start = since.timestamp() - _DEADLINE_MARGIN_S
     with engine.connect() as conn:
