@@ -490,14 +490,14 @@ def board_figures(clients: list[dict[str, Any]], evs: list[Any], tally: Tally) -
 
 
 _OVERDUE = re.compile(r'data-precinct="([^"]+)"[^>]*>.*?data-k="overdue"[^>]*>(\d+)<', re.S)
-_TOTALS = re.compile(r'<tfoot>\s*<tr>\s*<th>All</th>\s*<td>\d+</td>\s*<td>(\d+)</td>')
+_TOTALS = re.compile(r'(<tfoot>\s*<tr>\s*<th>All</th>\s*<td>\d+</td>\s*<td>)(\d+)<')
 _DEADLINE_MARGIN_S = 5.0  # a deadline this long before the clients stopped may not be shown yet
 
 
 def _blank(html: str) -> str:
     """The counters without their overdue counts (a precinct's cell, its class, the total's)."""
     html = re.sub(r'<td[^>]*data-k="overdue"[^>]*>\d+<', '<td data-k="overdue"><', html)
-    return re.sub(r'(<tfoot>\s*<tr>\s*<th>All</th>\s*<td>\d+</td>\s*<td>)\d+<', r'\1<', html)
+    return _TOTALS.sub(r'\1<', html)
 
 
 def behind_the_clock(engine: sa.Engine, got: str, want: str, since: datetime,
@@ -516,7 +516,7 @@ def behind_the_clock(engine: sa.Engine, got: str, want: str, since: datetime,
         return False
     total_got, total_want = _TOTALS.search(got), _TOTALS.search(want)
     if total_got is None or total_want is None or (
-            int(total_want.group(1)) - int(total_got.group(1)) != sum(short.values())):
+            int(total_want.group(2)) - int(total_got.group(2)) != sum(short.values())):
         return False
     start = since.timestamp() - _DEADLINE_MARGIN_S
     with engine.connect() as conn:

@@ -473,9 +473,11 @@ def city_counters(engine: db.Source, geo: Any, scope: frozenset[str], now: datet
     return counted_with_deadlines(engine, geo, scope, now, only)[0]
 
 
-# The deadlines that make an open job late in each status (board.domain.priorities.overdue).
-_LATE_BY = {**dict.fromkeys(("new", "held", "assigned"), ("close_due", "ack_due")),
-            **dict.fromkeys(("acknowledged", "en_route"), ("close_due", "arrive_due"))}
+# The deadlines that make an open job late (board.domain.priorities.overdue): its close
+# deadline in any status, and in these statuses the deadline of the stage it has not got past.
+_STAGE_DUE = {"ack_due": ("new", "held", "assigned"), "arrive_due": ("acknowledged", "en_route")}
+_LATE_BY = {status: ("close_due", due) for due, statuses in _STAGE_DUE.items()
+            for status in statuses}
 
 
 @functools.cache
@@ -485,10 +487,9 @@ def _counting(some: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
     status and whether free, with how many are late and their next deadlines; closes this
     tour by precinct. Bound: `now`, `tour`, and `only` (the precincts) when `some`."""
     now = sa.bindparam("now", type_=jobs.c.close_due.type)
-    late = sa.or_(
-        jobs.c.close_due < now,
-        sa.and_(jobs.c.status.in_(("new", "held", "assigned")), jobs.c.ack_due < now),
-        sa.and_(jobs.c.status.in_(("acknowledged", "en_route")), jobs.c.arrive_due < now))
+    late = sa.or_(jobs.c.close_due < now,
+                  *(sa.and_(jobs.c.status.in_(statuses), jobs.c[due] < now)
+                    for due, statuses in _STAGE_DUE.items()))
     free = jobs.c.unit_id.is_(None)
     where_open = [jobs.c.precinct.is_not(None), jobs.c.status.in_([s.value for s in OPEN])]
     where_closed = [jobs.c.precinct.is_not(None), jobs.c.status == "closed",
