@@ -62,12 +62,6 @@ QUIET = frozenset({"review_count"})
 # timed refresh, each only once the time its view named has come (Renderer.changes_at), or its
 # last whole read is `resync_s` old (what no deadline names: the desk's 90-day memory of places).
 TIMED = frozenset({"board", "my", "wall", "city"})
-# ... of which the citywide counters are also read whole at every refresh interval, as they
-# were before they named their deadlines: a cautious step taken when the city day's citywide
-# screens ended behind their fresh pages (BENCHMARKS.md). That is most likely the bench's own
-# timing (the fresh pages are read minutes after the clients stop, while deadlines pass), not
-# a count left behind; once the bench's check says so, this can go.
-RESYNC_OFTEN = frozenset({"city"})
 
 
 @contextlib.asynccontextmanager
@@ -393,8 +387,7 @@ class Hub:
             return False
         if audience not in self._due or audience not in self._whole_at:
             return True
-        resync = self.refresh_s if audience[0] in RESYNC_OFTEN else self.resync_s
-        if time.monotonic() - self._whole_at[audience] >= resync:
+        if time.monotonic() - self._whole_at[audience] >= self.resync_s:
             return True
         due = self._due[audience]
         return due is not None and self.renderer.clock() >= due
