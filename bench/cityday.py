@@ -490,7 +490,7 @@ def board_figures(clients: list[dict[str, Any]], evs: list[Any], tally: Tally) -
 
 
 _OVERDUE = re.compile(r'data-precinct="([^"]+)"[^>]*>.*?data-k="overdue"[^>]*>(\d+)<', re.S)
-_TOTALS = re.compile(r'(<tfoot>\s*<tr>\s*<th>All</th>\s*<td>\d+</td>\s*<td>)(\d+)<')
+_TOTALS = re.compile(r'(<tr id="city-total">\s*<th>All</th>\s*<td>\d+</td>\s*<td>)(\d+)<')
 _DEADLINE_MARGIN_S = 5.0  # a deadline this long before the clients stopped may not be shown yet
 
 

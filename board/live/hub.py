@@ -50,12 +50,10 @@ _AGES = re.compile(r'<span class="age"[^>]*>[^<]*</span>')
 
 
 READ_LIMIT = 2000  # events read per catch-up round
-# Audiences whose sockets get what changed (board.live.fragments), from the view they show.
-VIEWED = frozenset({"board", "wall", "reviews", "log"})
-# Audiences whose sockets get the whole partial again, from a view the hub keeps and brings up
-# to date with the rows each catch-up's events touched (render.Change), not a read of it all.
-FOLLOWED = frozenset({"city"})
-KEPT = VIEWED | FOLLOWED
+# Audiences whose sockets get what changed (board.live.fragments, Renderer.delta), from the
+# view they show: a view the hub keeps and brings up to date with the rows each catch-up's
+# events touched (render.Change), not a read of it all.
+VIEWED = frozenset({"board", "wall", "city", "reviews", "log"})
 # Audiences pushed only when what they show changed (a count), not on every event heard.
 QUIET = frozenset({"review_count"})
 # Audiences whose view the clock alone changes (a job going overdue, a new tour): re-read by the
@@ -336,17 +334,15 @@ class Hub:
         assert self._lock is not None
         async with self._lock, _collect_after():
             shown = {a: self._views.get(a) for a, subs in list(self.audiences.items())
-                     if subs and a[0] in KEPT}
+                     if subs and a[0] in VIEWED}
             evs, views = await run_in_threadpool(self._read_new_views, shown)
             if not evs:
                 return 0
             for audience in self._hit(evs, list(self.audiences)):
                 if audience not in views:
                     await self._broadcast(audience)
-                elif audience[0] in VIEWED:
-                    self._show_view(audience, *views[audience], after_events=True)
                 else:
-                    self._show_whole(audience, *views[audience])
+                    self._show_view(audience, *views[audience], after_events=True)
             self.shown_seq = self.last_seq
             with self._shown:
                 self._shown.notify_all()
@@ -413,21 +409,7 @@ class Hub:
         if audience[0] in VIEWED:
             await self._view_update(audience, after_events=not only_if_changed)
             return
-        if audience[0] in FOLLOWED:  # read whole: what time alone changed, and a resync
-            view, text = await run_in_threadpool(self._read_view, audience, None)
-            self._show_whole(audience, view, text, only_if_changed)
-            return
         text = await self._render(audience)
-        self._show_text(audience, text, only_if_changed)
-
-    def _show_whole(self, audience: Audience, view: Any, text: str | None,
-                    only_if_changed: bool = False) -> None:
-        """A followed audience's new view and its whole partial (render.Change)."""
-        self.renders[audience[0]] += 1
-        if not self.audiences.get(audience) or text is None:
-            return
-        self._keep(audience, view)
-        self._cache[audience] = (self.last_seq, time.monotonic(), None, text)
         self._show_text(audience, text, only_if_changed)
 
     def _keep(self, audience: Audience, view: Any) -> None:
@@ -514,7 +496,7 @@ class Hub:
         (or when they always get the whole). Given the change since `old`, only the rows it
         touched are read."""
         view = self.renderer.view(audience, source, old, change)
-        if old is None or audience[0] in FOLLOWED:
+        if old is None:
             return view, self.renderer.body(audience, view)
         return view, self.renderer.delta(audience, old, view)
 

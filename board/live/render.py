@@ -240,6 +240,8 @@ class Renderer:
             return self.board_delta(old, new, audience[2])
         if kind == "wall":
             return self.wall_delta(old, new)
+        if kind == "city":
+            return self.city_delta(old, new)
         ctx = self._list_context(audience)
         if kind == "reviews":
             head = (self._render("partials/review_pending.html", queue=new, **ctx)
@@ -464,6 +466,19 @@ class Renderer:
     def city_body(self, screen: CityScreen) -> str:
         rows = [screen.rows[p] for p in sorted(screen.rows, key=lambda p: (len(p), p))]
         return self._render("partials/city_counters.html", rows=rows, total=totals(rows))
+
+    def city_delta(self, old: CityScreen, new: CityScreen) -> str | None:
+        """The rows of the precincts whose counters changed, and the citywide line if it did
+        (the table whole if the precincts shown changed); None: nothing did."""
+        if old.rows.keys() != new.rows.keys():
+            return self.city_body(new)
+        parts = [self._render("partials/city_row.html", r=new.rows[p])
+                 for p in sorted(new.rows, key=lambda p: (len(p), p))
+                 if new.rows[p] != old.rows[p]]
+        if parts:
+            parts.append(self._render("partials/city_total.html",
+                                      total=totals(list(new.rows.values()))))
+        return "\n".join(parts) or None
 
 
 def city_counters(engine: db.Source, geo: Any, scope: frozenset[str], now: datetime,

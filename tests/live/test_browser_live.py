@@ -317,3 +317,40 @@ def test_an_open_job_page_follows_the_job(world, dispatch, live_server, browser)
     assert sgt.input_value("textarea[name=text]") == "half a note"
     assert not sgt.locator("#board-body").is_visible()  # the board it follows stays offstage
     sgt.context.close()
+
+
+def test_the_citywide_counters_follow_a_job_row_by_row(world, dispatch, live_server,
+                                                       browser) -> None:
+    """A commander's /city page: an assignment in the 75th changes the 75th's row and the
+    citywide line in place (the socket sends those two rows, not the table), and the table
+    keeps its shape: one row per precinct, the citywide line still in its footer."""
+    job = make_job(dispatch, "75")
+    base = live_server.url
+    page = browser_login(browser, base, "city")
+    page.goto(f"{base}/city")
+    wait_live(page)
+    rows = page.locator("#city-counters tbody tr").count()
+    assert rows > 2
+    cell = "#city-75 [data-k='{}']"
+    assert page.inner_text(cell.format("assigned")) == "0"
+    unassigned = int(page.inner_text(cell.format("unassigned")))
+    total_assigned = page.locator("#city-total td").nth(2)
+    assert total_assigned.inner_text() == "0"
+    page.evaluate("""() => { window.__marker = 'no reload';
+        window.__sent = [];
+        document.body.addEventListener('htmx:wsAfterMessage',
+                                       (e) => window.__sent.push(e.detail.message)); }""")
+    dispatch.assign(world.actors["sgt75"], job, 1, world.unit("75-A"))
+    page.wait_for_function(
+        "document.querySelector(\"#city-75 [data-k='assigned']\").textContent === '1'",
+        timeout=5000)
+    assert page.inner_text(cell.format("unassigned")) == str(unassigned - 1)
+    assert total_assigned.inner_text() == "1"
+    assert page.locator("#city-counters tbody tr").count() == rows
+    assert page.locator("#city-counters tfoot #city-total").count() == 1
+    assert page.locator("#city-75").count() == 1
+    assert page.evaluate("window.__marker") == "no reload"
+    sent = "".join(page.evaluate("window.__sent"))
+    assert 'id="city-75"' in sent and 'id="city-120"' not in sent
+    assert 'id="city-counters"' not in sent
+    page.context.close()

@@ -15,6 +15,7 @@ from board.domain.access import SYSTEM
 from board.domain.lifecycle import TransitionError
 from board.live.audiences import Audience
 from board.live.render import Change
+from board.live.replica import Replica, normal
 from board.observability import metrics
 from board.storage import db
 from board.storage.schema import events, jobs, units
@@ -31,6 +32,7 @@ FOLLOWED: list[Audience] = [
     ("city", frozenset({"*"})),
     ("city", frozenset({"120"})),
 ]
+REGION = {"board": "board-body", "wall": "wall-body", "city": "city-counters"}
 EVENT_COLS = (events.c.seq, events.c.job_id, events.c.unit_id, events.c.precinct,
               events.c.kind, events.c.payload, events.c.at, events.c.actor, events.c.after)
 
@@ -136,6 +138,16 @@ def test_followed_views_equal_views_read_whole(world, dispatch, clock) -> None:
             d.reopen(admin, j, v, "called back")
 
     views = {a: renderer.view(a) for a in FOLLOWED}
+    # what a socket of each shows: the snapshot, then every delta the hub would send
+    pages = {a: Replica(f'<div id="{REGION[a[0]]}"></div>') for a in FOLLOWED}
+    for a, page in pages.items():
+        page.apply(renderer.body(a, views[a]))
+
+    def show(a: Audience, new: Any) -> None:
+        if (delta := renderer.delta(a, views[a], new)) is not None:
+            pages[a].apply(delta)
+        views[a] = new
+
     seq = max(e["seq"] for e in new_events(d.engine, 0))
     followed = 0
     for step in range(150):
@@ -144,7 +156,7 @@ def test_followed_views_equal_views_read_whole(world, dispatch, clock) -> None:
         if step % 25 == 24:
             clock.advance(minutes=25)  # overdue moves with the clock alone
             for a in [a for a in views if a[0] == "city"]:
-                views[a] = renderer.view(a)  # the hub's timed refresh reads it whole
+                show(a, renderer.view(a))  # the hub's timed refresh reads it whole
         if step % 3:
             continue  # some events one at a time, others in bursts
         evs = new_events(d.engine, seq)
@@ -152,10 +164,12 @@ def test_followed_views_equal_views_read_whole(world, dispatch, clock) -> None:
             continue
         seq = evs[-1]["seq"]
         change = Change.of(evs)
-        for a, old in views.items():
-            views[a] = renderer.view(a, None, old, change)
+        for a, old in list(views.items()):
+            show(a, renderer.view(a, None, old, change))
             fresh = renderer.view(a)
             assert_same(renderer.body(a, views[a]), renderer.body(a, fresh))
+            region = REGION[a[0]]
+            assert_same(pages[a].html(region), normal(renderer.body(a, fresh), region))
             if a[0] == "board":
                 assert views[a] == fresh, a
         followed += not change.whole
